@@ -1,0 +1,257 @@
+"""Fault injection for the local cloud: a plan naming operations and what to do to them.
+
+A plan is a list of rules. Each rule names an operation (an EC2/STS action such
+as ``RunInstances``, ``ec2:*`` or ``*``, or ``ssh`` for the instances' SSH
+servers) and what happens to the calls it matches:
+
+* ``error``: answer with that AWS error code (``RequestLimitExceeded``,
+  ``InternalError``, ``Unavailable``, ...) instead of doing the call;
+* ``delay``: wait that many seconds before handling the call;
+* ``drop_after_bytes`` (``ssh`` only): cut the SSH connection once the server
+  has sent that many bytes.
+
+Which calls a rule hits: the ``nth`` matching call (1-based), or each matching
+call with a ``probability`` (from a seeded generator, so a chaos run can be
+replayed), or every matching call; ``times`` caps how often it fires.
+
+Plans load from JSON or TOML files, e.g.::
+
+    seed = 7
+    [[rules]]
+    operation = "RunInstances"
+    error = "InsufficientInstanceCapacity"
+    nth = 1
+
+    [[rules]]
+    operation = "ec2:*"
+    probability = 0.05
+    error = "RequestLimitExceeded"
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import UsageError
+
+#: HTTP status EC2 answers each error code with (others default to 400).
+ERROR_STATUS: dict[str, int] = {
+    "RequestLimitExceeded": 503,
+    "Throttling": 400,
+    "ThrottlingException": 400,
+    "InternalError": 500,
+    "InternalFailure": 500,
+    "Unavailable": 503,
+    "ServiceUnavailable": 503,
+    "InsufficientInstanceCapacity": 500,
+}
+
+ERROR_MESSAGES: dict[str, str] = {
+    "RequestLimitExceeded": "Request limit exceeded.",
+    "InternalError": "An internal error has occurred.",
+    "Unavailable": "The server is overloaded and can't handle the request.",
+    "InsufficientInstanceCapacity": (
+        "We currently do not have sufficient capacity in the Availability Zone you requested."
+    ),
+}
+
+_RULE_KEYS = {
+    "operation",
+    "error",
+    "message",
+    "status",
+    "nth",
+    "probability",
+    "times",
+    "delay",
+    "drop_after_bytes",
+    "region",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    operation: str
+    error: str | None = None
+    message: str | None = None
+    status: int | None = None
+    nth: int | None = None
+    probability: float | None = None
+    times: int | None = None
+    delay: float = 0.0
+    drop_after_bytes: int | None = None
+    region: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"fault rule for {self.operation!r}"
+        if not self.operation:
+            raise UsageError("fault rule: 'operation' is required")
+        if self.nth is not None and self.nth < 1:
+            raise UsageError(f"{where}: 'nth' counts from 1")
+        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+            raise UsageError(f"{where}: 'probability' must be between 0 and 1")
+        if self.nth is not None and self.probability is not None:
+            raise UsageError(f"{where}: give 'nth' or 'probability', not both")
+        if self.delay < 0:
+            raise UsageError(f"{where}: 'delay' cannot be negative")
+        if self.drop_after_bytes is not None and self.operation != "ssh":
+            raise UsageError(f"{where}: 'drop_after_bytes' applies to operation 'ssh' only")
+        if self.operation == "ssh" and self.drop_after_bytes is None:
+            raise UsageError(f"{where}: ssh rules take 'drop_after_bytes'")
+        if self.operation == "ssh" and (self.error is not None or self.delay):
+            raise UsageError(f"{where}: ssh rules take 'drop_after_bytes' only")
+        if self.error is None and self.delay == 0 and self.drop_after_bytes is None:
+            raise UsageError(f"{where}: says nothing to do (give error, delay or drop_after_bytes)")
+
+    def matches(self, service: str, operation: str, region: str | None) -> bool:
+        if self.region is not None and region != self.region:
+            return False
+        pattern = self.operation
+        if pattern == "*":
+            return operation != "ssh"
+        if ":" in pattern:
+            rule_service, rule_op = pattern.split(":", 1)
+            if rule_service != service:
+                return False
+            return rule_op in ("*", operation)
+        return pattern == operation
+
+    @property
+    def http_status(self) -> int:
+        if self.status is not None:
+            return self.status
+        return ERROR_STATUS.get(self.error or "", 400)
+
+    @property
+    def error_message(self) -> str:
+        return self.message or ERROR_MESSAGES.get(self.error or "", f"Injected fault: {self.error}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> FaultRule:
+        unknown = set(data) - _RULE_KEYS
+        if unknown:
+            raise UsageError(f"fault rule: unknown key(s) {', '.join(sorted(unknown))}")
+        try:
+            return cls(**dict(data))
+        except TypeError as error:
+            raise UsageError(f"fault rule: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultDecision:
+    """What to do to one call: wait ``delay`` seconds, then fail with ``rule`` if set."""
+
+    delay: float = 0.0
+    rule: FaultRule | None = None
+
+
+@dataclass
+class FaultPlan:
+    """A thread-safe plan: counts matching calls per rule and decides each call's fate."""
+
+    rules: Sequence[FaultRule] = ()
+    seed: int = 0
+    _calls: list[int] = field(default_factory=list, init=False, repr=False)
+    _fired: list[int] = field(default_factory=list, init=False, repr=False)
+    _rng: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rules = tuple(self.rules)
+        self._calls = [0] * len(self.rules)
+        self._fired = [0] * len(self.rules)
+        self._rng = random.Random(self.seed)
+
+    def _fires(self, index: int, rule: FaultRule) -> bool:
+        # Called with the lock held, once per matching call.
+        self._calls[index] += 1
+        if rule.times is not None and self._fired[index] >= rule.times:
+            return False
+        if rule.nth is not None:
+            hit = self._calls[index] == rule.nth
+        elif rule.probability is not None:
+            hit = self._rng.random() < rule.probability
+        else:
+            hit = True
+        if hit:
+            self._fired[index] += 1
+        return hit
+
+    def decide(self, service: str, operation: str, region: str | None = None) -> FaultDecision:
+        """The fate of one API call. The first error rule that fires wins; delays add up."""
+        delay = 0.0
+        error_rule: FaultRule | None = None
+        with self._lock:
+            for index, rule in enumerate(self.rules):
+                if rule.operation == "ssh" or not rule.matches(service, operation, region):
+                    continue
+                if not self._fires(index, rule):
+                    continue
+                delay += rule.delay
+                if rule.error is not None and error_rule is None:
+                    error_rule = rule
+        return FaultDecision(delay=delay, rule=error_rule)
+
+    def ssh_drop_after(self) -> int | None:
+        """For a new SSH connection: cut it after this many bytes, or None."""
+        with self._lock:
+            for index, rule in enumerate(self.rules):
+                if rule.operation != "ssh" or rule.drop_after_bytes is None:
+                    continue
+                if self._fires(index, rule):
+                    return rule.drop_after_bytes
+        return None
+
+    def fired(self) -> list[dict[str, Any]]:
+        """Per rule: how many calls matched and how many it hit (for tests and chaos reports)."""
+        with self._lock:
+            return [
+                {"rule": asdict(rule), "calls": calls, "fired": fired}
+                for rule, calls, fired in zip(self.rules, self._calls, self._fired, strict=True)
+            ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "rules": [
+                {k: v for k, v in asdict(rule).items() if v is not None and v != 0.0}
+                for rule in self.rules
+            ],
+        }
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> FaultPlan:
+        if not isinstance(data, Mapping):
+            raise UsageError("fault plan: expected a table with a 'rules' list")
+        unknown = set(data) - {"rules", "seed"}
+        if unknown:
+            raise UsageError(f"fault plan: unknown key(s) {', '.join(sorted(unknown))}")
+        rules = data.get("rules", [])
+        if not isinstance(rules, list) or not all(isinstance(r, Mapping) for r in rules):
+            raise UsageError("fault plan: 'rules' must be a list of tables")
+        seed = data.get("seed", 0)
+        if not isinstance(seed, int):
+            raise UsageError("fault plan: 'seed' must be an integer")
+        return cls(rules=[FaultRule.from_mapping(r) for r in rules], seed=seed)
+
+    @classmethod
+    def load(cls, path: Path) -> FaultPlan:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot read fault plan {path}: {error.strerror}") from None
+        try:
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+            raise UsageError(f"{path}: not a valid fault plan: {error}") from None
+        return cls.from_mapping(data)
+
+
+NO_FAULTS = FaultPlan()

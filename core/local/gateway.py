@@ -1,0 +1,163 @@
+"""The local cloud's HTTP front: fault injection, moto under a lock, control endpoints.
+
+Every AWS request passes through :class:`Gateway` before moto sees it: the
+fault plan may delay it or answer it with an AWS error; otherwise moto handles
+it under the cloud's lock, and afterwards the region's own images are saved.
+
+Control endpoints (JSON, for tests and chaos runs in other processes):
+
+* ``GET /_amibake/status``: endpoint, latency, addressing, isolation, faults;
+* ``PUT /_amibake/faults`` (a fault plan) / ``DELETE /_amibake/faults``;
+* ``PUT /_amibake/latency`` with ``{"profile": "fast"}``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from core.errors import AmibakeError
+from core.local.faults import FaultPlan, FaultRule
+
+if TYPE_CHECKING:
+    from core.local.cloud import LocalCloud
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+_READ_ONLY = ("Describe", "Get", "List")
+
+
+def request_scope(environ: dict[str, Any]) -> tuple[str, str]:
+    """(service, region) from the SigV4 Authorization header; ec2/us-east-1 when unsigned."""
+    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match is None:
+        return "ec2", "us-east-1"
+    return match.group(2), match.group(1)
+
+
+def error_body(service: str, code: str, message: str) -> bytes:
+    request_id = str(uuid.uuid4())
+    if service == "ec2":
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+    return (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+        f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+
+
+class Gateway:
+    def __init__(self, cloud: LocalCloud, moto_app: Callable[..., Iterable[bytes]]) -> None:
+        self.cloud = cloud
+        self.moto_app = moto_app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_amibake/"):
+            return self._control(environ, start_response, path)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        service, region = request_scope(environ)
+        action = self._action(environ, body)
+        decision = self.cloud.faults.decide(service, action, region)
+        if decision.delay:
+            time.sleep(decision.delay)
+        if decision.rule is not None:
+            return self._fault(start_response, service, decision.rule)
+        status_headers: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status_headers[:] = [status, headers]
+            return lambda data: None
+
+        with self.cloud.moto_lock:
+            try:
+                chunks = self.moto_app(environ, capture)
+                try:
+                    payload = b"".join(chunks)
+                finally:
+                    close = getattr(chunks, "close", None)
+                    if close is not None:
+                        close()
+            except Exception:
+                log.exception("local cloud: %s:%s failed", service, action)
+                body = error_body(service, "InternalError", f"{action} failed in the local cloud")
+                start_response("500 Internal Server Error", [("Content-Type", "text/xml")])
+                return [body]
+            status, headers = status_headers
+            if service == "ec2" and status.startswith("2") and not action.startswith(_READ_ONLY):
+                self._save_region(region)
+        start_response(status, headers)
+        return [payload]
+
+    @staticmethod
+    def _action(environ: dict[str, Any], body: bytes) -> str:
+        for source in (body.decode("utf-8", "replace"), environ.get("QUERY_STRING", "")):
+            values = parse_qs(source).get("Action")
+            if values:
+                return values[0]
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        return target.rsplit(".", 1)[-1] if target else ""
+
+    def _save_region(self, region: str) -> None:
+        from moto.ec2.models import ec2_backends
+
+        regions = ec2_backends[self.cloud.account_id]
+        # keys(), not `in regions`: that one also answers True for regions never loaded.
+        if region in regions.keys():  # noqa: SIM118
+            self.cloud.registry_changed(regions[region])
+
+    @staticmethod
+    def _fault(start_response: StartResponse, service: str, rule: FaultRule) -> Iterable[bytes]:
+        assert rule.error is not None
+        body = error_body(service, rule.error, rule.error_message)
+        reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
+        status = f"{rule.http_status} {reason.get(rule.http_status, 'Error')}"
+        start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _control(
+        self, environ: dict[str, Any], start_response: StartResponse, path: str
+    ) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            if path == "/_amibake/status" and method == "GET":
+                return self._json(start_response, 200, self.cloud.status())
+            if path == "/_amibake/faults" and method == "PUT":
+                self.cloud.set_faults(FaultPlan.from_mapping(json.loads(raw or b"{}")))
+                return self._json(start_response, 200, self.cloud.faults.as_dict())
+            if path == "/_amibake/faults" and method == "DELETE":
+                self.cloud.set_faults(FaultPlan())
+                return self._json(start_response, 200, self.cloud.faults.as_dict())
+            if path == "/_amibake/latency" and method == "PUT":
+                self.cloud.set_latency(str(json.loads(raw or b"{}").get("profile", "")))
+                return self._json(start_response, 200, self.cloud.latency.as_dict())
+        except (AmibakeError, ValueError, AttributeError) as error:
+            return self._json(start_response, 400, {"error": str(error)})
+        return self._json(start_response, 404, {"error": f"no such endpoint: {method} {path}"})
+
+    @staticmethod
+    def _json(start_response: StartResponse, status: int, data: Any) -> Iterable[bytes]:
+        body = json.dumps(data).encode()
+        phrase = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
+        start_response(
+            f"{status} {phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]

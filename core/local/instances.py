@@ -1,0 +1,138 @@
+"""One local instance: its loopback address, sandbox, host key, SSH server and console.
+
+The EC2 view of the instance (state, tags, volumes) lives in moto; this is the
+machine behind it. :class:`core.local.cloud.LocalCloud` drives its lifecycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncssh
+
+from core.local.sandbox import Sandbox
+from core.local.sshd import InstanceSSHServer, host_key_fingerprint_block
+
+HOST_KEY_FILE = "ssh_host_ed25519_key"
+
+
+def hostname_for(address: str) -> str:
+    return "ip-" + address.replace(".", "-")
+
+
+class LocalInstance:
+    def __init__(
+        self,
+        *,
+        instance_id: str,
+        region: str,
+        address: str,
+        username: str,
+        directory: Path,
+        authorized_keys: Sequence[str],
+        isolate: bool | None,
+    ) -> None:
+        self.instance_id = instance_id
+        self.region = region
+        self.address = address
+        self.username = username
+        self.directory = directory
+        self.authorized_keys = list(authorized_keys)
+        self.hostname = hostname_for(address)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.sandbox = Sandbox(directory, username, self.hostname, isolate=isolate)
+        self.sandbox.ensure_layout()
+        self.host_key = self._load_or_create_host_key()
+        self.ssh: InstanceSSHServer | None = None
+        self.ssh_port: int | None = None
+        #: bumped by every state change; a scheduled transition only applies if it is unchanged
+        self.generation = 0
+        self.booted_at: datetime | None = None
+
+    def _load_or_create_host_key(self) -> asyncssh.SSHKey:
+        # Kept in the instance directory (outside the guest's view) so it survives stop/start.
+        path = self.directory / HOST_KEY_FILE
+        if path.exists():
+            return asyncssh.read_private_key(path)
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        key.write_private_key(path)
+        path.chmod(0o600)
+        return key
+
+    def persistent_dirs(self) -> list[tuple[str, Path]]:
+        return [(guest, self.sandbox.host_dir(guest)) for guest in self.sandbox.PERSISTENT_DIRS]
+
+    def console_output(self) -> str | None:
+        """Boot log as GetConsoleOutput returns it, once the instance has booted."""
+        if self.booted_at is None:
+            return None
+        stamp = self.booted_at.strftime("%a, %d %b %Y %H:%M:%S +0000")
+        fingerprints = host_key_fingerprint_block([self.host_key], self.hostname)
+        lines = [
+            "[    0.000000] Linux version 6.1.0-amibake (local cloud) #1 SMP",
+            "[    0.000000] Command line: BOOT_IMAGE=/vmlinuz root=LABEL=cloudimg-rootfs ro",
+            f"[    1.204112] EXT4-fs (nvme0n1p1): mounted filesystem {self.instance_id} ro",
+            f"Cloud-init v. 24.1 running 'init' at {stamp}. Up 3.12 seconds.",
+            f"ci-info: | eth0 | True | {self.address} | 255.0.0.0 | global |",
+            "Generating public/private ed25519 key pair.",
+            f"Cloud-init v. 24.1 running 'modules:config' at {stamp}. Up 5.30 seconds.",
+        ]
+        text = "\n".join(lines) + "\n" + fingerprints
+        if not text.endswith("\n"):
+            text += "\n"
+        text += (
+            f"Cloud-init v. 24.1 finished at {stamp}. Datasource DataSourceEc2Local.  "
+            "Up 7.91 seconds\n"
+        )
+        return text
+
+    def mark_booted(self) -> None:
+        self.booted_at = datetime.now(UTC)
+
+    async def start_ssh(
+        self, port: int, drop_after_bytes: Callable[[], int | None], fallback_port: bool
+    ) -> int:
+        """Start sshd on the instance's address; returns the port it listens on.
+
+        When ``port`` is taken (or the OS gives only 127.0.0.1 to share), a free
+        port is used instead and the caller publishes it.
+        """
+        await self.stop_ssh()
+        attempts = [0] if fallback_port else [port, 0]
+        last_error: Exception | None = None
+        for candidate in attempts:
+            server = InstanceSSHServer(
+                host=self.address,
+                port=candidate,
+                username=self.username,
+                authorized_keys=self.authorized_keys,
+                host_key=self.host_key,
+                sandbox=self.sandbox,
+                drop_after_bytes=drop_after_bytes,
+            )
+            try:
+                self.ssh_port = await server.start()
+            except Exception as error:  # the address or port is taken: try the next
+                last_error = error
+                continue
+            self.ssh = server
+            return self.ssh_port
+        raise RuntimeError(f"cannot start SSH for {self.instance_id}: {last_error}")
+
+    async def stop_ssh(self) -> None:
+        server, self.ssh = self.ssh, None
+        if server is not None:
+            await server.stop()
+
+    async def halt(self) -> None:
+        """Power off: SSH goes away and every process in the sandbox dies."""
+        await self.stop_ssh()
+        await self.sandbox.kill_all()
+
+    def destroy(self) -> None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.directory)

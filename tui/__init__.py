@@ -1,0 +1,1 @@
+"""amibake's terminal front ends: the Textual app and the headless CLI."""

@@ -1,0 +1,59 @@
+"""The ``amibake`` entry point.
+
+Subcommands are headless (``amibake local serve``, ``amibake validate`` ...);
+each lives in a module of :mod:`tui.commands`. User errors print one line on
+stderr and exit with the error's status; a traceback is never shown for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from core import __version__
+from core.errors import AmibakeError
+
+#: Modules of tui.commands; each has register(subparsers).
+COMMAND_MODULES: tuple[str, ...] = ("tui.commands.local", "tui.commands.templates")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="amibake",
+        description="Build AWS machine images from a terminal.",
+    )
+    parser.add_argument("--version", action="version", version=f"amibake {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except AmibakeError as error:
+        print(f"amibake: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("amibake: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

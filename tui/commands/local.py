@@ -1,0 +1,120 @@
+"""``amibake local serve``: run the embedded local cloud standalone."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from core.local.latency import DEFAULT_PROFILE, PROFILES
+
+
+def register(subparsers: Any) -> None:
+    local = subparsers.add_parser("local", help="the embedded local cloud (no AWS account needed)")
+    local_sub = local.add_subparsers(dest="local_command", metavar="SUBCOMMAND", required=True)
+    serve = local_sub.add_parser(
+        "serve",
+        help="run the local cloud until Ctrl-C",
+        description="Serve the local cloud's EC2 API on 127.0.0.1 and print how to use it.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    serve.add_argument(
+        "--port", type=int, default=0, help="HTTP port of the EC2 endpoint (default: a free one)"
+    )
+    serve.add_argument(
+        "--ssh-port", type=int, default=2222, help="SSH port of every instance (default: 2222)"
+    )
+    serve.add_argument(
+        "--latency",
+        choices=sorted(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="how long state transitions take (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--data-dir", type=Path, default=None, help="where instances and image contents live"
+    )
+    serve.add_argument("--faults", type=Path, default=None, help="fault plan (TOML or JSON)")
+    serve.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="run instance commands as plain child processes even if bubblewrap is present",
+    )
+    serve.set_defaults(handler=serve_command)
+
+
+def banner(cloud: Any) -> str:
+    latency = cloud.latency
+    if cloud.per_instance_addresses:
+        ssh = f"port {cloud.ssh_port} on each instance's own address (127.1.x.y)"
+    else:
+        ssh = (
+            "127.0.0.1 only here: each instance gets its own port, published in its "
+            "tag 'amibake:local:ssh-port'"
+        )
+    if cloud.isolated:
+        sandbox = (
+            "bubblewrap (commands isolated: read-only host, private home and /tmp, no network)"
+        )
+    else:
+        sandbox = (
+            "WARNING: bubblewrap not found, commands on instances are NOT isolated "
+            "(plain child processes in the instance directory); "
+            "install it: apt-get install bubblewrap"
+        )
+    env = cloud.client_env()
+    lines = [
+        "amibake local cloud is ready",
+        f"  endpoint   {cloud.endpoint_url}",
+        f"  latency    {latency.name} (boot {latency.boot:g}s, ssh {latency.ssh_ready:g}s, "
+        f"stop {latency.stop:g}s, image {latency.image:g}s, terminate {latency.terminate:g}s)",
+        f"  ssh        {ssh}",
+        f"  sandbox    {sandbox}",
+        f"  data       {cloud.data_dir}",
+        "",
+        "Use it from another shell (AWS CLI, boto3, amibake):",
+        f"  export AWS_ENDPOINT_URL={env['AWS_ENDPOINT_URL']}",
+        f"  export AWS_ACCESS_KEY_ID={env['AWS_ACCESS_KEY_ID']} "
+        f"AWS_SECRET_ACCESS_KEY={env['AWS_SECRET_ACCESS_KEY']} "
+        f"AWS_DEFAULT_REGION={env['AWS_DEFAULT_REGION']}",
+        "  aws ec2 describe-images --owners 099720109477 \\",
+        "      --filters 'Name=name,Values=ubuntu/images/hvm-ssd/ubuntu-focal-20.04-*'",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from core.local.cloud import LocalCloud
+    from core.local.faults import FaultPlan
+
+    plan = FaultPlan.load(args.faults) if args.faults else None
+    cloud = LocalCloud(
+        host=args.host,
+        port=args.port,
+        ssh_port=args.ssh_port,
+        latency=args.latency,
+        data_dir=args.data_dir,
+        isolate=False if args.no_isolation else None,
+        faults=plan,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    cloud.start()
+    try:
+        print(banner(cloud), flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("stopping the local cloud...", file=sys.stderr, flush=True)
+    finally:
+        cloud.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
