@@ -106,11 +106,14 @@ class LocalCloud:
         data_dir: Path | str | None = None,
         isolate: bool | None = None,
         faults: FaultPlan | None = None,
+        addressing: str = "auto",
     ) -> None:
         if not _is_loopback(host):
             raise UsageError(f"the local cloud listens on loopback only, not {host}")
         if not 0 <= port <= 65535:
             raise UsageError(f"port {port} is not a TCP port (0-65535)")
+        if addressing not in ("auto", "address", "port"):
+            raise UsageError(f"addressing must be auto, address or port, not {addressing!r}")
         if not 1 <= ssh_port <= 65535:
             raise UsageError(f"SSH port {ssh_port} is not a TCP port (1-65535)")
         self.host = host
@@ -119,6 +122,9 @@ class LocalCloud:
         self.latency = get_profile(latency) if isinstance(latency, str) else latency
         self.data_dir = Path(data_dir) if data_dir is not None else paths.local_cloud_dir()
         self.isolate = isolate
+        #: "address": each instance its own 127.1.x.y on ssh_port; "port": all on 127.0.0.1,
+        #: each on its own port (published in the SSH_PORT_TAG tag); "auto": address if possible.
+        self.addressing = addressing
         self.faults = faults or FaultPlan()
         self.moto_lock = threading.RLock()
         self.account_id = DEFAULT_ACCOUNT
@@ -198,7 +204,12 @@ class LocalCloud:
         from core.local.gateway import Gateway
 
         self._prepare_data_dir()
-        self.per_instance_addresses = loopback_aliases_work()
+        if self.addressing == "auto":
+            self.per_instance_addresses = loopback_aliases_work()
+        elif self.addressing == "address" and not loopback_aliases_work():
+            raise LocalCloudError("this system gives only 127.0.0.1: use addressing 'port'")
+        else:
+            self.per_instance_addresses = self.addressing == "address"
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
 

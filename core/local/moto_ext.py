@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import fnmatch
 import re
 import uuid
@@ -113,7 +114,7 @@ class LocalAmi(Ami):
         product_codes: Iterable[str] = (),
         public: bool = False,
         state: str = "available",
-        snapshot: Snapshot | None = None,
+        snapshot: Snapshot | PublisherSnapshot | None = None,
         volume_size: int = 8,
         volume_type: str = "gp3",
         default_user: str | None = "ec2-user",
@@ -236,16 +237,27 @@ def _new_snapshot(
     return snapshot
 
 
+class PublisherSnapshot:
+    """The root snapshot of a catalogue image: its publisher's, so only its id is visible.
+
+    Real DescribeSnapshots does not list Canonical's or Amazon's AMI snapshots to
+    other accounts, so these are not registered in moto's snapshot table (which
+    also keeps thousands of objects out of memory).
+    """
+
+    __slots__ = ("id",)
+    status = "completed"
+
+    def __init__(self, snapshot_id: str) -> None:
+        self.id = snapshot_id
+
+
 def catalog_ami(backend: EC2Backend, image: CatalogImage) -> LocalAmi:
     snapshot = None
     if image.root_device_type == "ebs":
-        snapshot = _new_snapshot(
-            backend,
-            image.volume_size,
-            f"Auto-created snapshot for AMI {image.image_id}",
-            image.owner_id,
-            image.image_id,
-        )
+        # Deterministic, like the image id: "snap-0" + 16 hex digits of the image id's hash.
+        digest = hashlib.blake2b(image.image_id.encode(), digest_size=8).hexdigest()
+        snapshot = PublisherSnapshot(f"snap-0{digest}")
     return LocalAmi(
         backend,
         image.image_id,

@@ -42,7 +42,14 @@ def test_describe_regions_lists_the_commercial_regions_only(ec2: Any) -> None:
 def test_us_east_1_holds_thousands_of_images(ec2: Any) -> None:
     images = ec2.describe_images(IncludeDeprecated=True)["Images"]
     assert len(images) >= 5000
-    families = ("ubuntu/images/", "amzn2-ami-", "al2023-ami-", "debian-1", "RHEL-", "Windows_Server-")
+    families = (
+        "ubuntu/images/",
+        "amzn2-ami-",
+        "al2023-ami-",
+        "debian-1",
+        "RHEL-",
+        "Windows_Server-",
+    )
     for prefix in families:
         assert any(i["Name"].startswith(prefix) for i in images), prefix
 

@@ -150,12 +150,12 @@ def test_built_images_and_their_files_survive_a_restart(
     assert second.stop() == 0
 
 
-async def _ssh_run(address: str, key: asyncssh.SSHKey, command: str) -> str:
+async def _ssh_run(address: str, key: asyncssh.SSHKey, command: str, port: int = 2222) -> str:
     deadline = time.monotonic() + 20
     while True:
         try:
             async with asyncssh.connect(
-                address, port=2222, username="ubuntu", client_keys=[key], known_hosts=None
+                address, port=port, username="ubuntu", client_keys=[key], known_hosts=None
             ) as conn:
                 result = await conn.run(command, check=True)
                 return str(result.stdout)
@@ -216,3 +216,35 @@ def test_non_loopback_host_is_refused(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "amibake: error: the local cloud listens on loopback only, not 0.0.0.0"
     )
+
+
+def test_per_instance_port_fallback_publishes_the_port(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    # What a system that gives only 127.0.0.1 gets: one SSH port per instance, in a tag.
+    server = Server(tmp_path, "--addressing", "port")
+    servers.append(server)
+    assert "tag 'amibake:local:ssh-port'" in "\n".join(server.banner)
+    ec2 = server.client()
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    ec2.import_key_pair(KeyName="k", PublicKeyMaterial=key.export_public_key("openssh"))
+    image = ec2.describe_images(Filters=[{"Name": "name", "Values": [FOCAL_WILDCARD]}])["Images"][0]
+    ids = [
+        ec2.run_instances(
+            ImageId=image["ImageId"], InstanceType="t3.micro", MinCount=1, MaxCount=1, KeyName="k"
+        )["Instances"][0]["InstanceId"]
+        for _ in range(2)
+    ]
+
+    def endpoint(iid: str) -> tuple[str, int] | None:
+        described = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        if "amibake:local:ssh-port" not in tags:
+            return None
+        return described["PublicIpAddress"], int(tags["amibake:local:ssh-port"])
+
+    endpoints = [wait_for(lambda iid=iid: endpoint(iid)) for iid in ids]
+    assert {address for address, _ in endpoints} == {"127.0.0.1"}
+    assert len({port for _, port in endpoints}) == 2
+    for address, port in endpoints:
+        assert asyncio.run(_ssh_run(address, key, "echo hi", port=port)) == "hi\n"

@@ -36,6 +36,14 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--data-dir", type=Path, default=None, help="where instances and image contents live"
     )
+    serve.add_argument(
+        "--addressing",
+        choices=("auto", "address", "port"),
+        default="auto",
+        help="address: each instance its own 127.1.x.y on --ssh-port; port: all on 127.0.0.1, "
+        "each instance its own SSH port (tag amibake:local:ssh-port); auto: address when the OS "
+        "allows it (default)",
+    )
     serve.add_argument("--faults", type=Path, default=None, help="fault plan (TOML or JSON)")
     serve.add_argument(
         "--no-isolation",
@@ -100,6 +108,7 @@ def serve_command(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         isolate=False if args.no_isolation else None,
         faults=plan,
+        addressing=args.addressing,
     )
     stop = threading.Event()
 
