@@ -1267,7 +1267,33 @@ def _products() -> tuple[_Product, ...]:
     def amd(arch: str) -> str:
         return "arm64" if arch == "arm64" else "amd64"
 
+    def canonical_listing(code: str, version: str, since: str, last: str) -> _Product:
+        # Canonical also lists Ubuntu in the Marketplace: same names as its own images, plus the
+        # listing id the Marketplace appends (so a seed-style filter with owner aws-marketplace
+        # and the plain name wildcard finds them).
+        disk = "hvm-ssd-gp3" if version >= "24.04" else "hvm-ssd"
+        return _Product(
+            key=f"canonical-ubuntu-{code}",
+            releases=((version, since),),
+            arches=("x86_64", "arm64"),
+            name=lambda v, a, d, b: (
+                f"ubuntu/images/{disk}/ubuntu-{code}-{v}-{amd(a)}-server-{d:%Y%m%d}"
+            ),
+            description=lambda v, a, d, b: (
+                f"Canonical, Ubuntu, {v} LTS, {amd(a)} {code} image build on {d:%Y-%m-%d}"
+            ),
+            user="ubuntu",
+            root="/dev/sda1",
+            volume=8,
+            lo=14,
+            hi=35,
+            last=last,
+        )
+
     return (
+        canonical_listing("focal", "20.04", "2023-01-10", "2025-05-29"),
+        canonical_listing("jammy", "22.04", "2023-01-12", "2026-10-20"),
+        canonical_listing("noble", "24.04", "2024-04-25", "2026-10-27"),
         _bitnami(
             "wordpress",
             "WordPress",

@@ -52,7 +52,17 @@ def fingerprint(images: Iterable[CatalogImage]) -> str:
 
 
 def named(images: Iterable[CatalogImage], pattern: str) -> list[CatalogImage]:
-    return [image for image in images if fnmatch.fnmatchcase(image.name, pattern)]
+    """Images whose name matches; for Ubuntu patterns, Canonical's own images only.
+
+    (The Marketplace relists Ubuntu under the same names plus a listing id; see
+    test_marketplace_relists_ubuntu_for_the_seed_filter.)
+    """
+    return [
+        image
+        for image in images
+        if fnmatch.fnmatchcase(image.name, pattern)
+        and (not pattern.startswith("ubuntu") or image.owner_id == CANONICAL)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +184,22 @@ def test_seed_wildcard_matches_many_and_newest_has_newest_serial(
     assert _ubuntu_serial(newest.name) == max(_ubuntu_serial(i.name) for i in matches)
 
 
+def test_marketplace_relists_ubuntu_for_the_seed_filter(
+    us_east_1: tuple[CatalogImage, ...],
+) -> None:
+    # The seed filters by owner "aws-marketplace" with a plain Canonical name wildcard.
+    listed = [
+        image
+        for image in us_east_1
+        if matches_owner(image, ["aws-marketplace"], "111122223333")
+        and fnmatch.fnmatchcase(image.name, SEED_WILDCARD)
+    ]
+    assert len(listed) >= 5
+    assert {image.owner_id for image in listed} == {MARKETPLACE}
+    assert {image.default_user for image in listed} == {"ubuntu"}
+    assert all(image.product_codes for image in listed)
+
+
 # --- owners ------------------------------------------------------------------
 
 
@@ -234,9 +260,14 @@ def test_no_owners_matches_everything_and_malformed_owner_is_refused(
 # --- families, architectures, dates ------------------------------------------
 
 FAMILIES: dict[str, Callable[[CatalogImage], bool]] = {
-    "ubuntu-20.04": lambda i: "/ubuntu-focal-20.04-" in i.name,
-    "ubuntu-22.04": lambda i: i.name.startswith("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-"),
-    "ubuntu-24.04": lambda i: i.name.startswith("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-"),
+    "ubuntu-20.04": lambda i: i.owner_id == CANONICAL and "/ubuntu-focal-20.04-" in i.name,
+    "ubuntu-22.04": lambda i: (
+        i.owner_id == CANONICAL and i.name.startswith("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-")
+    ),
+    "ubuntu-24.04": lambda i: (
+        i.owner_id == CANONICAL
+        and i.name.startswith("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-")
+    ),
     "amazon-linux-2": lambda i: i.name.startswith("amzn2-ami-"),
     "amazon-linux-2023": lambda i: i.name.startswith("al2023-ami-"),
     "debian-11": lambda i: i.name.startswith("debian-11-"),
@@ -296,7 +327,8 @@ def test_canonical_deprecates_two_years_after_creation(
 
 SERIAL_PATTERNS = (
     # (name pattern, regex for the date in the name, date format)
-    ("ubuntu*/images/*", r"-(\d{8})(?:\.\d+)?$", "%Y%m%d"),
+    # Marketplace relistings of Ubuntu append a listing id after the serial.
+    ("ubuntu*/images/*", r"-(\d{8})(?:\.\d+)?(?:-[0-9a-f-]{36})?$", "%Y%m%d"),
     ("amzn2-ami-*", r"-2\.0\.(\d{8})", "%Y%m%d"),
     ("amzn-ami-*", r"-2018\.03\.0\.(\d{8})\.", "%Y%m%d"),
     ("al2023-ami-*", r"-2023\.\d+\.(\d{8})", "%Y%m%d"),
