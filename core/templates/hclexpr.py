@@ -1,0 +1,403 @@
+"""HCL2 expressions: python-hcl2's parse tree -> the shared expression language.
+
+Parsing is python-hcl2's (its Lark grammar, with positions). We walk the raw
+Lark tree rather than python-hcl2's dict output because the dict keeps no
+line/column and renders expressions back to text. The only text we scan
+ourselves is a template's ``${ ... }`` boundaries (heredoc bodies and amibake
+TOML strings), whose inner expressions are again parsed by python-hcl2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from lark import Token, Tree
+
+from core.templates.errors import Loc
+from core.templates.nodes import (
+    Attr,
+    Binary,
+    Call,
+    Cond,
+    Expr,
+    Index,
+    Lit,
+    Name,
+    ObjectX,
+    Tmpl,
+    TupleX,
+    Unary,
+)
+
+LocFn = Callable[[int, int], Loc]
+
+
+class HclSyntaxError(Exception):
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def parse_tree(text: str, loc_fn: LocFn) -> Tree:
+    """Parse HCL text with python-hcl2; any failure becomes an :class:`HclSyntaxError`."""
+    import hcl2  # imported lazily: it builds its Lark parser on first use
+
+    try:
+        return hcl2.parses_to_tree(text)
+    except Exception as error:  # the library raises Lark errors, but also Runtime/ValueErrors
+        line = getattr(error, "line", None)
+        column = getattr(error, "column", None)
+        if not isinstance(line, int) or line < 1:
+            # Unexpected end of input (Lark reports line -1) or an error without
+            # a position: point at the last non-blank line, where the text stopped.
+            lines = text.rstrip().splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+        if not isinstance(column, int) or column < 1:
+            column = 1
+        raise HclSyntaxError(loc_fn(line, column), _describe(error)) from None
+
+
+def _describe(error: Exception) -> str:
+    token = getattr(error, "token", None)
+    if isinstance(token, Token):
+        if token.type == "$END":
+            return "invalid HCL: unexpected end of file"
+        shown = str(token).replace("\n", "\\n")
+        return f"invalid HCL: unexpected `{shown[:30]}`"
+    char = getattr(error, "char", None)
+    if isinstance(char, str):
+        return f"invalid HCL: unexpected character `{char}`"
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"invalid HCL: {first[:120]}"
+
+
+def node_loc(node: Tree | Token, loc_fn: LocFn, fallback: Loc) -> Loc:
+    """Where a tree or token starts; falls back to its first positioned descendant."""
+    if isinstance(node, Token):
+        if node.line is not None and node.column is not None:
+            return loc_fn(node.line, node.column)
+        return fallback
+    if not node.meta.empty:
+        return loc_fn(node.meta.line, node.meta.column)
+    for child in node.children:
+        if isinstance(child, Tree | Token):
+            loc = node_loc(child, loc_fn, fallback)
+            if loc is not fallback:
+                return loc
+    return fallback
+
+
+def significant(children: list) -> list:
+    """Children that carry meaning: drop newline/comment runs and punctuation tokens."""
+    out = []
+    for child in children:
+        if isinstance(child, Tree) and child.data == "new_line_or_comment":
+            continue
+        if isinstance(child, Token) and child.type in (
+            "LPAR",
+            "RPAR",
+            "LSQB",
+            "RSQB",
+            "LBRACE",
+            "RBRACE",
+            "COMMA",
+            "EQ",
+            "COLON",
+            "QMARK",
+            "DBLQUOTE",
+            "INTERP_START",
+            "DOT",
+            "NL_OR_COMMENT",
+        ):
+            continue
+        out.append(child)
+    return out
+
+
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def unescape(text: str, loc: Loc) -> str:
+    """HCL quoted-string escapes; an unknown escape is an error, as in HCL itself."""
+
+    def repl(m: re.Match[str]) -> str:
+        esc = m.group(1)
+        if esc[0] in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[esc[0]] + esc[1:]
+        if esc[0] in "uU":
+            width = 4 if esc[0] == "u" else 8
+            digits = esc[1 : 1 + width]
+            if len(digits) == width and all(c in "0123456789abcdefABCDEF" for c in digits):
+                code = int(digits, 16)
+                if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+                    return chr(code) + esc[1 + width :]
+        raise HclSyntaxError(loc, f"invalid escape sequence `\\{esc[:1]}` in string")
+
+    return re.sub(r"\\(u[0-9a-fA-F]{0,4}|U[0-9a-fA-F]{0,8}|.)", repl, text, flags=re.S)
+
+
+class ExprBuilder:
+    """Turns Lark expression trees into :mod:`nodes` expressions."""
+
+    def __init__(self, loc_fn: LocFn, fallback: Loc) -> None:
+        self.loc_fn = loc_fn
+        self.fallback = fallback
+
+    def loc(self, node: Tree | Token) -> Loc:
+        return node_loc(node, self.loc_fn, self.fallback)
+
+    def fail(self, node: Tree | Token, message: str) -> HclSyntaxError:
+        return HclSyntaxError(self.loc(node), message)
+
+    def build(self, node: Tree | Token) -> Expr:
+        if isinstance(node, Token):
+            raise self.fail(node, f"unexpected `{node}`")
+        kind = node.data
+        loc = self.loc(node)
+        kids = significant(node.children)
+        if kind == "expr_term":
+            if len(kids) != 1:
+                raise self.fail(node, "unexpected expression")
+            return self.build(kids[0])
+        if kind == "int_lit":
+            return Lit(int(str(kids[0])), loc)
+        if kind == "float_lit":
+            return Lit(float(str(kids[0])), loc)
+        if kind == "literal_value":
+            return Lit({"true": True, "false": False, "null": None}[str(kids[0])], loc)
+        if kind == "identifier":
+            return Name(str(kids[0]), loc)
+        if kind == "string":
+            return self.string(node, loc)
+        if kind in ("heredoc_template", "heredoc_template_trim"):
+            return self.heredoc(str(kids[0]), loc, trim=kind.endswith("trim"))
+        if kind == "tuple":
+            return TupleX(tuple(self.build(k) for k in kids), loc)
+        if kind == "object":
+            items = []
+            for elem in kids:
+                key_node, value_node = significant(elem.children)
+                items.append((self.object_key(key_node), self.build(value_node)))
+            return ObjectX(tuple(items), loc)
+        if kind == "function_call":
+            return self.call(node, kids, loc)
+        if kind == "index_expr_term":
+            obj, index = kids
+            index_kids = significant(index.children)
+            if index.data == "short_index":
+                return Index(self.build(obj), Lit(int(str(index_kids[0])), loc), loc)
+            return Index(self.build(obj), self.build(index_kids[0]), loc)
+        if kind == "get_attr_expr_term":
+            obj, get_attr = kids
+            (name_node,) = significant(get_attr.children)
+            return Attr(self.build(obj), str(significant(name_node.children)[0]), loc)
+        if kind == "conditional":
+            test, then, other = kids
+            return Cond(self.build(test), self.build(then), self.build(other), loc)
+        if kind == "binary_op":
+            left, term = kids[0], kids[1]
+            op_node, right = significant(term.children)
+            op = str(significant(op_node.children)[0])
+            return Binary(op, self.build(left), self.build(right), loc)
+        if kind == "unary_op":
+            op, operand = kids
+            return Unary(str(op), self.build(operand), loc)
+        if kind in ("for_tuple_expr", "for_object_expr"):
+            raise self.fail(node, "`for` expressions are not supported by amibake")
+        if kind in ("attr_splat_expr_term", "full_splat_expr_term"):
+            raise self.fail(node, "splat expressions (`[*]`, `.*`) are not supported by amibake")
+        if kind == "template_string":
+            raise self.fail(node, "template directives (`%{ }`) are not supported by amibake")
+        raise self.fail(node, f"unsupported expression ({kind})")
+
+    def object_key(self, key_node: Tree) -> Expr:
+        (inner,) = significant(key_node.children)
+        loc = self.loc(key_node)
+        if isinstance(inner, Token):  # keyword used as a key: `in = 1`
+            return Lit(str(inner), loc)
+        if inner.data == "keyword":
+            return Lit(str(significant(inner.children)[0]), loc)
+        term = inner
+        term_kids = significant(term.children) if term.data == "expr_term" else [term]
+        # A bare identifier is the key's name, not a variable (as in HCL);
+        # parentheses make it an expression: `(var.k) = 1`.
+        parenthesised = any(
+            isinstance(c, Token) and c.type == "LPAR" for c in getattr(term, "children", [])
+        )
+        if len(term_kids) == 1 and isinstance(term_kids[0], Tree) and not parenthesised:
+            only = term_kids[0]
+            if only.data == "identifier":
+                return Lit(str(significant(only.children)[0]), loc)
+        return self.build(term)
+
+    def call(self, node: Tree, kids: list, loc: Loc) -> Expr:
+        if any(isinstance(c, Token) and c.type == "COLONS" for c in node.children):
+            raise self.fail(node, "provider functions (`a::b::c()`) are not supported")
+        name = str(significant(kids[0].children)[0])
+        args: list[Expr] = []
+        expand = False
+        if len(kids) > 1:
+            arguments = kids[1]
+            for child in arguments.children:
+                if isinstance(child, Token) and child.type == "ELLIPSIS":
+                    expand = True
+            args = [
+                self.build(a)
+                for a in significant(arguments.children)
+                if not (isinstance(a, Token) and a.type == "ELLIPSIS")
+            ]
+        return Call(name, tuple(args), loc, expand)
+
+    def string(self, node: Tree, loc: Loc) -> Expr:
+        parts: list[str | Expr] = []
+        for part in node.children:
+            if not (isinstance(part, Tree) and part.data == "string_part"):
+                continue
+            (inner,) = part.children
+            if isinstance(inner, Token):
+                text = str(inner)
+                if inner.type == "ESCAPED_INTERPOLATION" or inner.type == "ESCAPED_DIRECTIVE":
+                    parts.append(text[1:])  # $${ -> ${ and %%{ -> %{
+                else:
+                    parts.append(unescape(text, self.loc(inner)))
+            elif inner.data == "interpolation":
+                (expr,) = significant(inner.children)
+                parts.append(self.build(expr))
+            else:
+                raise self.fail(inner, "template directives (`%{ }`) are not supported by amibake")
+        return make_template(parts, loc)
+
+    def heredoc(self, token_text: str, loc: Loc, *, trim: bool) -> Expr:
+        m = re.match(r"<<-?([A-Za-z][A-Za-z0-9._-]*)\r?\n(.*)$", token_text, re.S)
+        if not m:
+            raise HclSyntaxError(loc, "invalid heredoc")
+        marker = m.group(1)
+        body = m.group(2)
+        body = re.sub(r"[ \t]*" + re.escape(marker) + r"\r?\n?$", "", body)
+        lines = body.split("\n")
+        if trim:
+            indents = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+            cut = min(indents, default=0)
+            lines = [ln[cut:] for ln in lines]
+            body = "\n".join(lines)
+        # body lines start on the line after `<<EOT`
+        base = Loc(loc.file, loc.line + 1, 1)
+        return parse_template(body, base, cols_known=not trim)
+
+
+def make_template(parts: list[str | Expr], loc: Loc) -> Expr:
+    merged: list[str | Expr] = []
+    for part in parts:
+        if isinstance(part, str):
+            if not part:
+                continue
+            if merged and isinstance(merged[-1], str):
+                merged[-1] = merged[-1] + part
+                continue
+        merged.append(part)
+    if all(isinstance(p, str) for p in merged):
+        return Lit("".join(p for p in merged if isinstance(p, str)), loc)
+    return Tmpl(tuple(merged), loc)
+
+
+def _offset_loc(base: Loc, text: str, index: int, cols_known: bool) -> Loc:
+    before = text[:index]
+    line = base.line + before.count("\n")
+    col = index - before.rfind("\n") if "\n" in before else base.col + index
+    return Loc(base.file, line, col if cols_known else base.col)
+
+
+def parse_expression(text: str, loc: Loc) -> Expr:
+    """Parse one HCL expression (the inside of ``${ }``) written at ``loc``."""
+    prefix = "__amibake = "
+
+    def loc_fn(line: int, col: int) -> Loc:
+        if line == 1:
+            return Loc(loc.file, loc.line, loc.col + max(col - 1 - len(prefix), 0))
+        return Loc(loc.file, loc.line + line - 1, col)
+
+    if "\n" in text.strip():
+        # python-hcl2 only accepts newlines inside brackets; keep the expression on one line
+        text = " ".join(text.split("\n"))
+    tree = parse_tree(prefix + text.strip(), loc_fn)
+    body = tree.children[0]
+    attributes = [
+        c for c in body.children if isinstance(c, Tree) and c.data != "new_line_or_comment"
+    ]
+    if len(attributes) != 1 or attributes[0].data != "attribute":
+        raise HclSyntaxError(loc, f"invalid expression `${{{text.strip()[:40]}}}`")
+    value = significant(attributes[0].children)[-1]
+    return ExprBuilder(loc_fn, loc).build(value)
+
+
+def parse_template(text: str, loc: Loc, *, cols_known: bool = True) -> Expr:
+    """Split a template into literal text and ``${ }`` expressions (``$${`` escapes).
+
+    Used for heredoc bodies and amibake TOML strings. ``%{`` directives are
+    rejected (``%%{`` is a literal ``%{``).
+    """
+    if "${" not in text and "%{" not in text:
+        return Lit(text, loc)
+    parts: list[str | Expr] = []
+    literal: list[str] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        if text.startswith("$${", i):
+            literal.append("${")
+            i += 3
+            continue
+        if text.startswith("%%{", i):
+            literal.append("%{")
+            i += 3
+            continue
+        if text.startswith("%{", i):
+            raise HclSyntaxError(
+                _offset_loc(loc, text, i, cols_known),
+                "template directives (`%{ }`) are not supported by amibake",
+            )
+        if text.startswith("${", i):
+            end = _closing_brace(text, i + 2)
+            where = _offset_loc(loc, text, i, cols_known)
+            if end < 0:
+                raise HclSyntaxError(where, "unclosed `${` (missing `}`)")
+            inner = text[i + 2 : end].strip("~")
+            if not inner.strip():
+                raise HclSyntaxError(where, "empty `${}` interpolation")
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            parts.append(parse_expression(inner, Loc(where.file, where.line, where.col + 2)))
+            i = end + 1
+            continue
+        literal.append(text[i])
+        i += 1
+    if literal:
+        parts.append("".join(literal))
+    return make_template(parts, loc)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 0
+    i = start
+    quote = False
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == '"':
+                quote = False
+        elif ch == '"':
+            quote = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    return -1
