@@ -154,7 +154,8 @@ class AmazonEbsBuilder:
     ssh_host: str | None = None
     ssh_keypair_name: str | None = None
     ssh_private_key_file: str | None = None
-    temporary_key_pair_type: KeyPairType = "rsa"
+    # amibake generates ed25519 keys unless told otherwise (Packer defaults to rsa).
+    temporary_key_pair_type: KeyPairType = "ed25519"
     temporary_security_group_source_cidrs: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     subnet_id: str | None = None

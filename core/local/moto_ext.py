@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import fnmatch
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence

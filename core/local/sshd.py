@@ -1,0 +1,608 @@
+"""The SSH server of a local instance: public-key login, exec/shell in the sandbox, and SFTP.
+
+One :class:`InstanceSSHServer` listens on the instance's loopback address. It accepts exactly one
+user with exactly the instance's key pair (public-key auth only). Every command or shell runs in
+:class:`core.local.sandbox.Sandbox`: stdout and stderr stay separate, stdin is forwarded, client
+signals reach the command, and the exit status (or the killing signal) goes back to the client.
+When the client goes away the command's whole process tree is killed. SFTP goes through
+:meth:`Sandbox.map_path`, so uploads land in the instance directory and nowhere else.
+
+:func:`host_key_fingerprint_block` renders the host keys the way cloud-init prints them on the
+console, which is what ``GetConsoleOutput`` shows and careful clients pin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import errno
+import logging
+import os
+import signal
+import socket
+import stat
+import struct
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import asyncssh
+from asyncssh.sftp import (
+    FXF_APPEND,
+    FXF_CREAT,
+    FXF_EXCL,
+    FXF_READ,
+    FXF_TRUNC,
+    FXF_WRITE,
+)
+
+from core.errors import AmibakeError, LocalCloudError
+from core.local.sandbox import Sandbox
+
+__all__ = ["InstanceSSHServer", "host_key_fingerprint_block"]
+
+log = logging.getLogger(__name__)
+
+#: SFTP protocol version offered (OpenSSH's sftp-server speaks 3 too)
+SFTP_VERSION = 3
+#: how long output may keep flowing after a command ended before we stop waiting for it
+_OUTPUT_GRACE = 5.0
+_CHUNK = 65536
+
+_KEY_LABELS = {
+    b"ssh-ed25519": "ED25519",
+    b"ssh-rsa": "RSA",
+    b"ssh-dss": "DSA",
+    b"ecdsa-sha2-nistp256": "ECDSA",
+    b"ecdsa-sha2-nistp384": "ECDSA",
+    b"ecdsa-sha2-nistp521": "ECDSA",
+    b"sk-ssh-ed25519@openssh.com": "ED25519-SK",
+    b"sk-ecdsa-sha2-nistp256@openssh.com": "ECDSA-SK",
+    b"ssh-ed448": "ED448",
+}
+
+
+def _key_bits(key: asyncssh.SSHKey) -> int:
+    size = getattr(getattr(key, "pyca_key", None), "key_size", None)
+    if isinstance(size, int):
+        return size
+    return 456 if key.algorithm == b"ssh-ed448" else 256
+
+
+def host_key_fingerprint_block(
+    host_keys: Sequence[asyncssh.SSHKey], hostname: str, *, log_prefix: str | None = None
+) -> str:
+    """The host keys as cloud-init writes them to the console (``write-ssh-key-fingerprints``).
+
+    A fingerprint block (``ssh-keygen -l`` lines of the ``root@<hostname>`` public keys) followed
+    by a keys block (the public key lines). Keys appear in the order of their
+    ``/etc/ssh/ssh_host_<type>_key.pub`` file names, as cloud-init's glob lists them.
+
+    With ``log_prefix`` (e.g. ``"ec2: "``, what EC2 consoles show) the fingerprint block gets the
+    syslog tag and the ``#####`` banner lines of the real output; the keys block never has them.
+    """
+    comment = f"root@{hostname}"
+    keys = sorted(host_keys, key=lambda k: _KEY_LABELS.get(k.algorithm, "").lower())
+    fingerprints = [
+        "-----BEGIN SSH HOST KEY FINGERPRINTS-----",
+        *(
+            f"{_key_bits(key)} {key.get_fingerprint('sha256')} {comment} "
+            f"({_KEY_LABELS.get(key.algorithm, key.algorithm.decode().upper())})"
+            for key in keys
+        ),
+        "-----END SSH HOST KEY FINGERPRINTS-----",
+    ]
+    if log_prefix is not None:
+        banner = "#" * 61
+        fingerprints = [log_prefix + line for line in ["", banner, *fingerprints, banner]]
+    public_lines = [
+        f"{key.algorithm.decode()} {base64.b64encode(key.public_data).decode()} {comment}"
+        for key in keys
+    ]
+    key_block = [
+        "-----BEGIN SSH HOST KEY KEYS-----",
+        *public_lines,
+        "-----END SSH HOST KEY KEYS-----",
+    ]
+    return "\n".join(fingerprints + key_block) + "\n"
+
+
+class _ByteBudget:
+    """Fault injection: how much channel data a connection may still send before it is cut."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.sent = 0
+        self.tripped = False
+
+    def wrap(self, chan: asyncssh.SSHServerChannel, conn: asyncssh.SSHServerConnection) -> None:
+        """Meter every write on ``chan`` (stdout, stderr and SFTP replies all go through write)."""
+        if self.limit is None:
+            return
+        original = chan.write
+
+        def metered_write(data: bytes, datatype: int | None = None) -> None:
+            if self.tripped:
+                raise BrokenPipeError("connection dropped (fault injection)")
+            assert self.limit is not None
+            allowed = max(self.limit - self.sent, 0)
+            if len(data) < allowed:
+                self.sent += len(data)
+                original(data, datatype)
+                return
+            if allowed:
+                original(data[:allowed], datatype)
+                self.sent += allowed
+            self.tripped = True
+            log.info("dropping SSH connection after %d bytes of channel data (fault)", self.sent)
+            # A reset, like a network failure; a plain close would read as a clean EOF and a
+            # client could take the truncated output for a finished command.
+            sock = conn.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.abort()
+            raise BrokenPipeError("connection dropped (fault injection)")
+
+        # asyncssh offers no hook between a session and its channel's writes; wrapping this
+        # channel's bound method is local to the one connection under fault injection.
+        chan.write = metered_write  # type: ignore[method-assign]
+
+
+class _InstanceSession(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
+    """A session channel whose signals, resizes and close reach us as callbacks.
+
+    asyncssh's SSHServerProcess queues signals into stdin; once stdin hit EOF nobody would read
+    them, so they are delivered directly instead.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[_InstanceSession], object],
+        sftp_factory: Callable[[asyncssh.SSHServerChannel], asyncssh.SFTPServer],
+        budget: _ByteBudget,
+    ) -> None:
+        super().__init__(handler, sftp_factory, SFTP_VERSION, False)  # type: ignore[arg-type]
+        self._budget = budget
+        self.closed = False
+        self.on_signal: Callable[[str], None] | None = None
+        self.on_resize: Callable[[int, int], None] | None = None
+        self.on_close: Callable[[], None] | None = None
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:  # type: ignore[override]
+        super().connection_made(chan)
+        self._budget.wrap(chan, chan.get_connection())
+
+    def signal_received(self, signal: str) -> None:
+        if self.on_signal is not None:
+            self.on_signal(signal)
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        if self.on_resize is not None and width and height:
+            self.on_resize(width, height)
+
+    def break_received(self, msec: int) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.closed = True
+        if self.on_close is not None:
+            self.on_close()
+
+
+class _SandboxSFTPServer(asyncssh.SFTPServer):
+    """SFTP over the sandbox's filesystem view: guest paths, guest symlinks, writable dirs only."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel, sandbox: Sandbox) -> None:
+        super().__init__(chan)
+        self._sandbox = sandbox
+
+    def _host(self, path: bytes, *, write: bool = False, follow: bool = True) -> bytes:
+        guest = os.fsdecode(path) or "."
+        return os.fsencode(self._sandbox.map_path(guest, write=write, follow_symlinks=follow))
+
+    def _mutable(self, path: bytes) -> bytes:
+        """Host path for creating, removing or renaming the entry ``path`` itself."""
+        guest = self._sandbox.resolve_guest_path(os.fsdecode(path) or ".", follow_symlinks=False)
+        if guest in self._sandbox.writable_dirs:
+            raise PermissionError(errno.EACCES, "cannot replace a mount point", guest)
+        return self._host(path, write=True, follow=False)
+
+    def map_path(self, path: bytes) -> bytes:
+        return self._host(path)
+
+    def exit(self) -> None:
+        # Like OpenSSH's sshd when sftp-server ends; OpenSSH's scp (SFTP mode) fails without it.
+        with contextlib.suppress(Exception):
+            self.channel.exit(0)
+
+    def format_user(self, uid: int | None) -> str:
+        # inside bubblewrap our own uid is the guest user's: list files as the guest sees them
+        if uid is not None and uid == os.getuid() and self._sandbox.isolated:
+            return self._sandbox.username
+        return super().format_user(uid)
+
+    def format_group(self, gid: int | None) -> str:
+        if gid is not None and gid == os.getgid() and self._sandbox.isolated:
+            return self._sandbox.username
+        return super().format_group(gid)
+
+    def reverse_map_path(self, path: bytes) -> bytes:  # pragma: no cover - not used by overrides
+        raise asyncssh.SFTPOpUnsupported("reverse path mapping")
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        writing = bool(pflags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC | FXF_EXCL))
+        host = self._host(path, write=writing)
+        if pflags & FXF_READ and pflags & FXF_WRITE:
+            flags, mode = os.O_RDWR, "r+b"
+        elif pflags & FXF_WRITE:
+            flags, mode = os.O_WRONLY, "wb"
+        else:
+            flags, mode = os.O_RDONLY, "rb"
+        if pflags & FXF_APPEND:
+            flags |= os.O_APPEND
+            mode = "a+b" if mode == "r+b" else "ab" if mode == "wb" else mode
+        if pflags & FXF_CREAT:
+            flags |= os.O_CREAT
+        if pflags & FXF_TRUNC:
+            flags |= os.O_TRUNC
+        if pflags & FXF_EXCL:
+            flags |= os.O_CREAT | os.O_EXCL
+        if writing:
+            # map_path resolved the guest's symlinks; a link swapped in since is refused.
+            flags |= os.O_NOFOLLOW
+        perms = 0o666 if attrs.permissions is None else stat.S_IMODE(attrs.permissions)
+        fd = os.open(host, flags | os.O_CLOEXEC, perms)
+        try:
+            return os.fdopen(fd, mode, buffering=0)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def open56(
+        self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
+    ) -> object:  # pragma: no cover - we only offer SFTP v3
+        raise asyncssh.SFTPOpUnsupported("SFTP v5+ open")
+
+    def stat(self, path: bytes) -> os.stat_result:
+        return os.stat(self._host(path))
+
+    def lstat(self, path: bytes) -> os.stat_result:
+        return os.lstat(self._host(path, follow=False))
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        _apply_attrs(self._host(path, write=True), attrs, follow=True)
+
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        _apply_attrs(self._host(path, write=True, follow=False), attrs, follow=False)
+
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
+        handle = file_obj.fileno()  # type: ignore[attr-defined]
+        _apply_attrs(handle, attrs, follow=True)
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        host = self._host(path)
+        for name in (b".", b".."):
+            yield asyncssh.SFTPName(name, attrs=asyncssh.SFTPAttrs.from_local(os.stat(host)))
+        with os.scandir(host) as entries:
+            for entry in entries:
+                attrs = asyncssh.SFTPAttrs.from_local(entry.stat(follow_symlinks=False))
+                yield asyncssh.SFTPName(os.fsencode(entry.name), attrs=attrs)
+
+    def remove(self, path: bytes) -> None:
+        os.remove(self._mutable(path))
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        mode = 0o777 if attrs.permissions is None else stat.S_IMODE(attrs.permissions)
+        os.mkdir(self._mutable(path), mode)
+
+    def rmdir(self, path: bytes) -> None:
+        os.rmdir(self._mutable(path))
+
+    def realpath(self, path: bytes) -> bytes:
+        return os.fsencode(self._sandbox.resolve_guest_path(os.fsdecode(path) or "."))
+
+    def readlink(self, path: bytes) -> bytes:
+        # the link text is already in guest terms
+        return os.fsencode(os.readlink(self._host(path, follow=False)))
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        os.symlink(os.fsdecode(oldpath), self._mutable(newpath))
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        # the source must be writable too: a hard link to a host file would make it writable
+        os.link(self._mutable(oldpath), self._mutable(newpath), follow_symlinks=False)
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        source, target = self._mutable(oldpath), self._mutable(newpath)
+        if os.path.lexists(target):
+            raise asyncssh.SFTPFailure(f"{os.fsdecode(newpath)} already exists")
+        os.rename(source, target)
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        os.replace(self._mutable(oldpath), self._mutable(newpath))
+
+    def statvfs(self, path: bytes) -> asyncssh.SFTPVFSAttrs:
+        return asyncssh.SFTPVFSAttrs.from_local(os.statvfs(self._host(path)))
+
+
+def _apply_attrs(target: bytes | int, attrs: asyncssh.SFTPAttrs, *, follow: bool) -> None:
+    """setstat: size, permissions and times. Ownership changes are ignored (the guest user
+    could not chown to someone else on a real instance either, and clients send them
+    routinely when preserving attributes)."""
+    if attrs.size is not None:
+        if not follow:
+            raise asyncssh.SFTPOpUnsupported("truncating without following symlinks")
+        os.truncate(target, attrs.size)
+    # Linux cannot chmod a symlink itself; like OpenSSH, that request is ignored
+    if attrs.permissions is not None and (isinstance(target, int) or follow):
+        os.chmod(target, stat.S_IMODE(attrs.permissions))
+    if attrs.atime is not None or attrs.mtime is not None:
+        current = os.stat(target, follow_symlinks=follow)
+        atime = current.st_atime if attrs.atime is None else attrs.atime
+        mtime = current.st_mtime if attrs.mtime is None else attrs.mtime
+        if isinstance(target, int):
+            os.utime(target, (atime, mtime))
+        else:
+            os.utime(target, (atime, mtime), follow_symlinks=follow)
+
+
+class _ConnectionHandler(asyncssh.SSHServer):
+    """Per-connection callbacks: authentication and session creation."""
+
+    def __init__(self, owner: InstanceSSHServer) -> None:
+        self._owner = owner
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._budget = _ByteBudget(None)
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._owner._connections.add(conn)
+        try:
+            limit = self._owner._drop_after_bytes()
+        except Exception:  # a broken fault plan must not take the server down
+            log.exception("drop_after_bytes callback failed; not injecting")
+            limit = None
+        self._budget = _ByteBudget(limit)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._owner._connections.discard(self._conn)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def host_based_auth_supported(self) -> bool:
+        return False
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        if username != self._owner.username or self._conn is None:
+            return False
+        peer = self._conn.get_extra_info("peername") or ("", 0)
+        return self._owner._authorized.validate(key, str(peer[0]), str(peer[0])) is not None
+
+    def session_requested(self) -> _InstanceSession:
+        owner = self._owner
+        return _InstanceSession(
+            owner._run_session,
+            lambda chan: _SandboxSFTPServer(chan, owner.sandbox),
+            self._budget,
+        )
+
+
+class InstanceSSHServer:
+    """sshd of one local instance (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        authorized_keys: Sequence[str],
+        host_key: asyncssh.SSHKey,
+        sandbox: Sandbox,
+        drop_after_bytes: Callable[[], int | None] = lambda: None,
+        login_timeout: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self.sandbox = sandbox
+        self._host_key = host_key
+        self._drop_after_bytes = drop_after_bytes
+        self._login_timeout = login_timeout
+        lines = [line.strip() for line in authorized_keys if line.strip()]
+        try:
+            self._authorized = asyncssh.import_authorized_keys("\n".join(lines) + "\n")
+        except (asyncssh.KeyImportError, ValueError) as error:
+            raise LocalCloudError(f"invalid authorized key for {username}: {error}") from None
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._sessions: set[asyncio.Task[None]] = set()
+
+    @property
+    def running(self) -> bool:
+        return self._acceptor is not None
+
+    async def start(self) -> int:
+        """Listen on host:port (0: any free port) and return the bound port."""
+        if self._acceptor is not None:
+            return self.port
+        try:
+            acceptor = await asyncssh.create_server(
+                lambda: _ConnectionHandler(self),
+                self.host,
+                self.port,
+                server_host_keys=[self._host_key],
+                encoding=None,
+                line_editor=False,
+                allow_pty=True,
+                x11_forwarding=False,
+                agent_forwarding=False,
+                password_auth=False,
+                kbdint_auth=False,
+                gss_host=None,
+                login_timeout=self._login_timeout,
+                reuse_address=True,
+            )
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                reason = "address already in use"
+            else:
+                reason = error.strerror or str(error)
+            raise LocalCloudError(
+                f"cannot start SSH server on {self.host}:{self.port}: {reason}"
+            ) from None
+        self._acceptor = acceptor
+        self.port = acceptor.get_port()
+        log.debug("instance sshd listening on %s:%d", self.host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening, drop every connection and kill every process of the sandbox."""
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.close()
+        connections = list(self._connections)
+        for conn in connections:
+            conn.abort()
+        # (on Python 3.12+ the listener's wait_closed also waits for its connections)
+        waits = [conn.wait_closed() for conn in connections]
+        if acceptor is not None:
+            waits.append(acceptor.wait_closed())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*waits, return_exceptions=True), timeout=10)
+        sessions = list(self._sessions)
+        for task in sessions:
+            task.cancel()
+        if sessions:
+            await asyncio.gather(*sessions, return_exceptions=True)
+        await self.sandbox.kill_all()
+        self._connections.clear()
+
+    # -- one exec / shell session ---------------------------------------------------------
+
+    async def _run_session(self, session: _InstanceSession) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await self._serve(session, task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("SSH session failed")
+            with contextlib.suppress(Exception):
+                session.exit(255)
+        finally:
+            self._sessions.discard(task)
+
+    async def _serve(self, session: _InstanceSession, task: asyncio.Task[None]) -> None:
+        term_type = session.term_type
+        term_size = None
+        if term_type:
+            width, height = session.term_size[:2]
+            term_size = (width or 80, height or 24)
+        try:
+            process = await self.sandbox.start_process(
+                session.command, dict(session.env), term_type=term_type, term_size=term_size
+            )
+        except (OSError, AmibakeError) as error:
+            with contextlib.suppress(Exception):
+                session.stderr.write(f"amibake: cannot start command: {error}\n".encode())
+                session.exit(127)
+            return
+
+        def forward_signal(name: str) -> None:
+            signum = getattr(signal, "SIG" + name.upper(), None)
+            if isinstance(signum, signal.Signals):
+                self.sandbox.send_signal(process, signum)
+
+        session.on_signal = forward_signal
+        session.on_resize = lambda w, h: self.sandbox.set_terminal_size(process, (w, h))
+        session.on_close = task.cancel
+
+        outputs = [asyncio.create_task(_pump_output(process.stdout, session.stdout))]
+        if process.stderr is not None:
+            outputs.append(asyncio.create_task(_pump_output(process.stderr, session.stderr)))
+        feeder = asyncio.create_task(_pump_input(session, process, pty=term_type is not None))
+        try:
+            if session.closed:  # the client left while the process was starting
+                return
+            await process.wait()
+            # What the command left running in its session dies with it (in bubblewrap mode
+            # the pid namespace already took it), so its output pipes reach EOF.
+            await self.sandbox.kill(process)
+            _, pending = await asyncio.wait(outputs, timeout=_OUTPUT_GRACE)
+            for pump in pending:
+                pump.cancel()
+            status, signum = self.sandbox.exit_outcome(process)
+            with contextlib.suppress(Exception):
+                if signum is None:
+                    session.exit(status or 0)
+                else:
+                    try:
+                        name = signal.Signals(signum).name.removeprefix("SIG")
+                    except ValueError:
+                        session.exit(128 + signum)
+                    else:
+                        session.exit_with_signal(name)
+        finally:
+            session.on_close = None
+            session.on_signal = None
+            session.on_resize = None
+            feeder.cancel()
+            for pump in outputs:
+                pump.cancel()
+            # also runs when the client disconnected (this task was cancelled): no leaks
+            await asyncio.shield(self.sandbox.kill(process))
+            self.sandbox.release(process)
+            await asyncio.gather(feeder, *outputs, return_exceptions=True)
+
+
+async def _pump_output(source: asyncio.StreamReader | None, sink: asyncssh.SSHWriter) -> None:
+    if source is None:
+        return
+    while True:
+        try:
+            data = await source.read(_CHUNK)
+        except OSError:  # a pty master reports EIO once the last slave fd closed
+            return
+        if not data:
+            return
+        try:
+            sink.write(data)
+            await sink.drain()
+        except (OSError, asyncssh.Error):  # the channel or the connection went away
+            return
+
+
+async def _pump_input(
+    session: _InstanceSession, process: asyncio.subprocess.Process, *, pty: bool
+) -> None:
+    stdin = process.stdin
+    if stdin is None:
+        return
+    try:
+        while True:
+            data = await session.stdin.read(_CHUNK)
+            if not data:
+                break
+            stdin.write(data)
+            await stdin.drain()
+    except (OSError, asyncssh.Error, asyncio.IncompleteReadError):
+        pass
+    finally:
+        if not pty:  # EOF on a pipe; a pty stays open, as with OpenSSH
+            with contextlib.suppress(Exception):
+                stdin.close()
