@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from core.local.cloud import LocalCloud
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -18,3 +21,17 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+@pytest.fixture(scope="session")
+def cloud(
+    tmp_path_factory: pytest.TempPathFactory, _isolated_environment: None
+) -> Iterator[LocalCloud]:
+    """One local cloud for the whole run (moto's state is per process), on the instant profile.
+
+    Tests that change its latency or faults restore them (see the ``latency`` and ``faults``
+    fixtures).
+    """
+    data_dir = tmp_path_factory.mktemp("local-cloud")
+    with LocalCloud(latency="instant", data_dir=data_dir) as running:
+        yield running

@@ -16,7 +16,12 @@ from core import __version__
 from core.errors import AmibakeError
 
 #: Modules of tui.commands; each has register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ("tui.commands.local", "tui.commands.templates")
+COMMAND_MODULES: tuple[str, ...] = (
+    "tui.commands.build",
+    "tui.commands.templates",
+    "tui.commands.local",
+    "tui.commands.examples",
+)
 
 
 class _Parser(argparse.ArgumentParser):

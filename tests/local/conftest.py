@@ -17,14 +17,6 @@ FOCAL_WILDCARD = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
 CANONICAL = "099720109477"
 
 
-@pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    """One local cloud for the session (moto's state is per process), on the instant profile."""
-    data_dir = tmp_path_factory.mktemp("local-cloud")
-    with LocalCloud(latency="instant", data_dir=data_dir) as running:
-        yield running
-
-
 @pytest.fixture
 def ec2(cloud: LocalCloud) -> Any:
     return cloud.client("ec2", "us-east-1")

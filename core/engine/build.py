@@ -1,0 +1,161 @@
+"""Run one builder's build, or all of a template's builders in parallel."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from core.aws import Aws
+from core.engine.context import BuildContext, BuildOptions, Emit, new_build_id
+from core.engine.runner import Concurrently, Step, describe_error, run_steps
+from core.engine.steps.images import CopyImageStep, CreateImageStep, ImageAttributesStep
+from core.engine.steps.instance import LaunchInstanceStep
+from core.engine.steps.key_pair import KeyPairStep
+from core.engine.steps.prevalidate import PreValidateStep
+from core.engine.steps.provision import ProvisionStep
+from core.engine.steps.security_group import SecurityGroupStep
+from core.engine.steps.source_ami import SourceAmiStep
+from core.engine.steps.ssh_connect import ConnectStep
+from core.engine.steps.stop_instance import StopInstanceStep
+from core.errors import UsageError
+from core.events import ArtifactCreated, BuildFinished, BuildStarted
+from core.model import AmazonEbsBuilder, BuildSpec
+
+
+@dataclass
+class BuildResult:
+    build_id: str
+    name: str
+    status: str  # succeeded / failed / cancelled
+    duration: float
+    error: str | None = None
+    artifacts: dict[str, str] = field(default_factory=dict)
+    snapshots: dict[str, list[str]] = field(default_factory=dict)
+
+
+def amazon_ebs_steps() -> list[Step]:
+    """The flow, in order. Fresh step objects per build: they remember what they created."""
+    return [
+        PreValidateStep(),
+        Concurrently(
+            "prepare",
+            "Finding the source AMI, creating a key pair and a security group",
+            [SourceAmiStep(), KeyPairStep(), SecurityGroupStep()],
+        ),
+        LaunchInstanceStep(),
+        ConnectStep(),
+        ProvisionStep(),
+        StopInstanceStep(),
+        CreateImageStep(),
+        CopyImageStep(),
+        ImageAttributesStep(),
+    ]
+
+
+async def run_build(
+    spec: BuildSpec,
+    builder: AmazonEbsBuilder,
+    aws: Aws,
+    options: BuildOptions,
+    emit: Emit,
+    build_id: str | None = None,
+) -> BuildResult:
+    ctx = BuildContext(
+        spec=spec,
+        builder=builder,
+        aws=aws,
+        options=options,
+        emit_event=emit,
+        build_id=build_id or new_build_id(),
+    )
+    emit(
+        BuildStarted(
+            build=builder.name,
+            build_id=ctx.build_id,
+            template=str(spec.source_file or ""),
+            region=builder.region,
+            variables={
+                name: ("<sensitive>" if v.sensitive else spec.redact(str(v.value)))
+                for name, v in spec.variables.items()
+            },
+        )
+    )
+    began = time.monotonic()
+    outcome, error = await run_steps(ctx, amazon_ebs_steps())
+    artifacts = dict(ctx.images) if outcome == "succeeded" else {}
+    for region, image_id in artifacts.items():
+        emit(
+            ArtifactCreated(
+                build=builder.name,
+                region=region,
+                image_id=image_id,
+                snapshot_ids=tuple(ctx.snapshots.get(region, ())),
+            )
+        )
+    message = ctx.redact(describe_error(error)) if error is not None else None
+    duration = time.monotonic() - began
+    emit(
+        BuildFinished(
+            build=builder.name,
+            build_id=ctx.build_id,
+            status=outcome,  # type: ignore[arg-type]
+            duration=duration,
+            error=message,
+            artifacts=artifacts,
+        )
+    )
+    return BuildResult(
+        build_id=ctx.build_id,
+        name=builder.name,
+        status=outcome,
+        duration=duration,
+        error=message,
+        artifacts=artifacts,
+        snapshots={r: list(s) for r, s in ctx.snapshots.items() if r in artifacts},
+    )
+
+
+def select_builders(
+    spec: BuildSpec, only: Sequence[str] = (), except_: Sequence[str] = ()
+) -> list[AmazonEbsBuilder]:
+    names = {b.name for b in spec.builders} | {f"{b.type}.{b.name}" for b in spec.builders}
+    unknown = [n for n in (*only, *except_) if n not in names]
+    if unknown:
+        known = ", ".join(b.name for b in spec.builders)
+        raise UsageError(f"no builder named {unknown[0]!r} (this template has: {known})")
+    chosen = [
+        b
+        for b in spec.builders
+        if (not only or any(b.matches(n) for n in only)) and not any(b.matches(n) for n in except_)
+    ]
+    if not chosen:
+        raise UsageError("--only/--except leave no builder to run")
+    return chosen
+
+
+async def run_builds(
+    spec: BuildSpec,
+    builders: Sequence[AmazonEbsBuilder],
+    aws: Aws,
+    options: BuildOptions,
+    emit: Emit,
+) -> list[BuildResult]:
+    """Each builder in its own task (at most ``options.parallel_builds`` at once; 0 = all)."""
+    limit = options.parallel_builds or len(builders)
+    gate = asyncio.Semaphore(limit)
+
+    async def one(builder: AmazonEbsBuilder) -> BuildResult:
+        async with gate:
+            return await run_build(spec, builder, aws, options, emit)
+
+    tasks = [asyncio.create_task(one(b), name=f"build {b.name}") for b in builders]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except asyncio.CancelledError:
+        # Cancelling the whole run cancels each build; each still cleans up after itself.
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return [r for r in results if isinstance(r, BuildResult)]

@@ -1,0 +1,145 @@
+"""What one build knows while it runs: its spec, its AWS session, what it has created."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from core.events import Event, LogLine, Message, ResourceChanged, ResourceState, Stream
+from core.model import AmazonEbsBuilder, BuildSpec
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from core.aws import Aws, Target
+    from core.ssh import Communicator
+
+#: Tag keys amibake puts on everything it creates, so a sweep can find it without the ledger.
+TAG_BUILD_ID = "amibake:build-id"
+TAG_CREATED_BY = "amibake:created-by"
+TAG_TEMPLATE = "amibake:template"
+TAG_CREATED_AT = "amibake:created-at"
+
+Emit = Callable[[Event], None]
+
+
+def new_build_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How to run builds (everything that is not in the template)."""
+
+    target: Target | None = None
+    #: "cleanup": a failed build removes what it created; "abort": keeps it for debugging.
+    on_error: Literal["cleanup", "abort"] = "cleanup"
+    #: force_deregister for every builder (``amibake build --force``).
+    force: bool = False
+    #: replaces every builder's ssh_port (a target whose instances listen elsewhere, e.g. 2222).
+    ssh_port: int | None = None
+    #: verify the SSH host key against the fingerprints in the console output when present.
+    verify_host_key: bool = True
+    #: how long to look for fingerprints in the console output before connecting unverified.
+    console_wait: float = 20.0
+    parallel_builds: int = 0  # 0: all builders at once
+
+
+@dataclass
+class BuildContext:
+    spec: BuildSpec
+    builder: AmazonEbsBuilder
+    aws: Aws
+    options: BuildOptions
+    emit_event: Emit
+    build_id: str = field(default_factory=new_build_id)
+    # What the steps find and create, filled in as the build goes.
+    account_id: str | None = None
+    source_image: dict[str, Any] | None = None
+    key_name: str | None = None
+    private_key: asyncssh.SSHKey | None = None
+    security_group_ids: list[str] = field(default_factory=list)
+    instance_id: str | None = None
+    instance: dict[str, Any] | None = None
+    ssh_host: str | None = None
+    communicator: Communicator | None = None
+    images: dict[str, str] = field(default_factory=dict)  # region -> AMI id
+    snapshots: dict[str, list[str]] = field(default_factory=dict)  # region -> snapshot ids
+    #: "succeeded" / "failed" / "cancelled" once the steps are over; cleanups read it.
+    outcome: str = "running"
+
+    @property
+    def name(self) -> str:
+        return self.builder.name
+
+    @property
+    def region(self) -> str:
+        return self.builder.region
+
+    @property
+    def ssh_port(self) -> int:
+        return self.options.ssh_port or self.builder.ssh_port
+
+    @property
+    def template_name(self) -> str:
+        return self.spec.source_file.name if self.spec.source_file else "<template>"
+
+    def amibake_tags(self) -> dict[str, str]:
+        return {
+            TAG_BUILD_ID: self.build_id,
+            TAG_CREATED_BY: "amibake",
+            TAG_TEMPLATE: self.template_name,
+            TAG_CREATED_AT: self.spec.build_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def tag_specification(self, resource_type: str, *extra: Any) -> dict[str, Any]:
+        tags: dict[str, str] = {}
+        for mapping in extra:
+            tags.update(mapping)
+        tags.update(self.amibake_tags())
+        return {
+            "ResourceType": resource_type,
+            "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()],
+        }
+
+    def build_filter(self) -> dict[str, Any]:
+        """EC2 filter matching everything this build tagged."""
+        return {"Name": f"tag:{TAG_BUILD_ID}", "Values": [self.build_id]}
+
+    def redact(self, text: str) -> str:
+        return self.spec.redact(text)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        self.emit_event(event)
+
+    def say(self, text: str, level: Literal["info", "warning", "error"] = "info") -> None:
+        self.emit(Message(build=self.name, text=self.redact(text), level=level))
+
+    def log(self, stream: Stream, text: str, provisioner: int | None = None) -> None:
+        self.emit(
+            LogLine(build=self.name, stream=stream, text=self.redact(text), provisioner=provisioner)
+        )
+
+    def resource(
+        self,
+        kind: str,
+        resource_id: str,
+        state: ResourceState,
+        region: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.emit(
+            ResourceChanged(
+                build=self.name,
+                kind=kind,
+                resource_id=resource_id,
+                region=region or self.region,
+                state=state,
+                detail=detail,
+            )
+        )

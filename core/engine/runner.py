@@ -1,0 +1,160 @@
+"""The step runner: run steps in order, then clean up after the ones that ran, in reverse.
+
+Like Packer's multistep, each step pairs ``run`` with ``cleanup``. Unlike it, the
+cleanup phase is shielded from cancellation: cancelling a build stops the
+running step at once, then every cleanup still runs to the end, reporting
+through the same events. A cleanup that fails is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import ClassVar
+
+from core.engine.context import BuildContext
+from core.errors import AmibakeError
+from core.events import StepFinished, StepStarted
+
+log = logging.getLogger(__name__)
+
+
+class Step:
+    """One stage of a build. Subclasses set ``name`` and ``title`` and override ``run``."""
+
+    name: ClassVar[str] = "step"
+    title: ClassVar[str] = "Step"
+
+    async def run(self, ctx: BuildContext) -> None:
+        raise NotImplementedError
+
+    async def cleanup(self, ctx: BuildContext) -> None:
+        """Undo what ``run`` created; called (shielded) for every step that started."""
+
+    def applies(self, ctx: BuildContext) -> bool:
+        return True
+
+
+class Concurrently(Step):
+    """Independent steps run at the same time; one failing cancels the others."""
+
+    def __init__(self, name: str, title: str, steps: Sequence[Step]) -> None:
+        self.name = name  # type: ignore[misc]
+        self.title = title  # type: ignore[misc]
+        self.steps = list(steps)
+
+    async def run(self, ctx: BuildContext) -> None:
+        async with asyncio.TaskGroup() as group:
+            for step in self.steps:
+                if step.applies(ctx):
+                    group.create_task(step.run(ctx))
+
+    async def cleanup(self, ctx: BuildContext) -> None:
+        await asyncio.gather(*(_cleanup_one(ctx, s) for s in self.steps if s.applies(ctx)))
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, ExceptionGroup):
+        return "; ".join(describe_error(e) for e in error.exceptions)
+    if isinstance(error, AmibakeError):
+        return str(error)
+    return f"internal error: {type(error).__name__}: {error}"
+
+
+def first_user_error(error: BaseException) -> BaseException:
+    """The error to report from a TaskGroup's ExceptionGroup (user errors first)."""
+    if isinstance(error, ExceptionGroup):
+        leaves = [first_user_error(e) for e in error.exceptions]
+        for leaf in leaves:
+            if isinstance(leaf, AmibakeError):
+                return leaf
+        return leaves[0]
+    return error
+
+
+async def _cleanup_one(ctx: BuildContext, step: Step) -> None:
+    try:
+        await step.cleanup(ctx)
+    except Exception as error:  # one failed cleanup must not stop the others
+        if not isinstance(error, AmibakeError):
+            log.exception("cleanup of %s failed", step.name)
+        ctx.say(f"Cleanup of {step.title.lower()} failed: {describe_error(error)}", "error")
+
+
+async def run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str, BaseException | None]:
+    """Run the steps, then the cleanups. Returns (outcome, error)."""
+    started: list[Step] = []
+    outcome, failure = "succeeded", None
+    try:
+        for step in steps:
+            if not step.applies(ctx):
+                continue
+            started.append(step)
+            await _run_one(ctx, step)
+    except asyncio.CancelledError:
+        outcome = "cancelled"
+    except Exception as error:
+        outcome, failure = "failed", first_user_error(error)
+    ctx.outcome = outcome
+
+    if outcome == "failed" and ctx.options.on_error == "abort":
+        ctx.say("Build failed; --on-error=abort keeps its resources for debugging.", "warning")
+        return outcome, failure
+
+    cleanup = asyncio.ensure_future(_cleanup_all(ctx, started))
+    interrupted = False
+    while not cleanup.done():
+        try:
+            await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            # A further cancel during cleanup does not stop it: nothing may be left behind.
+            interrupted = True
+            ctx.say("Cleanup in progress; waiting for it to finish.", "warning")
+    if interrupted:
+        task = asyncio.current_task()
+        if task is not None:
+            while task.uncancel():
+                pass
+        if outcome == "succeeded":
+            outcome = "cancelled"
+    return outcome, failure
+
+
+async def _run_one(ctx: BuildContext, step: Step) -> None:
+    ctx.emit(StepStarted(build=ctx.name, step=step.name, title=step.title))
+    began = time.monotonic()
+    try:
+        await step.run(ctx)
+    except asyncio.CancelledError:
+        ctx.emit(
+            StepFinished(
+                build=ctx.name,
+                step=step.name,
+                status="cancelled",
+                duration=time.monotonic() - began,
+            )
+        )
+        raise
+    except BaseException as error:
+        if not isinstance(first_user_error(error), AmibakeError):
+            log.exception("step %s failed", step.name)
+        ctx.emit(
+            StepFinished(
+                build=ctx.name,
+                step=step.name,
+                status="failed",
+                duration=time.monotonic() - began,
+                error=ctx.redact(describe_error(error)),
+            )
+        )
+        raise
+    ctx.emit(
+        StepFinished(build=ctx.name, step=step.name, status="ok", duration=time.monotonic() - began)
+    )
+
+
+async def _cleanup_all(ctx: BuildContext, started: list[Step]) -> None:
+    for step in reversed(started):
+        await _cleanup_one(ctx, step)

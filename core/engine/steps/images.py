@@ -1,0 +1,217 @@
+"""Create the AMI, copy it to other regions, set its permissions; on failure remove every one.
+
+Packer leaks an AMI still pending when a build is cancelled during "waiting for
+AMI", and region copies in flight. Here every image and snapshot the build
+makes carries its build-id tag from the call that creates it, so cleanup finds
+them all, pending or not, even if the create call's answer was never received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from core.aws import AwsError
+from core.engine.context import BuildContext
+from core.engine.runner import Step
+from core.engine.waiters import PollPolicy, poll
+
+
+class CreateImageStep(Step):
+    name = "create-image"
+    title = "Creating the AMI"
+
+    def applies(self, ctx: BuildContext) -> bool:
+        return not ctx.builder.skip_create_ami
+
+    async def run(self, ctx: BuildContext) -> None:
+        builder = ctx.builder
+        assert ctx.instance_id is not None
+        await replace_same_name(ctx, ctx.region)
+        params: dict[str, Any] = {
+            "InstanceId": ctx.instance_id,
+            "Name": builder.ami_name,
+            "TagSpecifications": [
+                ctx.tag_specification("image", builder.tags),
+                ctx.tag_specification("snapshot", builder.snapshot_tags),
+            ],
+        }
+        if builder.ami_description:
+            params["Description"] = builder.ami_description
+        image_id = (await ctx.aws.call(ctx.region, "CreateImage", **params))["ImageId"]
+        ctx.images[ctx.region] = image_id
+        ctx.resource("image", image_id, "creating", detail=builder.ami_name)
+        ctx.say(f"Creating AMI {image_id} ({builder.ami_name}); waiting for it to be available")
+        await wait_available(ctx, ctx.region, image_id)
+
+    async def cleanup(self, ctx: BuildContext) -> None:
+        if ctx.outcome != "succeeded":
+            await remove_build_images(ctx, ctx.region)
+
+
+class CopyImageStep(Step):
+    name = "copy-image"
+    title = "Copying the AMI to other regions"
+
+    def applies(self, ctx: BuildContext) -> bool:
+        return not ctx.builder.skip_create_ami and bool(self.regions(ctx))
+
+    @staticmethod
+    def regions(ctx: BuildContext) -> list[str]:
+        return [r for r in dict.fromkeys(ctx.builder.ami_regions) if r != ctx.region]
+
+    async def run(self, ctx: BuildContext) -> None:
+        async with asyncio.TaskGroup() as group:
+            for region in self.regions(ctx):
+                group.create_task(self._copy(ctx, region))
+
+    async def _copy(self, ctx: BuildContext, region: str) -> None:
+        builder = ctx.builder
+        source_id = ctx.images[ctx.region]
+        await replace_same_name(ctx, region)
+        params: dict[str, Any] = {
+            "SourceImageId": source_id,
+            "SourceRegion": ctx.region,
+            "Name": builder.ami_name,
+            "ClientToken": f"{ctx.build_id}-{region}",
+            "TagSpecifications": [
+                ctx.tag_specification("image", builder.tags),
+                ctx.tag_specification("snapshot", builder.snapshot_tags),
+            ],
+        }
+        if builder.ami_description:
+            params["Description"] = builder.ami_description
+        image_id = (await ctx.aws.call(region, "CopyImage", **params))["ImageId"]
+        ctx.images[region] = image_id
+        ctx.resource("image", image_id, "creating", region=region, detail=f"copy of {source_id}")
+        ctx.say(f"Copying {source_id} to {region} as {image_id}")
+        await wait_available(ctx, region, image_id)
+
+    async def cleanup(self, ctx: BuildContext) -> None:
+        if ctx.outcome != "succeeded":
+            await asyncio.gather(*(remove_build_images(ctx, r) for r in self.regions(ctx)))
+
+
+class ImageAttributesStep(Step):
+    name = "image-attributes"
+    title = "Setting launch permissions"
+
+    def applies(self, ctx: BuildContext) -> bool:
+        builder = ctx.builder
+        return not builder.skip_create_ami and bool(builder.ami_users or builder.ami_groups)
+
+    async def run(self, ctx: BuildContext) -> None:
+        permissions = [{"UserId": u} for u in ctx.builder.ami_users]
+        permissions += [{"Group": g} for g in ctx.builder.ami_groups]
+        await asyncio.gather(
+            *(
+                ctx.aws.call(
+                    region,
+                    "ModifyImageAttribute",
+                    ImageId=image_id,
+                    LaunchPermission={"Add": permissions},
+                )
+                for region, image_id in ctx.images.items()
+            )
+        )
+        shared = ", ".join(p.get("UserId") or p["Group"] for p in permissions)
+        ctx.say(f"Shared the AMI(s) with {shared}")
+
+
+async def wait_available(ctx: BuildContext, region: str, image_id: str) -> None:
+    async def fetch() -> dict[str, Any]:
+        try:
+            found = await ctx.aws.call(region, "DescribeImages", ImageIds=[image_id])
+        except AwsError as error:
+            if error.code == "InvalidAMIID.NotFound":  # not visible yet right after creation
+                return {"State": "pending"}
+            raise
+        images = found.get("Images", [])
+        return images[0] if images else {"State": "pending"}
+
+    image = await poll(
+        fetch,
+        lambda i: i.get("State") == "available",
+        what=f"AMI {image_id} in {region} to be available",
+        policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=3600),
+        failed=lambda i: (
+            f"it is {i['State']}: {i.get('StateReason', {}).get('Message', '')}"
+            if i.get("State") in ("failed", "invalid", "deregistered", "error")
+            else None
+        ),
+    )
+    snapshots = [
+        m["Ebs"]["SnapshotId"]
+        for m in image.get("BlockDeviceMappings", [])
+        if m.get("Ebs", {}).get("SnapshotId")
+    ]
+    ctx.snapshots[region] = snapshots
+    ctx.resource("image", image_id, "created", region=region, detail=ctx.builder.ami_name)
+    for snapshot_id in snapshots:
+        ctx.resource("snapshot", snapshot_id, "created", region=region, detail=image_id)
+    ctx.say(f"AMI {image_id} is available in {region}")
+
+
+async def replace_same_name(ctx: BuildContext, region: str) -> None:
+    """force_deregister: remove our AMI of the same name (and its snapshots if asked)."""
+    builder = ctx.builder
+    if not (builder.force_deregister or ctx.options.force):
+        return
+    found = await ctx.aws.call(
+        region,
+        "DescribeImages",
+        Owners=["self"],
+        Filters=[{"Name": "name", "Values": [builder.ami_name]}],
+    )
+    for image in found.get("Images", []):
+        image_id = image["ImageId"]
+        await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
+        ctx.say(f"Deregistered the previous AMI {image_id} in {region} (force_deregister)")
+        if builder.force_delete_snapshot:
+            for mapping in image.get("BlockDeviceMappings", []):
+                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
+                if snapshot_id:
+                    await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot_id)
+                    ctx.say(f"Deleted its snapshot {snapshot_id}")
+
+
+async def remove_build_images(ctx: BuildContext, region: str) -> None:
+    """Deregister every AMI this build made in ``region`` (pending too) and delete its snapshots."""
+    known = {ctx.images[region]} if region in ctx.images else set()
+    tagged = await ctx.aws.call(
+        region, "DescribeImages", Owners=["self"], Filters=[ctx.build_filter()]
+    )
+    image_ids = known | {i["ImageId"] for i in tagged.get("Images", [])}
+    for image_id in sorted(image_ids):
+        ctx.resource("image", image_id, "deleting", region=region)
+        try:
+            await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
+        except AwsError as error:
+            if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+                raise
+        ctx.resource("image", image_id, "deleted", region=region)
+    snapshots = await ctx.aws.call(
+        region, "DescribeSnapshots", OwnerIds=["self"], Filters=[ctx.build_filter()]
+    )
+    for snapshot in snapshots.get("Snapshots", []):
+        snapshot_id = snapshot["SnapshotId"]
+        ctx.resource("snapshot", snapshot_id, "deleting", region=region)
+
+        async def delete(snapshot_id: str = snapshot_id) -> bool:
+            try:
+                await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot_id)
+            except AwsError as error:
+                if error.code == "InvalidSnapshot.InUse":
+                    return False  # the deregistration has not settled yet
+                if error.code != "InvalidSnapshot.NotFound":
+                    raise
+            return True
+
+        await poll(
+            delete,
+            bool,
+            what=f"snapshot {snapshot_id} to be deletable",
+            policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
+        )
+        ctx.resource("snapshot", snapshot_id, "deleted", region=region)
+    ctx.images.pop(region, None)

@@ -1,0 +1,115 @@
+"""The temporary security group: the SSH port only, from the caller's own address."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import urllib.request
+
+from core.aws import AwsError
+from core.engine.context import BuildContext
+from core.engine.runner import Step
+from core.engine.waiters import PollPolicy, poll
+from core.errors import AmibakeError
+
+#: Where the caller's public address is asked for (as Packer does) when no CIDR is given.
+CHECKIP_URL = "https://checkip.amazonaws.com"
+
+
+class SecurityGroupStep(Step):
+    name = "security-group"
+    title = "Creating a temporary security group"
+
+    def __init__(self) -> None:
+        self.created: str | None = None
+
+    async def run(self, ctx: BuildContext) -> None:
+        builder = ctx.builder
+        if builder.security_group_ids:
+            ctx.security_group_ids = list(builder.security_group_ids)
+            ctx.say(f"Using security group(s) {', '.join(builder.security_group_ids)}")
+            return
+        cidrs = list(builder.temporary_security_group_source_cidrs) or [await caller_cidr(ctx)]
+        vpc_id = await _vpc_for(ctx)
+        name = f"amibake_{ctx.build_id}"
+        ctx.resource("security-group", name, "creating")
+        params = {
+            "GroupName": name,
+            "Description": f"Temporary group for amibake build {ctx.build_id}",
+            "TagSpecifications": [ctx.tag_specification("security-group")],
+        }
+        if vpc_id:
+            params["VpcId"] = vpc_id
+        group_id = (await ctx.aws.call(ctx.region, "CreateSecurityGroup", **params))["GroupId"]
+        self.created = group_id
+        ctx.security_group_ids = [group_id]
+        ctx.resource("security-group", group_id, "created", detail=name)
+        await ctx.aws.call(
+            ctx.region,
+            "AuthorizeSecurityGroupIngress",
+            GroupId=group_id,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": ctx.ssh_port,
+                    "ToPort": ctx.ssh_port,
+                    "IpRanges": [{"CidrIp": c, "Description": "amibake SSH"} for c in cidrs],
+                }
+            ],
+        )
+        ctx.say(f"Security group {group_id} allows port {ctx.ssh_port} from {', '.join(cidrs)}")
+
+    async def cleanup(self, ctx: BuildContext) -> None:
+        if self.created is None:
+            return
+        group_id = self.created
+        ctx.resource("security-group", group_id, "deleting")
+
+        async def attempt() -> bool:
+            try:
+                await ctx.aws.call(ctx.region, "DeleteSecurityGroup", GroupId=group_id)
+            except AwsError as error:
+                if error.code == "DependencyViolation":
+                    return False  # an instance still holds it: AWS needs a moment
+                if error.code != "InvalidGroup.NotFound":
+                    raise
+            return True
+
+        await poll(
+            attempt,
+            bool,
+            what=f"security group {group_id} to be deletable",
+            policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
+        )
+        ctx.resource("security-group", group_id, "deleted")
+        self.created = None
+
+
+async def caller_cidr(ctx: BuildContext) -> str:
+    """The caller's address as a /32: 127.0.0.1 for an endpoint on this machine."""
+    target = ctx.aws.target
+    if target.is_loopback:
+        return "127.0.0.1/32"
+
+    def ask() -> str:
+        with urllib.request.urlopen(CHECKIP_URL, timeout=5) as response:
+            return response.read().decode().strip()
+
+    try:
+        address = ipaddress.ip_address(await asyncio.to_thread(ask))
+    except (OSError, ValueError):
+        raise AmibakeError(
+            "cannot find your public IP address for the temporary security group; "
+            "set temporary_security_group_source_cidrs"
+        ) from None
+    return f"{address}/32"
+
+
+async def _vpc_for(ctx: BuildContext) -> str | None:
+    builder = ctx.builder
+    if builder.vpc_id:
+        return builder.vpc_id
+    if builder.subnet_id:
+        subnets = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[builder.subnet_id])
+        return subnets["Subnets"][0]["VpcId"]
+    return None

@@ -1,0 +1,158 @@
+"""Build records (for the TUI's history) and Packer-compatible manifests.
+
+Each build gets ``<data dir>/builds/<build id>/`` holding ``events.ndjson`` (every
+event, redacted by the engine), ``build.log`` (the human-readable log) and
+``record.json`` (template, redacted variables, status, artifacts), written as
+events arrive so a crash leaves what happened so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from core import paths
+from core.events import (
+    ArtifactCreated,
+    BuildFinished,
+    BuildStarted,
+    Event,
+    LogLine,
+    Message,
+    ResourceChanged,
+    StepFinished,
+    StepStarted,
+)
+from core.model import BuildSpec, ManifestPostProcessor
+
+
+def builds_dir() -> Path:
+    return paths.data_dir() / "builds"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def log_line(event: Event) -> str | None:
+    """An event as one line of the human log, or None for events the log leaves out."""
+    stamp = datetime.fromtimestamp(event.time, UTC).strftime("%H:%M:%S")
+    if isinstance(event, StepStarted):
+        return f"{stamp} ==> {event.title}"
+    if isinstance(event, StepFinished) and event.status != "ok":
+        return f"{stamp} ==> {event.step} {event.status}: {event.error or ''}".rstrip(": ")
+    if isinstance(event, Message):
+        return f"{stamp}     {event.text}"
+    if isinstance(event, LogLine):
+        marker = "!" if event.stream == "stderr" else " "
+        return f"{stamp}   {marker} {event.text}"
+    if isinstance(event, ResourceChanged):
+        return f"{stamp}     [{event.state}] {event.kind} {event.resource_id} ({event.region})"
+    if isinstance(event, BuildFinished):
+        return f"{stamp} ==> Build {event.status} in {event.duration:.1f}s" + (
+            f": {event.error}" if event.error else ""
+        )
+    return None
+
+
+@dataclass
+class BuildRecorder:
+    """Consumes a build's events and keeps its record on disk."""
+
+    spec: BuildSpec
+    root: Path = field(default_factory=builds_dir)
+    _dirs: dict[str, Path] = field(default_factory=dict)
+    _files: dict[str, tuple[IO[str], IO[str]]] = field(default_factory=dict)
+    _records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _by_name: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BuildStarted):
+            self._open(event)
+        build_id = self._by_name.get(event.build)
+        if build_id is None:
+            return
+        events, log = self._files[build_id]
+        events.write(event.to_json() + "\n")
+        line = log_line(event)
+        if line is not None:
+            log.write(line + "\n")
+        record = self._records[build_id]
+        if isinstance(event, ArtifactCreated):
+            record["artifacts"][event.region] = event.image_id
+        if isinstance(event, BuildFinished):
+            record.update(
+                status=event.status, duration=event.duration, error=event.error, finished=event.time
+            )
+            events.close()
+            log.close()
+            del self._files[build_id]
+            del self._by_name[event.build]
+        _write_json(self._dirs[build_id] / "record.json", record)
+        if not isinstance(event, BuildFinished):
+            events.flush()
+            log.flush()
+
+    def _open(self, event: BuildStarted) -> None:
+        directory = self.root / event.build_id
+        directory.mkdir(parents=True, exist_ok=True)
+        self._dirs[event.build_id] = directory
+        self._by_name[event.build] = event.build_id
+        self._files[event.build_id] = (
+            open(directory / "events.ndjson", "a", encoding="utf-8"),  # noqa: SIM115
+            open(directory / "build.log", "a", encoding="utf-8"),  # noqa: SIM115
+        )
+        self._records[event.build_id] = {
+            "build_id": event.build_id,
+            "build": event.build,
+            "template": event.template,
+            "region": event.region,
+            "variables": event.variables,
+            "started": event.time,
+            "status": "running",
+            "artifacts": {},
+        }
+
+    def directory(self, build_id: str) -> Path:
+        return self._dirs[build_id]
+
+
+def write_manifest(
+    path: Path,
+    results: list[Any],
+    builders: dict[str, str],
+    post_processor: ManifestPostProcessor | None = None,
+) -> Path:
+    """Append this run's builds to a Packer-style manifest (``builds`` + ``last_run_uuid``)."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("builds"), list):
+            manifest = {"builds": []}
+    except (OSError, ValueError):
+        manifest = {"builds": []}
+    run_uuid = str(uuid.uuid4())
+    for result in results:
+        if not result.artifacts:
+            continue
+        entry: dict[str, Any] = {
+            "name": result.name,
+            "builder_type": builders.get(result.name, "amazon-ebs"),
+            "build_time": 0 if post_processor and post_processor.strip_time else int(time.time()),
+            "files": None,
+            "artifact_id": ",".join(f"{r}:{a}" for r, a in sorted(result.artifacts.items())),
+            "packer_run_uuid": run_uuid,
+            "custom_data": dict(post_processor.custom_data) if post_processor else {},
+        }
+        manifest["builds"].append(entry)
+    manifest["last_run_uuid"] = run_uuid
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(path, manifest)
+    return path

@@ -1,0 +1,286 @@
+"""``amibake build``: run a template's builds headless, Packer-style output or NDJSON events."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from core.errors import UsageError
+from core.events import (
+    ArtifactCreated,
+    BuildFinished,
+    BuildStarted,
+    Event,
+    LogLine,
+    Message,
+    ResourceChanged,
+    StepFinished,
+    StepStarted,
+)
+from core.local.latency import DEFAULT_PROFILE, PROFILES
+
+EXIT_BUILT, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+COLOURS = ("\x1b[32m", "\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[34m")
+RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+
+
+def register(subparsers: Any) -> None:
+    build = subparsers.add_parser(
+        "build",
+        help="build the AMIs a template describes",
+        description="Run a template's builds: exit 0 built, 1 failed, 2 template or usage error, "
+        "130 cancelled.",
+    )
+    build.add_argument("template", type=Path, help="Packer JSON, Packer HCL2 or amibake TOML")
+    build.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
+    build.add_argument("--var-file", action="append", default=[], type=Path, metavar="FILE")
+    build.add_argument("--only", action="append", default=[], metavar="BUILD")
+    build.add_argument("--except", dest="except_", action="append", default=[], metavar="BUILD")
+    build.add_argument(
+        "--parallel-builds",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run at most N builds at once (default: all)",
+    )
+    build.add_argument(
+        "--on-error",
+        choices=("cleanup", "abort"),
+        default="cleanup",
+        help="after a failure: remove what the build created (default), or keep it",
+    )
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing AMI of the same name (force_deregister)",
+    )
+    build.add_argument("--json", action="store_true", help="write events as NDJSON on stdout")
+    build.add_argument("--timestamp-ui", action="store_true", help="prefix lines with the time")
+    build.add_argument(
+        "--local",
+        action="store_true",
+        help="build on the embedded local cloud (no AWS account needed)",
+    )
+    build.add_argument(
+        "--latency",
+        choices=sorted(PROFILES),
+        default=DEFAULT_PROFILE,
+        help="with --local: how long state transitions take",
+    )
+    build.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
+    build.add_argument("--region", help="build in this region instead of the template's")
+    build.add_argument(
+        "--no-host-key-check",
+        action="store_true",
+        help="do not verify the SSH host key against the console output",
+    )
+    build.set_defaults(handler=build_command)
+
+
+def parse_vars(pairs: list[str]) -> list[tuple[str, str]]:
+    parsed = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--var expects NAME=VALUE, got {pair!r}")
+        parsed.append((name, value))
+    return parsed
+
+
+class Printer:
+    """Packer-like human output: a coloured prefix per build, ``==>`` for steps."""
+
+    def __init__(self, out: TextIO, *, colour: bool, timestamps: bool) -> None:
+        self.out = out
+        self.colour = colour
+        self.timestamps = timestamps
+        self._colours: dict[str, str] = {}
+
+    def _prefix(self, build: str, event: Event) -> str:
+        stamp = datetime.fromtimestamp(event.time).strftime("%H:%M:%S ") if self.timestamps else ""
+        if not self.colour:
+            return f"{stamp}{build}"
+        colour = self._colours.setdefault(build, COLOURS[len(self._colours) % len(COLOURS)])
+        return f"{stamp}{colour}{build}{RESET}"
+
+    def __call__(self, event: Event) -> None:
+        line = self.format(event)
+        if line is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def format(self, event: Event) -> str | None:
+        p = self._prefix(event.build, event)
+        red = RED if self.colour else ""
+        reset = RESET if self.colour else ""
+        if isinstance(event, BuildStarted):
+            return f"{p}: output will be in this color." if self.colour else None
+        if isinstance(event, StepStarted):
+            return f"==> {p}: {event.title}"
+        if isinstance(event, StepFinished):
+            if event.status == "failed":
+                return f"==> {p}: {red}{event.error}{reset}"
+            if event.status == "cancelled":
+                return f"==> {p}: {event.step} cancelled"
+            return None
+        if isinstance(event, Message):
+            colour = red if event.level == "error" else ""
+            return f"    {p}: {colour}{event.text}{reset if colour else ''}"
+        if isinstance(event, LogLine):
+            return f"    {p}: {red if event.stream == 'stderr' else ''}{event.text}" + (
+                reset if event.stream == "stderr" else ""
+            )
+        if isinstance(event, ResourceChanged):
+            if event.state in ("deleting", "deleted", "failed"):
+                return f"    {p}: {event.state} {event.kind} {event.resource_id}"
+            return None
+        if isinstance(event, ArtifactCreated):
+            return f"    {p}: AMI: {event.region}: {event.image_id}"
+        if isinstance(event, BuildFinished):
+            if event.status == "succeeded":
+                return f"==> {p}: Build finished in {event.duration:.1f}s"
+            what = "cancelled" if event.status == "cancelled" else f"failed: {event.error}"
+            return f"==> {p}: {red}Build {what}{reset}"
+        return None
+
+
+class JsonWriter:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        self.out.write(event.to_json() + "\n")
+        self.out.flush()
+
+
+def build_command(args: argparse.Namespace) -> int:
+    from core.model import BuildSpec
+    from core.templates import TemplateError, load
+
+    if args.parallel_builds < 0:
+        raise UsageError("--parallel-builds must be 0 (all) or more")
+    try:
+        spec: BuildSpec = load(args.template, vars=parse_vars(args.var), var_files=args.var_file)
+    except TemplateError as error:
+        for problem in error.problems:
+            print(f"amibake: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.region:
+        spec = dataclasses.replace(
+            spec, builders=tuple(dataclasses.replace(b, region=args.region) for b in spec.builders)
+        )
+    return asyncio.run(_build(args, spec))
+
+
+async def _build(args: argparse.Namespace, spec: Any) -> int:
+    from core.aws import Aws, Target
+    from core.engine.build import BuildResult, run_builds, select_builders
+    from core.engine.context import BuildOptions
+    from core.history import BuildRecorder, write_manifest
+
+    builders = select_builders(spec, args.only, args.except_)
+    cloud = None
+    ssh_port = None
+    if args.local:
+        from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+
+        cloud = await asyncio.to_thread(LocalCloud(latency=args.latency).start)
+        target = Target(
+            endpoint_url=cloud.endpoint_url,
+            access_key_id=FAKE_ACCESS_KEY,
+            secret_access_key=FAKE_SECRET_KEY,
+        )
+        ssh_port = cloud.ssh_port
+    else:
+        target = Target(profile=args.profile, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    options = BuildOptions(
+        target=target,
+        on_error=args.on_error,
+        force=args.force,
+        ssh_port=ssh_port,
+        verify_host_key=not args.no_host_key_check,
+        parallel_builds=args.parallel_builds,
+    )
+    recorder = BuildRecorder(spec)
+    consumer = (
+        JsonWriter(sys.stdout)
+        if args.json
+        else Printer(sys.stdout, colour=sys.stdout.isatty(), timestamps=args.timestamp_ui)
+    )
+
+    def emit(event: Event) -> None:
+        recorder(event)
+        consumer(event)
+
+    aws = Aws(target)
+    task = asyncio.current_task()
+    interrupts: list[float] = []
+
+    def interrupted() -> None:
+        interrupts.append(time.monotonic())
+        if len(interrupts) == 1:
+            print("amibake: cancelling; cleaning up what the builds created...", file=sys.stderr)
+            runner.cancel()
+        elif len(interrupts) == 2:
+            print(
+                "amibake: cleanup in progress; press Ctrl-C again to leave now "
+                "(resources may be left behind)",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                "amibake: leaving before cleanup finished; resources may be left behind",
+                file=sys.stderr,
+            )
+            os._exit(EXIT_CANCELLED)
+
+    runner = asyncio.ensure_future(run_builds(spec, builders, aws, options, emit))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted)
+    try:
+        results: list[BuildResult] = await runner
+    except asyncio.CancelledError:
+        results = []
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        aws.close()
+        if cloud is not None:
+            await asyncio.to_thread(cloud.stop)
+    del task
+    manifests = [p for p in spec.post_processors if p.type == "manifest"]
+    for post in manifests:
+        write_manifest(Path(post.output), results, {b.name: b.type for b in spec.builders}, post)
+    if not args.json:
+        _summary(results)
+    statuses = {r.status for r in results}
+    if interrupts or "cancelled" in statuses:
+        return EXIT_CANCELLED
+    if not results or statuses != {"succeeded"}:
+        return EXIT_FAILED
+    return EXIT_BUILT
+
+
+def _summary(results: list[Any]) -> None:
+    if not results:
+        return
+    print("\n==> Builds finished. The artifacts of successful builds are:")
+    for result in results:
+        if result.artifacts:
+            print(f"--> {result.name}: AMIs were created:")
+            for region, image_id in sorted(result.artifacts.items()):
+                print(f"{region}: {image_id}")
+        else:
+            print(
+                f"--> {result.name}: {result.status}"
+                + (f" ({result.error})" if result.error else "")
+            )
