@@ -223,9 +223,8 @@ class _LineSplitter:
 
     def _emit(self, lines: list[str]) -> None:
         self._tail.extend(lines[-TAIL_LINES:])
-        callback = self._callback
-        for line in lines:
-            callback(line)
+        # a zero-length deque drives map() from C: the per-line cost is the callback itself
+        deque(map(self._callback, lines), maxlen=0)
 
 
 class _CommandSession(asyncssh.SSHClientSession[bytes]):
@@ -543,8 +542,9 @@ class Communicator:
                 ) from error
             raise self._translate(error, f"downloading {remote_path}") from error
 
-    @staticmethod
-    def _sftp_error(error: asyncssh.SFTPError, doing: str) -> SshError:
+    def _sftp_error(self, error: asyncssh.SFTPError, doing: str) -> SshError:
+        if isinstance(error, asyncssh.SFTPConnectionLost) or self._conn_gone():
+            return SshDisconnected(f"connection to {self.where} lost: {doing}: {_reason(error)}")
         if isinstance(error, asyncssh.SFTPPermissionDenied):
             return SshError(f"{doing}: permission denied")
         if isinstance(error, asyncssh.SFTPNoSuchFile):

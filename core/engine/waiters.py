@@ -1,9 +1,10 @@
 """Adaptive polling for EC2 state changes.
 
-First polls come fast (about half a second), then the delay grows to a cap of a
-few seconds, so short transitions cost little and long ones do not hammer the
-API. A template's ``aws_polling`` pins the delay and the number of attempts, as
-in Packer. Throttling during polls is botocore's retry mode's business.
+Polls come every half second for the first few seconds (most waits end there
+on a fast target, and each poll late is time lost), then the delay grows to a
+cap of a few seconds, so long transitions do not hammer the API. A template's
+``aws_polling`` pins the delay and the number of attempts, as in Packer.
+Throttling during polls is botocore's retry mode's business.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class PollPolicy:
     factor: float = 1.5
     cap: float = 4.0
     timeout: float = 1800.0
+    #: seconds during which the delay stays at ``initial`` before it starts growing
+    hold: float = 5.0
 
     @classmethod
     def from_template(cls, polling: AwsPolling | None, timeout: float) -> PollPolicy:
@@ -42,14 +45,17 @@ class PollPolicy:
         delay = float(polling.delay_seconds) if polling.delay_seconds is not None else 2.0
         attempts = polling.max_attempts
         total = delay * attempts if attempts is not None else timeout
-        return cls(initial=delay, factor=1.0, cap=delay, timeout=total)
+        return cls(initial=delay, factor=1.0, cap=delay, timeout=total, hold=0.0)
 
     def delays(self) -> Callable[[], float]:
         current = [self.initial]
+        waited = [0.0]
 
         def next_delay() -> float:
             delay = current[0]
-            current[0] = min(self.cap, current[0] * self.factor)
+            waited[0] += delay
+            if waited[0] >= self.hold:
+                current[0] = min(self.cap, current[0] * self.factor)
             return delay
 
         return next_delay

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import os
 import shutil
 import socket
 import threading
@@ -57,8 +58,20 @@ DEFAULT_SSH_PORT = 2222
 #: Tag carrying the instance's SSH port when it is not the cloud's fixed port.
 SSH_PORT_TAG = "amibake:local:ssh-port"
 
-#: Instances get addresses from this block; 127.0.0.1 stays the cloud's own.
+#: Instances get addresses from a 127.N.0.0/16 block; 127.0.0.1 stays the cloud's own.
 INSTANCE_NETWORK = ipaddress.ip_network("127.1.0.0/16")
+
+
+def instance_network(pid: int | None = None) -> ipaddress.IPv4Network:
+    """This process's block of instance addresses.
+
+    Two local clouds on one machine (a test run next to ``amibake local serve``)
+    must not hand out the same address: an instance would then answer on
+    another's SSH port. Each process takes its own 127.N.0.0/16, N from its pid
+    (1..250); the first cloud of a login session usually lands on a small N.
+    """
+    number = 1 + (os.getpid() if pid is None else pid) % 250
+    return ipaddress.ip_network(f"127.{number}.0.0/16")
 
 _active: LocalCloud | None = None
 _active_lock = threading.Lock()
@@ -474,7 +487,7 @@ class LocalCloud:
     def _allocate_address(self) -> str:
         if not self.per_instance_addresses:
             return "127.0.0.1"
-        for host in INSTANCE_NETWORK.hosts():
+        for host in instance_network().hosts():
             address = str(host)
             if address.endswith((".0", ".255")) or address in self._addresses_in_use:
                 continue

@@ -418,3 +418,29 @@ def test_examples_ship_with_their_files(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES_DIR, copy)
     for name in ("seed.json", "demo.pkr.hcl"):
         assert load(copy / name).builders
+
+
+async def test_error_cleanup_provisioner_runs_after_a_failure(harness: Harness) -> None:
+    template = harness.template(
+        {
+            "builders": [builder()],
+            "provisioners": [shell("echo step one", "false")],
+            "error-cleanup-provisioner": shell("echo collecting logs after failure"),
+        }
+    )
+    (result,) = await harness.build(template)
+    assert result.status == "failed"
+    assert harness.lines("stdout") == ["step one", "collecting logs after failure"]
+    assert harness.leftovers(result.build_id) == {}
+
+
+async def test_rsa_temporary_key_pairs_work_too(harness: Harness) -> None:
+    template = harness.template(
+        {
+            "builders": [builder(temporary_key_pair_type="rsa", skip_create_ami=True)],
+            "provisioners": [shell("echo over rsa")],
+        }
+    )
+    (result,) = await harness.build(template)
+    assert result.status == "succeeded", result.error
+    assert harness.lines("stdout") == ["over rsa"]

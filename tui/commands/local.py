@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
         "--addressing",
         choices=("auto", "address", "port"),
         default="auto",
-        help="address: each instance its own 127.1.x.y on --ssh-port; port: all on 127.0.0.1, "
+        help="address: each instance its own 127.N.x.y on --ssh-port; port: all on 127.0.0.1, "
         "each instance its own SSH port (tag amibake:local:ssh-port); auto: address when the OS "
         "allows it (default)",
     )
@@ -56,7 +56,10 @@ def register(subparsers: Any) -> None:
 def banner(cloud: Any) -> str:
     latency = cloud.latency
     if cloud.per_instance_addresses:
-        ssh = f"port {cloud.ssh_port} on each instance's own address (127.1.x.y)"
+        from core.local.cloud import instance_network
+
+        block = instance_network()
+        ssh = f"port {cloud.ssh_port} on each instance's own address (in {block})"
     else:
         ssh = (
             "127.0.0.1 only here: each instance gets its own port, published in its "

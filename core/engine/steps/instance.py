@@ -157,9 +157,7 @@ def ssh_address(ctx: BuildContext, instance: dict[str, Any]) -> str:
         address = choices[builder.ssh_interface]
         if not address:
             wanted = builder.ssh_interface.replace("_", " ")
-            raise AmibakeError(
-                f"instance {instance['InstanceId']} has no {wanted} (ssh_interface)"
-            )
+            raise AmibakeError(f"instance {instance['InstanceId']} has no {wanted} (ssh_interface)")
         return address
     address = choices["public_ip"] or choices["private_ip"]
     if not address:

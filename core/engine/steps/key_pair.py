@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncssh
@@ -26,10 +27,13 @@ class KeyPairStep(Step):
             ctx.say(f"Using the key in {builder.ssh_private_key_file}")
             return
         algorithm = "ssh-rsa" if builder.temporary_key_pair_type == "rsa" else "ssh-ed25519"
-        key = (
-            asyncssh.generate_private_key(algorithm, key_size=3072)
-            if algorithm == "ssh-rsa"
-            else asyncssh.generate_private_key(algorithm)
+        # RSA generation takes a while: off the event loop.
+        key = await asyncio.to_thread(
+            lambda: (
+                asyncssh.generate_private_key(algorithm, key_size=3072)
+                if algorithm == "ssh-rsa"
+                else asyncssh.generate_private_key(algorithm)
+            )
         )
         name = f"amibake_{ctx.build_id}"
         ctx.resource("key-pair", name, "creating")

@@ -28,6 +28,24 @@ class ProvisionStep(Step):
         return bool(ctx.spec.provisioners_for(ctx.builder))
 
     async def run(self, ctx: BuildContext) -> None:
+        try:
+            await self._all(ctx)
+        except (AmibakeError, OSError):
+            await self._error_cleanup(ctx)
+            raise
+
+    async def _error_cleanup(self, ctx: BuildContext) -> None:
+        """Packer's error-cleanup-provisioner: best effort, before the resources go away."""
+        provisioner = ctx.spec.error_cleanup_provisioner
+        if provisioner is None or ctx.communicator is None:
+            return
+        ctx.say("Running the error-cleanup-provisioner")
+        try:
+            await self._one(ctx, 0, provisioner)
+        except (AmibakeError, OSError) as error:
+            ctx.say(f"The error-cleanup-provisioner failed too: {error}", "warning")
+
+    async def _all(self, ctx: BuildContext) -> None:
         provisioners = ctx.spec.provisioners_for(ctx.builder)
         for number, provisioner in enumerate(provisioners, start=1):
             if provisioner.pause_before:
