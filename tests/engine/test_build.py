@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from core.aws import Aws, Target
+from core.aws import Aws, CredentialsError, Target
 from core.engine.build import BuildResult, run_builds, select_builders
 from core.engine.context import TAG_BUILD_ID, BuildOptions
 from core.errors import UsageError
@@ -444,3 +444,30 @@ async def test_rsa_temporary_key_pairs_work_too(harness: Harness) -> None:
     (result,) = await harness.build(template)
     assert result.status == "succeeded", result.error
     assert harness.lines("stdout") == ["over rsa"]
+
+
+async def test_on_error_abort_keeps_the_resources(harness: Harness) -> None:
+    template = harness.template({"builders": [builder()], "provisioners": [shell("exit 5")]})
+    (result,) = await harness.build(template, on_error="abort")
+    assert result.status == "failed"
+    left = harness.leftovers(result.build_id)
+    # The instance, its root volume, its key pair and security group: all there to debug.
+    assert set(left) == {"instances", "volumes", "security_groups", "key_pairs"}
+    # Tidy up by hand, as a user would after debugging.
+    ec2 = harness.client()
+    ec2.terminate_instances(InstanceIds=left["instances"])
+    ec2.delete_key_pair(KeyName=left["key_pairs"][0])
+
+
+async def test_missing_credentials_are_a_clear_error(cloud: LocalCloud, monkeypatch: Any) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    aws = Aws(Target(endpoint_url=cloud.endpoint_url))
+    try:
+        with pytest.raises(CredentialsError) as excinfo:
+            await aws.caller_identity("us-east-1")
+    finally:
+        aws.close()
+    assert str(excinfo.value).startswith(
+        "GetCallerIdentity: NoCredentials: no AWS credentials found"
+    )
