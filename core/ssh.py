@@ -198,7 +198,8 @@ class _LineSplitter:
 
     def __init__(self, callback: Callable[[str], None], tail: deque[str]) -> None:
         self._callback = callback
-        self._partial = b""
+        # a bytearray: a long line arriving in many chunks grows in amortised O(1) per chunk
+        self._partial = bytearray()
         self._tail = tail
 
     def feed(self, data: bytes) -> None:
@@ -206,8 +207,15 @@ class _LineSplitter:
         if end < 0:
             self._partial += data
             return
-        chunk = self._partial + data[: end + 1]
-        self._partial = data[end + 1 :]
+        chunk: bytes | bytearray
+        if self._partial:
+            self._partial += data[: end + 1]
+            chunk = self._partial
+            self._partial = bytearray(data[end + 1 :])
+        else:
+            chunk = data[: end + 1]
+            if end + 1 < len(data):
+                self._partial += data[end + 1 :]
         # "\n" never occurs inside a UTF-8 sequence: decoding up to a newline is safe
         lines = chunk.decode("utf-8", "replace").split("\n")
         lines.pop()  # the empty string after the final "\n"
@@ -218,7 +226,7 @@ class _LineSplitter:
     def finish(self) -> None:
         if self._partial:
             line = self._partial.decode("utf-8", "replace").removesuffix("\r")
-            self._partial = b""
+            self._partial = bytearray()
             self._emit([line])
 
     def _emit(self, lines: list[str]) -> None:

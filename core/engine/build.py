@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from core.aws import Aws
 from core.engine.context import BuildContext, BuildOptions, Emit, new_build_id
 from core.engine.runner import Concurrently, Step, describe_error, run_steps
-from core.engine.steps.images import CopyImageStep, CreateImageStep, ImageAttributesStep
+from core.engine.steps.images import (
+    ArtifactsStep,
+    CopyImageStep,
+    CreateImageStep,
+    ImageAttributesStep,
+)
 from core.engine.steps.instance import LaunchInstanceStep
 from core.engine.steps.key_pair import KeyPairStep
 from core.engine.steps.prevalidate import PreValidateStep
@@ -21,6 +29,7 @@ from core.engine.steps.ssh_connect import ConnectStep
 from core.engine.steps.stop_instance import StopInstanceStep
 from core.errors import UsageError
 from core.events import ArtifactCreated, BuildFinished, BuildStarted
+from core.ledger import Ledger
 from core.model import AmazonEbsBuilder, BuildSpec
 
 
@@ -51,6 +60,7 @@ def amazon_ebs_steps() -> list[Step]:
         CreateImageStep(),
         CopyImageStep(),
         ImageAttributesStep(),
+        ArtifactsStep(),
     ]
 
 
@@ -61,6 +71,7 @@ async def run_build(
     options: BuildOptions,
     emit: Emit,
     build_id: str | None = None,
+    ledger: Ledger | None = None,
 ) -> BuildResult:
     ctx = BuildContext(
         spec=spec,
@@ -69,7 +80,17 @@ async def run_build(
         options=options,
         emit_event=emit,
         build_id=build_id or new_build_id(),
+        ledger=ledger,
     )
+    if ledger is not None:
+        target = aws.target
+        await asyncio.to_thread(
+            ledger.begin_build,
+            ctx.build_id,
+            builder.name,
+            str(spec.source_file or ""),
+            {"profile": target.profile, "endpoint_url": target.endpoint_url},
+        )
     emit(
         BuildStarted(
             build=builder.name,
@@ -84,6 +105,11 @@ async def run_build(
     )
     began = time.monotonic()
     outcome, error = await run_steps(ctx, amazon_ebs_steps())
+    if outcome == "failed" and options.on_error == "abort":
+        await keep_for_debugging(ctx)
+    if ledger is not None:
+        status = "aborted" if outcome == "failed" and options.on_error == "abort" else outcome
+        await asyncio.to_thread(ledger.finish_build, ctx.build_id, status)
     artifacts = dict(ctx.images) if outcome == "succeeded" else {}
     for region, image_id in artifacts.items():
         emit(
@@ -117,6 +143,31 @@ async def run_build(
     )
 
 
+async def keep_for_debugging(ctx: BuildContext) -> None:
+    """--on-error abort: say what was kept, how to reach the instance and how to sweep later."""
+    from core.paths import state_dir
+
+    if ctx.instance_id and ctx.ssh_host:
+        login = f"-p {ctx.ssh_port} {ctx.builder.ssh_username}@{ctx.ssh_host}"
+        if ctx.private_key is not None and ctx.key_name == f"amibake_{ctx.build_id}":
+            # The one case where the temporary key is written: the user asked to keep the
+            # instance to log in to it. `amibake sweep` deletes the file with the build.
+            key_file = state_dir() / "keys" / f"{ctx.build_id}.pem"
+            await asyncio.to_thread(_write_private_key, ctx.private_key, key_file)
+            ctx.say(f"Instance {ctx.instance_id} kept; connect with: ssh -i {key_file} {login}")
+        else:
+            ctx.say(f"Instance {ctx.instance_id} kept; connect with your key: ssh {login}")
+    regions = " ".join(f"--region {r}" for r in dict.fromkeys([ctx.region, *ctx.images]))
+    ctx.say(f"When done, remove everything with: amibake sweep --build {ctx.build_id} {regions}")
+
+
+def _write_private_key(key: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key.export_private_key("openssh"))
+
+
 def select_builders(
     spec: BuildSpec, only: Sequence[str] = (), except_: Sequence[str] = ()
 ) -> list[AmazonEbsBuilder]:
@@ -141,6 +192,7 @@ async def run_builds(
     aws: Aws,
     options: BuildOptions,
     emit: Emit,
+    ledger: Ledger | None = None,
 ) -> list[BuildResult]:
     """Each builder in its own task (at most ``options.parallel_builds`` at once; 0 = all)."""
     limit = options.parallel_builds or len(builders)
@@ -148,7 +200,7 @@ async def run_builds(
 
     async def one(builder: AmazonEbsBuilder) -> BuildResult:
         async with gate:
-            return await run_build(spec, builder, aws, options, emit)
+            return await run_build(spec, builder, aws, options, emit, ledger=ledger)
 
     tasks = [asyncio.create_task(one(b), name=f"build {b.name}") for b in builders]
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from core.aws import Aws, Target
+    from core.ledger import Ledger
     from core.ssh import Communicator
 
 #: Tag keys amibake puts on everything it creates, so a sweep can find it without the ledger.
@@ -22,6 +24,8 @@ TAG_BUILD_ID = "amibake:build-id"
 TAG_CREATED_BY = "amibake:created-by"
 TAG_TEMPLATE = "amibake:template"
 TAG_CREATED_AT = "amibake:created-at"
+#: Put on a successful build's AMIs and snapshots: artifacts, never swept.
+TAG_ARTIFACT = "amibake:artifact"
 
 Emit = Callable[[Event], None]
 
@@ -56,6 +60,8 @@ class BuildContext:
     options: BuildOptions
     emit_event: Emit
     build_id: str = field(default_factory=new_build_id)
+    #: the durable journal of what this build creates (None: not journaled, e.g. some tests)
+    ledger: Ledger | None = None
     # What the steps find and create, filled in as the build goes.
     account_id: str | None = None
     source_image: dict[str, Any] | None = None
@@ -111,6 +117,62 @@ class BuildContext:
 
     def redact(self, text: str) -> str:
         return self.spec.redact(text)
+
+    # -- the ledger: intent before each create call, the id after, the deletion ---------------
+
+    async def _journal(self, function: Callable[..., object], *args: object) -> object:
+        if self.ledger is None:
+            return None
+        # fsync'ed SQLite writes: off the event loop.
+        return await asyncio.to_thread(function, *args)
+
+    async def intend(self, kind: str, token: str, region: str | None = None) -> int | None:
+        """Record that a resource is about to be created (before the call is sent)."""
+        region = region or self.region
+        self.resource(kind, token, "creating", region)
+        if self.ledger is None:
+            return None
+        row = await self._journal(self.ledger.intend, self.build_id, region, kind, token)
+        return int(row)  # type: ignore[call-overload]
+
+    async def created(
+        self,
+        row: int | None,
+        kind: str,
+        resource_id: str,
+        region: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        if self.ledger is not None and row is not None:
+            await self._journal(self.ledger.created, row, resource_id)
+        self.resource(kind, resource_id, "created", region, detail)
+
+    async def found(
+        self, kind: str, resource_id: str, region: str | None = None, detail: str | None = None
+    ) -> None:
+        """A resource the build owns that it learnt of after the fact (an AMI's snapshot)."""
+        if self.ledger is not None:
+            await self._journal(
+                self.ledger.record, self.build_id, region or self.region, kind, resource_id
+            )
+        self.resource(kind, resource_id, "created", region, detail)
+
+    async def deleted(self, kind: str, resource_id: str, region: str | None = None) -> None:
+        if self.ledger is not None:
+            await self._journal(self.ledger.set_state, self.build_id, resource_id, "deleted")
+        self.resource(kind, resource_id, "deleted", region)
+
+    async def kept(self, kind: str, resource_id: str, region: str | None = None) -> None:
+        if self.ledger is not None:
+            await self._journal(self.ledger.set_state, self.build_id, resource_id, "kept")
+        self.resource(kind, resource_id, "kept", region)
+
+    async def settled(self, kind: str, region: str | None = None) -> None:
+        """Intents of ``kind`` that never got an id were found and removed by tag."""
+        if self.ledger is not None:
+            await self._journal(
+                self.ledger.settle_intents, self.build_id, kind, region or self.region
+            )
 
     # -- events -----------------------------------------------------------------------------
 

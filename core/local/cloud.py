@@ -73,6 +73,7 @@ def instance_network(pid: int | None = None) -> ipaddress.IPv4Network:
     number = 1 + (os.getpid() if pid is None else pid) % 250
     return ipaddress.ip_network(f"127.{number}.0.0/16")
 
+
 _active: LocalCloud | None = None
 _active_lock = threading.Lock()
 

@@ -42,7 +42,12 @@ from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.general import General
-from moto.ec2.utils import Base64EncodedString, generic_filter, random_ami_id
+from moto.ec2.utils import (
+    Base64EncodedString,
+    filter_dict_attribute_mapping,
+    generic_filter,
+    random_ami_id,
+)
 
 from core.local.images import CatalogImage
 from core.regions import COMMERCIAL_REGIONS
@@ -950,6 +955,8 @@ def install(runtime: Runtime) -> None:
     if _installed:
         return
     _installed = True
+    # DescribeInstances filters real clients use that moto does not map yet.
+    filter_dict_attribute_mapping.setdefault("client-token", "client_token")
     # moto's default images are years old and the same in every region: ours replace them.
     AmiBackend._load_amis = lambda self: None  # type: ignore[method-assign]
     EC2Backend.__init__ = _wrap_backend_init(EC2Backend.__init__)  # type: ignore[method-assign]

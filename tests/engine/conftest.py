@@ -1,7 +1,7 @@
 """Engine tests run real boto3 and real asyncssh against the local cloud.
 
-One local cloud serves the whole tests/engine package. When another package's fixture already
-runs one in this process (there can be only one), it is reused and left running.
+One local cloud serves the whole test run (there can be only one per process): the session
+``cloud`` fixture of tests/conftest.py, reused here and never stopped by these fixtures.
 """
 
 from __future__ import annotations
@@ -24,24 +24,19 @@ CANONICAL = "099720109477"
 SSH_PORT_TAG = "amibake:local:ssh-port"
 
 
-@pytest.fixture(scope="package")
-def engine_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    """The package's local cloud on the instant profile.
+@pytest.fixture(scope="session")
+def engine_cloud(cloud: LocalCloud) -> Iterator[LocalCloud]:
+    """The process's one local cloud (tests/conftest.py's session ``cloud``), on ``instant``.
 
-    Package-scoped rather than session-scoped on purpose: tests/engine runs before tests/local,
-    whose own session fixture starts a cloud, and a process holds one cloud at a time; so ours
-    is stopped once the last engine test ran.
+    A process holds one cloud at a time, so this never starts another: it reuses the session's,
+    or one some other code already runs, and leaves it running with its settings restored.
     """
-    existing = running_cloud()
-    if existing is not None:
-        latency, faults = existing.latency, existing.faults
-        existing.set_latency("instant")
-        yield existing
-        existing.set_latency(latency)
-        existing.set_faults(faults)
-        return
-    with LocalCloud(latency="instant", data_dir=tmp_path_factory.mktemp("engine-cloud")) as cloud:
-        yield cloud
+    active = running_cloud() or cloud
+    latency, faults = active.latency, active.faults
+    active.set_latency("instant")
+    yield active
+    active.set_latency(latency)
+    active.set_faults(faults)
 
 
 @pytest.fixture
@@ -86,9 +81,7 @@ class Instance:
     ec2: Any
 
     def describe(self) -> dict[str, Any]:
-        return self.ec2.describe_instances(InstanceIds=[self.id])["Reservations"][0]["Instances"][
-            0
-        ]
+        return self.ec2.describe_instances(InstanceIds=[self.id])["Reservations"][0]["Instances"][0]
 
     def state(self) -> str:
         return str(self.describe()["State"]["Name"])

@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 from core.aws import AwsError
-from core.engine.context import BuildContext
+from core.engine.context import TAG_ARTIFACT, BuildContext
 from core.engine.runner import Step
 from core.engine.waiters import PollPolicy, poll
 
@@ -38,9 +38,10 @@ class CreateImageStep(Step):
         }
         if builder.ami_description:
             params["Description"] = builder.ami_description
+        row = await ctx.intend("image", builder.ami_name)
         image_id = (await ctx.aws.call(ctx.region, "CreateImage", **params))["ImageId"]
         ctx.images[ctx.region] = image_id
-        ctx.resource("image", image_id, "creating", detail=builder.ami_name)
+        await ctx.created(row, "image", image_id, detail=builder.ami_name)
         ctx.say(f"Creating AMI {image_id} ({builder.ami_name}); waiting for it to be available")
         await wait_available(ctx, ctx.region, image_id)
 
@@ -81,9 +82,10 @@ class CopyImageStep(Step):
         }
         if builder.ami_description:
             params["Description"] = builder.ami_description
+        row = await ctx.intend("image", params["ClientToken"], region)
         image_id = (await ctx.aws.call(region, "CopyImage", **params))["ImageId"]
         ctx.images[region] = image_id
-        ctx.resource("image", image_id, "creating", region=region, detail=f"copy of {source_id}")
+        await ctx.created(row, "image", image_id, region, detail=f"copy of {source_id}")
         ctx.say(f"Copying {source_id} to {region} as {image_id}")
         await wait_available(ctx, region, image_id)
 
@@ -148,7 +150,7 @@ async def wait_available(ctx: BuildContext, region: str, image_id: str) -> None:
     ctx.snapshots[region] = snapshots
     ctx.resource("image", image_id, "created", region=region, detail=ctx.builder.ami_name)
     for snapshot_id in snapshots:
-        ctx.resource("snapshot", snapshot_id, "created", region=region, detail=image_id)
+        await ctx.found("snapshot", snapshot_id, region, detail=image_id)
     ctx.say(f"AMI {image_id} is available in {region}")
 
 
@@ -189,7 +191,8 @@ async def remove_build_images(ctx: BuildContext, region: str) -> None:
         except AwsError as error:
             if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
                 raise
-        ctx.resource("image", image_id, "deleted", region=region)
+        await ctx.deleted("image", image_id, region)
+    await ctx.settled("image", region)
     snapshots = await ctx.aws.call(
         region, "DescribeSnapshots", OwnerIds=["self"], Filters=[ctx.build_filter()]
     )
@@ -213,5 +216,30 @@ async def remove_build_images(ctx: BuildContext, region: str) -> None:
             what=f"snapshot {snapshot_id} to be deletable",
             policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
         )
-        ctx.resource("snapshot", snapshot_id, "deleted", region=region)
+        await ctx.deleted("snapshot", snapshot_id, region)
     ctx.images.pop(region, None)
+
+
+class ArtifactsStep(Step):
+    """The build succeeded: its AMIs and snapshots become artifacts, which no sweep touches."""
+
+    name = "artifacts"
+    title = "Recording the artifacts"
+
+    def applies(self, ctx: BuildContext) -> bool:
+        return not ctx.builder.skip_create_ami
+
+    async def run(self, ctx: BuildContext) -> None:
+        async def mark(region: str, image_id: str) -> None:
+            snapshots = ctx.snapshots.get(region, [])
+            await ctx.aws.call(
+                region,
+                "CreateTags",
+                Resources=[image_id, *snapshots],
+                Tags=[{"Key": TAG_ARTIFACT, "Value": "true"}],
+            )
+            await ctx.kept("image", image_id, region)
+            for snapshot_id in snapshots:
+                await ctx.kept("snapshot", snapshot_id, region)
+
+        await asyncio.gather(*(mark(r, i) for r, i in ctx.images.items()))

@@ -21,11 +21,11 @@ class LaunchInstanceStep(Step):
 
     async def run(self, ctx: BuildContext) -> None:
         params = launch_parameters(ctx)
-        ctx.resource("instance", "(launching)", "creating")
+        row = await ctx.intend("instance", params["ClientToken"])
         reservation = await ctx.aws.call(ctx.region, "RunInstances", **params)
         instance_id = reservation["Instances"][0]["InstanceId"]
         self.launched = ctx.instance_id = instance_id
-        ctx.resource("instance", instance_id, "creating", detail=ctx.builder.instance_type)
+        await ctx.created(row, "instance", instance_id, detail=ctx.builder.instance_type)
         ctx.say(f"Launched instance {instance_id}; waiting for it to run")
         instance = await poll(
             lambda: describe_instance(ctx, instance_id),
@@ -39,13 +39,20 @@ class LaunchInstanceStep(Step):
             ),
         )
         ctx.instance = instance
+        for mapping in instance.get("BlockDeviceMappings", []):
+            volume_id = mapping.get("Ebs", {}).get("VolumeId")
+            if volume_id:
+                await ctx.found("volume", volume_id, detail=f"attached to {instance_id}")
         ctx.ssh_host = ssh_address(ctx, instance)
         ctx.resource("instance", instance_id, "created", detail=ctx.ssh_host)
         ctx.say(f"Instance {instance_id} is running at {ctx.ssh_host}")
 
     async def cleanup(self, ctx: BuildContext) -> None:
         if self.launched is None:
-            return
+            # Killed or cancelled while RunInstances was in flight? The ClientToken tells.
+            self.launched = await launched_by_token(ctx)
+            if self.launched is None:
+                return
         instance_id = self.launched
         ctx.resource("instance", instance_id, "deleting")
         try:
@@ -59,8 +66,12 @@ class LaunchInstanceStep(Step):
             what=f"instance {instance_id} to terminate",
             policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
         )
-        ctx.resource("instance", instance_id, "deleted")
+        await ctx.deleted("instance", instance_id)
         self.launched = None
+        for mapping in (ctx.instance or {}).get("BlockDeviceMappings", []):
+            ebs = mapping.get("Ebs", {})
+            if ebs.get("VolumeId") and ebs.get("DeleteOnTermination", True):
+                await ctx.deleted("volume", ebs["VolumeId"])
         await delete_leftover_volumes(ctx)
 
 
@@ -176,4 +187,15 @@ async def delete_leftover_volumes(ctx: BuildContext) -> None:
         volume_id = volume["VolumeId"]
         ctx.resource("volume", volume_id, "deleting")
         await ctx.aws.call(ctx.region, "DeleteVolume", VolumeId=volume_id)
-        ctx.resource("volume", volume_id, "deleted")
+        await ctx.deleted("volume", volume_id)
+
+
+async def launched_by_token(ctx: BuildContext) -> str | None:
+    """The instance RunInstances created for this build, found by the tags it was launched with."""
+    found = await ctx.aws.call(ctx.region, "DescribeInstances", Filters=[ctx.build_filter()])
+    for reservation in found.get("Reservations", []):
+        for instance in reservation.get("Instances", []):
+            if instance["State"]["Name"] != "terminated":
+                return str(instance["InstanceId"])
+    await ctx.settled("instance")
+    return None

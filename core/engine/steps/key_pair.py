@@ -36,7 +36,9 @@ class KeyPairStep(Step):
             )
         )
         name = f"amibake_{ctx.build_id}"
-        ctx.resource("key-pair", name, "creating")
+        row = await ctx.intend("key-pair", name)
+        # Set before the call: if it is cancelled in flight, cleanup still deletes by name.
+        self.created = name
         await ctx.aws.call(
             ctx.region,
             "ImportKeyPair",
@@ -44,16 +46,15 @@ class KeyPairStep(Step):
             PublicKeyMaterial=key.export_public_key("openssh"),
             TagSpecifications=[ctx.tag_specification("key-pair")],
         )
-        self.created = name
         ctx.private_key, ctx.key_name = key, name
-        ctx.resource("key-pair", name, "created")
+        await ctx.created(row, "key-pair", name)
 
     async def cleanup(self, ctx: BuildContext) -> None:
         if self.created is None:
             return
         ctx.resource("key-pair", self.created, "deleting")
         await ctx.aws.call(ctx.region, "DeleteKeyPair", KeyName=self.created)
-        ctx.resource("key-pair", self.created, "deleted")
+        await ctx.deleted("key-pair", self.created)
         self.created = None
 
 

@@ -22,6 +22,7 @@ class SecurityGroupStep(Step):
 
     def __init__(self) -> None:
         self.created: str | None = None
+        self.requested = False
 
     async def run(self, ctx: BuildContext) -> None:
         builder = ctx.builder
@@ -32,7 +33,7 @@ class SecurityGroupStep(Step):
         cidrs = list(builder.temporary_security_group_source_cidrs) or [await caller_cidr(ctx)]
         vpc_id = await _vpc_for(ctx)
         name = f"amibake_{ctx.build_id}"
-        ctx.resource("security-group", name, "creating")
+        row = await ctx.intend("security-group", name)
         params = {
             "GroupName": name,
             "Description": f"Temporary group for amibake build {ctx.build_id}",
@@ -40,10 +41,11 @@ class SecurityGroupStep(Step):
         }
         if vpc_id:
             params["VpcId"] = vpc_id
+        self.requested = True
         group_id = (await ctx.aws.call(ctx.region, "CreateSecurityGroup", **params))["GroupId"]
         self.created = group_id
         ctx.security_group_ids = [group_id]
-        ctx.resource("security-group", group_id, "created", detail=name)
+        await ctx.created(row, "security-group", group_id, detail=name)
         await ctx.aws.call(
             ctx.region,
             "AuthorizeSecurityGroupIngress",
@@ -60,6 +62,15 @@ class SecurityGroupStep(Step):
         ctx.say(f"Security group {group_id} allows port {ctx.ssh_port} from {', '.join(cidrs)}")
 
     async def cleanup(self, ctx: BuildContext) -> None:
+        if self.created is None and self.requested:
+            # Cancelled while CreateSecurityGroup was in flight: find it by its tags.
+            found = await ctx.aws.call(
+                ctx.region, "DescribeSecurityGroups", Filters=[ctx.build_filter()]
+            )
+            groups = found.get("SecurityGroups", [])
+            self.created = groups[0]["GroupId"] if groups else None
+            if self.created is None:
+                await ctx.settled("security-group")
         if self.created is None:
             return
         group_id = self.created
@@ -81,7 +92,7 @@ class SecurityGroupStep(Step):
             what=f"security group {group_id} to be deletable",
             policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
         )
-        ctx.resource("security-group", group_id, "deleted")
+        await ctx.deleted("security-group", group_id)
         self.created = None
 
 
