@@ -19,6 +19,7 @@ from core.errors import AmibakeError
 COMMAND_MODULES: tuple[str, ...] = (
     "tui.commands.build",
     "tui.commands.templates",
+    "tui.commands.sweep",
     "tui.commands.local",
     "tui.commands.examples",
 )

@@ -64,7 +64,7 @@ def test_json_events_and_exit_status_of_a_failed_build(tmp_path: Path) -> None:
     assert events[-1]["status"] == "failed"
     assert "exit status 127" in events[-1]["error"]
     deleted = {e["kind"] for e in events if e["type"] == "resource" and e["state"] == "deleted"}
-    assert deleted == {"instance", "key-pair", "security-group"}
+    assert deleted == {"instance", "volume", "key-pair", "security-group"}
 
 
 def test_template_errors_exit_2_with_locations(tmp_path: Path) -> None:

@@ -82,6 +82,18 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not verify the SSH host key against the console output",
     )
+    build.add_argument(
+        "--ssh-port",
+        type=int,
+        metavar="PORT",
+        help="connect to instances on this port instead of the template's ssh_port "
+        "(e.g. 2222 for an 'amibake local serve' endpoint given in AWS_ENDPOINT_URL)",
+    )
+    build.add_argument(
+        "--recover",
+        action="store_true",
+        help="first sweep what builds of an earlier, interrupted run left behind",
+    )
     build.set_defaults(handler=build_command)
 
 
@@ -180,15 +192,49 @@ def build_command(args: argparse.Namespace) -> int:
     return asyncio.run(_build(args, spec))
 
 
+class Outstanding:
+    """What the builds have created and not yet deleted, from their events (for Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.build_ids: dict[str, str] = {}
+        self.regions: dict[str, set[str]] = {}
+        self.resources: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BuildStarted):
+            self.build_ids[event.build] = event.build_id
+            self.regions.setdefault(event.build, set()).add(event.region)
+        elif isinstance(event, ResourceChanged):
+            self.regions.setdefault(event.build, set()).add(event.region)
+            key = (event.build, event.resource_id)
+            if event.state in ("deleted", "kept"):
+                self.resources.pop(key, None)
+            elif event.state in ("created", "deleting"):
+                self.resources[key] = (event.kind, event.resource_id, event.region)
+
+    def describe(self) -> str:
+        if not self.resources:
+            return "nothing left to delete"
+        return ", ".join(f"{kind} {rid}" for kind, rid, _ in self.resources.values())
+
+    def sweep_commands(self) -> list[str]:
+        commands = []
+        for build, build_id in self.build_ids.items():
+            regions = " ".join(f"--region {r}" for r in sorted(self.regions.get(build, ())))
+            commands.append(f"amibake sweep --build {build_id} {regions}")
+        return commands
+
+
 async def _build(args: argparse.Namespace, spec: Any) -> int:
     from core.aws import Aws, Target
     from core.engine.build import BuildResult, run_builds, select_builders
     from core.engine.context import BuildOptions
     from core.history import BuildRecorder, write_manifest
+    from core.ledger import Ledger
 
     builders = select_builders(spec, args.only, args.except_)
+    ledger = await asyncio.to_thread(Ledger)
     cloud = None
-    ssh_port = None
     if args.local:
         from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
 
@@ -201,6 +247,8 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
         ssh_port = cloud.ssh_port
     else:
         target = Target(profile=args.profile, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+        ssh_port = args.ssh_port
+        await _recover(args, ledger, target)
     options = BuildOptions(
         target=target,
         on_error=args.on_error,
@@ -215,34 +263,36 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
         if args.json
         else Printer(sys.stdout, colour=sys.stdout.isatty(), timestamps=args.timestamp_ui)
     )
+    outstanding = Outstanding()
 
     def emit(event: Event) -> None:
+        outstanding(event)
         recorder(event)
         consumer(event)
 
     aws = Aws(target)
-    task = asyncio.current_task()
     interrupts: list[float] = []
 
     def interrupted() -> None:
-        interrupts.append(time.monotonic())
+        now = time.monotonic()
+        interrupts.append(now)
         if len(interrupts) == 1:
             print("amibake: cancelling; cleaning up what the builds created...", file=sys.stderr)
             runner.cancel()
-        elif len(interrupts) == 2:
+        elif len(interrupts) == 2 or now - interrupts[-2] > 5:
             print(
-                "amibake: cleanup in progress; press Ctrl-C again to leave now "
-                "(resources may be left behind)",
+                f"amibake: cleanup in progress; left: {outstanding.describe()}. "
+                "Press Ctrl-C again within 5 s to leave now.",
                 file=sys.stderr,
             )
         else:
-            print(
-                "amibake: leaving before cleanup finished; resources may be left behind",
-                file=sys.stderr,
-            )
+            print("amibake: leaving before cleanup finished; to finish it, run:", file=sys.stderr)
+            for command in outstanding.sweep_commands():
+                print(f"  {command}", file=sys.stderr)
+            sys.stderr.flush()
             os._exit(EXIT_CANCELLED)
 
-    runner = asyncio.ensure_future(run_builds(spec, builders, aws, options, emit))
+    runner = asyncio.ensure_future(run_builds(spec, builders, aws, options, emit, ledger=ledger))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted)
@@ -254,9 +304,9 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         aws.close()
+        ledger.close()
         if cloud is not None:
             await asyncio.to_thread(cloud.stop)
-    del task
     manifests = [p for p in spec.post_processors if p.type == "manifest"]
     for post in manifests:
         write_manifest(Path(post.output), results, {b.name: b.type for b in spec.builders}, post)
@@ -268,6 +318,33 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
     if not results or statuses != {"succeeded"}:
         return EXIT_FAILED
     return EXIT_BUILT
+
+
+async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
+    """Report builds an earlier run left unfinished; sweep them first with --recover."""
+    from core.aws import Aws
+    from core.sweep import Sweeper
+    from tui.commands.sweep import recovery_notice
+
+    if not args.recover:
+        recovery_notice(ledger)
+        return
+    unfinished = ledger.unfinished_builds()
+    if not unfinished:
+        return
+    aws = Aws(target)
+    try:
+        for build in unfinished:
+            print(f"amibake: recovering build {build.build_id}", file=sys.stderr)
+            sweeper = Sweeper(
+                aws,
+                ledger=ledger,
+                build_id=build.build_id,
+                say=lambda text: print(f"  {text}", file=sys.stderr),
+            )
+            await sweeper.sweep(build.regions or ("us-east-1",))
+    finally:
+        aws.close()
 
 
 def _summary(results: list[Any]) -> None:
