@@ -113,12 +113,12 @@ async def run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str, Base
             interrupted = True
             ctx.say("Cleanup in progress; waiting for it to finish.", "warning")
     if interrupted:
+        # A cancel that arrives during cleanup changes nothing more: the cleanup finished, and
+        # a build that had succeeded keeps its artifacts and its status.
         task = asyncio.current_task()
         if task is not None:
             while task.uncancel():
                 pass
-        if outcome == "succeeded":
-            outcome = "cancelled"
     return outcome, failure
 
 

@@ -624,6 +624,7 @@ class LocalCloud:
             # Looked up per connection: the plan may be replaced while the instance runs.
             lambda: self.faults.ssh_drop_after(),
             fallback_port=not self.per_instance_addresses,
+            wrong_host_key=self.faults.ssh_wrong_host_key(),
         )
         if not self._current(local, generation):
             await local.stop_ssh()

@@ -8,7 +8,10 @@ servers) and what happens to the calls it matches:
   ``InternalError``, ``Unavailable``, ...) instead of doing the call;
 * ``delay``: wait that many seconds before handling the call;
 * ``drop_after_bytes`` (``ssh`` only): cut the SSH connection once the server
-  has sent that many bytes.
+  has sent that many bytes;
+* ``wrong_host_key`` (``ssh`` only): an instance booting while the rule fires
+  serves SSH with a different host key than its console output shows (a
+  man-in-the-middle, as a client sees one).
 
 Which calls a rule hits: the ``nth`` matching call (1-based), or each matching
 call with a ``probability`` (from a seeded generator, so a chaos run can be
@@ -72,6 +75,7 @@ _RULE_KEYS = {
     "times",
     "delay",
     "drop_after_bytes",
+    "wrong_host_key",
     "region",
 }
 
@@ -87,6 +91,7 @@ class FaultRule:
     times: int | None = None
     delay: float = 0.0
     drop_after_bytes: int | None = None
+    wrong_host_key: bool = False
     region: str | None = None
 
     def __post_init__(self) -> None:
@@ -103,11 +108,18 @@ class FaultRule:
             raise UsageError(f"{where}: 'delay' cannot be negative")
         if self.drop_after_bytes is not None and self.operation != "ssh":
             raise UsageError(f"{where}: 'drop_after_bytes' applies to operation 'ssh' only")
-        if self.operation == "ssh" and self.drop_after_bytes is None:
-            raise UsageError(f"{where}: ssh rules take 'drop_after_bytes'")
+        if self.wrong_host_key and self.operation != "ssh":
+            raise UsageError(f"{where}: 'wrong_host_key' applies to operation 'ssh' only")
+        if self.operation == "ssh" and (self.drop_after_bytes is None) == (not self.wrong_host_key):
+            raise UsageError(f"{where}: ssh rules take 'drop_after_bytes' or 'wrong_host_key'")
         if self.operation == "ssh" and (self.error is not None or self.delay):
-            raise UsageError(f"{where}: ssh rules take 'drop_after_bytes' only")
-        if self.error is None and self.delay == 0 and self.drop_after_bytes is None:
+            raise UsageError(f"{where}: ssh rules take 'drop_after_bytes' or 'wrong_host_key'")
+        if (
+            self.error is None
+            and self.delay == 0
+            and self.drop_after_bytes is None
+            and not self.wrong_host_key
+        ):
             raise UsageError(f"{where}: says nothing to do (give error, delay or drop_after_bytes)")
 
     def matches(self, service: str, operation: str, region: str | None) -> bool:
@@ -209,6 +221,14 @@ class FaultPlan:
                     return rule.drop_after_bytes
         return None
 
+    def ssh_wrong_host_key(self) -> bool:
+        """For an instance's SSH server about to start: serve a key the console does not show?"""
+        with self._lock:
+            for index, rule in enumerate(self.rules):
+                if rule.operation == "ssh" and rule.wrong_host_key and self._fires(index, rule):
+                    return True
+        return False
+
     def fired(self) -> list[dict[str, Any]]:
         """Per rule: how many calls matched and how many it hit (for tests and chaos reports)."""
         with self._lock:
@@ -221,7 +241,7 @@ class FaultPlan:
         return {
             "seed": self.seed,
             "rules": [
-                {k: v for k, v in asdict(rule).items() if v is not None and v != 0.0}
+                {k: v for k, v in asdict(rule).items() if v not in (None, 0.0, False)}
                 for rule in self.rules
             ],
         }

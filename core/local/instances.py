@@ -94,7 +94,11 @@ class LocalInstance:
         self.booted_at = datetime.now(UTC)
 
     async def start_ssh(
-        self, port: int, drop_after_bytes: Callable[[], int | None], fallback_port: bool
+        self,
+        port: int,
+        drop_after_bytes: Callable[[], int | None],
+        fallback_port: bool,
+        wrong_host_key: bool = False,
     ) -> int:
         """Start sshd on the instance's address; returns the port it listens on.
 
@@ -103,6 +107,8 @@ class LocalInstance:
         """
         await self.stop_ssh()
         attempts = [0] if fallback_port else [port, 0]
+        # Fault injection: a server whose key is not the one the console output shows.
+        host_key = asyncssh.generate_private_key("ssh-ed25519") if wrong_host_key else self.host_key
         last_error: Exception | None = None
         for candidate in attempts:
             server = InstanceSSHServer(
@@ -110,7 +116,7 @@ class LocalInstance:
                 port=candidate,
                 username=self.username,
                 authorized_keys=self.authorized_keys,
-                host_key=self.host_key,
+                host_key=host_key,
                 sandbox=self.sandbox,
                 drop_after_bytes=drop_after_bytes,
             )

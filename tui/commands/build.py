@@ -313,7 +313,7 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
     if not args.json:
         _summary(results)
     statuses = {r.status for r in results}
-    if interrupts or "cancelled" in statuses:
+    if "cancelled" in statuses or (interrupts and not results):
         return EXIT_CANCELLED
     if not results or statuses != {"succeeded"}:
         return EXIT_FAILED

@@ -1,0 +1,732 @@
+"""The AMI catalogue: paged fetch, disk cache, and an in-memory index for fast filtering.
+
+UI-free. The browser asks three things of it:
+
+* :func:`fetch_pages` pages through ``DescribeImages`` for one owner preset via the
+  async :class:`core.aws.Aws` facade, yielding each page as soon as it arrives so the
+  first rows show while the rest load.
+* :class:`CatalogCache` keeps each (target, region, owner) listing on disk under the
+  platformdirs cache dir with the time it was fetched, so reopening is instant and
+  the age can be shown.
+* :class:`CatalogIndex` answers a filter line, facet toggles and a sort over up to a
+  few hundred thousand images in milliseconds. Filter terms:
+
+  - a term with ``*`` or ``?`` is an AWS wildcard matched against the whole name,
+    case-sensitively, exactly as DescribeImages' ``name`` filter does;
+  - a term starting with ``ami-`` matches image ids by prefix;
+  - any other term matches, case-insensitively, anywhere in the name, id, owner or
+    description; all terms must match.
+  - When plain terms match nothing, they are retried as *fuzzy* subsequences
+    ("nblarm" finds "noble ... arm64"), best (tightest) matches first.
+
+Speed comes from scanning one newline-joined string per column with compiled
+regular expressions (C loops, not Python ones) and from narrowing: a query that
+extends the previous one only looks at the previous result.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core import paths
+
+if TYPE_CHECKING:
+    from core.aws import Aws
+    from core.settings import OwnerPreset
+
+CACHE_VERSION = 1
+PAGE_SIZE = 1000
+
+#: Columns the index can sort by (key -> attribute of ImageRecord).
+SORT_KEYS: dict[str, str] = {
+    "name": "name",
+    "id": "image_id",
+    "owner": "owner",
+    "arch": "architecture",
+    "created": "creation_date",
+    "root": "root_device_type",
+    "virt": "virtualization_type",
+    "deprecation": "deprecation_time",
+}
+
+_intern = sys.intern
+
+
+class ImageRecord:
+    """One image, compact: the table's columns as attributes, details as a JSON string."""
+
+    __slots__ = (
+        "architecture",
+        "creation_date",
+        "deprecation_time",
+        "description",
+        "details",
+        "image_id",
+        "name",
+        "owner_alias",
+        "owner_id",
+        "root_device_type",
+        "virtualization_type",
+    )
+
+    def __init__(
+        self,
+        image_id: str,
+        name: str,
+        owner_id: str,
+        owner_alias: str | None,
+        architecture: str,
+        creation_date: str,
+        root_device_type: str,
+        virtualization_type: str,
+        deprecation_time: str | None,
+        description: str,
+        details: str | int,
+    ) -> None:
+        self.image_id = image_id
+        self.name = name
+        self.owner_id = _intern(owner_id)
+        self.owner_alias = _intern(owner_alias) if owner_alias else None
+        self.architecture = _intern(architecture)
+        self.creation_date = creation_date
+        self.root_device_type = _intern(root_device_type)
+        self.virtualization_type = _intern(virtualization_type)
+        self.deprecation_time = deprecation_time
+        self.description = description
+        #: The remaining DescribeImages fields (block devices, tags, ...): a JSON string,
+        #: or, once cached, the offset of that JSON in the listing's details file.
+        self.details = details
+
+    @property
+    def owner(self) -> str:
+        """What the owner column shows: the alias when there is one, else the account."""
+        return self.owner_alias or self.owner_id
+
+    def deprecated(self, now: str) -> bool:
+        """True when the deprecation time (ISO, UTC) is at or before ``now`` (same format)."""
+        return self.deprecation_time is not None and self.deprecation_time <= now
+
+    _COLUMNS = (
+        "ImageId",
+        "Name",
+        "OwnerId",
+        "ImageOwnerAlias",
+        "Architecture",
+        "CreationDate",
+        "RootDeviceType",
+        "VirtualizationType",
+        "DeprecationTime",
+        "Description",
+    )
+
+    @classmethod
+    def from_api(cls, image: dict[str, Any]) -> ImageRecord:
+        """From one entry of DescribeImages' ``Images``."""
+        rest = {k: v for k, v in image.items() if k not in cls._COLUMNS}
+        return cls(
+            str(image.get("ImageId", "")),
+            str(image.get("Name", "")),
+            str(image.get("OwnerId", "")),
+            image.get("ImageOwnerAlias"),
+            str(image.get("Architecture", "")),
+            _iso(image.get("CreationDate")) or "",
+            str(image.get("RootDeviceType", "")),
+            str(image.get("VirtualizationType", "")),
+            _iso(image.get("DeprecationTime")),
+            str(image.get("Description", "") or ""),
+            json.dumps(rest, default=str, separators=(",", ":")) if rest else "",
+        )
+
+    def to_row(self) -> list[Any]:
+        return [
+            self.image_id,
+            self.name,
+            self.owner_id,
+            self.owner_alias,
+            self.architecture,
+            self.creation_date,
+            self.root_device_type,
+            self.virtualization_type,
+            self.deprecation_time,
+            self.description,
+            self.details,
+        ]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ImageRecord:
+        return cls(*row)
+
+    def to_api(self, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The image as DescribeImages reports it (what ``UseAsSource`` carries).
+
+        ``details`` supplies the other fields when they live on disk (see
+        :meth:`CatalogIndex.image`).
+        """
+        image: dict[str, Any] = {
+            "ImageId": self.image_id,
+            "Name": self.name,
+            "OwnerId": self.owner_id,
+            "Architecture": self.architecture,
+            "CreationDate": self.creation_date,
+            "RootDeviceType": self.root_device_type,
+            "VirtualizationType": self.virtualization_type,
+            "Description": self.description,
+        }
+        if self.owner_alias:
+            image["ImageOwnerAlias"] = self.owner_alias
+        if self.deprecation_time:
+            image["DeprecationTime"] = self.deprecation_time
+        if details is not None:
+            image.update(details)
+        elif isinstance(self.details, str) and self.details:
+            image.update(json.loads(self.details))
+        return image
+
+    def __repr__(self) -> str:
+        return f"ImageRecord({self.image_id} {self.name!r})"
+
+
+def _iso(value: Any) -> str | None:
+    """AWS timestamps as ``YYYY-MM-DDTHH:MM:SS.000Z`` strings (sortable as text)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return str(value)
+
+
+def now_iso() -> str:
+    return _iso(datetime.now(UTC)) or ""
+
+
+# -- Packer's source_ami_filter from an image ----------------------------------------------
+
+# A dated serial and what follows it: -20240101, .20241215.0-x86_64..., -2024.01.15 ...
+_SERIAL = re.compile(r"(?<=[-_.])(?:20\d{6}(?:\.\d+)?|20\d{2}[.-]\d{2}[.-]\d{2}(?:[.-]\d+)?)")
+_SEMVER_DATE = re.compile(r"(?<=[-_.])\d+\.\d+\.20\d{6}(?:\.\d+)?")
+
+
+def name_wildcard(name: str) -> str:
+    """The AWS wildcard that matches ``name`` and the later images of its series.
+
+    The dated serial (``20241023``, ``2.0.20241215.0``, ``2024.01.15``) becomes ``*``;
+    a name with no serial is returned unchanged (an exact name filter).
+    """
+    for pattern in (_SEMVER_DATE, _SERIAL):
+        match = pattern.search(name)
+        if match:
+            return name[: match.start()] + "*" + name[match.end() :]
+    return name
+
+
+def source_ami_filter(image: dict[str, Any]) -> dict[str, Any]:
+    """Packer's ``source_ami_filter`` block selecting the newest image of ``image``'s series."""
+    filters: dict[str, str] = {"name": name_wildcard(str(image.get("Name", "")))}
+    for key, api in (
+        ("architecture", "Architecture"),
+        ("root-device-type", "RootDeviceType"),
+        ("virtualization-type", "VirtualizationType"),
+    ):
+        if image.get(api):
+            filters[key] = str(image[api])
+    owner = image.get("OwnerId") or image.get("ImageOwnerAlias") or "self"
+    return {"filters": filters, "owners": [str(owner)], "most_recent": True}
+
+
+# -- fetching ------------------------------------------------------------------------------
+
+
+async def fetch_pages(
+    aws: Aws,
+    region: str,
+    preset: OwnerPreset,
+    *,
+    include_deprecated: bool = True,
+    page_size: int = PAGE_SIZE,
+) -> AsyncIterator[list[ImageRecord]]:
+    """DescribeImages for ``preset`` in ``region``, one list of records per page."""
+    params: dict[str, Any] = preset.describe_params()
+    params["IncludeDeprecated"] = include_deprecated
+    params["MaxResults"] = page_size
+    token: str | None = None
+    while True:
+        call = dict(params)
+        if token:
+            call["NextToken"] = token
+        answer = await aws.call(region, "DescribeImages", **call)
+        yield [ImageRecord.from_api(image) for image in answer.get("Images", [])]
+        token = answer.get("NextToken")
+        if not token:
+            return
+
+
+# -- disk cache ----------------------------------------------------------------------------
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", part) or "_"
+
+
+def display_order(records: list[ImageRecord]) -> list[ImageRecord]:
+    """Newest first, then by name and id: the browser's default order (and the cache's)."""
+    ordered = sorted(records, key=lambda r: (r.name, r.image_id))
+    ordered.sort(key=lambda r: r.creation_date, reverse=True)
+    return ordered
+
+
+@dataclass
+class CachedListing:
+    records: list[ImageRecord]
+    fetched_at: datetime
+    #: Where the records' details live (their ``details`` are offsets into it).
+    details_path: Path | None = None
+
+    def age_seconds(self, now: datetime | None = None) -> float:
+        return max(0.0, ((now or datetime.now(UTC)) - self.fetched_at).total_seconds())
+
+
+class CatalogCache:
+    """Listings on disk, per target, region and owner, under the platformdirs cache dir.
+
+    Two files per listing: ``<owner>.rows.json`` holds the table's columns (read at
+    once: it is what the first screen needs) and ``<owner>.details.jsonl`` the rest
+    of each image, one line each, read only for the image shown in the detail panel.
+    Rows are stored newest first, the browser's default order.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or (paths.cache_dir() / "images")
+
+    def path(self, target: str, region: str, owner: str) -> Path:
+        return self.root / _safe(target) / _safe(region) / f"{_safe(owner)}.rows.json"
+
+    @staticmethod
+    def details_path_of(rows_path: Path) -> Path:
+        return rows_path.with_name(rows_path.name.removesuffix(".rows.json") + ".details.jsonl")
+
+    def load(self, target: str, region: str, owner: str) -> CachedListing | None:
+        """The cached listing, or None when absent, unreadable or of another version."""
+        path = self.path(target, region, owner)
+        details = self.details_path_of(path)
+        try:
+            data = json.loads(path.read_bytes())
+            if data.get("version") != CACHE_VERSION or not details.exists():
+                return None
+            fetched = datetime.fromisoformat(data["fetched_at"])
+            make = ImageRecord
+            records = [make(*row) for row in data["images"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return CachedListing(records, fetched, details)
+
+    def save(
+        self,
+        target: str,
+        region: str,
+        owner: str,
+        records: list[ImageRecord],
+        fetched_at: datetime | None = None,
+    ) -> CachedListing:
+        """Write the listing; its records' details become offsets into the details file."""
+        path = self.path(target, region, owner)
+        details_path = self.details_path_of(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fetched_at = fetched_at or datetime.now(UTC)
+        ordered = display_order(records)
+        old_details = _DetailsReader.for_records(ordered)
+        partial_details = details_path.with_name(f".{details_path.name}.{os.getpid()}.tmp")
+        offsets: list[int] = []
+        with open(partial_details, "wb") as handle:
+            position = 0
+            for record in ordered:
+                line = old_details.text(record).encode() + b"\n"
+                offsets.append(position)
+                handle.write(line)
+                position += len(line)
+        old_details.close()
+        rows = []
+        for record, offset in zip(ordered, offsets, strict=True):
+            row = record.to_row()
+            row[-1] = offset
+            rows.append(row)
+        data = {"version": CACHE_VERSION, "fetched_at": fetched_at.isoformat(), "images": rows}
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        # Details first: a rows file never points into a details file older than itself.
+        os.replace(partial_details, details_path)
+        os.replace(partial, path)
+        for record, offset in zip(ordered, offsets, strict=True):
+            record.details = offset
+        return CachedListing(ordered, fetched_at, details_path)
+
+    def clear(self, target: str, region: str, owner: str) -> None:
+        path = self.path(target, region, owner)
+        path.unlink(missing_ok=True)
+        self.details_path_of(path).unlink(missing_ok=True)
+
+
+class _DetailsReader:
+    """Reads a record's details JSON whether it is in memory or in a details file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._handle: Any = None
+
+    @classmethod
+    def for_records(cls, records: list[ImageRecord], path: Path | None = None) -> _DetailsReader:
+        return cls(path)
+
+    def text(self, record: ImageRecord) -> str:
+        details = record.details
+        if isinstance(details, str):
+            return details or "{}"
+        if self.path is None:
+            return "{}"
+        if self._handle is None:
+            self._handle = open(self.path, "rb")  # noqa: SIM115 - kept open between reads
+        self._handle.seek(details)
+        return self._handle.readline().decode().strip() or "{}"
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def format_age(seconds: float) -> str:
+    """``just now``, ``5 min``, ``3 h``, ``2 days``."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 86400 * 2:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} days"
+
+
+# -- the index -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facets:
+    """Facet toggles: ``None`` means any value."""
+
+    architecture: str | None = None
+    virtualization: str | None = None
+    root_device: str | None = None
+    hide_deprecated: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.architecture or self.virtualization or self.root_device or self.hide_deprecated
+        )
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Row numbers of the index's records, in display order."""
+
+    rows: list[int]
+    #: "all", "match" (substring/wildcard/id terms) or "fuzzy" (no exact match: subsequences).
+    mode: str
+    total: int
+
+
+def aws_wildcard(pattern: str) -> str:
+    """The regex body of an AWS wildcard (``*`` any run, ``?`` one character)."""
+    return "".join(
+        "[^\n]*" if ch == "*" else "[^\n]" if ch == "?" else re.escape(ch) for ch in pattern
+    )
+
+
+def _fuzzy_regex(term: str) -> str:
+    """Regex of a line holding ``term``'s letters in order; group 1 spans the embedding.
+
+    Possessive "anything but the next letter" finds the leftmost embedding with no
+    backtracking, so a match is linear in the line's length.
+    """
+    parts = []
+    for position, ch in enumerate(term):
+        escaped = re.escape(ch)
+        negated = "\\n" + ("\\" + ch if ch in "\\]^-[" else ch)
+        parts.append(f"[^{negated}]*+" + ("(" if position == 0 else "") + escaped)
+    return "".join(parts) + ")"
+
+
+@dataclass
+class _Narrowing:
+    query: str
+    facets: Facets
+    sort: str
+    descending: bool
+    rows: list[int]  # matching rows in display order
+    mode: str
+
+
+class CatalogIndex:
+    """Fast filter / facet / sort over a list of :class:`ImageRecord`.
+
+    Results keep the display order as they are computed: plain terms are tested while
+    walking the rows in the current sort order, so no sort follows a filter.
+    """
+
+    def __init__(
+        self,
+        records: list[ImageRecord] | None = None,
+        *,
+        details_path: Path | None = None,
+        now: str | None = None,
+    ) -> None:
+        self.now = now or now_iso()
+        self.records: list[ImageRecord] = []
+        self.details_path = details_path
+        self.replace(records or [], details_path)
+
+    # -- building --------------------------------------------------------------------------
+
+    def replace(self, records: list[ImageRecord], details_path: Path | None = None) -> None:
+        self.records = records
+        self.details_path = details_path
+        self._reader = _DetailsReader(details_path)
+        self._orders: dict[str, list[int]] = {}
+        self._texts: list[str] | None = None
+        self._names: str | None = None
+        self._name_starts: list[int] = []
+        self._last: _Narrowing | None = None
+        self._by_id = {r.image_id: i for i, r in enumerate(records)}
+
+    def extend(self, records: Sequence[ImageRecord]) -> None:
+        """Add a page of records (derived data is rebuilt lazily)."""
+        known = self._by_id
+        fresh = [r for r in records if r.image_id not in known]
+        combined = self.records + fresh
+        self.replace(combined, self.details_path)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def row_of(self, image_id: str) -> int | None:
+        return self._by_id.get(image_id)
+
+    def details(self, row: int) -> dict[str, Any]:
+        """The fields of row ``row`` that are not columns (block devices, tags, ...)."""
+        try:
+            value = json.loads(self._reader.text(self.records[row]))
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def image(self, row: int) -> dict[str, Any]:
+        """Row ``row`` as a DescribeImages entry."""
+        return self.records[row].to_api(self.details(row))
+
+    def _text_rows(self) -> list[str]:
+        if self._texts is None:
+            self._texts = [
+                f"{r.name} {r.image_id} {r.owner_alias or ''} {r.owner_id} {r.description}".lower()
+                for r in self.records
+            ]
+        return self._texts
+
+    def _name_haystack(self) -> tuple[str, list[int]]:
+        if self._names is None:
+            self._names = "\n".join(r.name.replace("\n", " ") for r in self.records) + "\n"
+            self._name_starts = _line_starts(self._names)
+        return self._names, self._name_starts
+
+    # -- facets ----------------------------------------------------------------------------
+
+    def facet_values(self) -> dict[str, list[str]]:
+        """Distinct values of each facet column (for the toggles' cycles)."""
+        records = self.records
+        return {
+            "architecture": sorted({r.architecture for r in records}),
+            "virtualization": sorted({r.virtualization_type for r in records}),
+            "root_device": sorted({r.root_device_type for r in records}),
+        }
+
+    # -- querying --------------------------------------------------------------------------
+
+    def query(
+        self,
+        text: str = "",
+        facets: Facets | None = None,
+        sort: str = "created",
+        descending: bool = True,
+    ) -> QueryResult:
+        facets = facets or Facets()
+        text = " ".join(text.split())
+        last = self._last
+        candidates = self.order(sort, descending)
+        if (
+            last is not None
+            and last.mode != "fuzzy"
+            and last.facets == facets
+            and last.sort == sort
+            and last.descending == descending
+            and _narrows(last.query, text)
+        ):
+            candidates = last.rows
+        mode = "match" if text else "all"
+        rows = self._terms(text.split(" "), candidates, sort, descending) if text else candidates
+        rows = self._apply_facets(rows, facets)
+        if not rows and text and not any(_is_special(t) for t in text.split(" ")):
+            rows = self._apply_facets(self._fuzzy(text.lower().split(" ")), facets)
+            mode = "fuzzy"
+        if rows is self._orders.get(f"{sort}:{descending}"):
+            rows = list(rows)
+        self._last = _Narrowing(text, facets, sort, descending, rows, mode)
+        return QueryResult(rows, mode, len(self.records))
+
+    def _terms(
+        self, terms: list[str], candidates: list[int], sort: str, descending: bool
+    ) -> list[int]:
+        rows = candidates
+        for term in terms:
+            if not rows:
+                return []
+            if "*" in term or "?" in term:
+                rows = self._wildcard(term, rows, sort, descending)
+            elif term.startswith("ami-"):
+                records = self.records
+                rows = [i for i in rows if records[i].image_id.startswith(term)]
+            else:
+                needle = term.lower()
+                texts = self._text_rows()
+                rows = [i for i in rows if needle in texts[i]]
+        return rows
+
+    def _wildcard(self, term: str, rows: list[int], sort: str, descending: bool) -> list[int]:
+        names, starts = self._name_haystack()
+        if len(rows) * 4 < len(self.records):
+            regex = re.compile(aws_wildcard(term) + "$")
+            match = regex.match
+            return [i for i in rows if match(names, starts[i], starts[i + 1] - 1)]
+        # Most rows still in play: one C-speed scan of every name, then back into order.
+        regex = re.compile("(?m)^" + aws_wildcard(term) + "$")
+        mask = bytearray(len(self.records))
+        for found in regex.finditer(names):
+            mask[bisect.bisect_right(starts, found.start()) - 1] = 1
+        return [i for i in rows if mask[i]]
+
+    def _fuzzy(self, terms: list[str]) -> list[int]:
+        texts = self._text_rows()
+        rows: list[int] = list(range(len(texts)))
+        # Cheap pre-filter: every letter must be present (rare letters cut the most).
+        for letter in sorted({ch for term in terms for ch in term}):
+            rows = [i for i in rows if letter in texts[i]]
+            if not rows:
+                return []
+        scores = dict.fromkeys(rows, 0)
+        for term in terms:
+            if not term:
+                continue
+            search = re.compile(_fuzzy_regex(term)).match
+            for i in list(scores):
+                found = search(texts[i])
+                if found is None:
+                    del scores[i]
+                else:
+                    scores[i] += found.end(1) - found.start(1)
+        records = self.records
+        # Tightest match first; newest first among equals.
+        return sorted(scores, key=lambda r: (scores[r], _neg(records[r].creation_date)))
+
+    def _apply_facets(self, rows: list[int], facets: Facets) -> list[int]:
+        if not facets.active or not rows:
+            return rows
+        records = self.records
+        arch, virt, root = facets.architecture, facets.virtualization, facets.root_device
+        now = self.now
+        hide = facets.hide_deprecated
+        out = []
+        for i in rows:
+            r = records[i]
+            if arch and r.architecture != arch:
+                continue
+            if virt and r.virtualization_type != virt:
+                continue
+            if root and r.root_device_type != root:
+                continue
+            if hide and r.deprecation_time is not None and r.deprecation_time <= now:
+                continue
+            out.append(i)
+        return out
+
+    def order(self, sort: str, descending: bool) -> list[int]:
+        """All rows sorted by a column (computed once per column and direction).
+
+        Ties keep the records' own order (the cache's: newest first, then by name), so
+        the order is the same on every run.
+        """
+        key = f"{sort}:{descending}"
+        cached = self._orders.get(key)
+        if cached is None:
+            attribute = SORT_KEYS.get(sort, "creation_date")
+            records = self.records
+            if attribute == "owner":
+                values = [r.owner for r in records]
+            else:
+                values = [getattr(r, attribute) or "" for r in records]
+            cached = sorted(range(len(records)), key=values.__getitem__, reverse=descending)
+            self._orders[key] = cached
+        return cached
+
+
+def _neg(value: str) -> str:
+    # Newest first inside a sort that is otherwise ascending: invert the digits.
+    return value.translate(_INVERT)
+
+
+_INVERT = str.maketrans("0123456789", "9876543210")
+
+
+def _is_special(term: str) -> bool:
+    return "*" in term or "?" in term or term.startswith("ami-")
+
+
+def _narrows(previous: str, current: str) -> bool:
+    """True when every image matching ``current`` also matches ``previous``.
+
+    Holds when the user only typed more: earlier terms unchanged, the last one grown
+    (a longer plain substring is narrower), or new terms added (all must match).
+    Wildcards and id prefixes only narrow when left unchanged.
+    """
+    if not previous:
+        return True
+    old_terms = previous.split(" ")
+    new_terms = current.split(" ")
+    if len(new_terms) < len(old_terms):
+        return False
+    if old_terms[:-1] != new_terms[: len(old_terms) - 1]:
+        return False
+    last_old, last_new = old_terms[-1], new_terms[len(old_terms) - 1]
+    if _is_special(last_old) or _is_special(last_new):
+        return last_old == last_new
+    return last_old.lower() in last_new.lower()
+
+
+def _line_starts(text: str) -> list[int]:
+    """Offsets of each line's start, plus one past the end (row i: starts[i]..starts[i+1])."""
+    starts = [0]
+    find = text.find
+    position = find("\n")
+    append = starts.append
+    while position >= 0:
+        append(position + 1)
+        position = find("\n", position + 1)
+    if starts[-1] != len(text):
+        starts.append(len(text))
+    return starts

@@ -1,0 +1,167 @@
+"""Where amibake can work: the embedded local cloud and every AWS profile. UI-free.
+
+:func:`list_targets` reads the profiles boto3 itself sees (``~/.aws/config`` and
+``~/.aws/credentials``, or the files ``AWS_CONFIG_FILE`` and
+``AWS_SHARED_CREDENTIALS_FILE`` name). :func:`check_credentials` asks STS who the
+caller is and turns every way that fails into one line the user can act on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from core.aws import Aws, AwsError, CredentialsError, Target
+from core.settings import LOCAL_TARGET
+
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """One entry of the target picker."""
+
+    #: ``"local"`` or ``"profile:NAME"`` (what the settings remember).
+    key: str
+    label: str
+    profile: str | None = None
+    #: The profile's own region setting, if any.
+    region: str | None = None
+    #: "local", "sso", "keys" (static keys in the credentials file), "role", "process", "other".
+    kind: str = "other"
+
+    @property
+    def is_local(self) -> bool:
+        return self.key == LOCAL_TARGET
+
+
+LOCAL = TargetInfo(LOCAL_TARGET, "Local cloud (embedded, no AWS account)", kind="local")
+
+
+def _session(profile: str | None = None) -> Any:
+    import boto3
+
+    return boto3.session.Session(profile_name=profile)
+
+
+def _profile_kind(config: dict[str, Any]) -> str:
+    if "sso_session" in config or "sso_start_url" in config or "sso_account_id" in config:
+        return "sso"
+    if "aws_access_key_id" in config:
+        return "keys"
+    if "role_arn" in config:
+        return "role"
+    if "credential_process" in config:
+        return "process"
+    return "other"
+
+
+def list_targets() -> list[TargetInfo]:
+    """The local cloud first, then every profile boto3 knows, sorted by name.
+
+    Never raises: a config file boto3 cannot parse yields just the local cloud.
+    """
+    targets = [LOCAL]
+    try:
+        session = _session()
+        profiles = sorted(session.available_profiles)
+        full = session._session.full_config.get("profiles", {})
+    except Exception:  # a broken ~/.aws/config must not break the picker
+        return targets
+    for name in profiles:
+        config = full.get(name, {})
+        kind = _profile_kind(config)
+        region = config.get("region")
+        label = f"AWS profile {name}" + (f" ({kind})" if kind in ("sso", "role") else "")
+        targets.append(TargetInfo(f"profile:{name}", label, name, region, kind))
+    return targets
+
+
+def has_aws_credentials(targets: list[TargetInfo] | None = None) -> bool:
+    """True when the environment or any profile could supply credentials (no network)."""
+    if os.environ.get("AWS_ACCESS_KEY_ID") or os.environ.get("AWS_PROFILE"):
+        return True
+    if os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") or os.environ.get(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    ):
+        return True
+    targets = list_targets() if targets is None else targets
+    return any(not target.is_local for target in targets)
+
+
+def default_target(remembered: str | None, targets: list[TargetInfo] | None = None) -> str:
+    """The target to preselect: the remembered one if it still exists; else AWS_PROFILE or
+    ``default`` when there are credentials; else the local cloud."""
+    targets = list_targets() if targets is None else targets
+    keys = {target.key for target in targets}
+    if remembered and remembered in keys:
+        return remembered
+    if not has_aws_credentials(targets):
+        return LOCAL_TARGET
+    wanted = os.environ.get("AWS_PROFILE") or "default"
+    if f"profile:{wanted}" in keys:
+        return f"profile:{wanted}"
+    profiles = [target.key for target in targets if not target.is_local]
+    return profiles[0] if profiles else LOCAL_TARGET
+
+
+def profile_region(profile: str | None) -> str | None:
+    """The region a profile is configured with, if any."""
+    try:
+        return _session(profile).region_name
+    except Exception:
+        return None
+
+
+async def check_credentials(aws: Aws, region: str) -> str:
+    """The account id behind ``aws``'s target; :class:`CredentialsError` with a clear line if not.
+
+    For a profile the message names it: no usable credentials, an expired SSO
+    session (run ``aws sso login --profile NAME``), or credentials AWS refuses.
+    """
+    profile = aws.target.profile
+    who = f"profile '{profile}'" if profile else "the default AWS credentials"
+    try:
+        identity = await aws.caller_identity(region)
+    except CredentialsError as error:
+        if error.code == "NoCredentials":
+            raise CredentialsError(
+                "GetCallerIdentity",
+                "NoCredentials",
+                f"{who} has no usable credentials"
+                + (f" (check it in {_config_files()})" if profile else "")
+                + ", or use the local cloud",
+            ) from None
+        if error.code == "SSOSessionExpired":
+            login = f"aws sso login --profile {profile}" if profile else "aws sso login"
+            raise CredentialsError(
+                "GetCallerIdentity",
+                "SSOSessionExpired",
+                f"the SSO session of {who} has expired: run '{login}'",
+            ) from None
+        if error.code == "ProfileNotFound":
+            raise
+        raise CredentialsError(
+            "GetCallerIdentity", error.code, f"AWS refused {who}: {error.aws_message}"
+        ) from None
+    return str(identity.get("Account", ""))
+
+
+def _config_files() -> str:
+    config = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+    credentials = os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    return f"{config} and {credentials}"
+
+
+async def list_regions(aws: Aws, region: str) -> list[str]:
+    """Region names from DescribeRegions (sorted)."""
+    answer = await aws.call(region, "DescribeRegions")
+    names = sorted(str(r["RegionName"]) for r in answer.get("Regions", []) if r.get("RegionName"))
+    if not names:
+        raise AwsError("DescribeRegions", "NoRegions", "the endpoint listed no regions")
+    return names
+
+
+def local_target_for(endpoint_url: str, access_key: str, secret_key: str) -> Target:
+    return Target(endpoint_url=endpoint_url, access_key_id=access_key, secret_access_key=secret_key)
