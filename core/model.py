@@ -292,17 +292,33 @@ def _sensitive_strings(values: Iterable[str]) -> tuple[str, ...]:
     characters: the engine streams output line by line, so a secret key file
     arrives one line at a time and must still be hidden. Shorter lines (``}``)
     would blank unrelated output and carry no secret worth hiding on their own.
+
+    A value may also come back the way a shell quoted or escaped it (the engine
+    passes environment_vars through ``shlex.quote``; ``set -x`` prints
+    ``'it'\''s'``; ``printf %q`` prints ``it\'s``), so those forms are hidden too.
     """
     out: set[str] = set()
     for value in values:
         if not value:
             continue
-        out.add(value)
+        for form in _shell_forms(value):
+            out.add(form)
         if "\n" in value:
             for line in value.splitlines():
                 if len(line.strip()) >= 4:
-                    out.add(line.strip())
+                    out.update(_shell_forms(line.strip()))
     return tuple(sorted(out, key=lambda s: (-len(s), s)))
+
+
+def _shell_forms(value: str) -> set[str]:
+    import re
+    import shlex
+
+    forms = {value, shlex.quote(value)}
+    # POSIX single-quote escaping of a lone quote, and backslash escaping (printf %q, bash -x).
+    forms.add(value.replace("'", "'\\''"))
+    forms.add(re.sub(r"([^A-Za-z0-9_@%+=:,./-])", r"\\\1", value))
+    return {f for f in forms if f}
 
 
 def redact(text: str, sensitive_values: Iterable[str]) -> str:

@@ -471,3 +471,36 @@ async def test_missing_credentials_are_a_clear_error(cloud: LocalCloud, monkeypa
     assert str(excinfo.value).startswith(
         "GetCallerIdentity: NoCredentials: no AWS credentials found"
     )
+
+
+async def test_secrets_quoted_or_escaped_by_a_shell_are_redacted_everywhere(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from core.history import BuildRecorder
+
+    secret = "p@ss w0rd'x"
+    template = harness.template(
+        {
+            "variables": {"token": secret, "key": "-----BEGIN KEY-----\nAAAAsecretline\n-----END"},
+            "sensitive-variables": ["token", "key"],
+            "builders": [builder(skip_create_ami=True)],
+            "provisioners": [
+                shell(
+                    'echo "$TOKEN"',
+                    'bash -c \'printf "%q\\n" "$TOKEN"\'',
+                    "bash -xc 'true \"$TOKEN\"' 2>&1",
+                    "printf '%s\\n' \"$KEY\"",
+                    environment_vars=["TOKEN={{user `token`}}", "KEY={{user `key`}}"],
+                )
+            ],
+        }
+    )
+    recorder = BuildRecorder(load(template), root=tmp_path / "builds")
+    (result,) = await harness.build(template, on_event=recorder)
+    assert result.status == "succeeded", result.error
+    assert len(harness.lines("stdout")) >= 6
+    dumped = "\n".join(e.to_json() for e in harness.events)
+    on_disk = "\n".join(p.read_text() for p in (tmp_path / "builds").rglob("*") if p.is_file())
+    for text in (dumped, on_disk):
+        assert "w0rd" not in text and "secretline" not in text
+    assert "<sensitive>" in dumped
