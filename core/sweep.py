@@ -90,6 +90,8 @@ class Sweeper:
         self.older_than = older_than
         self.dry_run = dry_run
         self.say = say
+        #: resources carrying amibake's tags were seen (before the age and build filters)
+        self.seen: set[str] = set()
 
     def _wanted(self, build_id: str | None, created: float | None) -> bool:
         if self.build_id is not None and build_id != self.build_id:
@@ -130,6 +132,8 @@ class Sweeper:
 
         def add(kind: str, resource_id: str, tags: dict[str, str], detail: str = "") -> None:
             build = tags.get(TAG_BUILD_ID)
+            if build:
+                self.seen.add(build)
             if build in live or not self._wanted(build, _created(tags)):
                 return
             found.append(Orphan(region, kind, resource_id, build, _created(tags), detail))

@@ -78,7 +78,7 @@ async def _sweep(
     finally:
         aws.close()
     where = ", ".join(regions)
-    if args.build and known is None and not report.found:
+    if args.build and known is None and args.build not in sweeper.seen:
         raise UsageError(
             f"unknown build {args.build}: not in the ledger and nothing in {where} carries its tag"
         )
