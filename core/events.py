@@ -75,12 +75,17 @@ class Message(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class LogLine(Event):
-    """One line of provisioner output from the instance."""
+class LogLines(Event):
+    """Lines of provisioner output from the instance, in order.
 
-    type: ClassVar[str] = "log_line"
+    One event carries the whole lines of one read from the SSH channel (a
+    single line when output trickles, thousands when it floods), so a
+    provisioner printing a million lines costs hundreds of events, not a million.
+    """
+
+    type: ClassVar[str] = "log_lines"
     stream: Stream
-    text: str
+    lines: tuple[str, ...]
     provisioner: int | None = None
 
 
@@ -121,7 +126,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepStarted,
         StepFinished,
         Message,
-        LogLine,
+        LogLines,
         ResourceChanged,
         ArtifactCreated,
         BuildFinished,
@@ -136,4 +141,6 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     kwargs = {k: v for k, v in data.items() if k in names}
     if cls is ArtifactCreated:
         kwargs["snapshot_ids"] = tuple(kwargs.get("snapshot_ids", ()))
+    if cls is LogLines:
+        kwargs["lines"] = tuple(kwargs.get("lines", ()))
     return cls(**kwargs)

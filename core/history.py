@@ -23,13 +23,16 @@ from core.events import (
     BuildFinished,
     BuildStarted,
     Event,
-    LogLine,
+    LogLines,
     Message,
     ResourceChanged,
     StepFinished,
     StepStarted,
 )
 from core.model import BuildSpec, ManifestPostProcessor
+
+#: Seconds between flushes of a build's files while only output lines arrive.
+FLUSH_INTERVAL = 0.2
 
 
 def builds_dir() -> Path:
@@ -51,9 +54,9 @@ def log_line(event: Event) -> str | None:
         return f"{stamp} ==> {event.step} {event.status}: {event.error or ''}".rstrip(": ")
     if isinstance(event, Message):
         return f"{stamp}     {event.text}"
-    if isinstance(event, LogLine):
+    if isinstance(event, LogLines):
         marker = "!" if event.stream == "stderr" else " "
-        return f"{stamp}   {marker} {event.text}"
+        return "\n".join(f"{stamp}   {marker} {text}" for text in event.lines)
     if isinstance(event, ResourceChanged):
         return f"{stamp}     [{event.state}] {event.kind} {event.resource_id} ({event.region})"
     if isinstance(event, BuildFinished):
@@ -73,6 +76,7 @@ class BuildRecorder:
     _files: dict[str, tuple[IO[str], IO[str]]] = field(default_factory=dict)
     _records: dict[str, dict[str, Any]] = field(default_factory=dict)
     _by_name: dict[str, str] = field(default_factory=dict)
+    _flushed: dict[str, float] = field(default_factory=dict)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, BuildStarted):
@@ -85,6 +89,15 @@ class BuildRecorder:
         line = log_line(event)
         if line is not None:
             log.write(line + "\n")
+        if isinstance(event, LogLines | Message):
+            # Output can arrive at a million lines a minute: the record does not change, and
+            # the files are flushed a few times a second rather than once per line.
+            now = time.monotonic()
+            if now - self._flushed.get(build_id, 0.0) >= FLUSH_INTERVAL:
+                self._flushed[build_id] = now
+                events.flush()
+                log.flush()
+            return
         record = self._records[build_id]
         if isinstance(event, ArtifactCreated):
             record["artifacts"][event.region] = event.image_id

@@ -92,7 +92,7 @@ class Settings:
     target: str | None = None
     region: str = "us-east-1"
     latency: str = "fast"
-    owner: str = "amazon"
+    owner: str = "canonical"
     favourite_regions: list[str] = field(default_factory=lambda: list(DEFAULT_FAVOURITES))
     owner_presets: dict[str, list[str]] = field(default_factory=dict)
     recent_templates: list[str] = field(default_factory=list)

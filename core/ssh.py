@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import asyncssh
 
@@ -194,10 +195,12 @@ class _Client(asyncssh.SSHClient):
 class _LineSplitter:
     """Bytes in, whole decoded lines out, one callback per line."""
 
-    __slots__ = ("_callback", "_partial", "_tail")
+    __slots__ = ("_batch", "_callback", "_partial", "_tail")
 
-    def __init__(self, callback: Callable[[str], None], tail: deque[str]) -> None:
+    def __init__(self, callback: Callable[[Any], None], tail: deque[str], batch: bool) -> None:
         self._callback = callback
+        #: deliver each read's lines as one list (one call) instead of one call per line
+        self._batch = batch
         # a bytearray: a long line arriving in many chunks grows in amortised O(1) per chunk
         self._partial = bytearray()
         self._tail = tail
@@ -231,6 +234,9 @@ class _LineSplitter:
 
     def _emit(self, lines: list[str]) -> None:
         self._tail.extend(lines[-TAIL_LINES:])
+        if self._batch:
+            self._callback(lines)
+            return
         # a zero-length deque drives map() from C: the per-line cost is the callback itself
         deque(map(self._callback, lines), maxlen=0)
 
@@ -238,10 +244,12 @@ class _LineSplitter:
 class _CommandSession(asyncssh.SSHClientSession[bytes]):
     """Feeds a command's output to line splitters and records how it ended."""
 
-    def __init__(self, on_stdout: Callable[[str], None], on_stderr: Callable[[str], None]) -> None:
+    def __init__(
+        self, on_stdout: Callable[[Any], None], on_stderr: Callable[[Any], None], batch: bool
+    ) -> None:
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._stdout = _LineSplitter(on_stdout, self.tail)
-        self._stderr = _LineSplitter(on_stderr, self.tail)
+        self._stdout = _LineSplitter(on_stdout, self.tail, batch)
+        self._stderr = _LineSplitter(on_stderr, self.tail, batch)
         self.exit_status: int | None = None
         self.exit_signal: str | None = None
         self.lost: Exception | None = None
@@ -407,13 +415,17 @@ class Communicator:
         self,
         command: str,
         *,
-        on_stdout: Callable[[str], None],
-        on_stderr: Callable[[str], None],
+        on_stdout: Callable[[Any], None],
+        on_stderr: Callable[[Any], None],
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         stdin: str | bytes | None = None,
+        batch: bool = False,
     ) -> CommandResult:
         """Run ``command`` in the login shell, streaming its output one line per callback.
+
+        With ``batch=True`` each callback gets a ``list[str]``: the whole lines of one read, in
+        order (a flood of output then costs one call per read, not per line).
 
         ``env`` is exported by the command line itself. ``stdin`` is sent and then closed; without
         it the command sees EOF at once. On ``timeout`` the command gets TERM, then KILL after
@@ -423,7 +435,7 @@ class Communicator:
         full = _with_env(command, env)
         try:
             chan, session = await self._conn.create_session(
-                lambda: _CommandSession(on_stdout, on_stderr),
+                lambda: _CommandSession(on_stdout, on_stderr, batch),
                 full,
                 encoding=None,
                 window=_RUN_WINDOW,

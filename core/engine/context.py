@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from core.events import Event, LogLine, Message, ResourceChanged, ResourceState, Stream
+from core.events import Event, LogLines, Message, ResourceChanged, ResourceState, Stream
 from core.model import AmazonEbsBuilder, BuildSpec
 
 if TYPE_CHECKING:
@@ -182,9 +182,13 @@ class BuildContext:
     def say(self, text: str, level: Literal["info", "warning", "error"] = "info") -> None:
         self.emit(Message(build=self.name, text=self.redact(text), level=level))
 
-    def log(self, stream: Stream, text: str, provisioner: int | None = None) -> None:
+    def log(self, stream: Stream, lines: list[str], provisioner: int | None = None) -> None:
+        """Output lines from the instance, redacted, as one event."""
+        if self.spec.sensitive_values:
+            # One pass over the joined text per secret, not one per line.
+            lines = self.redact("\n".join(lines)).split("\n")
         self.emit(
-            LogLine(build=self.name, stream=stream, text=self.redact(text), provisioner=provisioner)
+            LogLines(build=self.name, stream=stream, lines=tuple(lines), provisioner=provisioner)
         )
 
     def resource(

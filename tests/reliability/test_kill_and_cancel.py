@@ -32,7 +32,7 @@ POINTS: list[tuple[str, Callable[[Event], bool], float]] = [
     ("instance-boundary", step("instance"), 0.0),
     ("instance-running-wait", step("instance"), 0.4),
     ("ssh-wait", step("ssh"), 0.2),
-    ("provisioning", lambda e: e["type"] == "log_line" and e["text"] == "working", 0.3),
+    ("provisioning", lambda e: e["type"] == "log_lines" and "working" in e["lines"], 0.3),
     ("stopped-wait", step("stop"), 0.4),
     ("create-image-boundary", step("create-image"), 0.0),
     ("ami-available-wait", step("create-image"), 0.5),

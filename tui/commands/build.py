@@ -19,7 +19,7 @@ from core.events import (
     BuildFinished,
     BuildStarted,
     Event,
-    LogLine,
+    LogLines,
     Message,
     ResourceChanged,
     StepFinished,
@@ -146,10 +146,9 @@ class Printer:
         if isinstance(event, Message):
             colour = red if event.level == "error" else ""
             return f"    {p}: {colour}{event.text}{reset if colour else ''}"
-        if isinstance(event, LogLine):
-            return f"    {p}: {red if event.stream == 'stderr' else ''}{event.text}" + (
-                reset if event.stream == "stderr" else ""
-            )
+        if isinstance(event, LogLines):
+            start, end = (red, reset) if event.stream == "stderr" else ("", "")
+            return "\n".join(f"    {p}: {start}{text}{end}" for text in event.lines)
         if isinstance(event, ResourceChanged):
             if event.state in ("deleting", "deleted", "failed"):
                 return f"    {p}: {event.state} {event.kind} {event.resource_id}"

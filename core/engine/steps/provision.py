@@ -124,9 +124,10 @@ async def run_shell(ctx: BuildContext, number: int, provisioner: ShellProvisione
         try:
             result = await communicator.run(
                 command,
-                on_stdout=lambda line: ctx.log("stdout", line, number),
-                on_stderr=lambda line: ctx.log("stderr", line, number),
+                on_stdout=lambda lines: ctx.log("stdout", lines, number),
+                on_stderr=lambda lines: ctx.log("stderr", lines, number),
                 timeout=provisioner.timeout,
+                batch=True,
             )
         except SshDisconnected:
             if provisioner.expect_disconnect:

@@ -1,0 +1,209 @@
+"""The build monitor driven by Pilot against the local cloud: build, cancel, quit, batching."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.message import Message
+
+from core.local.cloud import LocalCloud
+from core.templates import load
+from tests.tui.builds_support import (
+    BuildsTestApp,
+    session_for,
+    tagged_resources,
+    wait_until,
+    write_template,
+)
+from tui.build_runner import BuildRunUpdated, active_runs, runs
+from tui.build_state import OutputLine
+from tui.screens.monitor import MonitorScreen
+from tui.widgets.build_panes import BuildArtifactsTable, BuildResourcesTable
+from tui.widgets.log_view import BuildLogView
+
+CHATTY = """
+source "amazon-ebs" "chatty" {
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "amibake-tui-chatty-${formatdate("YYYYMMDDhhmmss", timestamp())}"
+  source_ami_filter {
+    filters = {
+      name = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
+    }
+    owners      = ["099720109477"]
+    most_recent = true
+  }
+}
+
+build {
+  sources = ["source.amazon-ebs.chatty"]
+  provisioner "shell" {
+    inline = [
+      "seq 1 LINES",
+      "echo 'something odd' >&2",
+      "sleep SLEEP",
+    ]
+  }
+}
+"""
+
+
+def chatty(directory: Path, lines: int = 3000, sleep: float = 0) -> Path:
+    text = CHATTY.replace("LINES", str(lines)).replace("SLEEP", str(sleep))
+    return write_template(directory, "chatty.pkr.hcl", text)
+
+
+@pytest.fixture
+def fast_cloud(cloud: LocalCloud) -> Iterator[LocalCloud]:
+    """The shared cloud on the 'fast' profile (a build takes seconds: time to cancel it)."""
+    previous = cloud.latency
+    cloud.set_latency("fast")
+    yield cloud
+    cloud.set_latency(previous)
+
+
+async def test_build_runs_to_its_artifact_with_batched_output(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    path = chatty(tmp_path)
+    spec = load(path)
+    messages: list[Message] = []
+    app = BuildsTestApp(session_for(cloud), lambda: MonitorScreen(spec, path))
+    async with app.run_test(size=(140, 45), message_hook=messages.append) as pilot:
+        await wait_until(pilot, lambda: runs(app) and runs(app)[0].finished.is_set(), 60, "build")
+        await pilot.pause(0.3)
+        run = runs(app)[0]
+        state = run.states["chatty"]
+        assert state.status == "succeeded", state.error
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen)
+        # the artifact pane shows the AMI the cloud really has
+        artifacts = screen.query_one(BuildArtifactsTable)
+        ami = artifacts.selected_ami()
+        assert ami is not None and ami == state.artifacts["us-east-1"]
+        images = cloud.client("ec2").describe_images(ImageIds=[ami])["Images"]
+        assert images and images[0]["State"] == "available"
+        # every temporary resource reads deleted; the AMI and its snapshot are kept
+        resources = screen.query_one(BuildResourcesTable)
+        states = {str(resources.get_cell(key, "state")) for key in resources.rows}
+        assert states <= {"deleted", "kept"}, states
+        assert tagged_resources(cloud, state.build_id) == [
+            ami,
+            *(s for s in tagged_resources(cloud, state.build_id) if s.startswith("snap-")),
+        ]
+        # 3,000 lines arrived in the pane, stderr distinguished, in far fewer messages
+        view = screen.query_one(BuildLogView)
+        lines = {(line.stream, line.text) for line in view.lines()}
+        assert ("stdout", "3000") in lines
+        assert ("stderr", "something odd") in lines
+        batches = [m for m in messages if isinstance(m, BuildRunUpdated)]
+        assert sum(m.log_lines for m in batches) >= 3000
+        assert len(batches) < 200
+        # the copy action puts the AMI id on the clipboard
+        artifacts.focus()
+        await pilot.press("y")
+        assert app.clipboard == ami
+
+
+async def test_cancel_mid_build_leaves_nothing(fast_cloud: LocalCloud, tmp_path: Path) -> None:
+    path = chatty(tmp_path, lines=10, sleep=30)
+    spec = load(path)
+    app = BuildsTestApp(session_for(fast_cloud), lambda: MonitorScreen(spec, path))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: bool(runs(app)), 10, "the run")
+        run = runs(app)[0]
+        state = run.states["chatty"]
+
+        def provisioning() -> bool:
+            with run.lock:
+                return state.steps["provision"].state == "running" and state.log_total > 10
+
+        await wait_until(pilot, provisioning, 60, "provisioning")
+        await pilot.press("c")
+        await pilot.pause(0.2)
+        assert app.screen.query_one("#confirm-question")  # the modal asks first
+        await pilot.press("y")
+        await wait_until(pilot, run.finished.is_set, 60, "cleanup")
+        await pilot.pause(0.3)
+        assert state.status == "cancelled"
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen)
+        resources = screen.query_one(BuildResourcesTable)
+        assert resources.row_count >= 3  # key pair, security group, instance (+ volume)
+        states = {str(resources.get_cell(key, "state")) for key in resources.rows}
+        assert states == {"deleted"}
+        assert tagged_resources(fast_cloud, state.build_id) == []
+
+
+async def test_quitting_mid_build_asks_then_cleans_up(
+    fast_cloud: LocalCloud, tmp_path: Path
+) -> None:
+    path = chatty(tmp_path, lines=10, sleep=30)
+    spec = load(path)
+    app = BuildsTestApp(session_for(fast_cloud), lambda: MonitorScreen(spec, path))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: bool(runs(app)), 10, "the run")
+        run = runs(app)[0]
+        state = run.states["chatty"]
+        await wait_until(
+            pilot, lambda: any(r.kind == "instance" for r in state.resources.values()), 60
+        )
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        await pilot.press("n")  # changed my mind: the build goes on
+        await pilot.pause(0.2)
+        assert not run.cancel_requested and app.is_running
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app._exit, 60, "the app to exit")
+        assert run.finished.is_set()
+        assert state.status == "cancelled"
+    assert not active_runs(app)
+    assert tagged_resources(fast_cloud, state.build_id) == []
+
+
+async def test_log_view_is_bounded_follows_and_searches() -> None:
+    from textual.app import App, ComposeResult
+
+    class LogApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield BuildLogView(max_lines=1000)
+
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(BuildLogView)
+        for chunk in range(50):
+            view.write_lines(
+                OutputLine("stderr" if i % 7 == 0 else "stdout", f"line {chunk * 1000 + i}")
+                for i in range(1000)
+            )
+        await pilot.pause()
+        assert view.total == 50_000 and view.line_count == 1000
+        assert view.first_line == 49_000
+        assert view.follow and view.scroll_y == view.max_scroll_y
+        # the last line is on screen with its absolute number in the gutter
+        last = view.render_line(view.scrollable_content_region.height - 1).text
+        assert "50000" in last and "line 49999" in last
+        # scrolling up pauses following; new lines no longer move the view
+        view.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        assert not view.follow
+        view.write_lines([OutputLine("stdout", "line new")])
+        await pilot.pause()
+        assert view.scroll_y == 0
+        # search jumps to the next match and highlights it
+        assert view.search("line 49500")
+        assert view.current_match == 49_500
+        assert not view.search("no such text")
+        view.focus()
+        await pilot.press("f")
+        assert view.follow and view.scroll_y == view.max_scroll_y
+
+
+def _unused(*_: Any) -> None:  # keeps imports honest for type checkers
+    return None

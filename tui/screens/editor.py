@@ -1,0 +1,528 @@
+"""The template editor: highlighted text, live validation, variables, preview, build.
+
+``EditorScreen(path=None, source_image=None, as_filter=True)``: opens ``path``,
+or scaffolds a template around ``source_image`` (an AMI picked in the
+browser), or starts from the shipped demo. Every change is validated after a
+short pause, in a thread, by the same loader the engine uses; problems are
+listed with line:col and selecting one moves the cursor there. The build
+action stays disabled, with the reason shown, while the template has problems.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from tui.modals.build_confirm import ConfirmationModal
+from tui.template_support import (
+    HCL_HIGHLIGHTS,
+    Validation,
+    VariableField,
+    hcl_language,
+    preview_lines,
+    recent_templates,
+    remember_template,
+    scaffold_from_image,
+    template_format,
+    validate_text,
+)
+
+#: Seconds of quiet after a keystroke before the template is validated again.
+VALIDATE_DELAY = 0.4
+LANGUAGES = {"json": "json", "hcl": "hcl", "toml": "toml"}
+NEW_TEMPLATE_NAME = "new-template.pkr.hcl"
+
+
+def _var_id(name: str) -> str:
+    return "var-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+class PathModal(ModalScreen[Path | None]):
+    """Asks for a file path; recent templates can be picked from a list."""
+
+    CSS_PATH = "builds.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss_none", "Cancel", id="path.cancel"),
+    ]
+
+    def __init__(self, title: str, initial: str = "", recent: list[Path] | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.initial = initial
+        self.recent = recent or []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, id="path-title")
+            yield Input(self.initial, placeholder="path/to/template.pkr.hcl", id="path-input")
+            if self.recent:
+                yield OptionList(
+                    *(Option(str(p), id=str(i)) for i, p in enumerate(self.recent)),
+                    id="path-recent",
+                )
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#path-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        self.dismiss(Path(value).expanduser() if value else None)
+
+    @on(OptionList.OptionSelected, "#path-recent")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.recent[int(event.option.id or 0)])
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class EditorScreen(Screen[None]):
+    """Edit a template and launch its builds."""
+
+    CSS_PATH = "builds.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+b", "build", "Build", id="editor.build"),
+        Binding("ctrl+s", "save", "Save", id="editor.save"),
+        Binding("f2", "save_as", "Save as", id="editor.save_as"),
+        Binding("ctrl+o", "open", "Open", id="editor.open"),
+        Binding("f8", "next_problem", "Next problem", id="editor.next_problem"),
+        Binding("escape", "back", "Back", id="editor.back"),
+    ]
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        source_image: dict[str, Any] | None = None,
+        as_filter: bool = True,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.path = Path(path).expanduser() if path is not None else None
+        self.source_image = source_image
+        self.as_filter = as_filter
+        self.validation: Validation | None = None
+        #: bumped per edit; a validation result for an older text is dropped
+        self.generation = 0
+        self.validated_generation = -1
+        self._saved_text = ""
+        self._timer: Timer | None = None
+        self._var_values: dict[str, str] = {}
+        self._fields: dict[str, VariableField] = {}
+        self._problem_index = -1
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="editor-title")
+        with Horizontal(id="editor-main"):
+            yield TextArea.code_editor("", id="editor-text", soft_wrap=False)
+            with Vertical(id="editor-side"):
+                with Vertical(id="problems-box", classes="build-box") as box:
+                    box.border_title = "Problems"
+                    yield OptionList(id="editor-problems")
+                with VerticalScroll(id="variables-box", classes="build-box") as box:
+                    box.border_title = "Variables"
+                    yield Vertical(id="editor-variables")
+                with Vertical(id="preview-box", classes="build-box") as box:
+                    box.border_title = "Preview"
+                    yield Static(id="editor-preview")
+        with Horizontal(id="editor-actions"):
+            yield Static(id="editor-status")
+            yield Button("Save [^s]", id="editor-save")
+            yield Button("Build [^b]", id="editor-build", variant="success", disabled=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        area = self.text_area
+        language = hcl_language()
+        if language is not None:
+            area.register_language("hcl", language, HCL_HIGHLIGHTS)
+        text = self._initial_text()
+        self._load_text(text)
+        if self.path is None:
+            self._saved_text = ""  # a new template has unsaved changes by definition
+        area.focus()
+
+    def _initial_text(self) -> str:
+        if self.path is not None:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except OSError as error:
+                if self.path.exists() or not self.path.parent.exists():
+                    self.notify(
+                        f"cannot read {self.path}: {error.strerror or error}",
+                        title="Open",
+                        severity="error",
+                    )
+                return ""  # a path that does not exist yet: a new file to save there
+            remember_template(self.path, self._settings())
+            return text
+        if self.source_image is not None:
+            session = getattr(self.app, "session", None)
+            region = getattr(session, "region", None) or "us-east-1"
+            return scaffold_from_image(self.source_image, region, as_filter=self.as_filter)
+        from core.examples import EXAMPLES_DIR
+
+        return (EXAMPLES_DIR / "demo.pkr.hcl").read_text(encoding="utf-8")
+
+    def _load_text(self, text: str) -> None:
+        area = self.text_area
+        self._saved_text = text
+        fmt = template_format(self.path or Path(NEW_TEMPLATE_NAME), text)
+        language = LANGUAGES.get(fmt)
+        area.language = language if language in area.available_languages else None
+        area.load_text(text)
+        self._update_title()
+        self._schedule_validation(delay=0)
+
+    def _settings(self) -> Any:
+        """The app's settings (recent templates live there), when the app has them."""
+        return getattr(getattr(self.app, "session", None), "settings", None)
+
+    @property
+    def text_area(self) -> TextArea:
+        return self.query_one("#editor-text", TextArea)
+
+    @property
+    def text(self) -> str:
+        return self.text_area.text
+
+    @property
+    def modified(self) -> bool:
+        return self.text != self._saved_text
+
+    @property
+    def fmt(self) -> str:
+        return template_format(self.path or Path(NEW_TEMPLATE_NAME), self.text)
+
+    def _update_title(self) -> None:
+        where = str(self.path) if self.path else f"{NEW_TEMPLATE_NAME} (not saved yet)"
+        title = Text.assemble(("Template editor", "bold"), "  ", (where, "cyan"))
+        title.append(f"  {self.fmt.upper()}", style="dim")
+        if self.modified:
+            title.append("  ● modified", style="yellow")
+        self.query_one("#editor-title", Static).update(title)
+
+    # -- validation -------------------------------------------------------------------------
+
+    @on(TextArea.Changed, "#editor-text")
+    def _text_changed(self) -> None:
+        self._update_title()
+        self._schedule_validation()
+
+    def _schedule_validation(self, delay: float = VALIDATE_DELAY) -> None:
+        self.generation += 1
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(delay, self._validate_now) if delay else None
+        if not delay:
+            self._validate_now()
+        self._set_status(Text("Checking...", style="dim"), ok=None)
+
+    def _validate_now(self) -> None:
+        file = str(self.path) if self.path else NEW_TEMPLATE_NAME
+        template_dir = self.path.parent.resolve() if self.path else Path.cwd()
+        self._validate(
+            self.generation, self.text, file, self.fmt, template_dir, dict(self._var_values)
+        )
+
+    @work(thread=True, group="editor-validate")
+    def _validate(
+        self,
+        generation: int,
+        text: str,
+        file: str,
+        fmt: str,
+        template_dir: Path,
+        variables: dict[str, str],
+    ) -> None:
+        result = validate_text(
+            text, file=file, fmt=fmt, template_dir=template_dir, variables=variables
+        )
+        self.app.call_from_thread(self._show_validation, generation, result)
+
+    def _show_validation(self, generation: int, result: Validation) -> None:
+        if generation != self.generation or not self.is_mounted:
+            return  # the text changed since; a newer validation is on its way
+        self.validation = result
+        self.validated_generation = generation
+        self._show_problems(result)
+        self._sync_variables(result.variables)
+        self._show_preview(result)
+        button = self.query_one("#editor-build", Button)
+        if result.ok:
+            builds = len(result.spec.builders)
+            self._set_status(
+                Text(f"✔ Valid: {builds} build{'s' if builds > 1 else ''} ready (ctrl+b)"),
+                ok=True,
+            )
+            button.disabled = False
+            button.tooltip = None
+        else:
+            reason = self.block_reason() or "the template has problems"
+            self._set_status(Text(f"✘ Cannot build: {reason}"), ok=False)
+            button.disabled = True
+            button.tooltip = reason
+        self.refresh_bindings()
+
+    def block_reason(self) -> str | None:
+        """Why the build action is disabled, or None when it is not."""
+        result = self.validation
+        if result is None or self.validated_generation != self.generation:
+            return "checking the template"
+        if result.error:
+            return result.error
+        if result.problems:
+            count = len(result.problems)
+            return f"fix {count} problem{'s' if count > 1 else ''} first"
+        return None
+
+    def _set_status(self, text: Text, ok: bool | None) -> None:
+        status = self.query_one("#editor-status", Static)
+        status.update(text)
+        status.set_class(ok is False, "blocked")
+        status.set_class(ok is True, "ready")
+
+    def _show_problems(self, result: Validation) -> None:
+        problems = self.query_one("#editor-problems", OptionList)
+        problems.clear_options()
+        this_file = str(self.path) if self.path else NEW_TEMPLATE_NAME
+        options = []
+        for index, problem in enumerate(result.problems):
+            here = problem.loc.file == this_file
+            where = f"{problem.line}:{problem.col}" if here else str(problem.loc)
+            label = Text.assemble(
+                (f"{where:>7} ", "bold red" if here else "red"),
+                (f"{problem.path}: " if problem.path else "", "cyan"),
+                " ".join(problem.message.split()),
+            )
+            options.append(Option(label, id=str(index)))
+        if result.error:
+            options.append(Option(Text(result.error, style="red"), id="error"))
+        if options:
+            problems.add_options(options)
+        else:
+            problems.add_option(
+                Option(Text("No problems.", style="green"), id="none", disabled=True)
+            )
+        box = self.query_one("#problems-box")
+        box.border_title = f"Problems ({len(result.problems)})" if result.problems else "Problems"
+        self._problem_index = -1
+
+    @on(OptionList.OptionSelected, "#editor-problems")
+    def _problem_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id and event.option.id.isdigit():
+            self.goto_problem(int(event.option.id))
+
+    def goto_problem(self, index: int) -> None:
+        """Move the cursor to problem ``index`` (in this file) and focus the text."""
+        if self.validation is None or not 0 <= index < len(self.validation.problems):
+            return
+        problem = self.validation.problems[index]
+        self._problem_index = index
+        this_file = str(self.path) if self.path else NEW_TEMPLATE_NAME
+        if problem.loc.file != this_file:
+            self.notify(str(problem), title="Problem outside this file", severity="warning")
+            return
+        area = self.text_area
+        line = max(0, min(problem.line - 1, area.document.line_count - 1))
+        col = max(0, min(problem.col - 1, len(area.document.get_line(line))))
+        area.cursor_location = (line, col)
+        area.scroll_cursor_visible(center=True)
+        area.focus()
+
+    def action_next_problem(self) -> None:
+        if self.validation is None or not self.validation.problems:
+            self.notify("No problems.")
+            return
+        self.goto_problem((self._problem_index + 1) % len(self.validation.problems))
+
+    # -- variables --------------------------------------------------------------------------
+
+    def _sync_variables(self, fields: list[VariableField]) -> None:
+        container = self.query_one("#editor-variables", Vertical)
+        wanted = {f.name: f for f in fields}
+        for name in [n for n in self._fields if n not in wanted]:
+            for row in container.query(f"#row-{_var_id(name)}"):
+                row.remove()
+            del self._fields[name]
+        for field in fields:
+            old = self._fields.get(field.name)
+            if old == field:
+                continue
+            if old is not None:
+                for row in container.query(f"#row-{_var_id(field.name)}"):
+                    row.remove()
+            self._fields[field.name] = field
+            placeholder = "(required)" if field.default is None else field.default
+            if field.sensitive:
+                placeholder = "(sensitive)" if field.default is None else "•••••• (default)"
+            value = Input(
+                self._var_values.get(field.name, ""),
+                placeholder=placeholder,
+                password=field.sensitive,
+                id=_var_id(field.name),
+                tooltip=field.description or field.type or None,
+            )
+            label = Label(field.name + (" (secret)" if field.sensitive else ""))
+            row = Horizontal(label, value, id=f"row-{_var_id(field.name)}", classes="variable-row")
+            container.mount(row)
+        box = self.query_one("#variables-box")
+        box.set_class(not fields, "hidden")
+
+    @on(Input.Changed, ".variable-row Input")
+    def _variable_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        for name in self._fields:
+            if _var_id(name) == event.input.id:
+                self._var_values[name] = event.value
+        self._schedule_validation()
+
+    def variable_values(self) -> dict[str, str]:
+        return {k: v for k, v in self._var_values.items() if v != ""}
+
+    def _show_preview(self, result: Validation) -> None:
+        preview = self.query_one("#editor-preview", Static)
+        if result.spec is None:
+            preview.update(Text("(shown when the template is valid)", style="dim"))
+            return
+        text = Text()
+        for label, value in preview_lines(result.spec):
+            if text:
+                text.append("\n")
+            text.append(f"{label}: ", style="bold")
+            text.append(value, style="cyan")
+        preview.update(text)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        if self.path is None:
+            self.action_save_as()
+            return
+        self._write(self.path)
+
+    def action_save_as(self) -> None:
+        initial = str(self.path) if self.path else str(Path.cwd() / NEW_TEMPLATE_NAME)
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self._write(path)
+
+        self.app.push_screen(PathModal("Save the template as", initial), chosen)
+
+    def _write(self, path: Path) -> None:
+        text = self.text
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            self.notify(
+                f"cannot write {path}: {error.strerror or error}", title="Save", severity="error"
+            )
+            return
+        moved = path != self.path
+        self.path = path
+        self._saved_text = text
+        remember_template(path, self._settings())
+        self.notify(f"Saved {path}", title="Save")
+        self._update_title()
+        if moved:
+            self._load_text(text)  # the format (and so the highlighting) may follow the name
+
+    def action_open(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            if self.modified:
+                self._confirm_discard(lambda: self._open(path))
+            else:
+                self._open(path)
+
+        self.app.push_screen(
+            PathModal("Open a template", recent=recent_templates(self._settings())), chosen
+        )
+
+    def _open(self, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            self.notify(f"cannot open {path}: {reason}", title="Open", severity="error")
+            return
+        self.path = path
+        remember_template(path, self._settings())
+        self._var_values.clear()
+        self._load_text(text)
+
+    def _confirm_discard(self, then: Any) -> None:
+        def answered(discard: bool | None) -> None:
+            if discard:
+                then()
+
+        self.app.push_screen(
+            ConfirmationModal(
+                "Discard the unsaved changes?",
+                confirm_label="Discard",
+                cancel_label="Keep editing",
+            ),
+            answered,
+        )
+
+    def action_back(self) -> None:
+        if self.modified and self.path is not None:
+            self._confirm_discard(self.dismiss)
+        else:
+            self.dismiss()
+
+    # -- build ------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#editor-build")
+    def _build_pressed(self) -> None:
+        self.action_build()
+
+    @on(Button.Pressed, "#editor-save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "build":
+            return True if self.block_reason() is None else None  # None: shown disabled
+        return True
+
+    def action_build(self) -> None:
+        reason = self.block_reason()
+        if reason is not None:
+            self.notify(f"Cannot build yet: {reason}", title="Build", severity="warning")
+            return
+        # Load again so the build gets its own timestamp (ami_name) and the current variables.
+        file = str(self.path) if self.path else NEW_TEMPLATE_NAME
+        template_dir = self.path.parent.resolve() if self.path else Path.cwd()
+        result = validate_text(
+            self.text,
+            file=file,
+            fmt=self.fmt,
+            template_dir=template_dir,
+            variables=self._var_values,
+        )
+        if not result.ok:
+            self._show_validation(self.generation, result)
+            return
+        from tui.screens.monitor import MonitorScreen
+
+        self.app.push_screen(MonitorScreen(result.spec, self.path))

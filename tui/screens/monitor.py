@@ -1,0 +1,289 @@
+"""The build monitor: one tab per build, each with live steps, output, resources, artifacts.
+
+``MonitorScreen(spec, template_path)`` starts the template's builds on the
+app's session target; ``MonitorScreen.attach(run)`` shows a run already going
+(the history does this for a build still running). Leaving the screen does not
+stop the builds: they belong to the app. Cancelling asks first, then every
+build cleans up what it created while the resources pane shows each one
+deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
+
+from core.errors import AmibakeError
+from core.events import BuildFinished
+from core.model import BuildSpec
+from tui.build_runner import BuildRun, BuildRunUpdated, start_run
+from tui.modals.build_confirm import ConfirmationModal
+from tui.widgets.build_panel import BuildPanel
+from tui.widgets.build_panes import STATUS_BADGES
+
+TICK = 0.1  # spinner / elapsed refresh
+
+
+def badge_label(name: str, status: str) -> Content:
+    """A tab's label: the build's name behind its status badge."""
+    label, style = STATUS_BADGES.get(status, (status, ""))
+    glyph = label.split(" ", 1)[0]
+    return Content.assemble((glyph, style), " ", name)
+
+
+class MonitorScreen(Screen[None]):
+    """Live view of a :class:`BuildRun`."""
+
+    CSS_PATH = "builds.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "cancel_builds", "Cancel build", id="monitor.cancel"),
+        Binding("escape", "back", "Back", id="monitor.back"),
+        Binding("slash", "search", "Search output", id="monitor.search"),
+        Binding("f", "follow", "Follow output", show=False, id="monitor.follow"),
+        Binding("o", "focus_output", "Output", show=False, id="monitor.focus_output"),
+        Binding("h", "history", "History", show=False, id="monitor.history"),
+    ]
+
+    def __init__(
+        self,
+        spec: BuildSpec | None = None,
+        template_path: Path | None = None,
+        *,
+        run: BuildRun | None = None,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        if spec is None and run is None:
+            raise ValueError("MonitorScreen needs a spec to build or a run to show")
+        self.spec = spec if spec is not None else run.spec  # type: ignore[union-attr]
+        self.template_path = template_path if run is None else run.template_path
+        self.run: BuildRun | None = run
+        self._panels: dict[str, BuildPanel] = {}
+        self._announced: set[str] = set()
+
+    @classmethod
+    def attach(cls, run: BuildRun) -> MonitorScreen:
+        return cls(run=run)
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="monitor-title")
+        names = [b.name for b in self.spec.builders] if self.run is None else list(self.run.states)
+        with TabbedContent(id="monitor-tabs"):
+            for index, name in enumerate(names):
+                with TabPane(badge_label(name, "pending"), id=f"build-{index}"):
+                    panel = BuildPanel(name, id=f"panel-{index}")
+                    self._panels[name] = panel
+                    yield panel
+        with Horizontal(id="monitor-actions"):
+            yield Static(id="monitor-hint")
+            yield Button("Cancel build [c]", id="monitor-cancel", variant="error")
+            yield Button("Back [esc]", id="monitor-back")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.run is None:
+            try:
+                self.run = start_run(self.app, self.spec, self.template_path)
+            except AmibakeError as error:
+                self.notify(str(error), title="Cannot start the build", severity="error")
+                self.call_later(self.dismiss)
+                return
+            except Exception as error:  # no session, bad target...: a notification, not a crash
+                self.notify(
+                    f"{type(error).__name__}: {error}",
+                    title="Cannot start the build",
+                    severity="error",
+                )
+                self.call_later(self.dismiss)
+                return
+            # The panels were composed from the spec's builders; keep only the selected ones.
+            for name in list(self._panels):
+                if name not in self.run.states:
+                    self._panels.pop(name)
+        self.run.subscribe(self)
+        self._refresh_all()
+        self.set_interval(TICK, self._tick)
+        first = next(iter(self._panels.values()), None)
+        if first is not None:
+            first.log_view.focus()
+
+    def on_unmount(self) -> None:
+        if self.run is not None:
+            self.run.unsubscribe(self)
+
+    # -- updates ----------------------------------------------------------------------------
+
+    def on_build_run_updated(self, message: BuildRunUpdated) -> None:
+        if message.run is not self.run:
+            return
+        self._refresh_all()
+        for event in message.events:
+            if isinstance(event, BuildFinished) and event.build not in self._announced:
+                self._announced.add(event.build)
+                self._announce(event)
+        if message.finished and self.run.error:
+            self.notify(self.run.error, title="The build stopped", severity="error")
+
+    def _announce(self, event: BuildFinished) -> None:
+        if event.status == "succeeded":
+            amis = ", ".join(f"{r}: {a}" for r, a in sorted(event.artifacts.items()))
+            self.notify(amis or "no AMI (skip_create_ami)", title=f"{event.build} built")
+        elif event.status == "cancelled":
+            self.notify("Cleanup finished.", title=f"{event.build} cancelled", severity="warning")
+        else:
+            self.notify(event.error or "failed", title=f"{event.build} failed", severity="error")
+
+    def _refresh_all(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        tabs = self.query_one(TabbedContent)
+        with run.lock:
+            for index, (name, panel) in enumerate(self._panels.items()):
+                state = run.states[name]
+                panel.sync(state)
+                pane_id = self._pane_id(name, index)
+                tab = tabs.get_tab(pane_id)
+                label = badge_label(name, state.status)
+                if tab.label.plain != label.plain:
+                    tab.label = label
+        self._update_chrome()
+
+    def _pane_id(self, name: str, fallback: int) -> str:
+        panel = self._panels[name]
+        pane = panel.parent
+        return pane.id if pane is not None and pane.id else f"build-{fallback}"
+
+    def _tick(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        active = self.query_one(TabbedContent).active_pane
+        with run.lock:
+            for name, panel in self._panels.items():
+                if panel.parent is active:
+                    panel.tick(run.states[name])
+        self._update_chrome()
+
+    def _update_chrome(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        template = str(self.template_path) if self.template_path else "(unsaved template)"
+        statuses = [s.status for s in run.states.values()]
+        over = run.finished.is_set()
+        title = Text.assemble(("Build monitor", "bold"), "  ", (template, "cyan"))
+        if over:
+            title.append("  finished", style="dim")
+        elif run.cancel_requested:
+            title.append("  cancelling: cleaning up", style="bold yellow")
+        self.query_one("#monitor-title", Static).update(title)
+        cancel = self.query_one("#monitor-cancel", Button)
+        cancel.disabled = over or run.cancel_requested
+        if over:
+            hint = "Done. " + ", ".join(
+                f"{n}: {s}" for n, s in zip(run.states, statuses, strict=True)
+            )
+        elif run.cancel_requested:
+            hint = "Cleaning up; every resource will read deleted."
+        else:
+            hint = "Builds keep running if you go back; reopen them from the history."
+        self.query_one("#monitor-hint", Static).update(hint)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    @property
+    def active_panel(self) -> BuildPanel | None:
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is None:
+            return None
+        panels = pane.query(BuildPanel)
+        return panels.first() if panels else None
+
+    def action_cancel_builds(self) -> None:
+        run = self.run
+        if run is None or run.finished.is_set():
+            self.notify("Nothing to cancel: the builds are over.")
+            return
+        if run.cancel_requested:
+            self.notify("Already cancelling; cleanup is in progress.")
+            return
+        count = len(run.states)
+        what = "the build" if count == 1 else f"all {count} builds"
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed and self.run is not None:
+                self.run.cancel()
+                self.notify("Cleaning up what the build created...", title="Cancelling")
+                self._refresh_all()
+
+        self.app.push_screen(
+            ConfirmationModal(
+                f"Cancel {what}?",
+                detail="The running step stops; then every temporary resource is deleted "
+                "(instance, security group, key pair, pending AMI).",
+                confirm_label="Cancel and clean up",
+                cancel_label="Keep building",
+            ),
+            answered,
+        )
+
+    @on(Button.Pressed, "#monitor-cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel_builds()
+
+    @on(Button.Pressed, "#monitor-back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    def action_back(self) -> None:
+        panel = self.active_panel
+        if panel is not None and panel.close_search():
+            return
+        if self.run is not None and self.run.running:
+            self.notify(
+                "The builds go on; reopen them from the history (h).", title="Builds running"
+            )
+        self.dismiss()
+
+    def action_search(self) -> None:
+        panel = self.active_panel
+        if panel is not None:
+            panel.open_search()
+
+    def action_follow(self) -> None:
+        panel = self.active_panel
+        if panel is not None:
+            panel.log_view.action_toggle_follow()
+
+    def action_focus_output(self) -> None:
+        panel = self.active_panel
+        if panel is not None:
+            panel.log_view.focus()
+
+    def action_history(self) -> None:
+        from tui.screens.history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_builds":
+            run = self.run
+            return run is not None and not run.finished.is_set() and not run.cancel_requested
+        return True
+
+    def on_tabbed_content_tab_activated(self, _event: Any) -> None:
+        self._refresh_all()

@@ -1,0 +1,141 @@
+"""One build's panes side by side: summary, steps, resources, SSH output, artifacts.
+
+Used live by the monitor (a running build) and by the history (a replayed one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static
+
+from tui import build_state
+from tui.build_state import BuildState
+from tui.widgets.build_panes import (
+    BuildArtifactsTable,
+    BuildResourcesTable,
+    BuildStepsTable,
+    format_duration,
+    status_badge,
+)
+from tui.widgets.log_view import BuildLogView
+
+
+class BuildPanel(Vertical):
+    """Renders a :class:`BuildState`; call :meth:`sync` whenever it changed."""
+
+    def __init__(self, build_name: str, *, live: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.build_name = build_name
+        self.live = live
+        self._seen_lines = 0
+        self._seen_version = -1
+        self._log_note = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="build-summary")
+        with Horizontal(id="build-top"):
+            with Vertical(id="steps-box", classes="build-box") as box:
+                box.border_title = "Steps"
+                yield BuildStepsTable(id="build-steps")
+            with Vertical(id="resources-box", classes="build-box") as box:
+                box.border_title = "Resources"
+                yield BuildResourcesTable(id="build-resources")
+        with Vertical(id="output-box", classes="build-box") as box:
+            box.border_title = "SSH output"
+            yield BuildLogView(id="build-log")
+            yield Input(
+                placeholder="search the output (enter: next, escape: close)",
+                id="log-search",
+                classes="hidden",
+            )
+        with Vertical(id="artifacts-box", classes="build-box hidden") as box:
+            box.border_title = "Artifacts (y: copy the AMI id)"
+            yield BuildArtifactsTable(id="build-artifacts")
+
+    @property
+    def log_view(self) -> BuildLogView:
+        return self.query_one(BuildLogView)
+
+    def sync(self, state: BuildState, *, lines_from_disk: int = 0) -> None:
+        """Bring every pane up to date with ``state`` (the caller holds the state's lock)."""
+        if state.log_total > self._seen_lines:
+            new = state.log_total - self._seen_lines
+            self.log_view.write_lines(state.tail(new), total=state.log_total)
+            self._seen_lines = state.log_total
+        if state.version != self._seen_version:
+            self._seen_version = state.version
+            self.query_one(BuildResourcesTable).sync_state(state)
+            artifacts = self.query_one(BuildArtifactsTable)
+            artifacts.sync_state(state)
+            self.query_one("#artifacts-box").set_class(not state.artifacts, "hidden")
+        self.tick(state)
+
+    def tick(self, state: BuildState) -> None:
+        """Spinner and elapsed times (called a few times a second while the build runs)."""
+        self.query_one(BuildStepsTable).sync_state(state, live=self.live)
+        self.query_one("#build-summary", Static).update(self._summary(state))
+        view = self.log_view
+        follow = "following" if view.follow else "paused (f: follow)"
+        older = f" · lines before {view.first_line + 1} in build.log" if view.first_line else ""
+        box = self.query_one("#output-box")
+        box.border_title = f"SSH output · {follow}{older}"
+        box.border_subtitle = f"{view.total:,} lines"
+
+    def _summary(self, state: BuildState) -> Text:
+        text = Text.assemble(
+            (state.name, "bold"),
+            "  ",
+            status_badge(state.status),
+            "  ",
+            (state.region or "", "cyan"),
+        )
+        elapsed = state.elapsed(build_state.now()) if self.live else state.duration
+        if elapsed is not None:
+            text.append(f"  {format_duration(elapsed)}", style="dim")
+        if state.build_id:
+            text.append(f"  {state.build_id}", style="dim")
+        if state.error:
+            text.append(f"\n{state.error}", style="red")
+        leftovers = (
+            state.leftovers() if state.status in ("cancelling", "cancelled", "failed") else []
+        )
+        if state.status == "cancelling":
+            text.append(
+                f"\nCleaning up: {len(leftovers)} resource(s) still to delete", style="yellow"
+            )
+        elif state.finished and state.status != "succeeded" and not leftovers and state.resources:
+            text.append("\nEvery temporary resource is deleted.", style="green")
+        elif state.finished and leftovers:
+            text.append(f"\n{len(leftovers)} resource(s) left behind", style="bold red")
+        return text
+
+    # -- search -----------------------------------------------------------------------------
+
+    def open_search(self) -> None:
+        search = self.query_one("#log-search", Input)
+        search.remove_class("hidden")
+        search.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "log-search":
+            return
+        event.stop()
+        if event.value and not self.log_view.search(event.value):
+            self.notify(f"No line matches {event.value!r}", severity="warning")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "log-search":
+            event.stop()
+            self.log_view.query_text = event.value
+
+    def close_search(self) -> bool:
+        search = self.query_one("#log-search", Input)
+        if search.has_class("hidden"):
+            return False
+        search.add_class("hidden")
+        self.log_view.focus()
+        return True
