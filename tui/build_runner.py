@@ -1,14 +1,22 @@
-"""Running builds from the TUI: the engine in a worker thread, its events as batched messages.
+"""Running builds from the TUI: the engine in a child process, its events as batched messages.
 
 A :class:`BuildRun` is one launch of a template (one or more builders). The
-engine runs in a Textual thread worker with its own asyncio loop, so a
-provisioner printing a million lines never competes with key presses on the
-UI's loop. Engine events are folded into a :class:`~tui.build_state.BuildState`
-per builder (under a lock) and recorded on disk by
-:class:`core.history.BuildRecorder`; subscribers (the monitor screen) receive at
-most one :class:`BuildRunUpdated` message per :data:`FLUSH_INTERVAL` carrying
-the batch of events since the last one, with log lines summarised by count
-(the lines themselves are in the state's bounded buffer).
+builds run in a child process, ``python -m tui build --json TEMPLATE``, the
+headless CLI: it journals every resource in the durable ledger, records the
+history (``BuildRecorder``), writes one JSON event per line on stdout and
+treats SIGTERM as "cancel and clean up". The UI process only reads those lines,
+so a provisioner printing a million lines costs the UI's loop some JSON decoding
+and never a fight for the GIL with the engine.
+
+Events are folded into a :class:`~tui.build_state.BuildState` per builder (under
+``lock``, kept for the screens that read the states); subscribers (the monitor
+screen) receive at most one :class:`BuildRunUpdated` message per
+:data:`FLUSH_INTERVAL` carrying the batch of events since the last one, with log
+lines summarised by count (the lines themselves are in the state's bounded buffer).
+
+The child builds exactly the text it is given: the original file when that text
+is what is saved, else a hidden temporary copy next to it (so relative paths such
+as ``files/motd`` resolve), removed when the run is over.
 
 Runs belong to the app, not to a screen: leaving the monitor does not stop a
 build, and :func:`quit_app` asks before quitting while builds run, then cancels
@@ -18,17 +26,27 @@ them and waits for their cleanup before exiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import gc
+import json
+import os
+import signal
+import sys
+import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from core.events import Event, LogLines
+from core.errors import UsageError
+from core.events import BuildStarted, Event, LogLines, event_from_dict
 from tui.build_state import BuildState
 
 if TYPE_CHECKING:
@@ -40,6 +58,16 @@ if TYPE_CHECKING:
 
 #: How often batched events reach the UI (seconds).
 FLUSH_INTERVAL = 0.1
+
+#: Bytes read from the child's stdout at a time; a ``log_lines`` event can be far larger
+#: than one read (it is reassembled), and many small events arrive in one read.
+READ_CHUNK = 1 << 20
+
+#: Lines of the child's stderr kept for error messages.
+STDERR_LINES = 50
+
+#: The file name suffix that makes the CLI read a template in its format.
+SUFFIXES = {"json": ".json", "hcl": ".pkr.hcl", "toml": ".toml"}
 
 
 class Session(Protocol):
@@ -64,7 +92,7 @@ class BuildRunUpdated(Message):
 
 
 class BuildRun:
-    """One launch of a template's builders on a target, in its own thread and loop."""
+    """One launch of a template's builders on a target, in a child process."""
 
     def __init__(
         self,
@@ -73,6 +101,8 @@ class BuildRun:
         target: Target,
         ssh_port: int | None = None,
         template_path: Path | None = None,
+        template_text: str | None = None,
+        region: str | None = None,
         builders: Sequence[str] = (),
         on_error: str = "cleanup",
         force: bool = False,
@@ -83,6 +113,9 @@ class BuildRun:
         self.target = target
         self.ssh_port = ssh_port
         self.template_path = template_path
+        #: what to build (the editor's text, saved or not); None: the file at template_path
+        self.template_text = template_text
+        self.region = region
         self.on_error = on_error
         self.force = force
         self.builders = select_builders(spec, builders)
@@ -94,12 +127,16 @@ class BuildRun:
         self.finished = threading.Event()
         self.cancel_requested = False
         self.error: str | None = None
-        self.results: list[Any] = []
+        #: the child's exit status once it is over
+        self.returncode: int | None = None
         self._subscribers: list[weakref.ref[MessagePump]] = []
         self._pending: list[Event] = []
         self._pending_lines = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._signalled = False
+        self._temporary: Path | None = None
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._build_ids: set[str] = set()
         self.worker: Worker[None] | None = None
 
     # -- public -----------------------------------------------------------------------------
@@ -113,6 +150,11 @@ class BuildRun:
         name = self.template_path.name if self.template_path else "template"
         return f"{name}: {', '.join(self.states)}"
 
+    @property
+    def pid(self) -> int | None:
+        """The child process's id while it runs (or ran)."""
+        return self._process.pid if self._process is not None else None
+
     def subscribe(self, pump: MessagePump) -> None:
         self._subscribers.append(weakref.ref(pump))
 
@@ -120,28 +162,34 @@ class BuildRun:
         self._subscribers = [r for r in self._subscribers if r() not in (None, pump)]
 
     def start(self, app: App[Any]) -> Worker[None]:
-        """Start the builds in a thread worker of ``app`` (the run outlives any screen)."""
+        """Start the builds' process from a worker of ``app`` (the run outlives any screen).
+
+        Raises :class:`~core.errors.UsageError` when there is nothing to build (no text,
+        no file) or the temporary copy of the text cannot be written.
+        """
+        self._template_file()  # fails here, before the run is listed, if it cannot
         _runs_of(app).append(self)
         self.worker = app.run_worker(
-            self._thread_main,
+            self._main(),
             name=f"build {self.title}",
             group="amibake-builds",
-            thread=True,
             exit_on_error=False,
         )
         return self.worker
 
     def cancel(self) -> None:
-        """Cancel every build of the run; each cleans up what it created (shielded)."""
+        """Cancel every build of the run; each cleans up what it created.
+
+        The child gets one SIGTERM (cancel and clean up); it is never signalled again,
+        as further signals would make it leave before its cleanup is done.
+        """
         self.cancel_requested = True
         with self.lock:
             for state in self.states.values():
                 if not state.finished:
                     state.status = "cancelling"
                     state.version += 1
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(task.cancel)
+        self._signal_child()
         self._notify()
 
     async def wait(self, timeout: float | None = None) -> bool:
@@ -153,70 +201,235 @@ class BuildRun:
             await asyncio.sleep(0.05)
         return True
 
-    # -- the worker thread ------------------------------------------------------------------
+    # -- the child process ------------------------------------------------------------------
 
-    def _thread_main(self) -> None:
+    def command(self, template: Path) -> list[str]:
+        """The child's command line for building ``template``."""
+        argv = [sys.executable, "-m", "tui", "build", "--json", "--on-error", self.on_error]
+        if self.force:
+            argv.append("--force")
+        if len(self.builders) != len(self.spec.builders):
+            for builder in self.builders:
+                argv += ["--only", builder.name]
+        if self.ssh_port is not None:
+            argv += ["--ssh-port", str(self.ssh_port)]
+        if self.target.profile:
+            argv += ["--profile", self.target.profile]
+        argv.append(str(template))
+        return argv
+
+    def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The child's environment: ours (AMIBAKE_HOME...) with AWS_* set for the target.
+
+        A target with its own keys (the local cloud) gets nothing of our AWS set-up: no
+        stray credentials, profile, config file or endpoint. The variables the user set
+        (editor form, rerun) go as ``PKR_VAR_*``: unlike ``--var``, not visible to ``ps``.
+        """
+        env = dict(os.environ if base is None else base)
+        target = self.target
+        if target.access_key_id:
+            for name in [n for n in env if n.startswith("AWS_")]:
+                del env[name]
+            env["AWS_ACCESS_KEY_ID"] = target.access_key_id
+            env["AWS_SECRET_ACCESS_KEY"] = target.secret_access_key or ""
+            env["AWS_CONFIG_FILE"] = os.devnull
+            env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+            env["AWS_EC2_METADATA_DISABLED"] = "true"
+        if target.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = target.endpoint_url
+        if self.region:
+            env["AWS_DEFAULT_REGION"] = self.region
+        for name, value in user_variables(self.spec).items():
+            env[f"PKR_VAR_{name}"] = value
+        return env
+
+    def _template_file(self) -> Path:
+        """The file the child builds: the saved original, or a hidden copy of the text."""
+        if self._temporary is not None:
+            return self._temporary
+        text, path = self.template_text, self.template_path
+        if text is None:
+            source = path or self.spec.source_file
+            if source is None or not Path(source).is_file():
+                raise UsageError("nothing to build: save the template first")
+            return Path(source)
+        if path is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                if path.read_text(encoding="utf-8") == text:
+                    return path
+        suffix = SUFFIXES.get(self.spec.source_format, ".json")
+        base = path.name.removesuffix(suffix) if path else "template"
+        directory = path.parent if path else Path.cwd()
         try:
-            asyncio.run(self._main())
-        except BaseException as error:  # reported in the UI, never as a traceback
-            self.error = f"{type(error).__name__}: {error}"
-        finally:
-            self.finished.set()
-            self._flush(final=True)
+            descriptor, name = tempfile.mkstemp(
+                prefix=f".{base}.amibake-", suffix=suffix, dir=directory
+            )
+        except OSError as error:
+            raise UsageError(
+                f"cannot write the template to build in {directory}: {error.strerror or error}"
+            ) from None
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        self._temporary = Path(name)
+        return self._temporary
+
+    def _signal_child(self) -> None:
+        process = self._process
+        if process is None or self._signalled or process.returncode is not None:
+            return  # not started yet (started cancelled), or over
+        self._signalled = True
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
 
     async def _main(self) -> None:
-        from core.aws import Aws
-        from core.engine.build import run_builds
-        from core.engine.context import BuildOptions
-        from core.history import BuildRecorder
-        from core.ledger import Ledger
+        _hold_collector()
+        try:
+            await self._run_child()
+        except asyncio.CancelledError:
+            # The app is going away without quit_app (which waits): ask the child to clean
+            # up and give it the time it takes, as long as we are allowed to, reading its
+            # output meanwhile so that it never blocks on a full pipe.
+            self._signal_child()
+            process = self._process
+            if process is not None and process.returncode is None:
+                drain = asyncio.ensure_future(self._drain(process))
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(drain)
+            raise
+        except Exception as error:  # reported in the UI, never as a traceback
+            self._fail(f"{type(error).__name__}: {error}")
+        finally:
+            self._finish()
 
-        self._loop = asyncio.get_running_loop()
-        # the durable journal of what each build creates: a crash leaves a way to sweep
-        ledger = await asyncio.to_thread(Ledger)
-        options = BuildOptions(
-            target=self.target,
-            ssh_port=self.ssh_port,
-            on_error=self.on_error,  # type: ignore[arg-type]
-            force=self.force,
+    async def _run_child(self) -> None:
+        template = self._template_file()
+        process = await asyncio.create_subprocess_exec(
+            *self.command(template),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.environment(),
+            # Signals meant for the terminal's process group are not for the builds:
+            # only cancel() stops them, and then they clean up.
+            start_new_session=True,
         )
-        recorder = BuildRecorder(self.spec)
-        states = self.states
-        pending = self._pending
-        lock = self.lock
+        self._process = process
+        if self.cancel_requested:  # cancelled while the process was starting
+            self._signal_child()
+        assert process.stdout is not None and process.stderr is not None
+        flusher = asyncio.create_task(self._flush_periodically())
+        errors = asyncio.create_task(self._read_stderr(process.stderr))
+        try:
+            await self._read_events(process.stdout)
+            self.returncode = await process.wait()
+            await errors
+        finally:
+            flusher.cancel()
+            errors.cancel()
+        self._child_over(self.returncode)
 
-        def emit(event: Event) -> None:
-            recorder(event)
-            with lock:
+    async def _drain(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None and process.stderr is not None
+        await asyncio.gather(self._read_events(process.stdout), self._read_stderr(process.stderr))
+        self.returncode = await process.wait()
+
+    async def _read_events(self, stdout: asyncio.StreamReader) -> None:
+        buffer = bytearray()
+        while chunk := await stdout.read(READ_CHUNK):
+            buffer += chunk
+            end = buffer.rfind(b"\n")
+            if end < 0:
+                continue  # inside one large event
+            complete = bytes(buffer[:end])
+            del buffer[: end + 1]
+            self._apply_lines(complete.split(b"\n"))
+        if buffer.strip():
+            self._apply_lines([bytes(buffer)])
+
+    def _apply_lines(self, raw_lines: list[bytes]) -> None:
+        events: list[Event] = []
+        for raw in raw_lines:
+            try:
+                events.append(event_from_dict(json.loads(raw)))
+            except (ValueError, KeyError, TypeError):
+                continue  # not an event (a stray print): the child's stderr has its words
+        states, pending = self.states, self._pending
+        with self.lock:
+            for event in events:
+                if type(event) is LogLines:
+                    state = states.get(event.build)
+                    if state is not None:
+                        state.apply(event)
+                    self._pending_lines += len(event.lines)
+                    continue
+                if type(event) is BuildStarted:
+                    self._build_ids.add(event.build_id)
+                    if self._temporary is not None:
+                        # the copy is gone after the run: show (and record) the template's name
+                        original = str(self.template_path) if self.template_path else ""
+                        event = dataclasses.replace(event, template=original)
                 state = states.get(event.build)
                 if state is not None:
                     state.apply(event)
-                if type(event) is LogLines:
-                    self._pending_lines += len(event.lines)
-                else:
-                    pending.append(event)
+                pending.append(event)
 
-        aws = Aws(self.target)
-        flusher = asyncio.create_task(self._flush_periodically())
-        self._task = asyncio.create_task(
-            run_builds(self.spec, self.builders, aws, options, emit, ledger=ledger)
-        )
-        if self.cancel_requested:  # cancelled before the loop existed
-            self._task.cancel()
-        try:
-            self.results = await self._task
-        except asyncio.CancelledError:
-            self.results = []
-        except Exception as error:
-            self.error = str(error)
-            with lock:
-                for state in states.values():
-                    if not state.finished:
-                        state.status, state.error = "failed", str(error)
-        finally:
-            flusher.cancel()
-            await asyncio.to_thread(aws.close)
-            ledger.close()
+    async def _read_stderr(self, stderr: asyncio.StreamReader) -> None:
+        while line := await stderr.readline():
+            text = line.decode("utf-8", "replace").strip()
+            if text:
+                self._stderr.append(text)
+
+    def _child_over(self, returncode: int | None) -> None:
+        """Builds the child never finished: cancelled if we asked, else failed with its words."""
+        with self.lock:
+            unfinished = [s for s in self.states.values() if not s.finished]
+        if not unfinished:
+            return
+        if self.cancel_requested:
+            with self.lock:
+                for state in unfinished:
+                    state.status = "cancelled"
+                    state.version += 1
+            return
+        last = self._stderr[-1] if self._stderr else ""
+        self._fail(last or f"the build process exited with status {returncode}")
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        with self.lock:
+            for state in self.states.values():
+                if not state.finished:
+                    state.status, state.error = "failed", message
+                    state.version += 1
+
+    def _finish(self) -> None:
+        if self._temporary is not None:
+            with contextlib.suppress(OSError):
+                self._temporary.unlink()
+            self._fix_records()
+        self.finished.set()
+        self._flush(final=True)
+        _release_collector()
+
+    def _fix_records(self) -> None:
+        """Point the history's records at the template, not at the removed temporary copy."""
+        from core.history import builds_dir
+
+        original = str(self.template_path) if self.template_path else ""
+        for build_id in self._build_ids:
+            record = builds_dir() / build_id / "record.json"
+            try:
+                data = json.loads(record.read_text(encoding="utf-8"))
+                if data.get("template") == original:
+                    continue
+                data["template"] = original
+                scratch = record.with_suffix(".tmp")
+                scratch.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+                os.replace(scratch, record)
+            except (OSError, ValueError, AttributeError):
+                continue
+
+    # -- batching ---------------------------------------------------------------------------
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -242,6 +455,61 @@ class BuildRun:
             pump.post_message(BuildRunUpdated(self, events or [], lines, final))
 
 
+# -- the garbage collector during a flood ------------------------------------------------------
+
+_HOLDS = 0
+
+
+def _hold_collector() -> None:
+    """Keep the objects alive now (the app, its screens, modules) out of full collections.
+
+    During an output flood the UI process allocates hundreds of thousands of small
+    objects a second (the lines of the panes), so full collections come every few
+    hundred milliseconds; each would walk every object of the app, a pause of ~85 ms
+    a key press waits behind. Frozen (``gc.freeze``), those objects are skipped and a
+    full collection costs what the build's own objects cost. They are handed back
+    to the collector (``gc.unfreeze``) when no run is left.
+    """
+    global _HOLDS
+    _HOLDS += 1
+    gc.freeze()
+
+
+def _release_collector() -> None:
+    global _HOLDS
+    _HOLDS = max(0, _HOLDS - 1)
+    if _HOLDS == 0:
+        gc.unfreeze()
+
+
+def user_variables(spec: BuildSpec) -> dict[str, str]:
+    """The variables set by the user (not defaults, not the environment), as ``--var`` text."""
+    chosen: dict[str, str] = {}
+    for name, variable in spec.variables.items():
+        if variable.origin in ("default", "env") or variable.value is None:
+            continue
+        chosen[name] = _variable_text(variable.value)
+    return chosen
+
+
+def _variable_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 # -- runs of an app ---------------------------------------------------------------------------
 
 _RUNS: weakref.WeakKeyDictionary[Any, list[BuildRun]] = weakref.WeakKeyDictionary()
@@ -264,15 +532,22 @@ def start_run(
     app: App[Any],
     spec: BuildSpec,
     template_path: Path | None = None,
+    template_text: str | None = None,
     **options: Any,
 ) -> BuildRun:
-    """A run on ``app.session``'s target (its SSH port too), started."""
+    """A run on ``app.session``'s target (its SSH port and region too), started.
+
+    ``template_text`` is what to build (the editor's text, saved or not); without it,
+    the file at ``template_path`` (or the spec's own file) is built.
+    """
     session = app.session  # type: ignore[attr-defined]
     run = BuildRun(
         spec,
         target=session.target,
         ssh_port=getattr(session, "ssh_port", None),
+        region=getattr(session, "region", None),
         template_path=template_path,
+        template_text=template_text,
         **options,
     )
     run.start(app)

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice, repeat
+from typing import NamedTuple
 
 from core.events import (
     ArtifactCreated,
@@ -79,12 +80,21 @@ class ResourceRow:
         return f"{self.kind}|{self.resource_id}|{self.region}"
 
 
-@dataclass(frozen=True, slots=True)
-class OutputLine:
-    """One line of the SSH output pane: ``stream`` is stdout, stderr or info (engine message)."""
+class OutputLine(NamedTuple):
+    """One line of the SSH output pane: ``stream`` is stdout, stderr or info (engine message).
+
+    The buffers keep plain ``(stream, text)`` tuples, which an OutputLine is too: a flood
+    of lines becomes rows through ``zip`` (no Python call per line), and tuples of
+    strings are untracked by the garbage collector, so a full buffer costs collections
+    nothing.
+    """
 
     stream: str
     text: str
+
+
+#: What the buffers hold: (stream, text).
+LogEntry = tuple[str, str]
 
 
 @dataclass
@@ -104,7 +114,7 @@ class BuildState:
     steps: dict[str, StepRow] = field(default_factory=dict)
     resources: dict[str, ResourceRow] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)
-    log: deque[OutputLine] = field(default_factory=lambda: deque(maxlen=LOG_BUFFER_LINES))
+    log: deque[LogEntry] = field(default_factory=lambda: deque(maxlen=LOG_BUFFER_LINES))
     #: every line ever appended (the buffer keeps the last LOG_BUFFER_LINES of them)
     log_total: int = 0
     #: bumped on every change other than log lines; lets views skip work
@@ -119,14 +129,14 @@ class BuildState:
     def apply(self, event: Event) -> None:
         if type(event) is LogLines:
             # A flood arrives in chunks of thousands of lines: only the last buffer's worth
-            # becomes rows, built from C (map over repeat) rather than a Python loop.
+            # becomes rows, (stream, text) pairs built in C (zip over repeat).
             lines = event.lines[-LOG_BUFFER_LINES:]
-            self.log.extend(map(OutputLine, repeat(event.stream), lines))
+            self.log.extend(zip(repeat(event.stream), lines))
             self.log_total += len(event.lines)
             return
         self.version += 1
         if isinstance(event, Message):
-            self.log.append(OutputLine("info" if event.level == "info" else "error", event.text))
+            self.log.append(("info" if event.level == "info" else "error", event.text))
             self.log_total += 1
         elif isinstance(event, BuildStarted):
             self.build_id = event.build_id
@@ -232,8 +242,8 @@ class BuildState:
             return None
         return max(0.0, (at if at is not None else now()) - self.started)
 
-    def tail(self, count: int) -> list[OutputLine]:
-        """The last ``count`` lines of the buffer (O(count))."""
+    def tail(self, count: int) -> list[LogEntry]:
+        """The last ``count`` lines of the buffer as (stream, text) pairs (O(count))."""
         count = min(count, len(self.log))
         lines = list(islice(reversed(self.log), count))
         lines.reverse()

@@ -11,7 +11,8 @@ Reports, from one run:
 * end-to-end throughput (instance -> engine -> pane): lines per second from the first line
   reaching the pane to the last, against a bare asyncssh client reading the same command's
   output (``async for line in process.stdout``) on an instance of the same cloud;
-* RSS: peak of this process (ru_maxrss) and at the end.
+* RSS: peak of this process (ru_maxrss), the UI's; and of the build's child process
+  (``python -m tui build --json``, which runs the engine) sampled during the flood.
 """
 
 from __future__ import annotations
@@ -56,11 +57,14 @@ build {
 """
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+def rss_mb(pid: int | str = "self") -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # the process is gone
+        pass
     return 0.0
 
 
@@ -201,8 +205,9 @@ async def run_monitor(endpoint: str, lines: int) -> dict[str, Any]:
     app = BenchApp()
     latencies: list[float] = []
     peak_during = 0.0
+    child_peak = 0.0
     async with app.run_test(size=(120, 40)) as pilot:
-        app.push_screen(MonitorScreen(spec, None))
+        app.push_screen(MonitorScreen(spec, None, template_text=text))
         while not runs(app):
             await pilot.pause(0.01)
         run = runs(app)[0]
@@ -223,6 +228,8 @@ async def run_monitor(endpoint: str, lines: int) -> dict[str, Any]:
                     await asyncio.sleep(0.001)
                 latencies.append(probe_done[-1] - sent)
                 peak_during = max(peak_during, rss_mb())
+                if run.pid is not None:
+                    child_peak = max(child_peak, rss_mb(run.pid))
             await asyncio.sleep(0.02)
         pane_done = time.perf_counter()
         pane_lines = view.total
@@ -234,6 +241,7 @@ async def run_monitor(endpoint: str, lines: int) -> dict[str, Any]:
             "pane_seconds": pane_done - (first_line_at or pane_done),
             "latencies": latencies,
             "rss_during": peak_during,
+            "rss_child": child_peak,
             "buffer": view.line_count,
         }
     return result
@@ -279,6 +287,7 @@ def main() -> int:
         f"(during the flood {monitor['rss_during']:.0f} MB); "
         f"pane buffer {monitor['buffer']:,} lines"
     )
+    print(f"  RSS of the build process  {monitor['rss_child']:.0f} MB during the flood")
     return 0
 
 

@@ -9,16 +9,19 @@ from typing import Any
 import pytest
 from textual.message import Message
 
-from core.local.cloud import LocalCloud
-from core.templates import load
+from core.aws import Target
+from core.history import builds_dir
+from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from core.templates import load, loads
 from tests.tui.builds_support import (
     BuildsTestApp,
+    FakeSession,
     session_for,
     tagged_resources,
     wait_until,
     write_template,
 )
-from tui.build_runner import BuildRunUpdated, active_runs, runs
+from tui.build_runner import BuildRun, BuildRunUpdated, active_runs, runs
 from tui.build_state import OutputLine
 from tui.screens.monitor import MonitorScreen
 from tui.widgets.build_panes import BuildArtifactsTable, BuildResourcesTable
@@ -203,6 +206,112 @@ async def test_log_view_is_bounded_follows_and_searches() -> None:
         view.focus()
         await pilot.press("f")
         assert view.follow and view.scroll_y == view.max_scroll_y
+
+
+def hidden_files(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.name.startswith(".")]
+
+
+async def test_builds_the_unsaved_text_with_its_variables(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """The child builds what the editor shows (not what is saved), next to the template."""
+    path = chatty(tmp_path, lines=3)  # saved: `seq 1 3`
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "motd").write_text("motd from a relative path\n", encoding="utf-8")
+    text = 'variable "greeting" {\n  type    = string\n  default = "hello"\n}\n' + path.read_text(
+        encoding="utf-8"
+    ).replace(
+        'sources = ["source.amazon-ebs.chatty"]',
+        'sources = ["source.amazon-ebs.chatty"]\n'
+        '  provisioner "file" {\n'
+        '    source      = "files/motd"\n'
+        '    destination = "/home/ubuntu/motd"\n'
+        "  }",
+    ).replace('"seq 1 3",', '"echo unsaved-$((6*7)) ${var.greeting}", "cat ~/motd",')
+    spec = loads(
+        text,
+        file=str(path),
+        format="hcl",
+        vars=[("greeting", "from-the-form")],
+        template_dir=tmp_path,
+    )
+    app = BuildsTestApp(session_for(cloud), lambda: MonitorScreen(spec, path, template_text=text))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: runs(app) and runs(app)[0].finished.is_set(), 60, "build")
+        await pilot.pause(0.2)
+        run = runs(app)[0]
+        state = run.states["chatty"]
+        assert state.status == "succeeded", state.error
+        texts = {line.text for line in app.screen.query_one(BuildLogView).lines()}
+        assert "unsaved-42 from-the-form" in texts
+        assert "motd from a relative path" in texts
+        # the temporary copy is gone; the state and the history name the template itself
+        assert hidden_files(tmp_path) == []
+        assert state.template == str(path)
+        record = (builds_dir() / state.build_id / "record.json").read_text(encoding="utf-8")
+        assert f'"template": "{path}"' in record
+
+
+async def test_a_child_that_dies_fails_the_builds_with_its_last_words(tmp_path: Path) -> None:
+    path = chatty(tmp_path)
+    spec = load(path)
+    broken = path.read_text(encoding="utf-8") + "\nbuild {\n"  # unsaved, and wrong
+    target = Target(endpoint_url="http://127.0.0.1:9", access_key_id="x", secret_access_key="y")
+    app = BuildsTestApp(
+        FakeSession(target), lambda: MonitorScreen(spec, path, template_text=broken)
+    )
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_until(pilot, lambda: runs(app) and runs(app)[0].finished.is_set(), 60, "exit")
+        await pilot.pause(0.2)
+        run = runs(app)[0]
+        state = run.states["chatty"]
+        assert run.returncode == 2
+        assert state.status == "failed"
+        assert state.error is not None and state.error.startswith("amibake: error: ")
+        assert "Traceback" not in state.error and "\n" not in state.error
+        assert run.error == state.error
+        assert any(state.error in str(n.message) for n in app._notifications)
+        assert hidden_files(tmp_path) == []
+
+
+def test_the_child_gets_the_sessions_target_only(tmp_path: Path) -> None:
+    path = chatty(tmp_path)
+    spec = load(path, vars=[])
+    ours = {
+        "AMIBAKE_HOME": "/somewhere",
+        "PATH": "/usr/bin",
+        "AWS_ACCESS_KEY_ID": "AKIASTRAY",
+        "AWS_SECRET_ACCESS_KEY": "stray",
+        "AWS_SESSION_TOKEN": "stray",
+        "AWS_PROFILE": "prod",
+        "AWS_ENDPOINT_URL": "https://ec2.example",
+    }
+    local = BuildRun(
+        spec,
+        target=Target(
+            endpoint_url="http://127.0.0.1:4566",
+            access_key_id=FAKE_ACCESS_KEY,
+            secret_access_key=FAKE_SECRET_KEY,
+        ),
+        ssh_port=2222,
+        region="eu-west-1",
+    )
+    env = local.environment(ours)
+    assert env["AMIBAKE_HOME"] == "/somewhere" and env["PATH"] == "/usr/bin"
+    assert env["AWS_ACCESS_KEY_ID"] == FAKE_ACCESS_KEY
+    assert env["AWS_SECRET_ACCESS_KEY"] == FAKE_SECRET_KEY
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert "AWS_SESSION_TOKEN" not in env and "AWS_PROFILE" not in env
+    argv = local.command(path)
+    assert argv[1:5] == ["-m", "tui", "build", "--json"] and argv[-1] == str(path)
+    assert argv[argv.index("--ssh-port") + 1] == "2222" and "--profile" not in argv
+
+    aws = BuildRun(spec, target=Target(profile="dev"), region="us-east-1")
+    argv = aws.command(path)
+    assert argv[argv.index("--profile") + 1] == "dev" and "--ssh-port" not in argv
+    assert aws.environment(ours)["AWS_SESSION_TOKEN"] == "stray"  # boto3's chain, untouched
 
 
 def _unused(*_: Any) -> None:  # keeps imports honest for type checkers

@@ -525,4 +525,4 @@ class EditorScreen(Screen[None]):
             return
         from tui.screens.monitor import MonitorScreen
 
-        self.app.push_screen(MonitorScreen(result.spec, self.path))
+        self.app.push_screen(MonitorScreen(result.spec, self.path, template_text=self.text))

@@ -1,8 +1,10 @@
 """The build monitor: one tab per build, each with live steps, output, resources, artifacts.
 
-``MonitorScreen(spec, template_path)`` starts the template's builds on the
-app's session target; ``MonitorScreen.attach(run)`` shows a run already going
-(the history does this for a build still running). Leaving the screen does not
+``MonitorScreen(spec, template_path, template_text=...)`` starts the
+template's builds on the app's session target (in a child process building
+``template_text``, the editor's text, or the file at ``template_path``);
+``MonitorScreen.attach(run)`` shows a run already going (the history does
+this for a build still running). Leaving the screen does not
 stop the builds: they belong to the app. Cancelling asks first, then every
 build cleans up what it created while the resources pane shows each one
 deleted.
@@ -59,6 +61,7 @@ class MonitorScreen(Screen[None]):
         spec: BuildSpec | None = None,
         template_path: Path | None = None,
         *,
+        template_text: str | None = None,
         run: BuildRun | None = None,
         name: str | None = None,
         id: str | None = None,
@@ -68,9 +71,12 @@ class MonitorScreen(Screen[None]):
             raise ValueError("MonitorScreen needs a spec to build or a run to show")
         self.spec = spec if spec is not None else run.spec  # type: ignore[union-attr]
         self.template_path = template_path if run is None else run.template_path
+        #: what to build, as the editor shows it (None: the file at template_path)
+        self.template_text = template_text
         self.run: BuildRun | None = run
         self._panels: dict[str, BuildPanel] = {}
         self._announced: set[str] = set()
+        self._chrome: tuple[Text, str, bool] | None = None
 
     @classmethod
     def attach(cls, run: BuildRun) -> MonitorScreen:
@@ -96,7 +102,7 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.run is None:
             try:
-                self.run = start_run(self.app, self.spec, self.template_path)
+                self.run = start_run(self.app, self.spec, self.template_path, self.template_text)
             except AmibakeError as error:
                 self.notify(str(error), title="Cannot start the build", severity="error")
                 self.call_later(self.dismiss)
@@ -190,9 +196,6 @@ class MonitorScreen(Screen[None]):
             title.append("  finished", style="dim")
         elif run.cancel_requested:
             title.append("  cancelling: cleaning up", style="bold yellow")
-        self.query_one("#monitor-title", Static).update(title)
-        cancel = self.query_one("#monitor-cancel", Button)
-        cancel.disabled = over or run.cancel_requested
         if over:
             hint = "Done. " + ", ".join(
                 f"{n}: {s}" for n, s in zip(run.states, statuses, strict=True)
@@ -201,6 +204,15 @@ class MonitorScreen(Screen[None]):
             hint = "Cleaning up; every resource will read deleted."
         else:
             hint = "Builds keep running if you go back; reopen them from the history."
+        # Called on every tick and batch: touch the widgets only when something changed
+        # (an update lays the screen out again, which a key press would wait for).
+        chrome = (title, hint, over or run.cancel_requested)
+        if chrome == self._chrome:
+            return
+        self._chrome = chrome
+        # the title is one line high whatever it says: no layout needed
+        self.query_one("#monitor-title", Static).update(title, layout=False)
+        self.query_one("#monitor-cancel", Button).disabled = over or run.cancel_requested
         self.query_one("#monitor-hint", Static).update(hint)
 
     # -- actions ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -24,6 +25,11 @@ from tui.widgets.build_panes import (
 from tui.widgets.log_view import BuildLogView
 
 
+def _fits(text: Text, width: int) -> bool:
+    """True when every line of ``text`` fits in ``width`` cells (so none wraps)."""
+    return all(cell_len(line) <= width for line in text.plain.split("\n"))
+
+
 class BuildPanel(Vertical):
     """Renders a :class:`BuildState`; call :meth:`sync` whenever it changed."""
 
@@ -34,6 +40,8 @@ class BuildPanel(Vertical):
         self._seen_lines = 0
         self._seen_version = -1
         self._log_note = ""
+        self._summary_text: Text | None = None
+        self._output_titles: tuple[str, str] = ("", "")
 
     def compose(self) -> ComposeResult:
         yield Static(id="build-summary")
@@ -77,13 +85,36 @@ class BuildPanel(Vertical):
     def tick(self, state: BuildState) -> None:
         """Spinner and elapsed times (called a few times a second while the build runs)."""
         self.query_one(BuildStepsTable).sync_state(state, live=self.live)
-        self.query_one("#build-summary", Static).update(self._summary(state))
+        self._show_summary(self._summary(state))
         view = self.log_view
         follow = "following" if view.follow else "paused (f: follow)"
         older = f" · lines before {view.first_line + 1} in build.log" if view.first_line else ""
-        box = self.query_one("#output-box")
-        box.border_title = f"SSH output · {follow}{older}"
-        box.border_subtitle = f"{view.total:,} lines"
+        titles = (f"SSH output · {follow}{older}", f"{view.total:,} lines")
+        if titles != self._output_titles:
+            self._output_titles = titles
+            box = self.query_one("#output-box")
+            box.border_title, box.border_subtitle = titles
+
+    def _show_summary(self, text: Text) -> None:
+        """Update the summary, with a layout pass only when its height may change.
+
+        The summary ticks (elapsed time) several times a second; a layout of the whole
+        screen each time is what made key presses wait during an output flood.
+        """
+        previous = self._summary_text
+        if previous is not None and previous == text:
+            return
+        self._summary_text = text
+        summary = self.query_one("#build-summary", Static)
+        width = summary.content_region.width
+        layout = (
+            previous is None
+            or not width
+            or not _fits(previous, width)
+            or not _fits(text, width)
+            or previous.plain.count("\n") != text.plain.count("\n")
+        )
+        summary.update(text, layout=layout)
 
     def _summary(self, state: BuildState) -> Text:
         text = Text.assemble(

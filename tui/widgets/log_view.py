@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -27,7 +28,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.build_state import LOG_BUFFER_LINES, OutputLine
+from tui.build_state import LOG_BUFFER_LINES, LogEntry, OutputLine
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
 MAX_WIDTH = 1000  # a single absurd line does not make the pane scroll for ever sideways
@@ -79,7 +80,7 @@ class BuildLogView(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
-        self._lines: deque[OutputLine] = deque(maxlen=max_lines)
+        self._lines: deque[LogEntry] = deque(maxlen=max_lines)  # (stream, text)
         self._total = 0  # absolute number of lines written (the buffer holds the last ones)
         self._width = 0
         self._pattern: re.Pattern[str] | None = None
@@ -102,7 +103,7 @@ class BuildLogView(ScrollView, can_focus=True):
         return len(self._lines)
 
     def lines(self) -> list[OutputLine]:
-        return list(self._lines)
+        return list(map(OutputLine._make, self._lines))
 
     def clear(self) -> None:
         self._lines.clear()
@@ -112,15 +113,16 @@ class BuildLogView(ScrollView, can_focus=True):
         self.virtual_size = Size(0, 0)
         self.refresh()
 
-    def write_lines(self, lines: Iterable[OutputLine], total: int | None = None) -> None:
-        """Append lines; ``total`` is the absolute count after them when some were skipped."""
+    def write_lines(self, lines: Iterable[LogEntry], total: int | None = None) -> None:
+        """Append lines (OutputLine or (stream, text)); ``total`` is the absolute count
+        after them when some were skipped."""
         batch = list(lines)
         if not batch and total is None:
             return
         dropped_before = self.first_line
         self._lines.extend(batch)
         self._total = max(self._total + len(batch), total or 0)
-        widest = max((len(line.text) for line in batch), default=0)
+        widest = max(map(len, map(itemgetter(1), batch)), default=0)
         self._width = min(MAX_WIDTH, max(self._width, widest + self._gutter_width()))
         dropped = self.first_line - dropped_before
         self.virtual_size = Size(self._width, len(self._lines))
@@ -202,7 +204,7 @@ class BuildLogView(ScrollView, can_focus=True):
             )
         indexes = range(start, -1, -1) if backwards else range(start, len(self._lines))
         for index in indexes:
-            if 0 <= index < len(self._lines) and pattern.search(self._lines[index].text):
+            if 0 <= index < len(self._lines) and pattern.search(self._lines[index][1]):
                 self._current_match = first + index
                 self.follow = False
                 height = self.scrollable_content_region.height
@@ -227,7 +229,7 @@ class BuildLogView(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= len(self._lines):
             return Strip.blank(width, base)
-        line = self._lines[index]
+        stream, text = self._lines[index]
         number = self.first_line + index
         gutter_width = self._gutter_width()
         gutter = Segment(
@@ -235,15 +237,15 @@ class BuildLogView(ScrollView, can_focus=True):
             base + self.get_component_rich_style("log-view--gutter", partial=True),
         )
         style = base
-        if line.stream == "stderr":
+        if stream == "stderr":
             style = base + self.get_component_rich_style("log-view--stderr", partial=True)
-        elif line.stream == "info":
+        elif stream == "info":
             style = base + self.get_component_rich_style("log-view--info", partial=True)
-        elif line.stream == "error":
+        elif stream == "error":
             style = base + self.get_component_rich_style("log-view--error", partial=True)
         if number == self._current_match:
             style = style + self.get_component_rich_style("log-view--current", partial=True)
-        segments = [gutter, *self._highlight(clean(line.text), style)]
+        segments = [gutter, *self._highlight(clean(text), style)]
         strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
         return strip.apply_offsets(scroll_x, index)
 
