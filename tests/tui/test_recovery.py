@@ -1,0 +1,95 @@
+"""On start, leftovers of a crashed earlier run (from the ledger) are offered for cleanup."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from core.ledger import Ledger
+from core.local.cloud import LocalCloud
+from tui.modals.recovery import RecoveryModal, offer_recovery
+from tui.session import Session
+
+
+class RecoveryApp(App[None]):
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def compose(self) -> ComposeResult:
+        yield Static("main")
+
+    async def on_mount(self) -> None:
+        await offer_recovery(self)
+
+
+def crashed_build(cloud: LocalCloud) -> tuple[str, str]:
+    """A build whose process died after creating a key pair: ledger row + tagged key pair."""
+    build_id = f"crashed-{uuid.uuid4().hex[:6]}"
+    name = f"amibake_{build_id}"
+    cloud.client("ec2", "us-east-1").create_key_pair(
+        KeyName=name,
+        TagSpecifications=[
+            {"ResourceType": "key-pair", "Tags": [{"Key": "amibake:build-id", "Value": build_id}]}
+        ],
+    )
+    ledger = Ledger()
+    try:
+        ledger.begin_build(build_id, "amazon-ebs", "t.json", {})
+        ledger.created(ledger.intend(build_id, "us-east-1", "key-pair", name), name)
+        ledger._db.execute("UPDATE builds SET pid = 999999999 WHERE build_id = ?", (build_id,))
+    finally:
+        ledger.close()
+    return build_id, name
+
+
+def key_names(cloud: LocalCloud) -> list[str]:
+    return [k["KeyName"] for k in cloud.client("ec2", "us-east-1").describe_key_pairs()["KeyPairs"]]
+
+
+async def test_leftovers_are_offered_and_swept(cloud: LocalCloud) -> None:
+    build_id, name = crashed_build(cloud)
+    app = RecoveryApp(Session.for_local(cloud))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RecoveryModal)
+        listed = "\n".join(str(w.render()) for w in app.screen.query(Static))
+        assert build_id in listed and "1 key-pair" in listed
+        await pilot.press("y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if name not in key_names(cloud):
+                break
+        assert name not in key_names(cloud)
+    ledger = Ledger()
+    try:
+        assert build_id not in [b.build_id for b in ledger.unfinished_builds()]
+    finally:
+        ledger.close()
+
+
+async def test_later_keeps_everything(cloud: LocalCloud) -> None:
+    build_id, name = crashed_build(cloud)
+    app = RecoveryApp(Session.for_local(cloud))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RecoveryModal)
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, RecoveryModal)
+    assert name in key_names(cloud)
+    # Tidy up, as a later 'amibake sweep' would.
+    from core.aws import Aws
+    from core.sweep import Sweeper
+
+    aws: Any = Aws(Session.for_local(cloud).target)
+    ledger = Ledger()
+    try:
+        await Sweeper(aws, ledger=ledger, build_id=build_id).sweep(["us-east-1"])
+    finally:
+        aws.close()
+        ledger.close()
+    assert name not in key_names(cloud)
