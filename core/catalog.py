@@ -19,14 +19,14 @@ UI-free. The browser asks three things of it:
   - When plain terms match nothing, they are retried as *fuzzy* subsequences
     ("nblarm" finds "noble ... arm64"), best (tightest) matches first.
 
-Speed comes from scanning one newline-joined string per column with compiled
-regular expressions (C loops, not Python ones) and from narrowing: a query that
-extends the previous one only looks at the previous result.
+Speed comes from C-speed substring tests over one lowercase string per image
+(a wildcard is pre-filtered by its longest literal piece before its regex runs),
+from walking the rows in display order so no sort follows a filter, and from
+narrowing: a query that extends the previous one only looks at the previous result.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import re
@@ -502,8 +502,6 @@ class CatalogIndex:
         self._reader = _DetailsReader(details_path)
         self._orders: dict[str, list[int]] = {}
         self._texts: list[str] | None = None
-        self._names: str | None = None
-        self._name_starts: list[int] = []
         self._last: _Narrowing | None = None
         self._by_id = {r.image_id: i for i, r in enumerate(records)}
 
@@ -532,6 +530,12 @@ class CatalogIndex:
         """Row ``row`` as a DescribeImages entry."""
         return self.records[row].to_api(self.details(row))
 
+    def prepare(self) -> CatalogIndex:
+        """Build what the first filter keystroke needs (call off the UI thread)."""
+        self._text_rows()
+        self.order("created", True)
+        return self
+
     def _text_rows(self) -> list[str]:
         if self._texts is None:
             self._texts = [
@@ -539,12 +543,6 @@ class CatalogIndex:
                 for r in self.records
             ]
         return self._texts
-
-    def _name_haystack(self) -> tuple[str, list[int]]:
-        if self._names is None:
-            self._names = "\n".join(r.name.replace("\n", " ") for r in self.records) + "\n"
-            self._name_starts = _line_starts(self._names)
-        return self._names, self._name_starts
 
     # -- facets ----------------------------------------------------------------------------
 
@@ -580,11 +578,25 @@ class CatalogIndex:
         ):
             candidates = last.rows
         mode = "match" if text else "all"
-        rows = self._terms(text.split(" "), candidates, sort, descending) if text else candidates
-        rows = self._apply_facets(rows, facets)
-        if not rows and text and not any(_is_special(t) for t in text.split(" ")):
-            rows = self._apply_facets(self._fuzzy(text.lower().split(" ")), facets)
+        plain = bool(text) and not any(_is_special(t) for t in text.split(" "))
+        if (
+            plain
+            and last is not None
+            and last.mode == "fuzzy"
+            and (last.facets, last.sort, last.descending) == (facets, sort, descending)
+            and _narrows(last.query, text)
+        ):
+            # No exact match before, none now; the fuzzy matches can only shrink.
+            rows = self._fuzzy(text.lower().split(" "), last.rows)
             mode = "fuzzy"
+        else:
+            rows = (
+                self._terms(text.split(" "), candidates, sort, descending) if text else candidates
+            )
+            rows = self._apply_facets(rows, facets)
+            if not rows and plain:
+                rows = self._apply_facets(self._fuzzy(text.lower().split(" ")), facets)
+                mode = "fuzzy"
         if rows is self._orders.get(f"{sort}:{descending}"):
             rows = list(rows)
         self._last = _Narrowing(text, facets, sort, descending, rows, mode)
@@ -609,22 +621,26 @@ class CatalogIndex:
         return rows
 
     def _wildcard(self, term: str, rows: list[int], sort: str, descending: bool) -> list[int]:
-        names, starts = self._name_haystack()
-        if len(rows) * 4 < len(self.records):
-            regex = re.compile(aws_wildcard(term) + "$")
-            match = regex.match
-            return [i for i in rows if match(names, starts[i], starts[i + 1] - 1)]
-        # Most rows still in play: one C-speed scan of every name, then back into order.
-        regex = re.compile("(?m)^" + aws_wildcard(term) + "$")
-        mask = bytearray(len(self.records))
-        for found in regex.finditer(names):
-            mask[bisect.bisect_right(starts, found.start()) - 1] = 1
-        return [i for i in rows if mask[i]]
+        if not term.strip("*"):
+            return rows  # "*" matches every name
+        records = self.records
+        # Pre-filter with the longest literal piece (a C-speed substring test), then the
+        # anchored pattern on what is left: no regex ever backtracks over most names.
+        pieces = [piece for piece in re.split(r"[*?]", term) if piece]
+        if pieces:
+            longest = max(pieces, key=len)
+            rows = [i for i in rows if longest in records[i].name]
+        if term[0] not in "*?":
+            head = pieces[0]
+            rows = [i for i in rows if records[i].name.startswith(head)]
+        full = re.compile(aws_wildcard(term), re.DOTALL).fullmatch
+        return [i for i in rows if full(records[i].name)]
 
-    def _fuzzy(self, terms: list[str]) -> list[int]:
+    def _fuzzy(self, terms: list[str], candidates: list[int] | None = None) -> list[int]:
         texts = self._text_rows()
-        rows: list[int] = list(range(len(texts)))
-        # Cheap pre-filter: every letter must be present (rare letters cut the most).
+        # Newest first, so that the stable sort by score below keeps newest first on ties.
+        rows = list(self.order("created", True) if candidates is None else candidates)
+        # Cheap pre-filter: every letter must be present.
         for letter in sorted({ch for term in terms for ch in term}):
             rows = [i for i in rows if letter in texts[i]]
             if not rows:
@@ -633,16 +649,15 @@ class CatalogIndex:
         for term in terms:
             if not term:
                 continue
-            search = re.compile(_fuzzy_regex(term)).match
-            for i in list(scores):
-                found = search(texts[i])
+            match = re.compile(_fuzzy_regex(term)).match
+            keys = list(scores)
+            for i, found in zip(keys, map(match, [texts[i] for i in keys]), strict=True):
                 if found is None:
                     del scores[i]
                 else:
                     scores[i] += found.end(1) - found.start(1)
-        records = self.records
-        # Tightest match first; newest first among equals.
-        return sorted(scores, key=lambda r: (scores[r], _neg(records[r].creation_date)))
+        # Tightest match first (dicts keep insertion order: newest first among equals).
+        return sorted(scores, key=scores.__getitem__)
 
     def _apply_facets(self, rows: list[int], facets: Facets) -> list[int]:
         if not facets.active or not rows:
@@ -685,14 +700,6 @@ class CatalogIndex:
         return cached
 
 
-def _neg(value: str) -> str:
-    # Newest first inside a sort that is otherwise ascending: invert the digits.
-    return value.translate(_INVERT)
-
-
-_INVERT = str.maketrans("0123456789", "9876543210")
-
-
 def _is_special(term: str) -> bool:
     return "*" in term or "?" in term or term.startswith("ami-")
 
@@ -716,17 +723,3 @@ def _narrows(previous: str, current: str) -> bool:
     if _is_special(last_old) or _is_special(last_new):
         return last_old == last_new
     return last_old.lower() in last_new.lower()
-
-
-def _line_starts(text: str) -> list[int]:
-    """Offsets of each line's start, plus one past the end (row i: starts[i]..starts[i+1])."""
-    starts = [0]
-    find = text.find
-    position = find("\n")
-    append = starts.append
-    while position >= 0:
-        append(position + 1)
-        position = find("\n", position + 1)
-    if starts[-1] != len(text):
-        starts.append(len(text))
-    return starts

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from core.aws import Aws, AwsError, CredentialsError, Target
+from core.aws import Aws, AwsError, CredentialsError
 from core.settings import LOCAL_TARGET
 
 DEFAULT_REGION = "us-east-1"
@@ -161,7 +161,3 @@ async def list_regions(aws: Aws, region: str) -> list[str]:
     if not names:
         raise AwsError("DescribeRegions", "NoRegions", "the endpoint listed no regions")
     return names
-
-
-def local_target_for(endpoint_url: str, access_key: str, secret_key: str) -> Target:
-    return Target(endpoint_url=endpoint_url, access_key_id=access_key, secret_access_key=secret_key)

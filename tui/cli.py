@@ -38,6 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build AWS machine images from a terminal.",
     )
     parser.add_argument("--version", action="version", version=f"amibake {__version__}")
+    app_options = parser.add_argument_group("the terminal app (no COMMAND)")
+    target = app_options.add_mutually_exclusive_group()
+    target.add_argument(
+        "--local", action="store_true", help="work on the embedded local cloud (no AWS account)"
+    )
+    target.add_argument("--profile", help="work with this AWS profile")
+    app_options.add_argument("--region", help="start in this region")
+    app_options.add_argument(
+        "--latency",
+        choices=("instant", "fast", "realistic"),
+        help="the local cloud's latency profile (default: the last one used, else fast)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -49,8 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
-        parser.print_help()
-        return 0
+        return run_app(args)
     try:
         return int(handler(args) or 0)
     except AmibakeError as error:
@@ -59,6 +70,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("amibake: interrupted", file=sys.stderr)
         return 130
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """``amibake`` with no subcommand: the terminal app."""
+    from tui.app import AmibakeApp
+
+    target = "local" if args.local else f"profile:{args.profile}" if args.profile else None
+    app = AmibakeApp(target=target, region=args.region, latency=args.latency)
+    try:
+        app.run()
+    finally:
+        app.stop_local_cloud()
+    return int(app.return_code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

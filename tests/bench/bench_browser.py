@@ -1,0 +1,212 @@
+"""Benchmark: the AMI browser with 100,000 images.
+
+Run with ``.venv/bin/python tests/bench/bench_browser.py`` (or ``bash .ci/bench``).
+Figures from this one run; no assertion (the targets are printed next to them).
+
+Set-up: 100,000 realistic images (the local cloud's catalogue data of every region,
+then copies with fresh ids) are written to the browser's disk cache for a target, by
+a separate process so that generating them does not count in this process's memory.
+The app then runs headless (Textual's ``run_test``) on that target: an AWS profile
+whose endpoint is a local cloud served by another process (``amibake local serve``
+is not needed: DescribeImages is never called with a warm cache, and the credential
+check goes to a loopback port), so the app's RSS is the app's alone.
+
+Measured:
+* first screen: to the first paint of the table holding rows (warm cache: read the
+  listing, build the index, paint), from the browser screen's mount and from the
+  app's start (which adds Textual's start-up and reading the AWS profiles);
+* keystroke to repaint: for each key typed into the filter line (words, AWS wildcards,
+  an id prefix, deletions), the time from the key press to the table painted with
+  the new result; p50 / p95 / max;
+* RSS (VmRSS and peak VmHWM) of the process at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+COUNT = 100_000
+TARGET = "profile:bench"
+REGION = "us-east-1"
+OWNER = "canonical"
+TYPED = [
+    "ubuntu noble arm64",
+    "<clear>",
+    "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*",
+    "<clear>",
+    "*jammy*minimal*",
+    "<clear>",
+    "ami-0a",
+    "<clear>",
+    "amzn2 gp2",
+    "<back:4>",
+    "x86",
+]
+
+
+def prepare(home: Path) -> None:
+    """(child process) write the 100,000-image listing into the cache under ``home``."""
+    os.environ["AMIBAKE_HOME"] = str(home)
+    from core.catalog import CatalogCache, ImageRecord
+    from tests.bench.synthetic_images import synthetic_images
+
+    records = [ImageRecord.from_api(image) for image in synthetic_images(COUNT)]
+    CatalogCache().save(TARGET, REGION, OWNER, records)
+
+
+def memory() -> tuple[float, float]:
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+KEY_NAMES = {" ": "space", "/": "slash", "*": "asterisk", "?": "question_mark", ".": "full_stop"}
+CHARACTERS = {name: ch for ch, name in KEY_NAMES.items()} | {"backspace": None}
+
+
+def keys_for(step: str, previous: str) -> list[str]:
+    if step == "<clear>":
+        return ["backspace"] * len(previous)
+    if step.startswith("<back:"):
+        return ["backspace"] * int(step[6:-1])
+    return [KEY_NAMES.get(ch, ch) for ch in step]
+
+
+async def measure(home: Path, endpoint: str) -> dict[str, object]:
+    from textual import events
+
+    from core.settings import Settings
+    from tui.app import AmibakeApp
+    from tui.widgets.image_table import ImageTable
+
+    config = home / "aws-config"
+    config.write_text(
+        "[profile bench]\nregion = us-east-1\naws_access_key_id = testing\n"
+        f"aws_secret_access_key = testing\nendpoint_url = {endpoint}\n"
+    )
+    os.environ["AWS_CONFIG_FILE"] = str(config)
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    settings = Settings.load(home / "settings.toml")
+    settings.owner = OWNER
+    started = time.perf_counter()
+    app = AmibakeApp(settings=settings, target=TARGET, region=REGION)
+    async with app.run_test(size=(160, 50)) as pilot:
+        first_screen = from_browser = None
+        while time.perf_counter() - started < 30:
+            browser = app.browser
+            if browser is not None:
+                table = browser.query_one(ImageTable)
+                if table.rows and table.painted_generation == table.generation:
+                    painted = time.perf_counter()
+                    first_screen = painted - started
+                    from_browser = painted - browser.opened_at
+                    break
+            await asyncio.sleep(0.001)
+        assert first_screen is not None, "no rows painted within 30 s"
+        table = app.browser.query_one(ImageTable)
+        loaded = len(app.browser.index)
+        await pilot.press("slash")
+        await pilot.pause()
+        samples: list[float] = []
+        text = ""
+        for step in TYPED:
+            for key in keys_for(step, text):
+                before = table.generation
+                pressed = time.perf_counter()
+                # As the terminal driver does: a Key event posted to the app (Pilot.press
+                # would add its own waits for idleness to the figure).
+                app.post_message(events.Key(key, CHARACTERS.get(key, key)))
+                while table.generation == before or table.painted_generation != table.generation:
+                    await asyncio.sleep(0.0005)
+                samples.append(time.perf_counter() - pressed)
+            if step == "<clear>":
+                text = ""
+            elif step.startswith("<back:"):
+                text = text[: -int(step[6:-1])]
+            else:
+                text += step
+        rss, peak = memory()
+    samples.sort()
+    return {
+        "images": loaded,
+        "first_screen_s": first_screen,
+        "from_browser_s": from_browser,
+        "keys": len(samples),
+        "p50_ms": statistics.median(samples) * 1000,
+        "p95_ms": samples[int(len(samples) * 0.95) - 1] * 1000,
+        "max_ms": samples[-1] * 1000,
+        "rss_mb": rss,
+        "peak_mb": peak,
+    }
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--prepare":
+        prepare(Path(sys.argv[2]))
+        return
+    with tempfile.TemporaryDirectory(prefix="amibake-bench-browser-") as tmp:
+        home = Path(tmp)
+        os.environ["AMIBAKE_HOME"] = str(home)
+        for name in list(os.environ):
+            if name.startswith("AWS_"):
+                del os.environ[name]
+        prepared = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--prepare", str(home)], check=True, cwd=ROOT)
+        prepare_s = time.perf_counter() - prepared
+        # A local cloud in another process answers the app's credential check and regions.
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tui",
+                "local",
+                "serve",
+                "--latency",
+                "instant",
+                "--data-dir",
+                str(home / "cloud"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            endpoint = ""
+            assert server.stdout is not None
+            for line in server.stdout:
+                if "endpoint" in line and "http://" in line:
+                    endpoint = line.split()[-1]
+                    break
+            result = asyncio.run(measure(home, endpoint))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"AMI browser with {result['images']:,} images (cache written in {prepare_s:.1f} s)")
+    print(
+        f"  first screen of rows, warm cache: from the browser opening "
+        f"{result['from_browser_s']:.2f} s, from the app's start {result['first_screen_s']:.2f} s"
+        "   (target < 1 s)"
+    )
+    print(
+        f"  keystroke to repainted table over {result['keys']} keys        "
+        f"p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
+        f"max {result['max_ms']:.1f} ms   (target p95 < 50 ms)"
+    )
+    print(
+        f"  RSS at the end / peak                               {result['rss_mb']:.0f} MiB / "
+        f"{result['peak_mb']:.0f} MiB   (target < 300 MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""core.catalog: wildcard/fuzzy filtering, facets, sorting, narrowing, the disk cache."""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from pathlib import Path
+
+from core.catalog import (
+    CatalogCache,
+    CatalogIndex,
+    Facets,
+    ImageRecord,
+    name_wildcard,
+    source_ami_filter,
+)
+from core.local.images import catalog_for_region
+from tests.bench.synthetic_images import api_image
+
+
+def records() -> list[ImageRecord]:
+    return [ImageRecord.from_api(api_image(i)) for i in catalog_for_region("eu-west-1")]
+
+
+def test_wildcards_follow_aws_semantics() -> None:
+    index = CatalogIndex(records())
+    for pattern in (
+        "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*",
+        "*-arm64-*",
+        "debian-1?-*",
+    ):
+        names = [index.records[r].name for r in index.query(pattern).rows]
+        expected = [r.name for r in index.records if fnmatch.fnmatchcase(r.name, pattern)]
+        assert names and sorted(names) == sorted(expected)
+    # case-sensitive and anchored, as AWS's name filter
+    assert index.query("UBUNTU/*").rows == []
+    assert index.query("images/*").rows == []
+
+
+def test_narrowing_gives_the_same_answer_as_a_fresh_query() -> None:
+    index = CatalogIndex(records())
+    fresh = CatalogIndex(index.records, now=index.now)
+    text = ""
+    for ch in "ubuntu jammy arm":
+        text += ch
+        assert index.query(text).rows == fresh.query(text).rows, text
+        fresh._last = None
+    # deleting, changing facets or sort starts over correctly
+    for text, facets, sort in [
+        ("ubuntu", Facets(), "name"),
+        ("ubuntu", Facets(architecture="arm64"), "name"),
+        ("ubuntu j", Facets(hide_deprecated=True), "id"),
+    ]:
+        fresh._last = None
+        assert index.query(text, facets, sort).rows == fresh.query(text, facets, sort).rows
+
+
+def test_sorting_and_facets() -> None:
+    index = CatalogIndex(records())
+    rows = index.query("", sort="name", descending=False).rows
+    names = [index.records[r].name for r in rows]
+    assert names == sorted(names)
+    rows = index.query("", Facets(architecture="arm64", root_device="ebs")).rows
+    assert rows and all(index.records[r].architecture == "arm64" for r in rows)
+    dates = [index.records[r].creation_date for r in rows]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_fuzzy_only_when_nothing_matches() -> None:
+    index = CatalogIndex(records())
+    assert index.query("jammy").mode == "match"
+    result = index.query("jmmyarm")
+    assert result.mode == "fuzzy" and result.rows
+    assert index.query("zzzzqqqq").rows == []
+
+
+def test_name_wildcard_and_source_filter() -> None:
+    assert (
+        name_wildcard("ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-20240112")
+        == "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
+    )
+    assert name_wildcard("amzn2-ami-hvm-2.0.20241215.0-x86_64-gp2") == "amzn2-ami-hvm-*-x86_64-gp2"
+    assert name_wildcard("no-serial-here") == "no-serial-here"
+    for record in random.Random(3).sample(records(), 200):
+        block = source_ami_filter(record.to_api())
+        assert fnmatch.fnmatchcase(record.name, block["filters"]["name"])
+        assert block["owners"] == [record.owner_id] and block["most_recent"] is True
+
+
+def test_cache_round_trip_keeps_details_on_disk(tmp_path: Path) -> None:
+    cache = CatalogCache(tmp_path)
+    original = records()[:500]
+    by_id = {r.image_id: r.to_api() for r in original}
+    listing = cache.save("profile:dev", "eu-west-1", "canonical", list(original))
+    assert all(isinstance(r.details, int) for r in listing.records)
+    loaded = cache.load("profile:dev", "eu-west-1", "canonical")
+    assert loaded is not None and len(loaded.records) == 500
+    index = CatalogIndex(loaded.records, details_path=loaded.details_path)
+    for row in range(0, 500, 37):
+        image = index.image(row)
+        assert image == by_id[image["ImageId"]]
+    assert cache.load("profile:dev", "eu-west-1", "amazon") is None
+    cache.path("profile:dev", "eu-west-1", "canonical").write_text("{not json")
+    assert cache.load("profile:dev", "eu-west-1", "canonical") is None
+
+
+def test_every_prefix_of_odd_filters_is_answered() -> None:
+    index = CatalogIndex(records())
+    for text in ("*", "?", "**", "*jammy-22.04-arm64-server-*", "ami-", "[", "a\\b", "(.*)", "ü"):
+        typed = ""
+        for ch in text:
+            typed += ch
+            rows = index.query(typed).rows
+            assert all(0 <= r < len(index) for r in rows)
+    assert len(index.query("*").rows) == len(index)
+    assert CatalogIndex([]).query("*").rows == []

@@ -1,0 +1,53 @@
+"""``?``: every key of the screen below and of the app, as currently mapped."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Label, Static
+
+
+def key_rows(screen: Screen[object]) -> list[tuple[str, str]]:
+    """(keys, description) of the bindings active on ``screen``, in binding order."""
+    rows: dict[str, list[str]] = {}
+    for active in screen.active_bindings.values():
+        binding = active.binding
+        if not binding.description or binding.system:
+            continue
+        key = screen.app.get_key_display(binding)
+        keys = rows.setdefault(binding.description, [])
+        if key not in keys:
+            keys.append(key)
+    return [(" ".join(keys), description) for description, keys in rows.items()]
+
+
+class HelpModal(ModalScreen[None]):
+    """The keys in effect (after any remapping from the config file)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "close", "Close", id="help.close"),
+    ]
+
+    def __init__(self, rows: list[tuple[str, str]], title: str = "Keys") -> None:
+        super().__init__()
+        self.rows = rows
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Label(self.title_text, id="help-title")
+            with VerticalScroll(id="help-keys"):
+                for keys, description in self.rows:
+                    yield Static(f"[b]{keys:>14}[/b]  {description}", markup=True)
+            yield Label(
+                "Remap any key in settings.toml under [keymap] with the binding's id.",
+                id="help-hint",
+                markup=False,
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)

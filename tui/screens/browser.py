@@ -1,0 +1,510 @@
+"""The AMI browser: one region's images for an owner preset, filtered as you type.
+
+Loading: the disk cache first (instant, its age shown); otherwise, or on ``r``,
+DescribeImages page by page, the table filling as each page lands, then the
+listing is cached. Filtering, facets and sorting run on the in-memory
+:class:`core.catalog.CatalogIndex`; the table is a virtualised
+:class:`tui.widgets.image_table.ImageTable`, so neither depends on how many
+images there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
+
+from core.catalog import (
+    SORT_KEYS,
+    CatalogCache,
+    CatalogIndex,
+    Facets,
+    fetch_pages,
+    format_age,
+)
+from core.errors import AmibakeError
+from core.settings import is_account_id
+from tui.session import SessionChanged, UseAsSource
+from tui.widgets.image_table import COLUMNS, ImageTable
+
+if TYPE_CHECKING:
+    from tui.app import AmibakeApp
+
+#: Seconds the detail panel waits for the cursor to settle.
+DETAILS_DELAY = 0.06
+SORT_CYCLE = [column.key for column in COLUMNS]
+FACET_LABELS = {
+    "architecture": "arch",
+    "virtualization": "virt",
+    "root_device": "root",
+}
+
+
+class StatusLine(Widget):
+    """One line of text that repaints without a layout pass (it changes every keystroke)."""
+
+    text: reactive[str] = reactive("", layout=False)
+
+    def render(self) -> str:
+        return self.text
+
+
+class BrowserScreen(Screen[None]):
+    """Browse, filter, sort and pick base images."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter", id="browser.filter"),
+        Binding("r", "refresh", "Refresh", id="browser.refresh"),
+        Binding("o", "pick_owner", "Owner", id="browser.owner"),
+        Binding("s", "sort_next", "Sort", id="browser.sort"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False, id="browser.sort_reverse"),
+        Binding("a", "facet('architecture')", "Arch", show=False, id="browser.facet_arch"),
+        Binding("v", "facet('virtualization')", "Virt", show=False, id="browser.facet_virt"),
+        Binding("d", "facet('root_device')", "Root dev", show=False, id="browser.facet_root"),
+        Binding("x", "toggle_deprecated", "Hide deprecated", show=False, id="browser.deprecated"),
+        Binding("c", "copy_id", "Copy id", id="browser.copy"),
+        Binding("u", "use_source", "Use as source", id="browser.use"),
+        Binding("i", "toggle_details", "Details", show=False, id="browser.details"),
+        Binding("escape", "back", "Back", show=False, id="browser.back"),
+        *[
+            Binding(str(n), f"favourite({n})", f"Region {n}", show=False, id=f"browser.region_{n}")
+            for n in range(1, 10)
+        ],
+    ]
+
+    show_details: reactive[bool] = reactive(True)
+    loading_images: reactive[bool] = reactive(False)
+
+    def __init__(self, *, id: str | None = "browser") -> None:
+        super().__init__(id=id)
+        self.index = CatalogIndex()
+        self.filter_text = ""
+        self.facets = Facets()
+        self.sort_key = "created"
+        self.descending = True
+        self.fetched_at: datetime | None = None
+        self.from_cache = False
+        self.mode = "all"
+        self.shown = 0
+        self.loaded_key: tuple[str, str, str] | None = None
+        self._status_note = ""
+        self._details_timer: Timer | None = None
+
+    @property
+    def amibake(self) -> AmibakeApp:
+        return self.app  # type: ignore[return-value]
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="browser-bar"):
+            yield Label("", id="owner-label")
+            yield StatusLine(id="status")
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="progress")
+        yield Input(
+            placeholder="/ filter: words, AWS wildcards (ubuntu/images/*-amd64-server-*), ami-...",
+            id="filter",
+        )
+        yield Label("", id="facets")
+        with Horizontal(id="browser-body"):
+            yield ImageTable(id="images")
+            with VerticalScroll(id="details"):
+                yield Static("", id="details-text", markup=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        #: When the browser opened (perf_counter), for the benchmark's first-screen figure.
+        self.opened_at = time.perf_counter()
+        self.query_one(ImageTable).focus()
+        self._show_facets()
+        self._show_owner()
+        self.start_loading()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _listing_key(self) -> tuple[str, str, str]:
+        session = self.amibake.session
+        return (session.target_name, session.region, session.settings.owner)
+
+    def start_loading(self, refresh: bool = False) -> None:
+        session = self.amibake.session
+        if not session.ready:
+            self._set_status("starting the local cloud…")
+            return
+        self.load_images(refresh)
+
+    @work(exclusive=True, group="images", exit_on_error=False)
+    async def load_images(self, refresh: bool = False) -> None:
+        session = self.amibake.session
+        key = self._listing_key()
+        target, region, owner = key
+        cache: CatalogCache = self.amibake.catalog_cache
+        now = self.amibake.now_override
+        if not refresh:
+            cached = await asyncio.to_thread(cache.load, target, region, owner)
+            if cached is not None:
+                self.loaded_key = key
+                self.fetched_at = cached.fetched_at
+                self.from_cache = True
+                self.index = CatalogIndex(cached.records, details_path=cached.details_path, now=now)
+                self._apply()
+                await self._settle(self.index)
+                return
+        self.loading_images = True
+        self.from_cache = False
+        self.index = CatalogIndex(now=now)
+        self.loaded_key = key
+        self._apply()
+        preset = session.settings.owner_preset(owner)
+        try:
+            pages = 0
+            async for page in fetch_pages(session.aws(), region, preset):
+                pages += 1
+                self.index.extend(page)
+                self._status_note = f"loading… page {pages}"
+                self._apply()
+            self.fetched_at = datetime.now(UTC)
+            listing = await asyncio.to_thread(cache.save, target, region, owner, self.index.records)
+            self.index = CatalogIndex(listing.records, details_path=listing.details_path, now=now)
+            self._status_note = ""
+            self._apply()
+            await self._settle(self.index)
+        except AmibakeError as error:
+            self._status_note = "load failed"
+            self.amibake.report_error("Could not list images", str(error))
+            self._apply()
+        except Exception as error:  # never a traceback on screen
+            self._status_note = "load failed"
+            self.amibake.report_error("Could not list images", f"{type(error).__name__}: {error}")
+            self._apply()
+        finally:
+            self.loading_images = False
+
+    async def _settle(self, index: CatalogIndex) -> None:
+        """After the first paint: build the filter's search text, then keep the garbage
+        collector off the listing's objects (a full collection over 100,000 records
+        would otherwise stall a keystroke now and then)."""
+        await asyncio.to_thread(index.prepare)
+        gc.collect()
+        gc.freeze()
+
+    def watch_loading_images(self, loading: bool) -> None:
+        self.query_one("#progress", ProgressBar).display = loading
+
+    def on_session_changed(self, event: SessionChanged) -> None:
+        self._show_owner()
+        self.start_loading()
+
+    # -- filtering -------------------------------------------------------------------------
+
+    def _apply(self, keep: bool = True) -> None:
+        """Run the query and show its rows (the cursor stays on the same image if it can)."""
+        table = self.query_one(ImageTable)
+        current = table.current_record
+        try:
+            result = self.index.query(self.filter_text, self.facets, self.sort_key, self.descending)
+        except Exception as error:  # a filter must never take the app down
+            self.notify(f"filter failed: {type(error).__name__}: {error}", severity="error")
+            return
+        self.mode = result.mode
+        self.shown = len(result.rows)
+        table.empty_text = (
+            "Loading…"
+            if self.loading_images
+            else "No images match"
+            if len(self.index)
+            else "No images for this owner here"
+        )
+        table.set_rows(
+            self.index,
+            result.rows,
+            sort_key=self.sort_key,
+            descending=self.descending,
+            keep_image=current.image_id if (keep and current) else None,
+        )
+        self._show_status()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._apply(keep=False)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.query_one(ImageTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.has_focus:
+            self.query_one(ImageTable).focus()
+        elif filter_input.value:
+            filter_input.value = ""
+        elif self.facets.active:
+            self.facets = Facets()
+            self._show_facets()
+            self._apply()
+
+    def action_refresh(self) -> None:
+        self.start_loading(refresh=True)
+
+    # -- sorting and facets ----------------------------------------------------------------
+
+    def sort_by(self, key: str, descending: bool | None = None) -> None:
+        if key not in SORT_KEYS:
+            return
+        if descending is None:
+            descending = not self.descending if key == self.sort_key else key == "created"
+        self.sort_key = key
+        self.descending = descending
+        self._apply()
+
+    def action_sort_next(self) -> None:
+        position = SORT_CYCLE.index(self.sort_key) if self.sort_key in SORT_CYCLE else -1
+        key = SORT_CYCLE[(position + 1) % len(SORT_CYCLE)]
+        self.sort_by(key, key in ("created", "deprecation"))
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.sort_key, not self.descending)
+
+    @on(ImageTable.HeaderClicked)
+    def _header_clicked(self, event: ImageTable.HeaderClicked) -> None:
+        self.sort_by(event.column)
+
+    def action_facet(self, name: str) -> None:
+        values: list[str | None] = [None, *self.index.facet_values().get(name, [])]
+        current = getattr(self.facets, name)
+        following = values[(values.index(current) + 1) % len(values)] if current in values else None
+        self.facets = Facets(**{**self.facets.__dict__, name: following})
+        self._show_facets()
+        self._apply()
+
+    def action_toggle_deprecated(self) -> None:
+        self.facets = Facets(
+            **{**self.facets.__dict__, "hide_deprecated": not self.facets.hide_deprecated}
+        )
+        self._show_facets()
+        self._apply()
+
+    # -- owner and regions -----------------------------------------------------------------
+
+    def action_pick_owner(self) -> None:
+        from tui.modals.picker import PickerModal
+
+        settings = self.amibake.session.settings
+        presets = settings.all_owner_presets()
+        options = [(p.key, f"{p.label}  ({', '.join(p.owners)})") for p in presets]
+
+        def chosen(key: str | None) -> None:
+            if key:
+                self.set_owner(key)
+
+        self.app.push_screen(
+            PickerModal(
+                "Owner",
+                options,
+                current=settings.owner,
+                placeholder="type to filter, or a 12-digit account id",
+                hint="enter: choose · an account id typed here is used as is",
+                accept=lambda text: is_account_id(text) or text in ("self", "amazon"),
+                id="owner-picker",
+            ),
+            chosen,
+        )
+
+    def set_owner(self, key: str) -> None:
+        settings = self.amibake.session.settings
+        if key == settings.owner and self.loaded_key == self._listing_key():
+            return
+        settings.owner = key
+        self.amibake.save_settings()
+        self._show_owner()
+        self.start_loading()
+
+    def action_favourite(self, number: int) -> None:
+        favourites = self.amibake.session.settings.favourite_regions
+        if 1 <= number <= len(favourites):
+            self.amibake.switch_region(favourites[number - 1])
+        else:
+            self.notify(f"no favourite region {number} (pin one in the region picker)")
+
+    # -- the selected image ----------------------------------------------------------------
+
+    @on(ImageTable.Highlighted)
+    def _highlighted(self, event: ImageTable.Highlighted) -> None:
+        # Debounced: the panel's text needs a layout pass, which a keystroke in the
+        # filter (or a held arrow key) should not wait for.
+        if self._details_timer is not None:
+            self._details_timer.stop()
+        row = event.row
+        self._details_timer = self.set_timer(DETAILS_DELAY, lambda: self._show_details(row))
+
+    @on(ImageTable.Selected)
+    def _selected(self, event: ImageTable.Selected) -> None:
+        self.action_use_source()
+
+    def selected_image(self) -> dict[str, Any] | None:
+        row = self.query_one(ImageTable).current_row
+        if row is None:
+            return None
+        image = self.index.image(row)
+        image["_Region"] = self.amibake.session.region
+        return image
+
+    def action_copy_id(self) -> None:
+        record = self.query_one(ImageTable).current_record
+        if record is None:
+            self.notify("no image selected", severity="warning")
+            return
+        self.app.copy_to_clipboard(record.image_id)
+        self.notify(f"copied {record.image_id}", title="Clipboard")
+
+    def action_use_source(self) -> None:
+        from tui.modals.use_source import UseAsSourceModal
+
+        image = self.selected_image()
+        if image is None:
+            self.notify("no image selected", severity="warning")
+            return
+
+        def chosen(as_filter: bool | None) -> None:
+            if as_filter is not None:
+                self.app.post_message(UseAsSource(image, as_filter))
+
+        self.app.push_screen(UseAsSourceModal(image), chosen)
+
+    def action_toggle_details(self) -> None:
+        self.show_details = not self.show_details
+
+    def watch_show_details(self, show: bool) -> None:
+        self.set_class(not show, "-no-details")
+
+    # -- text ------------------------------------------------------------------------------
+
+    def _set_status(self, text: str) -> None:
+        self.query_one("#status", StatusLine).text = text
+
+    def _show_status(self) -> None:
+        total = len(self.index)
+        parts = [f"{total:,} images"]
+        if self.filter_text or self.facets.active:
+            parts.append(f"{self.shown:,} shown" + (" (fuzzy)" if self.mode == "fuzzy" else ""))
+        if self._status_note:
+            parts.append(self._status_note)
+        elif self.fetched_at is not None:
+            age = (datetime.now(UTC) - self.fetched_at).total_seconds()
+            source = "cached" if self.from_cache else "fetched"
+            parts.append(f"{source} {format_age(age)}" + (" ago" if age >= 60 else ""))
+        self._set_status(" · ".join(parts))
+
+    def _show_owner(self) -> None:
+        session = self.amibake.session
+        preset = session.settings.owner_preset(session.settings.owner)
+        self.query_one("#owner-label", Label).update(
+            f"[b]{escape(preset.label)}[/b] in [b]{escape(session.region)}[/b]"
+        )
+
+    def _show_facets(self) -> None:
+        facets = self.facets
+        parts = [
+            f"[b]a[/b] arch: {facets.architecture or 'any'}",
+            f"[b]v[/b] virt: {facets.virtualization or 'any'}",
+            f"[b]d[/b] root: {facets.root_device or 'any'}",
+            f"[b]x[/b] deprecated: {'hidden' if facets.hide_deprecated else 'shown'}",
+        ]
+        self.query_one("#facets", Label).update("   ".join(parts))
+
+    def _show_details(self, row: int | None) -> None:
+        text = self.query_one("#details-text", Static)
+        if row is None:
+            text.update("")
+            return
+        image = self.index.image(row)
+        text.update(details_markup(image, self.index.now))
+
+
+def details_markup(image: dict[str, Any], now: str) -> str:
+    """The detail panel's text for one DescribeImages entry."""
+
+    def line(label: str, value: Any) -> str:
+        return f"[b]{label}[/b] {escape(str(value))}"
+
+    deprecation = image.get("DeprecationTime")
+    deprecated = bool(deprecation) and str(deprecation) <= now
+    owner = image.get("ImageOwnerAlias")
+    owner_text = f"{owner} ({image.get('OwnerId')})" if owner else image.get("OwnerId", "")
+    lines = [
+        f"[b $accent]{escape(str(image.get('Name', '')))}[/]",
+        "",
+        line("Id", image.get("ImageId", "")),
+        line("Owner", owner_text),
+        line("Created", image.get("CreationDate", "")),
+    ]
+    if deprecation:
+        lines.append(
+            line("Deprecation", deprecation) + (" [b $warning]deprecated[/]" if deprecated else "")
+        )
+    lines.append(
+        line(
+            "Type",
+            f"{image.get('Architecture', '')} · {image.get('VirtualizationType', '')} · "
+            f"{image.get('RootDeviceType', '')} ({image.get('RootDeviceName', '-')})",
+        )
+    )
+    lines.append(line("Platform", image.get("PlatformDetails", "-")))
+    extras = []
+    if image.get("EnaSupport"):
+        extras.append("ENA")
+    if image.get("BootMode"):
+        extras.append(f"boot {image['BootMode']}")
+    if image.get("Public") is not None:
+        extras.append("public" if image.get("Public") else "private")
+    if extras:
+        lines.append(line("Flags", ", ".join(extras)))
+    if image.get("Description"):
+        lines += ["", "[b]Description[/b]", escape(str(image["Description"]))]
+    devices = image.get("BlockDeviceMappings") or []
+    if devices:
+        lines += ["", "[b]Block devices[/b]"]
+        for device in devices:
+            ebs = device.get("Ebs") or {}
+            if ebs:
+                summary = (
+                    f"{ebs.get('VolumeSize', '?')} GiB {ebs.get('VolumeType', '')} "
+                    f"{ebs.get('SnapshotId', '')}"
+                    + (" encrypted" if ebs.get("Encrypted") else "")
+                    + (" (kept)" if ebs.get("DeleteOnTermination") is False else "")
+                )
+            else:
+                summary = str(device.get("VirtualName", "ephemeral"))
+            lines.append(f"  {escape(str(device.get('DeviceName', '')))}  {escape(summary)}")
+    tags = image.get("Tags") or []
+    if tags:
+        lines += ["", "[b]Tags[/b]"]
+        for tag in sorted(tags, key=lambda t: str(t.get("Key", ""))):
+            lines.append(f"  {escape(str(tag.get('Key')))} = {escape(str(tag.get('Value')))}")
+    if image.get("ProductCodes"):
+        codes = ", ".join(str(c.get("ProductCodeId")) for c in image["ProductCodes"])
+        lines += ["", line("Product codes", codes)]
+    return "\n".join(lines)
+
+
+def details_json(image: dict[str, Any]) -> str:
+    return json.dumps(image, indent=2, default=str)

@@ -1,0 +1,179 @@
+"""Where the app works right now: ``app.session``, and the messages about it.
+
+Every screen reads the current target and region from ``self.app.session``
+(a :class:`Session`); none keeps its own copy. The app owns it and replaces its
+fields when the user switches target or region, then tells everyone:
+
+* :class:`SessionChanged` is posted to the app **and forwarded to every screen on
+  the stack**, so a screen handles it with ``def on_session_changed(self, event)``.
+  Widgets that want it can subscribe to the app's signal instead:
+  ``self.app.session_signal.subscribe(self, callback)`` (callback gets the Session).
+* :class:`UseAsSource` is posted by the AMI browser when the user picks an image
+  as a build's source. The app pushes ``tui.screens.editor.EditorScreen`` with it
+  (``EditorScreen.from_source(message)`` if the screen has that classmethod)
+  when that module exists, or shows a notification; an ``EditorScreen.__init__``
+  taking ``source_image`` and ``as_filter`` is called with those instead.
+  ``message.source_ami`` is the exact id;
+  ``message.source_ami_filter`` is the Packer-style ``source_ami_filter`` block
+  (owners, name wildcard, most_recent) for the same image series.
+
+Fields of a Session:
+
+``target``       :class:`core.aws.Target` to hand to :class:`core.aws.Aws` / the engine.
+``target_name``  ``"local"`` or ``"profile:NAME"`` (what settings remember).
+``region``       the current region, e.g. ``"us-east-1"``.
+``ssh_port``     the local cloud's SSH port when on the local cloud, else ``None``
+                 (the template's ``ssh_port`` is used).
+``local_cloud``  the running :class:`core.local.cloud.LocalCloud`, or ``None``.
+``settings``     :class:`core.settings.Settings` (mutate, then ``settings.save()``).
+``account_id``   the account of the target once checked (or ``None``).
+
+In tests, build one with :meth:`Session.for_local` around the suite's running
+cloud (``core.local.cloud.running_cloud()``) and assign it to ``app.session``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+from core.aws import Aws, Target
+from core.settings import LOCAL_TARGET, Settings
+
+if TYPE_CHECKING:
+    from core.local.cloud import LocalCloud
+
+__all__ = ["Session", "SessionChanged", "UseAsSource"]
+
+
+@dataclass(eq=False)
+class Session:
+    """The app's current target and region (see the module docstring)."""
+
+    target: Target
+    region: str
+    settings: Settings
+    target_name: str = LOCAL_TARGET
+    local_cloud: LocalCloud | None = None
+    account_id: str | None = None
+    _aws: Aws | None = field(default=None, repr=False)
+
+    @property
+    def ssh_port(self) -> int | None:
+        return self.local_cloud.ssh_port if self.local_cloud is not None else None
+
+    @property
+    def is_local(self) -> bool:
+        return self.target_name == LOCAL_TARGET
+
+    @property
+    def ready(self) -> bool:
+        """False while the local cloud is still starting (no endpoint yet)."""
+        return not self.is_local or self.local_cloud is not None
+
+    @property
+    def label(self) -> str:
+        """Short text for headers: ``local cloud · us-east-1`` or ``profile dev · eu-west-1``."""
+        where = "local cloud" if self.is_local else f"profile {self.profile_name}"
+        return f"{where} · {self.region}"
+
+    @property
+    def profile_name(self) -> str | None:
+        if self.target_name.startswith("profile:"):
+            return self.target_name.removeprefix("profile:")
+        return None
+
+    def aws(self) -> Aws:
+        """A shared :class:`Aws` facade for this target (created on first use)."""
+        if self._aws is None or self._aws.target != self.target:
+            if self._aws is not None:
+                self._aws.close()
+            self._aws = Aws(self.target)
+        return self._aws
+
+    def close(self) -> None:
+        if self._aws is not None:
+            self._aws.close()
+            self._aws = None
+
+    @classmethod
+    def for_local(
+        cls, cloud: LocalCloud, region: str = "us-east-1", settings: Settings | None = None
+    ) -> Session:
+        """A session on a running local cloud."""
+        return cls(
+            target=local_target(cloud),
+            region=region,
+            settings=settings or Settings.load(),
+            target_name=LOCAL_TARGET,
+            local_cloud=cloud,
+            account_id=getattr(cloud, "account_id", None),
+        )
+
+    @classmethod
+    def for_profile(
+        cls, profile: str | None, region: str, settings: Settings | None = None
+    ) -> Session:
+        """A session on an AWS profile (``None``: boto3's default chain)."""
+        return cls(
+            target=Target(profile=profile),
+            region=region,
+            settings=settings or Settings.load(),
+            target_name=f"profile:{profile or 'default'}",
+        )
+
+
+def local_target(cloud: LocalCloud) -> Target:
+    """The :class:`Target` of a running local cloud (its endpoint, its fake credentials)."""
+    from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+
+    return Target(
+        endpoint_url=cloud.endpoint_url,
+        access_key_id=FAKE_ACCESS_KEY,
+        secret_access_key=FAKE_SECRET_KEY,
+    )
+
+
+class SessionChanged(Message, bubble=False):
+    """The target or the region changed (posted to the app, forwarded to every screen).
+
+    ``what`` is ``"target"`` (a new target, maybe a new region too) or ``"region"``.
+    It does not bubble: the copy each screen receives stays with that screen.
+    """
+
+    def __init__(self, session: Session, what: str) -> None:
+        super().__init__()
+        self.session = session
+        self.what = what
+
+
+class UseAsSource(Message):
+    """Hand ``image`` (a DescribeImages ``Images[]`` dict) to the template editor.
+
+    ``as_filter`` is the user's choice: False for the exact ``source_ami`` id, True
+    for the equivalent ``source_ami_filter`` with ``most_recent``.
+    """
+
+    def __init__(self, image: dict[str, Any], as_filter: bool) -> None:
+        super().__init__()
+        self.image = image
+        self.as_filter = as_filter
+
+    @property
+    def source_ami(self) -> str:
+        return str(self.image.get("ImageId", ""))
+
+    @property
+    def source_ami_filter(self) -> dict[str, Any]:
+        """Packer's block: ``{"filters": {...}, "owners": [...], "most_recent": True}``."""
+        from core.catalog import source_ami_filter
+
+        return source_ami_filter(self.image)
+
+    @property
+    def region(self) -> str | None:
+        """The region the image was listed in (set by the browser), if known."""
+        value = self.image.get("_Region")
+        return str(value) if value else None
