@@ -94,7 +94,13 @@ class Aws:
                     service,
                     region_name=region,
                     endpoint_url=self.target.endpoint_url,
-                    config=Config(retries=DEFAULT_RETRIES, max_pool_connections=32),
+                    config=Config(
+                        retries=DEFAULT_RETRIES,
+                        max_pool_connections=32,
+                        # botocore's 60 s would hold an unreachable endpoint's caller
+                        # (and the process's exit, which joins these threads) for minutes.
+                        connect_timeout=2 if self.target.is_loopback else 10,
+                    ),
                 )
                 self._clients[key] = client
         return client

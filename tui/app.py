@@ -32,6 +32,7 @@ from core.catalog import CatalogCache
 from core.errors import AmibakeError
 from core.settings import LOCAL_TARGET, Settings
 from core.targets import TargetInfo, default_target, list_targets
+from tui.modals.recovery import offer_recovery
 from tui.session import Session, SessionChanged, UseAsSource, local_target
 
 if TYPE_CHECKING:
@@ -133,10 +134,12 @@ class AmibakeApp(App[None]):
         cloud: LocalCloud | None = None,
         catalog_cache: CatalogCache | None = None,
         now: str | None = None,
+        recover: bool = True,
     ) -> None:
         """``target``: ``"local"`` or ``"profile:NAME"`` (default: remembered, else chosen
         by :func:`core.targets.default_target`). ``cloud``: a running local cloud to use
-        (left running at exit). ``now``: a fixed clock for deprecation (snapshots)."""
+        (left running at exit). ``now``: a fixed clock for deprecation (snapshots).
+        ``recover``: on start, offer to clean up what a crashed earlier run left behind."""
         super().__init__()
         self.settings = settings or Settings.load()
         if latency:
@@ -147,6 +150,7 @@ class AmibakeApp(App[None]):
             self.settings.region = region
         self.catalog_cache = catalog_cache or CatalogCache()
         self.now_override = now
+        self.recover = recover
         self.regions: list[str] = list(FALLBACK_REGIONS)
         self._given_cloud = cloud
         self._owned_cloud: LocalCloud | None = None
@@ -180,6 +184,8 @@ class AmibakeApp(App[None]):
         if self.settings.load_error:
             self.notify(self.settings.load_error, title="Settings", severity="warning", timeout=10)
         self.push_screen(BrowserScreen())
+        if self.recover:
+            self.run_worker(offer_recovery(self), group="recovery", exit_on_error=False)
         if self.session.is_local:
             self._use_local_cloud()
         else:
@@ -362,67 +368,30 @@ class AmibakeApp(App[None]):
 
         self.push_screen(RegionPicker(self.regions, self.session.region, self.settings), chosen)
 
-    # -- other screens (issue 7's, imported lazily) ----------------------------------------
-
-    def _screen_class(self, module: str, name: str) -> Any:
-        import importlib
-
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            return None
+    # -- the editor, the build monitor and the history --------------------------------------
+    # (imported on first use: the browser is what most sessions open first)
 
     def action_open_editor(self) -> None:
-        editor = self._screen_class("tui.screens.editor", "EditorScreen")
-        if editor is None:
-            self.notify("the template editor is not available in this version")
-            return
-        self.push_screen(editor())
+        from tui.screens.editor import EditorScreen
+
+        self.push_screen(EditorScreen())
 
     def action_open_history(self) -> None:
-        history = self._screen_class("tui.screens.history", "HistoryScreen")
-        if history is None:
-            self.notify("the build history is not available in this version")
-            return
-        self.push_screen(history())
+        from tui.screens.history import HistoryScreen
+
+        self.push_screen(HistoryScreen())
 
     def on_use_as_source(self, message: UseAsSource) -> None:
-        editor = self._screen_class("tui.screens.editor", "EditorScreen")
-        if editor is None:
-            value = (
-                str(message.source_ami_filter["filters"]["name"])
-                if message.as_filter
-                else message.source_ami
-            )
-            kind = "source_ami_filter name" if message.as_filter else "source_ami"
-            self.notify(f"{kind}: {value}", title="Use as source (no editor yet)", timeout=8)
-            return
-        try:
-            import inspect
+        from tui.screens.editor import EditorScreen
 
-            if hasattr(editor, "from_source"):
-                screen = editor.from_source(message)
-            elif "source_image" in inspect.signature(editor).parameters:
-                screen = editor(source_image=message.image, as_filter=message.as_filter)
-            else:
-                screen = editor(source=message)
-        except Exception as error:
-            self.report_error("Editor", f"{type(error).__name__}: {error}")
-            return
-        self.push_screen(screen)
+        self.push_screen(EditorScreen(source_image=message.image, as_filter=message.as_filter))
 
     def action_build_template(self) -> None:
+        from core.examples import examples
         from tui.modals.picker import PickerModal
 
         options = [(p, p) for p in self.settings.recent_templates]
-        try:
-            import core.examples as examples
-
-            for path in sorted(Path(examples.EXAMPLES_DIR).iterdir()):
-                if path.suffix in (".json", ".hcl", ".toml"):
-                    options.append((str(path), f"{path.name}  (example)"))
-        except Exception:
-            pass
+        options += [(str(path), f"{name}  (example)") for name, path in examples().items()]
 
         def chosen(path: str | None) -> None:
             if path:
@@ -441,11 +410,9 @@ class AmibakeApp(App[None]):
         )
 
     def build_file(self, path: Path) -> None:
-        """Load ``path`` and open the build monitor on it (if that screen exists)."""
-        monitor = self._screen_class("tui.screens.monitor", "MonitorScreen")
-        if monitor is None:
-            self.notify("the build monitor is not available in this version")
-            return
+        """Load ``path`` and open the build monitor on it."""
+        from tui.screens.monitor import MonitorScreen
+
         try:
             from core.templates import load
 
@@ -458,7 +425,7 @@ class AmibakeApp(App[None]):
             return
         self.settings.remember_template(path)
         self.save_settings()
-        self.push_screen(monitor(spec, path))
+        self.push_screen(MonitorScreen(spec, path))
 
     # -- sweep -----------------------------------------------------------------------------
 
@@ -517,9 +484,7 @@ class AmibakeApp(App[None]):
         self.push_screen(HelpModal(key_rows(self.screen), title=f"Keys · {self.screen.id or ''}"))
 
     async def action_quit(self) -> None:
-        try:
-            from tui.build_runner import quit_app
-        except ImportError:
-            self.exit()
-            return
+        """Quit; while builds run, ask first, then cancel them and clean up before exiting."""
+        from tui.build_runner import quit_app
+
         quit_app(self)

@@ -27,6 +27,7 @@ def make_app(cloud: LocalCloud, home: Path, **options: Any) -> AmibakeApp:
         cloud=cloud,
         catalog_cache=CatalogCache(home / "cache"),
         now=NOW,
+        recover=options.pop("recover", False),  # the suite's shared ledger: no recovery modal
         **options,
     )
 

@@ -1,7 +1,7 @@
 """Screenshots of the editor, a running build, a cancel in progress and the history.
 
 ``.venv/bin/python tests/tui/make_screenshots_builds.py [OUT_DIR]`` (default: screenshots/).
-Real app runs: the builds go to an in-process local cloud on the ``fast`` profile, so the
+Real runs of the app: the builds go to an in-process local cloud on the ``fast`` profile, so the
 running and cancelling states last long enough to be caught.
 """
 
@@ -24,7 +24,8 @@ SIZE = (140, 42)
 async def main(out: Path) -> None:
     from core.examples import EXAMPLES_DIR
     from core.local.cloud import LocalCloud
-    from tests.tui.builds_support import BuildsTestApp, session_for, wait_until
+    from tests.tui.browser_support import make_app, wait_loaded
+    from tests.tui.builds_support import wait_until
     from tui.build_runner import runs
     from tui.screens.editor import EditorScreen
     from tui.screens.history import HistoryScreen
@@ -38,10 +39,10 @@ async def main(out: Path) -> None:
         encoding="utf-8",
     )
     with LocalCloud(latency="fast", data_dir=work / "cloud") as cloud:
-        session = session_for(cloud)
-
-        app = BuildsTestApp(session, lambda: EditorScreen(template))
+        app = make_app(cloud, work)
         async with app.run_test(size=SIZE) as pilot:
+            await wait_loaded(pilot, app)
+            await app.push_screen(EditorScreen(template))
             screen = app.screen
             assert isinstance(screen, EditorScreen)
             screen.text_area.cursor_blink = False

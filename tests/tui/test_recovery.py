@@ -38,12 +38,26 @@ def crashed_build(cloud: LocalCloud) -> tuple[str, str]:
     )
     ledger = Ledger()
     try:
-        ledger.begin_build(build_id, "amazon-ebs", "t.json", {})
+        target = {"profile": None, "endpoint_url": cloud.endpoint_url}
+        ledger.begin_build(build_id, "amazon-ebs", "t.json", target)
         ledger.created(ledger.intend(build_id, "us-east-1", "key-pair", name), name)
         ledger._db.execute("UPDATE builds SET pid = 999999999 WHERE build_id = ?", (build_id,))
     finally:
         ledger.close()
     return build_id, name
+
+
+async def sweep_build(cloud: LocalCloud, build_id: str) -> None:
+    from core.aws import Aws
+    from core.sweep import Sweeper
+
+    aws: Any = Aws(Session.for_local(cloud).target)
+    ledger = Ledger()
+    try:
+        await Sweeper(aws, ledger=ledger, build_id=build_id).sweep(["us-east-1"])
+    finally:
+        aws.close()
+        ledger.close()
 
 
 def key_names(cloud: LocalCloud) -> list[str]:
@@ -81,15 +95,56 @@ async def test_later_keeps_everything(cloud: LocalCloud) -> None:
         await pilot.pause()
         assert not isinstance(app.screen, RecoveryModal)
     assert name in key_names(cloud)
-    # Tidy up, as a later 'amibake sweep' would.
-    from core.aws import Aws
-    from core.sweep import Sweeper
+    await sweep_build(cloud, build_id)  # as a later 'amibake sweep' would
+    assert name not in key_names(cloud)
 
-    aws: Any = Aws(Session.for_local(cloud).target)
+
+async def test_builds_of_another_target_are_not_offered(cloud: LocalCloud) -> None:
+    # A build recorded against an AWS profile: sweeping it through the local cloud would
+    # find nothing and wrongly mark its resources gone.
+    build_id, name = crashed_build(cloud)
     ledger = Ledger()
     try:
-        await Sweeper(aws, ledger=ledger, build_id=build_id).sweep(["us-east-1"])
+        ledger._db.execute(
+            "UPDATE builds SET target = ? WHERE build_id = ?",
+            ('{"profile": "prod", "endpoint_url": null}', build_id),
+        )
     finally:
-        aws.close()
         ledger.close()
+    app = RecoveryApp(Session.for_local(cloud))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        if isinstance(app.screen, RecoveryModal):
+            assert build_id not in [b.build_id for b in app.screen.builds]
+    ledger = Ledger()
+    try:
+        assert build_id in [b.build_id for b in ledger.unfinished_builds()]
+        # Back to this cloud's target, and swept, so later tests start clean.
+        ledger._db.execute(
+            "UPDATE builds SET target = ? WHERE build_id = ?",
+            (f'{{"profile": null, "endpoint_url": "{cloud.endpoint_url}"}}', build_id),
+        )
+    finally:
+        ledger.close()
+    await sweep_build(cloud, build_id)
+    assert name not in key_names(cloud)
+
+
+async def test_the_app_offers_recovery_on_start(cloud: LocalCloud, tmp_path: Any) -> None:
+    from tests.tui.browser_support import make_app
+
+    build_id, name = crashed_build(cloud)
+    app = make_app(cloud, tmp_path, recover=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, RecoveryModal):
+                break
+        assert isinstance(app.screen, RecoveryModal)
+        assert build_id in [b.build_id for b in app.screen.builds]
+        await pilot.press("y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if name not in key_names(cloud):
+                break
     assert name not in key_names(cloud)

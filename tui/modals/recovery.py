@@ -21,6 +21,7 @@ from textual.widgets import Button, Static
 if TYPE_CHECKING:
     from textual.app import App
 
+    from core.aws import Target
     from core.ledger import LedgerBuild
 
 
@@ -97,19 +98,36 @@ async def unfinished_builds() -> list[LedgerBuild]:
         return []
 
 
+def recorded_on(build: LedgerBuild, target: Target) -> bool:
+    """Whether ``build`` ran against ``target`` (same profile and endpoint).
+
+    Sweeping a build through another target would find none of its resources and
+    mark them gone while they still exist, so each target sweeps only its own.
+    """
+    return (build.target.get("profile"), build.target.get("endpoint_url")) == (
+        target.profile,
+        target.endpoint_url,
+    )
+
+
+async def ready_session(app: App[Any], timeout: float = 30.0) -> Any:
+    """The app's session once it has a target (the local cloud may still be starting)."""
+    for _ in range(int(timeout * 10)):
+        session = getattr(app, "session", None)
+        if session is not None and session.ready:
+            return session
+        await asyncio.sleep(0.1)
+    return None
+
+
 async def sweep_builds(app: App[Any], builds: list[LedgerBuild]) -> None:
     """Sweep each build with the session's target; say what happened."""
     from core.aws import Aws
     from core.ledger import Ledger
     from core.sweep import Sweeper
 
-    session = getattr(app, "session", None)
-    for _ in range(300):  # the local cloud may still be starting: up to 30 s
-        if session is not None and session.ready:
-            break
-        await asyncio.sleep(0.1)
-        session = getattr(app, "session", None)
-    else:
+    session = await ready_session(app)
+    if session is None:
         app.notify("No target to sweep with yet; run 'amibake sweep' later", severity="warning")
         return
     ledger = await asyncio.to_thread(Ledger)
@@ -139,8 +157,14 @@ async def sweep_builds(app: App[Any], builds: list[LedgerBuild]) -> None:
 
 
 async def offer_recovery(app: App[Any]) -> None:
-    """Look for leftovers of a crashed run; offer to sweep them."""
+    """Look for leftovers of a crashed run on the app's target; offer to sweep them."""
     builds = await unfinished_builds()
+    if not builds:
+        return
+    session = await ready_session(app)
+    if session is None:
+        return
+    builds = [build for build in builds if recorded_on(build, session.target)]
     if not builds:
         return
 
