@@ -145,17 +145,21 @@ async def test_cancel_mid_build_leaves_nothing(fast_cloud: LocalCloud, tmp_path:
 async def test_quitting_mid_build_asks_then_cleans_up(
     fast_cloud: LocalCloud, tmp_path: Path
 ) -> None:
+    from tests.tui.browser_support import make_app, wait_loaded
+
     path = chatty(tmp_path, lines=10, sleep=30)
     spec = load(path)
-    app = BuildsTestApp(session_for(fast_cloud), lambda: MonitorScreen(spec, path))
+    app = make_app(fast_cloud, tmp_path)  # the real app, with its own quit key
     async with app.run_test(size=(140, 45)) as pilot:
+        await wait_loaded(pilot, app)
+        await app.push_screen(MonitorScreen(spec, path))
         await wait_until(pilot, lambda: bool(runs(app)), 10, "the run")
         run = runs(app)[0]
         state = run.states["chatty"]
         await wait_until(
             pilot, lambda: any(r.kind == "instance" for r in state.resources.values()), 60
         )
-        await pilot.press("ctrl+q")
+        await pilot.press("q")
         await pilot.pause(0.2)
         await pilot.press("n")  # changed my mind: the build goes on
         await pilot.pause(0.2)

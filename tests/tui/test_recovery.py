@@ -148,3 +148,31 @@ async def test_the_app_offers_recovery_on_start(cloud: LocalCloud, tmp_path: Any
             if name not in key_names(cloud):
                 break
     assert name not in key_names(cloud)
+
+
+async def test_sweep_from_the_app_asks_then_deletes_leftovers(
+    cloud: LocalCloud, tmp_path: Any
+) -> None:
+    from tests.tui.browser_support import make_app
+    from tui.modals.build_confirm import ConfirmationModal
+
+    build_id, name = crashed_build(cloud)
+    app = make_app(cloud, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.action_sweep()
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ConfirmationModal):
+                break
+        assert isinstance(app.screen, ConfirmationModal)
+        await pilot.press("y")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if name not in key_names(cloud):
+                break
+    assert name not in key_names(cloud)
+    ledger = Ledger()
+    try:
+        assert build_id not in [b.build_id for b in ledger.unfinished_builds()]
+    finally:
+        ledger.close()
