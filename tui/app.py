@@ -77,6 +77,18 @@ class AmibakeCommands(Provider):
                 commands.append(
                     (f"Target: {target.label}", partial(app.switch_target, target.key), "")
                 )
+        if session.is_local:
+            from core.local.latency import PROFILES
+
+            for name, profile in PROFILES.items():
+                if name != app.settings.latency:
+                    commands.append(
+                        (
+                            f"Local cloud latency: {name}",
+                            partial(app.set_latency, name),
+                            f"a build waits {profile.total_build_floor():g} s for the cloud",
+                        )
+                    )
         for region in app.regions:
             if region != session.region:
                 commands.append((f"Region: {region}", partial(app.switch_region, region), ""))
@@ -297,6 +309,14 @@ class AmibakeApp(App[None]):
         self._announce("target")
         self.check_target()
         self.load_regions()
+
+    def set_latency(self, name: str) -> None:
+        """The local cloud's latency profile, from now on and for its next starts."""
+        self.settings.latency = name
+        self.save_settings()
+        if self.session.local_cloud is not None:
+            self.session.local_cloud.set_latency(name)
+        self.notify(f"local cloud latency: {name}")
 
     @work(exclusive=True, group="check-target", exit_on_error=False)
     async def check_target(self) -> None:

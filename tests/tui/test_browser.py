@@ -344,6 +344,17 @@ async def test_command_palette_offers_app_commands(cloud: LocalCloud, tmp_path: 
         await wait_loaded(pilot, app)
         assert app.session.region == "eu-central-1"
 
+        previous = cloud.latency
+        try:
+            await pilot.press("ctrl+p", *"latency: realistic")
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert cloud.latency.name == "realistic"  # the running cloud, at once
+        finally:
+            cloud.set_latency(previous)
+    assert Settings.load(tmp_path / "settings.toml").latency == "realistic"  # and next time
+
 
 def _collect(into: list, kind: type):  # type: ignore[no-untyped-def,type-arg]
     def hook(message: object) -> None:
