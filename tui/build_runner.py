@@ -107,7 +107,7 @@ class BuildRun:
         on_error: str = "cleanup",
         force: bool = False,
     ) -> None:
-        from core.engine.build import select_builders
+        from core.engine.build import planned_steps, select_builders
 
         self.spec = spec
         self.target = target
@@ -119,7 +119,9 @@ class BuildRun:
         self.on_error = on_error
         self.force = force
         self.builders = select_builders(spec, builders)
-        self.states: dict[str, BuildState] = {b.name: BuildState(b.name) for b in self.builders}
+        self.states: dict[str, BuildState] = {
+            b.name: BuildState.planned(b.name, planned_steps(spec, b)) for b in self.builders
+        }
         for builder in self.builders:
             self.states[builder.name].region = builder.region
         self.lock = threading.Lock()

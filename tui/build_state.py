@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from itertools import islice, repeat
 from typing import NamedTuple
 
+from core.engine.build import amazon_ebs_steps
 from core.events import (
     ArtifactCreated,
     BuildFinished,
@@ -29,17 +30,12 @@ from core.events import (
 #: Lines of SSH output kept in memory per build; the whole log is on disk (build.log).
 LOG_BUFFER_LINES = 20_000
 
-#: The amazon-ebs flow, shown before the build reaches each step (name, title).
-PLANNED_STEPS: tuple[tuple[str, str], ...] = (
-    ("prevalidate", "Checking credentials, regions and the AMI name"),
-    ("prepare", "Finding the source AMI, creating a key pair and a security group"),
-    ("instance", "Launching the instance"),
-    ("ssh", "Waiting for SSH"),
-    ("provision", "Provisioning"),
-    ("stop", "Stopping the instance"),
-    ("create-image", "Creating the AMI"),
-    ("copy-image", "Copying the AMI to other regions"),
-    ("image-attributes", "Setting launch permissions"),
+#: The amazon-ebs flow, shown before the build reaches each step (name, title), when the
+#: build's own plan (core.engine.build.planned_steps) is not known: a replay from history.
+PLANNED_STEPS: tuple[tuple[str, str], ...] = tuple(
+    (step.name, step.title)
+    for step in amazon_ebs_steps()
+    if step.name not in ("encrypt-boot", "artifacts")
 )
 CLEANUP_STEP = "cleanup"
 
@@ -119,6 +115,11 @@ class BuildState:
     log_total: int = 0
     #: bumped on every change other than log lines; lets views skip work
     version: int = 0
+
+    @classmethod
+    def planned(cls, name: str, steps: list[tuple[str, str]]) -> BuildState:
+        """A build about to run ``steps`` (name, title)."""
+        return cls(name, steps={step: StepRow(step, title) for step, title in steps})
 
     def __post_init__(self) -> None:
         if not self.steps:

@@ -17,6 +17,7 @@ from core.engine.steps.images import (
     ArtifactsStep,
     CopyImageStep,
     CreateImageStep,
+    EncryptBootStep,
     ImageAttributesStep,
 )
 from core.engine.steps.instance import LaunchInstanceStep
@@ -58,10 +59,33 @@ def amazon_ebs_steps() -> list[Step]:
         ProvisionStep(),
         StopInstanceStep(),
         CreateImageStep(),
+        EncryptBootStep(),
         CopyImageStep(),
         ImageAttributesStep(),
         ArtifactsStep(),
     ]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a step's ``applies`` reads before a build starts: the spec and the builder."""
+
+    spec: BuildSpec
+    builder: AmazonEbsBuilder
+
+    @property
+    def region(self) -> str:
+        return self.builder.region
+
+
+def planned_steps(spec: BuildSpec, builder: AmazonEbsBuilder) -> list[tuple[str, str]]:
+    """(name, title) of the steps a build of ``builder`` will run, in order.
+
+    Whether a step applies depends on the spec and the builder only, so the plan
+    is known before the build starts (the monitor shows it as pending rows).
+    """
+    plan: Any = _Plan(spec, builder)
+    return [(step.name, step.title) for step in amazon_ebs_steps() if step.applies(plan)]
 
 
 async def run_build(

@@ -191,7 +191,12 @@ class LocalAmi(Ami):
                     "VolumeSize": self.volume_size,
                     "DeleteOnTermination": True,
                     "VolumeType": self.volume_type,
-                    "Encrypted": False,
+                    "Encrypted": bool(getattr(self.ebs_snapshot, "encrypted", False)),
+                    **(
+                        {"KmsKeyId": key}
+                        if (key := kms_key_id_of(self.ebs_snapshot)) is not None
+                        else {}
+                    ),
                 },
             }
         ]
@@ -403,9 +408,15 @@ def copy_image_response(self: AmisResponse) -> ActionResult:
     name = self._get_param("Name")
     description = self._get_param("Description")
     copy_tags = self._get_bool_param("CopyImageTags", False)
+    encrypted = self._get_bool_param("Encrypted", False)
+    kms_key_id = self._get_param("KmsKeyId")
     tag_specifications = self._get_param("TagSpecifications", [])
     self.error_on_dryrun()
     backend: EC2Backend = self.ec2_backend
+    if kms_key_id and not encrypted:
+        raise EC2ClientError(
+            "InvalidParameterCombination", "KmsKeyId can only be specified with Encrypted=true"
+        )
     if source_region not in COMMERCIAL_REGIONS:
         raise EC2ClientError("InvalidRegion", f"Invalid region: {source_region}")
     source_backend = ec2_backends[backend.account_id][source_region]
@@ -431,6 +442,15 @@ def copy_image_response(self: AmisResponse) -> ActionResult:
         image_id,
     )
     snapshot.status = "pending"
+    source_encrypted = bool(getattr(source.ebs_snapshot, "encrypted", False))
+    if encrypted or source_encrypted:
+        # A copy of an encrypted image stays encrypted; without a key, the account's default.
+        snapshot.encrypted = True
+        snapshot.kms_key_id = kms_key_id or (
+            kms_key_id_of(source.ebs_snapshot)
+            if source_encrypted and source_region == backend.region_name
+            else default_ebs_key(backend)
+        )
     image = LocalAmi(
         backend,
         image_id,
@@ -467,6 +487,15 @@ def copy_image_response(self: AmisResponse) -> ActionResult:
     assert _runtime is not None
     _runtime.image_copied(backend, image, source, source_region)
     return ActionResult({"ImageId": image_id})
+
+
+def default_ebs_key(backend: EC2Backend) -> str:
+    """The ARN of the account's default EBS key (``alias/aws/ebs``) in the backend's region."""
+    return f"arn:aws:kms:{backend.region_name}:{backend.account_id}:alias/aws/ebs"
+
+
+def kms_key_id_of(snapshot: Any) -> str | None:
+    return getattr(snapshot, "kms_key_id", None)
 
 
 def register_image(
@@ -675,6 +704,7 @@ def _image_xml(backend: EC2Backend, image: Ami) -> str:
                 + _tag("deleteOnTermination", ebs.get("DeleteOnTermination"))
                 + _tag("volumeType", ebs.get("VolumeType"))
                 + _tag("encrypted", ebs.get("Encrypted", False))
+                + _tag("kmsKeyId", ebs.get("KmsKeyId"))
                 + "</ebs></item>"
             )
         parts.append("</blockDeviceMapping>")

@@ -233,6 +233,28 @@ async def test_two_builders_run_in_parallel_with_their_own_streams(harness: Harn
     assert order.index(("beta", "BuildStarted")) < order.index(("alpha", "BuildFinished"))
 
 
+def test_the_plan_lists_only_the_steps_a_builder_runs(tmp_path: Path) -> None:
+    from core.engine.build import planned_steps
+
+    path = tmp_path / "t.json"
+    plain, full = (
+        builder("plain"),
+        builder("full", encrypt_boot=True, ami_regions=["us-west-2"], ami_users=["111122223333"]),
+    )
+    path.write_text(json.dumps({"builders": [plain, full], "provisioners": [shell("true")]}))
+    spec = load(path)
+    plans = {b.name: [name for name, _ in planned_steps(spec, b)] for b in spec.builders}
+    common = ["prevalidate", "prepare", "instance", "ssh", "provision", "stop", "create-image"]
+    assert plans["plain"] == [*common, "artifacts"]
+    assert plans["full"] == [
+        *common,
+        "encrypt-boot",
+        "copy-image",
+        "image-attributes",
+        "artifacts",
+    ]
+
+
 def test_only_and_except_select_builders(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"builders": [builder("alpha"), builder("beta")]}))
@@ -387,6 +409,59 @@ async def test_throttling_is_ridden_out_by_botocore_retries(
 
 
 # -- cancellation --------------------------------------------------------------------------------
+
+
+async def test_encrypt_boot_leaves_only_encrypted_amis(harness: Harness) -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    template = harness.template(
+        {
+            "builders": [
+                builder(
+                    ami_regions=["us-west-2"], encrypt_boot=True, kms_key_id=key, tags={"T": "1"}
+                )
+            ]
+        }
+    )
+    (result,) = await harness.build(template)
+    assert result.status == "succeeded", result.error
+    steps = [e.step for e in harness.events if isinstance(e, StepStarted)]
+    assert steps.index("create-image") < steps.index("encrypt-boot") < steps.index("copy-image")
+    expected_keys = {"us-east-1": key, "us-west-2": "alias/aws/ebs"}
+    for region, image_id in result.artifacts.items():
+        ec2 = harness.client(region)
+        image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        assert image["Name"] == json.loads(template.read_text())["builders"][0]["ami_name"]
+        ebs = image["BlockDeviceMappings"][0]["Ebs"]
+        assert ebs["Encrypted"] is True
+        assert ebs["KmsKeyId"].endswith(expected_keys[region])
+        assert {"Key": "T", "Value": "1"} in image["Tags"]
+    # the unencrypted intermediate AMI and its snapshot are gone: only the artifacts remain
+    left = harness.leftovers(result.build_id, ("us-east-1", "us-west-2"))
+    assert sorted(left["images"]) == sorted(result.artifacts.values())
+    assert sorted(left["snapshots"]) == sorted(s for ids in result.snapshots.values() for s in ids)
+    intermediate = harness.client().describe_images(
+        Owners=["self"],
+        Filters=[{"Name": "name", "Values": [f"*-unencrypted-{result.build_id}"]}],
+    )["Images"]
+    assert intermediate == []
+
+
+async def test_cancel_while_encrypting_removes_both_amis(
+    harness: Harness, restore_cloud: LocalCloud
+) -> None:
+    restore_cloud.set_latency("fast")
+    template = harness.template({"builders": [builder(encrypt_boot=True)]})
+    task: asyncio.Task[Any] | None = None
+    loop = asyncio.get_running_loop()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, StepStarted) and event.step == "encrypt-boot" and task is not None:
+            loop.call_later(0.3, task.cancel)
+
+    task = asyncio.ensure_future(harness.build(template, on_event=on_event))
+    (result,) = await task
+    assert result.status == "cancelled"
+    assert harness.leftovers(result.build_id) == {}
 
 
 @pytest.mark.parametrize(

@@ -327,6 +327,42 @@ def test_copy_image_copies_tags_and_is_pending_for_a_while(
     assert not west.describe_images(ImageIds=[plain["ImageId"]])["Images"][0].get("Tags")
 
 
+def test_copy_image_encrypts_with_the_given_or_default_key(
+    cloud: LocalCloud, ec2: Any, launch: Any, unique: str
+) -> None:
+    instance = launch()
+    wait_state(ec2, instance.id, "running")
+    source = ec2.create_image(InstanceId=instance.id, Name=f"enc-src-{unique}")["ImageId"]
+    wait_image(ec2, source)
+    assert ebs_of(ec2, source)["Encrypted"] is False
+    key = "arn:aws:kms:us-east-1:123456789012:key/0000aaaa-1111-2222-3333-444455556666"
+    with pytest.raises(ClientError) as excinfo:
+        ec2.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="xyz", KmsKeyId=key)
+    assert error_code(excinfo) == "InvalidParameterCombination"
+    mine = ec2.copy_image(
+        SourceImageId=source,
+        SourceRegion="us-east-1",
+        Name=f"enc-{unique}",
+        Encrypted=True,
+        KmsKeyId=key,
+    )["ImageId"]
+    wait_image(ec2, mine)
+    assert ebs_of(ec2, mine)["Encrypted"] is True and ebs_of(ec2, mine)["KmsKeyId"] == key
+    snapshot_id = ebs_of(ec2, mine)["SnapshotId"]
+    assert ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]["Encrypted"]
+    # a copy of an encrypted image elsewhere stays encrypted, with that region's default key
+    west = cloud.client("ec2", "us-west-2")
+    copy = west.copy_image(SourceImageId=mine, SourceRegion="us-east-1", Name=f"enc-{unique}")
+    wait_image(west, copy["ImageId"])
+    ebs = ebs_of(west, copy["ImageId"])
+    assert ebs["Encrypted"] is True and ebs["KmsKeyId"].endswith(":alias/aws/ebs")
+    assert ":us-west-2:" in ebs["KmsKeyId"]
+
+
+def ebs_of(ec2: Any, image_id: str) -> dict[str, Any]:
+    return ec2.describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]
+
+
 def test_create_image_snapshot_tags_with_pending_states(
     ec2: Any, launch: Any, unique: str, latency: Any
 ) -> None:

@@ -67,6 +67,9 @@ source "amazon-ebs" "demo" {
 }
 build {
   sources = ["source.amazon-ebs.demo"]
+  provisioner "shell" {
+    inline = ["echo installing demo app"]
+  }
 }
 """
 

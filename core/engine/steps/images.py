@@ -36,18 +36,111 @@ class CreateImageStep(Step):
                 ctx.tag_specification("snapshot", builder.snapshot_tags),
             ],
         }
+        if builder.encrypt_boot:
+            # The AMI users get is the encrypted copy (EncryptBootStep), which takes the name.
+            params["Name"] = unencrypted_name(ctx)
         if builder.ami_description:
             params["Description"] = builder.ami_description
-        row = await ctx.intend("image", builder.ami_name)
+        row = await ctx.intend("image", params["Name"])
         image_id = (await ctx.aws.call(ctx.region, "CreateImage", **params))["ImageId"]
         ctx.images[ctx.region] = image_id
-        await ctx.created(row, "image", image_id, detail=builder.ami_name)
-        ctx.say(f"Creating AMI {image_id} ({builder.ami_name}); waiting for it to be available")
+        await ctx.created(row, "image", image_id, detail=params["Name"])
+        ctx.say(f"Creating AMI {image_id} ({params['Name']}); waiting for it to be available")
         await wait_available(ctx, ctx.region, image_id)
 
     async def cleanup(self, ctx: BuildContext) -> None:
         if ctx.outcome != "succeeded":
             await remove_build_images(ctx, ctx.region)
+
+
+def unencrypted_name(ctx: BuildContext) -> str:
+    """The intermediate AMI's name under ``encrypt_boot``: unique to the build, <= 128 chars."""
+    suffix = f"-unencrypted-{ctx.build_id}"
+    return ctx.builder.ami_name[: 128 - len(suffix)] + suffix
+
+
+class EncryptBootStep(Step):
+    """``encrypt_boot``: replace the new AMI by an encrypted copy of it, as Packer does.
+
+    EC2 cannot encrypt an image in place: the instance's image is copied within its
+    region with ``Encrypted`` (and ``KmsKeyId`` when given, else the account's default
+    EBS key), then the unencrypted intermediate and its snapshots are removed.
+    """
+
+    name = "encrypt-boot"
+    title = "Encrypting the AMI"
+
+    def applies(self, ctx: BuildContext) -> bool:
+        return not ctx.builder.skip_create_ami and bool(ctx.builder.encrypt_boot)
+
+    async def run(self, ctx: BuildContext) -> None:
+        builder = ctx.builder
+        region = ctx.region
+        source_id = ctx.images[region]
+        await replace_same_name(ctx, region)
+        params: dict[str, Any] = {
+            "SourceImageId": source_id,
+            "SourceRegion": region,
+            "Name": builder.ami_name,
+            "Encrypted": True,
+            "ClientToken": f"{ctx.build_id}-encrypted",
+            "TagSpecifications": [
+                ctx.tag_specification("image", builder.tags),
+                ctx.tag_specification("snapshot", builder.snapshot_tags),
+            ],
+        }
+        if builder.kms_key_id:
+            params["KmsKeyId"] = builder.kms_key_id
+        if builder.ami_description:
+            params["Description"] = builder.ami_description
+        row = await ctx.intend("image", params["ClientToken"])
+        image_id = (await ctx.aws.call(region, "CopyImage", **params))["ImageId"]
+        ctx.images[region] = image_id
+        await ctx.created(row, "image", image_id, detail=builder.ami_name)
+        key = builder.kms_key_id or "the default EBS key"
+        ctx.say(f"Encrypting {source_id} with {key} as {image_id}; waiting for it")
+        intermediate_snapshots = ctx.snapshots.get(region, [])
+        await wait_available(ctx, region, image_id)
+        await remove_image(ctx, region, source_id, intermediate_snapshots)
+        ctx.say(f"Removed the unencrypted intermediate AMI {source_id}")
+
+
+async def remove_image(
+    ctx: BuildContext, region: str, image_id: str, snapshot_ids: list[str]
+) -> None:
+    """Deregister one AMI of this build and delete its snapshots."""
+    ctx.resource("image", image_id, "deleting", region=region)
+    try:
+        await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
+    except AwsError as error:
+        if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+            raise
+    await ctx.deleted("image", image_id, region)
+    for snapshot_id in snapshot_ids:
+        await delete_snapshot(ctx, region, snapshot_id)
+
+
+async def delete_snapshot(ctx: BuildContext, region: str, snapshot_id: str) -> None:
+    """Delete a snapshot once the deregistration of its AMI has settled."""
+    ctx.resource("snapshot", snapshot_id, "deleting", region=region)
+
+    async def delete() -> bool:
+        try:
+            await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot_id)
+        except AwsError as error:
+            if error.code == "InvalidSnapshot.InUse":
+                return False  # the deregistration has not settled yet
+            if error.code != "InvalidSnapshot.NotFound":
+                raise
+        return True
+
+    await poll(
+        delete,
+        bool,
+        what=f"snapshot {snapshot_id} to be deletable",
+        policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
+    )
+    await ctx.deleted("snapshot", snapshot_id, region)
 
 
 class CopyImageStep(Step):
@@ -80,6 +173,8 @@ class CopyImageStep(Step):
                 ctx.tag_specification("snapshot", builder.snapshot_tags),
             ],
         }
+        if builder.encrypt_boot:
+            params["Encrypted"] = True  # with the destination region's default EBS key
         if builder.ami_description:
             params["Description"] = builder.ami_description
         row = await ctx.intend("image", params["ClientToken"], region)
@@ -197,26 +292,7 @@ async def remove_build_images(ctx: BuildContext, region: str) -> None:
         region, "DescribeSnapshots", OwnerIds=["self"], Filters=[ctx.build_filter()]
     )
     for snapshot in snapshots.get("Snapshots", []):
-        snapshot_id = snapshot["SnapshotId"]
-        ctx.resource("snapshot", snapshot_id, "deleting", region=region)
-
-        async def delete(snapshot_id: str = snapshot_id) -> bool:
-            try:
-                await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot_id)
-            except AwsError as error:
-                if error.code == "InvalidSnapshot.InUse":
-                    return False  # the deregistration has not settled yet
-                if error.code != "InvalidSnapshot.NotFound":
-                    raise
-            return True
-
-        await poll(
-            delete,
-            bool,
-            what=f"snapshot {snapshot_id} to be deletable",
-            policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
-        )
-        await ctx.deleted("snapshot", snapshot_id, region)
+        await delete_snapshot(ctx, region, snapshot["SnapshotId"])
     ctx.images.pop(region, None)
 
 
