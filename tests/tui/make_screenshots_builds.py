@@ -34,6 +34,7 @@ async def main(out: Path) -> None:
     work = Path(tempfile.mkdtemp())
     shutil.copytree(EXAMPLES_DIR, work / "examples", ignore=shutil.ignore_patterns("*.py"))
     template = work / "examples" / "demo.pkr.hcl"
+    os.chdir(work)  # the demo's manifest post-processor writes to the working directory
     template.write_text(
         template.read_text().replace('"ls -l /opt/demo",', '"ls -l /opt/demo", "sleep 6",'),
         encoding="utf-8",
