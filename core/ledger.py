@@ -91,6 +91,23 @@ class LedgerBuild:
     def regions(self) -> tuple[str, ...]:
         return tuple(sorted({r.region for r in self.outstanding}))
 
+    def ran_on(self, profile: str | None, endpoint_url: str | None) -> bool:
+        """Whether this build talked to that target (an AWS profile, an endpoint).
+
+        Only a sweep through the same target can find its resources; through another,
+        they would look gone while they still exist. No profile means boto3's default
+        chain, so ``None`` and the profile the environment names are the same.
+        """
+        recorded = self.target.get("profile"), self.target.get("endpoint_url")
+        return (_profile(recorded[0]), recorded[1] or None) == (
+            _profile(profile),
+            endpoint_url or None,
+        )
+
+
+def _profile(name: str | None) -> str:
+    return name or os.environ.get("AWS_PROFILE") or "default"
+
 
 def default_path() -> Path:
     return paths.state_dir() / "ledger.sqlite3"

@@ -105,7 +105,8 @@ def test_recover_sweeps_an_interrupted_build_before_building(
         ],
     )
     ledger = Ledger(home / "state" / "ledger.sqlite3")
-    ledger.begin_build(build_id, "amazon-ebs", "t.json", {})
+    target = {"profile": None, "endpoint_url": cloud.endpoint_url}  # as the engine records it
+    ledger.begin_build(build_id, "amazon-ebs", "t.json", target)
     ledger.created(ledger.intend(build_id, "us-east-1", "key-pair", name), name)
     # Marked as a process that is gone.
     ledger._db.execute("UPDATE builds SET pid = 999999999 WHERE build_id = ?", (build_id,))

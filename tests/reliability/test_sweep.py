@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -141,3 +142,45 @@ def test_build_filter_leaves_other_builds(cloud: LocalCloud, tmp_path: Path) -> 
     assert leftovers(cloud, second.build_id, ("us-east-1",))
     sweep(cloud, tmp_path, "--build", second.build_id)
     assert leftovers(cloud, second.build_id, ("us-east-1",)) == {}
+
+
+def test_a_sweep_settles_only_its_own_targets_builds(cloud: LocalCloud, tmp_path: Path) -> None:
+    from core.ledger import Ledger
+
+    home = tmp_path / "home"
+    ledger = Ledger(home / "state" / "ledger.sqlite3")
+    try:
+        # Two builds that died after creating a key pair: one on this endpoint, one on an
+        # AWS profile (whose key pair this sweep cannot see).
+        for build_id, target in (
+            ("here", {"profile": None, "endpoint_url": cloud.endpoint_url}),
+            ("prod", {"profile": "prod", "endpoint_url": None}),
+        ):
+            ledger.begin_build(build_id, "amazon-ebs", "t.json", target)
+            ledger.created(ledger.intend(build_id, "us-east-1", "key-pair", "k"), f"k-{build_id}")
+            ledger._db.execute("UPDATE builds SET pid = 999999999 WHERE build_id = ?", (build_id,))
+    finally:
+        ledger.close()
+
+    template = tmp_path / "missing-source.json"  # a build that fails at once, after recovery
+    builder = {
+        "type": "amazon-ebs",
+        "region": "us-east-1",
+        "instance_type": "t3.micro",
+        "ssh_username": "ubuntu",
+        "source_ami": "ami-0000000000000dead",
+        "ami_name": "never-built",
+    }
+    template.write_text(json.dumps({"builders": [builder]}))
+    noticed = run_cli(cloud, home, "build", "--recover", str(template))
+    assert noticed.returncode == 1, noticed.stderr
+    assert "recovering build here" in noticed.stderr
+    assert "prod" not in noticed.stderr
+
+    result = sweep(cloud, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ledger = Ledger(home / "state" / "ledger.sqlite3")
+    try:
+        assert [b.build_id for b in ledger.unfinished_builds()] == ["prod"]
+    finally:
+        ledger.close()

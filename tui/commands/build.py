@@ -323,12 +323,12 @@ async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
     """Report builds an earlier run left unfinished; sweep them first with --recover."""
     from core.aws import Aws
     from core.sweep import Sweeper
-    from tui.commands.sweep import recovery_notice
+    from tui.commands.sweep import recovery_notice, unfinished_on
 
     if not args.recover:
-        recovery_notice(ledger)
+        recovery_notice(ledger, target)
         return
-    unfinished = ledger.unfinished_builds()
+    unfinished = unfinished_on(ledger, target)
     if not unfinished:
         return
     aws = Aws(target)

@@ -21,7 +21,6 @@ from textual.widgets import Button, Static
 if TYPE_CHECKING:
     from textual.app import App
 
-    from core.aws import Target
     from core.ledger import LedgerBuild
 
 
@@ -98,18 +97,6 @@ async def unfinished_builds() -> list[LedgerBuild]:
         return []
 
 
-def recorded_on(build: LedgerBuild, target: Target) -> bool:
-    """Whether ``build`` ran against ``target`` (same profile and endpoint).
-
-    Sweeping a build through another target would find none of its resources and
-    mark them gone while they still exist, so each target sweeps only its own.
-    """
-    return (build.target.get("profile"), build.target.get("endpoint_url")) == (
-        target.profile,
-        target.endpoint_url,
-    )
-
-
 async def ready_session(app: App[Any], timeout: float = 30.0) -> Any:
     """The app's session once it has a target (the local cloud may still be starting)."""
     for _ in range(int(timeout * 10)):
@@ -164,7 +151,9 @@ async def offer_recovery(app: App[Any]) -> None:
     session = await ready_session(app)
     if session is None:
         return
-    builds = [build for build in builds if recorded_on(build, session.target)]
+    # Only this target's: through another, a build's resources would look gone.
+    target = session.target
+    builds = [b for b in builds if b.ran_on(target.profile, target.endpoint_url)]
     if not builds:
         return
 
