@@ -51,7 +51,7 @@ def amazon_ebs_steps() -> list[Step]:
         PreValidateStep(),
         Concurrently(
             "prepare",
-            "Finding the source AMI, creating a key pair and a security group",
+            "Preparing source AMI, key pair, security group",
             [SourceAmiStep(), KeyPairStep(), SecurityGroupStep()],
         ),
         LaunchInstanceStep(),

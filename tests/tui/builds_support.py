@@ -141,7 +141,7 @@ def scripted_events(build: str = "demo", *, upto: str = "finished") -> list[Any]
     ]
     steps = [
         ("prevalidate", "Checking credentials, regions and the AMI name", 0.4),
-        ("prepare", "Finding the source AMI, creating a key pair and a security group", 1.1),
+        ("prepare", "Preparing source AMI, key pair, security group", 1.1),
         ("instance", "Launching the instance", 1.6),
         ("ssh", "Waiting for SSH", 1.2),
     ]

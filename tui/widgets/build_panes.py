@@ -90,7 +90,8 @@ class _DiffTable(DataTable[Any]):
 class BuildStepsTable(_DiffTable):
     """Steps with a state icon and duration; the running one spins and counts its seconds."""
 
-    COLUMNS = (("icon", " "), ("title", "Step"), ("time", "Time"), ("detail", "Detail"))
+    # Time before the title: in a narrow pane the end of a long title is what gets cut.
+    COLUMNS = (("icon", " "), ("time", "Time"), ("title", "Step"), ("detail", "Detail"))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -118,17 +119,18 @@ class BuildStepsTable(_DiffTable):
             when = Text(format_duration(row.duration), style="dim")
             title = Text(row.title, style="dim" if row.state in ("pending", "skipped") else "")
         detail = row.error or row.detail
-        return (icon, title, when, Text(detail, style="red" if row.error else "dim"))
+        return (icon, when, title, Text(detail, style="red" if row.error else "dim"))
 
 
 class BuildResourcesTable(_DiffTable):
     """Every resource the build created, as it goes creating -> created -> deleting -> deleted."""
 
+    # The state next to the kind: it is what changes, and it must stay in view.
     COLUMNS = (
         ("kind", "Kind"),
+        ("state", "State"),
         ("id", "ID"),
         ("region", "Region"),
-        ("state", "State"),
         ("detail", "Detail"),
     )
 
@@ -139,9 +141,9 @@ class BuildResourcesTable(_DiffTable):
     def _cells_for(row: ResourceRow) -> tuple[Any, ...]:
         return (
             row.kind,
+            Text(row.state, style=RESOURCE_STATES.get(row.state, "")),
             row.resource_id,
             row.region,
-            Text(row.state, style=RESOURCE_STATES.get(row.state, "")),
             Text(row.detail, style="dim"),
         )
 
