@@ -48,6 +48,7 @@ async def main(out: Path) -> None:
             assert isinstance(screen, EditorScreen)
             screen.text_area.cursor_blink = False
             await wait_until(pilot, lambda: screen.validated_generation == screen.generation, 10)
+            await pilot.pause(1.0)  # the variables form and the footer settle
             app.save_screenshot(str(out / "editor.svg"))
 
             # build from the editor; catch it while it provisions
