@@ -60,3 +60,14 @@ async def test_credential_messages(
     assert await check_credentials(dev, "us-east-1") == cloud.account_id
     regions = await list_regions(dev, "us-east-1")
     assert "us-east-1" in regions and "eu-west-1" in regions
+
+
+def test_the_app_refuses_an_unknown_profile_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli import main
+
+    write_config(tmp_path, monkeypatch, "[profile dev]\nregion = us-east-1\n[profile prod]\n")
+    assert main(["--profile", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err == "amibake: error: no AWS profile 'nope' (profiles: dev, prod)\n"

@@ -59,9 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        return run_app(args)
+    handler = getattr(args, "handler", None) or run_app  # no COMMAND: the terminal app
     try:
         return int(handler(args) or 0)
     except AmibakeError as error:
@@ -74,8 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_app(args: argparse.Namespace) -> int:
     """``amibake`` with no subcommand: the terminal app."""
+    from core.errors import UsageError
+    from core.targets import list_targets
     from tui.app import AmibakeApp
 
+    if args.profile:
+        known = [t.profile for t in list_targets() if t.profile]
+        if args.profile not in known:
+            listed = ", ".join(known) if known else "none in your AWS config files"
+            raise UsageError(f"no AWS profile {args.profile!r} (profiles: {listed})")
     target = "local" if args.local else f"profile:{args.profile}" if args.profile else None
     app = AmibakeApp(target=target, region=args.region, latency=args.latency)
     try:
