@@ -87,3 +87,25 @@ async def test_rerun_of_a_vanished_template_is_a_notification(
         await pilot.pause(0.1)
         assert isinstance(app.screen, HistoryScreen)
         assert any("no longer there" in n.message for n in app._notifications)
+
+
+def test_broken_records_are_skipped_not_fatal(tmp_path: Path) -> None:
+    root = tmp_path / "builds"
+    good = (
+        '{"build_id": "good", "build": "demo", "status": "succeeded", "started": 1767225600,'
+        ' "duration": 3.5, "artifacts": {"us-east-1": "ami-1"}, "variables": {"v": 1}}'
+    )
+    broken = {
+        "not-json": "{",
+        "a-list": "[1, 2]",
+        "bad-start": '{"started": "yesterday"}',
+        "bad-artifacts": '{"started": 1, "artifacts": [1, 2, 3]}',
+        "bad-duration": '{"started": 1, "duration": {"s": 1}}',
+    }
+    for name, text in {"good": good, **broken}.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "record.json").write_text(text, encoding="utf-8")
+    (root / "empty").mkdir()
+    records = read_records(root)
+    assert [r.build_id for r in records] == ["good"]
+    assert records[0].artifacts == {"us-east-1": "ami-1"} and records[0].variables == {"v": "1"}

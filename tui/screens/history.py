@@ -54,19 +54,24 @@ class BuildRecord:
             return None
         if not isinstance(data, dict):
             return None
-        return cls(
-            directory=directory,
-            build_id=str(data.get("build_id", directory.name)),
-            build=str(data.get("build", "")),
-            template=str(data.get("template", "")),
-            region=str(data.get("region", "")),
-            status=str(data.get("status", "unknown")),
-            started=float(data.get("started") or 0.0),
-            duration=data.get("duration"),
-            error=data.get("error"),
-            artifacts=dict(data.get("artifacts") or {}),
-            variables=dict(data.get("variables") or {}),
-        )
+        try:  # a record edited or cut by hand is skipped, not a crash of the history
+            duration = data.get("duration")
+            error = data.get("error")
+            return cls(
+                directory=directory,
+                build_id=str(data.get("build_id", directory.name)),
+                build=str(data.get("build", "")),
+                template=str(data.get("template", "")),
+                region=str(data.get("region", "")),
+                status=str(data.get("status", "unknown")),
+                started=float(data.get("started") or 0.0),
+                duration=float(duration) if duration is not None else None,
+                error=str(error) if error is not None else None,
+                artifacts={str(k): str(v) for k, v in dict(data.get("artifacts") or {}).items()},
+                variables={str(k): str(v) for k, v in dict(data.get("variables") or {}).items()},
+            )
+        except (TypeError, ValueError):
+            return None
 
 
 def read_records(root: Path | None = None) -> list[BuildRecord]:
