@@ -326,7 +326,7 @@ class CatalogCache:
             fetched = datetime.fromisoformat(data["fetched_at"])
             make = ImageRecord
             records = [make(*row) for row in data["images"]]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         return CachedListing(records, fetched, details)
 

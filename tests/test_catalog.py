@@ -100,8 +100,17 @@ def test_cache_round_trip_keeps_details_on_disk(tmp_path: Path) -> None:
         image = index.image(row)
         assert image == by_id[image["ImageId"]]
     assert cache.load("profile:dev", "eu-west-1", "amazon") is None
-    cache.path("profile:dev", "eu-west-1", "canonical").write_text("{not json")
-    assert cache.load("profile:dev", "eu-west-1", "canonical") is None
+    rows = cache.path("profile:dev", "eu-west-1", "canonical")
+    valid = rows.read_text()
+    for broken in (
+        "{not json",
+        "[]",
+        valid.replace('"fetched_at":"', '"fetched_at":"not a date'),
+        valid.replace('"images":[[', '"images":[[1,'),
+    ):
+        assert broken != valid
+        rows.write_text(broken)
+        assert cache.load("profile:dev", "eu-west-1", "canonical") is None, broken[:60]
 
 
 def test_every_prefix_of_odd_filters_is_answered() -> None:
