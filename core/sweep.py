@@ -19,7 +19,7 @@ from typing import Any
 
 from core.aws import Aws, AwsError
 from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
-from core.engine.waiters import PollPolicy, poll
+from core.engine.waiters import PollPolicy, delete_when_free, poll
 from core.errors import UsageError
 from core.ledger import Ledger
 from core.paths import state_dir
@@ -178,22 +178,14 @@ class Sweeper:
         if orphan.kind == "instance":
             await call(region, "TerminateInstances", InstanceIds=[resource_id])
         elif orphan.kind == "security-group":
-
-            async def attempt() -> bool:
-                try:
-                    await call(region, "DeleteSecurityGroup", GroupId=resource_id)
-                except AwsError as error:
-                    if error.code == "DependencyViolation":
-                        return False
-                    if error.code != "InvalidGroup.NotFound":
-                        raise
-                return True
-
-            await poll(
-                attempt,
-                bool,
-                what=f"security group {resource_id} to be deletable",
-                policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
+            await delete_when_free(
+                self.aws,
+                region,
+                "DeleteSecurityGroup",
+                in_use="DependencyViolation",
+                gone="InvalidGroup.NotFound",
+                what=f"security group {resource_id}",
+                GroupId=resource_id,
             )
         elif orphan.kind == "key-pair":
             await call(region, "DeleteKeyPair", KeyName=resource_id)
@@ -206,22 +198,14 @@ class Sweeper:
                 if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
                     raise
         elif orphan.kind == "snapshot":
-
-            async def attempt_snapshot() -> bool:
-                try:
-                    await call(region, "DeleteSnapshot", SnapshotId=resource_id)
-                except AwsError as error:
-                    if error.code == "InvalidSnapshot.InUse":
-                        return False
-                    if error.code != "InvalidSnapshot.NotFound":
-                        raise
-                return True
-
-            await poll(
-                attempt_snapshot,
-                bool,
-                what=f"snapshot {resource_id} to be deletable",
-                policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
+            await delete_when_free(
+                self.aws,
+                region,
+                "DeleteSnapshot",
+                in_use="InvalidSnapshot.InUse",
+                gone="InvalidSnapshot.NotFound",
+                what=f"snapshot {resource_id}",
+                SnapshotId=resource_id,
             )
 
     async def wait_terminated(self, region: str, instance_ids: Sequence[str]) -> None:

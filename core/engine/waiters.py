@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from core.aws import Aws, AwsError
 from core.errors import AmibakeError
 from core.model import AwsPolling
 
@@ -83,3 +84,29 @@ async def poll(
         if time.monotonic() >= deadline:
             raise WaitTimeout(f"timed out after {policy.timeout:g}s waiting for {what}")
         await asyncio.sleep(min(next_delay(), max(0.0, deadline - time.monotonic())))
+
+
+#: How a delete waits for AWS to release what still holds the resource.
+RELEASE_POLICY = PollPolicy(initial=1.0, cap=5.0, timeout=300)
+
+
+async def delete_when_free(
+    aws: Aws, region: str, operation: str, *, in_use: str, gone: str, what: str, **params: object
+) -> None:
+    """Call a Delete* ``operation``, again while AWS answers ``in_use``.
+
+    A security group stays in use until its instance has terminated, a snapshot until
+    the deregistration of its AMI has settled. ``gone`` (NotFound) counts as deleted.
+    """
+
+    async def attempt() -> bool:
+        try:
+            await aws.call(region, operation, **params)
+        except AwsError as error:
+            if error.code == in_use:
+                return False
+            if error.code != gone:
+                raise
+        return True
+
+    await poll(attempt, bool, what=f"{what} to be deletable", policy=RELEASE_POLICY)

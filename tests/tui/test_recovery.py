@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from core.ledger import Ledger
 from core.local.cloud import LocalCloud
+from tests.tui.builds_support import wait_until
 from tui.modals.recovery import RecoveryModal, offer_recovery
 from tui.session import Session
 
@@ -64,6 +65,15 @@ def key_names(cloud: LocalCloud) -> list[str]:
     return [k["KeyName"] for k in cloud.client("ec2", "us-east-1").describe_key_pairs()["KeyPairs"]]
 
 
+def unfinished(build_id: str) -> bool:
+    """Whether the ledger still lists ``build_id`` as needing a sweep."""
+    ledger = Ledger()
+    try:
+        return build_id in [b.build_id for b in ledger.unfinished_builds()]
+    finally:
+        ledger.close()
+
+
 async def test_leftovers_are_offered_and_swept(cloud: LocalCloud) -> None:
     build_id, name = crashed_build(cloud)
     app = RecoveryApp(Session.for_local(cloud))
@@ -73,16 +83,8 @@ async def test_leftovers_are_offered_and_swept(cloud: LocalCloud) -> None:
         listed = "\n".join(str(w.render()) for w in app.screen.query(Static))
         assert build_id in listed and "1 key-pair" in listed
         await pilot.press("y")
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if name not in key_names(cloud):
-                break
-        assert name not in key_names(cloud)
-    ledger = Ledger()
-    try:
-        assert build_id not in [b.build_id for b in ledger.unfinished_builds()]
-    finally:
-        ledger.close()
+        await wait_until(pilot, lambda: name not in key_names(cloud), 5, "the sweep")
+    assert not unfinished(build_id)
 
 
 async def test_later_keeps_everything(cloud: LocalCloud) -> None:
@@ -116,9 +118,9 @@ async def test_builds_of_another_target_are_not_offered(cloud: LocalCloud) -> No
         await pilot.pause()
         if isinstance(app.screen, RecoveryModal):
             assert build_id not in [b.build_id for b in app.screen.builds]
+    assert unfinished(build_id)
     ledger = Ledger()
     try:
-        assert build_id in [b.build_id for b in ledger.unfinished_builds()]
         # Back to this cloud's target, and swept, so later tests start clean.
         ledger._db.execute(
             "UPDATE builds SET target = ? WHERE build_id = ?",
@@ -136,18 +138,10 @@ async def test_the_app_offers_recovery_on_start(cloud: LocalCloud, tmp_path: Any
     build_id, name = crashed_build(cloud)
     app = make_app(cloud, tmp_path, recover=True)
     async with app.run_test(size=(120, 36)) as pilot:
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, RecoveryModal):
-                break
-        assert isinstance(app.screen, RecoveryModal)
+        await wait_until(pilot, lambda: isinstance(app.screen, RecoveryModal), 5, "the offer")
         assert build_id in [b.build_id for b in app.screen.builds]
         await pilot.press("y")
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if name not in key_names(cloud):
-                break
-    assert name not in key_names(cloud)
+        await wait_until(pilot, lambda: name not in key_names(cloud), 5, "the sweep")
 
 
 async def test_sweep_from_the_app_asks_then_deletes_leftovers(
@@ -160,19 +154,9 @@ async def test_sweep_from_the_app_asks_then_deletes_leftovers(
     app = make_app(cloud, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         app.action_sweep()
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, ConfirmationModal):
-                break
-        assert isinstance(app.screen, ConfirmationModal)
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ConfirmationModal), 10, "the question"
+        )
         await pilot.press("y")
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if name not in key_names(cloud):
-                break
-    assert name not in key_names(cloud)
-    ledger = Ledger()
-    try:
-        assert build_id not in [b.build_id for b in ledger.unfinished_builds()]
-    finally:
-        ledger.close()
+        await wait_until(pilot, lambda: name not in key_names(cloud), 10, "the sweep")
+    assert not unfinished(build_id)

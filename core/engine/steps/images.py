@@ -14,7 +14,7 @@ from typing import Any
 from core.aws import AwsError
 from core.engine.context import TAG_ARTIFACT, BuildContext
 from core.engine.runner import Step
-from core.engine.waiters import PollPolicy, poll
+from core.engine.waiters import PollPolicy, delete_when_free, poll
 
 
 class CreateImageStep(Step):
@@ -109,6 +109,13 @@ async def remove_image(
     ctx: BuildContext, region: str, image_id: str, snapshot_ids: list[str]
 ) -> None:
     """Deregister one AMI of this build and delete its snapshots."""
+    await deregister(ctx, region, image_id)
+    for snapshot_id in snapshot_ids:
+        await delete_snapshot(ctx, region, snapshot_id)
+
+
+async def deregister(ctx: BuildContext, region: str, image_id: str) -> None:
+    """Deregister an AMI of this build (pending or not; already gone is fine)."""
     ctx.resource("image", image_id, "deleting", region=region)
     try:
         await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
@@ -116,29 +123,19 @@ async def remove_image(
         if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
             raise
     await ctx.deleted("image", image_id, region)
-    for snapshot_id in snapshot_ids:
-        await delete_snapshot(ctx, region, snapshot_id)
 
 
 async def delete_snapshot(ctx: BuildContext, region: str, snapshot_id: str) -> None:
     """Delete a snapshot once the deregistration of its AMI has settled."""
     ctx.resource("snapshot", snapshot_id, "deleting", region=region)
-
-    async def delete() -> bool:
-        try:
-            await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot_id)
-        except AwsError as error:
-            if error.code == "InvalidSnapshot.InUse":
-                return False  # the deregistration has not settled yet
-            if error.code != "InvalidSnapshot.NotFound":
-                raise
-        return True
-
-    await poll(
-        delete,
-        bool,
-        what=f"snapshot {snapshot_id} to be deletable",
-        policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
+    await delete_when_free(
+        ctx.aws,
+        region,
+        "DeleteSnapshot",
+        in_use="InvalidSnapshot.InUse",
+        gone="InvalidSnapshot.NotFound",
+        what=f"snapshot {snapshot_id}",
+        SnapshotId=snapshot_id,
     )
     await ctx.deleted("snapshot", snapshot_id, region)
 
@@ -280,13 +277,7 @@ async def remove_build_images(ctx: BuildContext, region: str) -> None:
     )
     image_ids = known | {i["ImageId"] for i in tagged.get("Images", [])}
     for image_id in sorted(image_ids):
-        ctx.resource("image", image_id, "deleting", region=region)
-        try:
-            await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
-        except AwsError as error:
-            if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
-                raise
-        await ctx.deleted("image", image_id, region)
+        await deregister(ctx, region, image_id)
     await ctx.settled("image", region)
     snapshots = await ctx.aws.call(
         region, "DescribeSnapshots", OwnerIds=["self"], Filters=[ctx.build_filter()]

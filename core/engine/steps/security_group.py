@@ -6,10 +6,9 @@ import asyncio
 import ipaddress
 import urllib.request
 
-from core.aws import AwsError
 from core.engine.context import BuildContext
 from core.engine.runner import Step
-from core.engine.waiters import PollPolicy, poll
+from core.engine.waiters import delete_when_free
 from core.errors import AmibakeError
 
 #: Where the caller's public address is asked for (as Packer does) when no CIDR is given.
@@ -76,21 +75,15 @@ class SecurityGroupStep(Step):
         group_id = self.created
         ctx.resource("security-group", group_id, "deleting")
 
-        async def attempt() -> bool:
-            try:
-                await ctx.aws.call(ctx.region, "DeleteSecurityGroup", GroupId=group_id)
-            except AwsError as error:
-                if error.code == "DependencyViolation":
-                    return False  # an instance still holds it: AWS needs a moment
-                if error.code != "InvalidGroup.NotFound":
-                    raise
-            return True
-
-        await poll(
-            attempt,
-            bool,
-            what=f"security group {group_id} to be deletable",
-            policy=PollPolicy(initial=1.0, cap=5.0, timeout=300),
+        # A terminating instance holds the group a little longer: DependencyViolation.
+        await delete_when_free(
+            ctx.aws,
+            ctx.region,
+            "DeleteSecurityGroup",
+            in_use="DependencyViolation",
+            gone="InvalidGroup.NotFound",
+            what=f"security group {group_id}",
+            GroupId=group_id,
         )
         await ctx.deleted("security-group", group_id)
         self.created = None
