@@ -25,10 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import paths
 from core.errors import AmibakeError
+
+if TYPE_CHECKING:
+    from core.aws import Target
 
 SCHEMA_VERSION = 1
 
@@ -91,18 +94,16 @@ class LedgerBuild:
     def regions(self) -> tuple[str, ...]:
         return tuple(sorted({r.region for r in self.outstanding}))
 
-    def ran_on(self, profile: str | None, endpoint_url: str | None) -> bool:
-        """Whether this build talked to that target (an AWS profile, an endpoint).
+    def ran_on(self, target: Target) -> bool:
+        """Whether this build talked to ``target`` (the same AWS profile and endpoint).
 
         Only a sweep through the same target can find its resources; through another,
         they would look gone while they still exist. No profile means boto3's default
         chain, so ``None`` and the profile the environment names are the same.
         """
-        recorded = self.target.get("profile"), self.target.get("endpoint_url")
-        return (_profile(recorded[0]), recorded[1] or None) == (
-            _profile(profile),
-            endpoint_url or None,
-        )
+        return _profile(self.target.get("profile")) == _profile(target.profile) and (
+            self.target.get("endpoint_url") or None
+        ) == (target.endpoint_url or None)
 
 
 def _profile(name: str | None) -> str:
@@ -281,15 +282,19 @@ class Ledger:
             rows = self._db.execute("SELECT * FROM builds ORDER BY started").fetchall()
             return [self._build(r) for r in rows]
 
-    def unfinished_builds(self) -> list[LedgerBuild]:
+    def unfinished_builds(self, target: Target | None = None) -> list[LedgerBuild]:
         """Builds that need a sweep: their process is gone (or they failed) with resources left.
 
         A build still running in a live process on this host is not unfinished. Resources a
         failed build kept on purpose (``--on-error abort``) count: they wait for a sweep. The
-        AMIs and snapshots of a succeeded build are its artifacts, never leftovers.
+        AMIs and snapshots of a succeeded build are its artifacts, never leftovers. With a
+        ``target``, only the builds that ran on it (:meth:`LedgerBuild.ran_on`): the only ones
+        a sweep through that target can settle.
         """
         found = []
         for build in self.builds():
+            if target is not None and not build.ran_on(target):
+                continue
             here = build.host == socket.gethostname()
             if build.status == "running" and here and process_alive(build.pid):
                 continue

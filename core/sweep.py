@@ -279,12 +279,10 @@ class Sweeper:
         if self.older_than is not None:
             return  # a partial sweep settles only what it deleted
         failed = {o.build_id for o, _ in report.failed}
-        target = self.aws.target
-        for build in self.ledger.unfinished_builds():
+        # Only builds of this sweep's target: it could not see another's resources.
+        for build in self.ledger.unfinished_builds(self.aws.target):
             if self.build_id is not None and build.build_id != self.build_id:
                 continue
-            if not build.ran_on(target.profile, target.endpoint_url):
-                continue  # another account or endpoint: this sweep could not see its resources
             if build.build_id in failed or not set(build.regions) <= regions:
                 continue
             for resource in build.outstanding:

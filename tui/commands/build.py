@@ -323,12 +323,12 @@ async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
     """Report builds an earlier run left unfinished; sweep them first with --recover."""
     from core.aws import Aws
     from core.sweep import Sweeper
-    from tui.commands.sweep import recovery_notice, unfinished_on
+    from tui.commands.sweep import recovery_notice
 
     if not args.recover:
         recovery_notice(ledger, target)
         return
-    unfinished = unfinished_on(ledger, target)
+    unfinished = ledger.unfinished_builds(target)
     if not unfinished:
         return
     aws = Aws(target)

@@ -102,24 +102,15 @@ async def _regions(args: argparse.Namespace, ledger: Any, aws: Any) -> list[str]
         found = await aws.call(home, "DescribeRegions")
         return sorted(r["RegionName"] for r in found.get("Regions", []))
     regions = [home]
-    for build in unfinished_on(ledger, aws.target):
+    for build in ledger.unfinished_builds(aws.target):
         if args.build is None or build.build_id == args.build:
             regions.extend(build.regions)
     return list(dict.fromkeys(regions))
 
 
-def unfinished_on(ledger: Any, target: Any) -> list[Any]:
-    """The ledger's unfinished builds that ran on ``target`` (the only ones it can sweep)."""
-    return [
-        build
-        for build in ledger.unfinished_builds()
-        if build.ran_on(target.profile, target.endpoint_url)
-    ]
-
-
 def recovery_notice(ledger: Any, target: Any, stream: Any = sys.stderr) -> list[Any]:
     """Tell the user about builds an earlier run left unfinished on ``target``; returns them."""
-    unfinished = unfinished_on(ledger, target)
+    unfinished = ledger.unfinished_builds(target)
     if unfinished:
         names = ", ".join(b.build_id for b in unfinished[:3])
         more = f" and {len(unfinished) - 3} more" if len(unfinished) > 3 else ""

@@ -21,6 +21,7 @@ from textual.widgets import Button, Static
 if TYPE_CHECKING:
     from textual.app import App
 
+    from core.aws import Target
     from core.ledger import LedgerBuild
 
 
@@ -81,13 +82,14 @@ class RecoveryModal(ModalScreen[bool]):
         self.dismiss(False)
 
 
-async def unfinished_builds() -> list[LedgerBuild]:
+async def unfinished_builds(target: Target) -> list[LedgerBuild]:
+    """The ledger's unfinished builds on ``target`` (read off the UI thread)."""
     from core.ledger import Ledger, LedgerError
 
     def read() -> list[LedgerBuild]:
         ledger = Ledger()
         try:
-            return ledger.unfinished_builds()
+            return ledger.unfinished_builds(target)
         finally:
             ledger.close()
 
@@ -145,15 +147,10 @@ async def sweep_builds(app: App[Any], builds: list[LedgerBuild]) -> None:
 
 async def offer_recovery(app: App[Any]) -> None:
     """Look for leftovers of a crashed run on the app's target; offer to sweep them."""
-    builds = await unfinished_builds()
-    if not builds:
-        return
     session = await ready_session(app)
     if session is None:
         return
-    # Only this target's: through another, a build's resources would look gone.
-    target = session.target
-    builds = [b for b in builds if b.ran_on(target.profile, target.endpoint_url)]
+    builds = await unfinished_builds(session.target)
     if not builds:
         return
 
