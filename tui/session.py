@@ -9,11 +9,8 @@ fields when the user switches target or region, then tells everyone:
   Widgets that want it can subscribe to the app's signal instead:
   ``self.app.session_signal.subscribe(self, callback)`` (callback gets the Session).
 * :class:`UseAsSource` is posted by the AMI browser when the user picks an image
-  as a build's source. The app pushes ``tui.screens.editor.EditorScreen`` with it
-  (``EditorScreen.from_source(message)`` if the screen has that classmethod)
-  when that module exists, or shows a notification; an ``EditorScreen.__init__``
-  taking ``source_image`` and ``as_filter`` is called with those instead.
-  ``message.source_ami`` is the exact id;
+  as a build's source. The app opens ``tui.screens.editor.EditorScreen`` on it
+  (``source_image`` and ``as_filter``). ``message.source_ami`` is the exact id;
   ``message.source_ami_filter`` is the Packer-style ``source_ami_filter`` block
   (owners, name wildcard, most_recent) for the same image series.
 

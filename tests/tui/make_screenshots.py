@@ -4,8 +4,8 @@
 
 Starts a local cloud in this process (instant latency, a throw-away home), opens the
 app on it at a fixed size and saves one SVG per screen of issue 6 (the browser, its
-filter and facets, the pickers, "use as source", the keys). Other screens add theirs
-to SHOTS.
+filter and facets, the pickers, "use as source", the keys). The editor, the build
+monitor and the history come from make_screenshots_builds.py (they need real builds).
 """
 
 from __future__ import annotations
