@@ -153,12 +153,11 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--prepare":
         prepare(Path(sys.argv[2]))
         return
+    from tests.isolation import isolate
+
     with tempfile.TemporaryDirectory(prefix="amibake-bench-browser-") as tmp:
         home = Path(tmp)
-        os.environ["AMIBAKE_HOME"] = str(home)
-        for name in list(os.environ):
-            if name.startswith("AWS_"):
-                del os.environ[name]
+        isolate(home)  # the measured app gets its own AWS config (a profile on the local cloud)
         prepared = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--prepare", str(home)], check=True, cwd=ROOT)
         prepare_s = time.perf_counter() - prepared

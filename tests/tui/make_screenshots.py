@@ -11,7 +11,6 @@ monitor and the history come from make_screenshots_builds.py (they need real bui
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -53,14 +52,11 @@ async def shoot(cloud: object, home: Path, name: str, keys: Sequence[str]) -> Pa
 
 
 def main() -> None:
+    from tests.isolation import isolate
+
     with tempfile.TemporaryDirectory(prefix="amibake-shots-") as tmp:
         home = Path(tmp)
-        os.environ["AMIBAKE_HOME"] = str(home)
-        for variable in list(os.environ):
-            if variable.startswith("AWS_"):
-                del os.environ[variable]
-        os.environ["AWS_CONFIG_FILE"] = os.devnull
-        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        isolate(home)
         from core.local.cloud import LocalCloud
 
         OUT.mkdir(exist_ok=True)
