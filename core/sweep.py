@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.aws import Aws, AwsError
+from core.aws import Aws
 from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
-from core.engine.waiters import PollPolicy, delete_when_free, poll
+from core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
 from core.errors import UsageError
 from core.ledger import Ledger
 from core.paths import state_dir
@@ -183,7 +183,7 @@ class Sweeper:
                 region,
                 "DeleteSecurityGroup",
                 in_use="DependencyViolation",
-                gone="InvalidGroup.NotFound",
+                gone=("InvalidGroup.NotFound",),
                 what=f"security group {resource_id}",
                 GroupId=resource_id,
             )
@@ -192,18 +192,21 @@ class Sweeper:
         elif orphan.kind == "volume":
             await call(region, "DeleteVolume", VolumeId=resource_id)
         elif orphan.kind == "image":
-            try:
-                await call(region, "DeregisterImage", ImageId=resource_id)
-            except AwsError as error:
-                if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
-                    raise
+            await delete_when_free(
+                self.aws,
+                region,
+                "DeregisterImage",
+                gone=AMI_GONE,
+                what=f"AMI {resource_id}",
+                ImageId=resource_id,
+            )
         elif orphan.kind == "snapshot":
             await delete_when_free(
                 self.aws,
                 region,
                 "DeleteSnapshot",
                 in_use="InvalidSnapshot.InUse",
-                gone="InvalidSnapshot.NotFound",
+                gone=("InvalidSnapshot.NotFound",),
                 what=f"snapshot {resource_id}",
                 SnapshotId=resource_id,
             )

@@ -86,17 +86,28 @@ async def poll(
         await asyncio.sleep(min(next_delay(), max(0.0, deadline - time.monotonic())))
 
 
+#: What DeregisterImage answers for an AMI that is already gone.
+AMI_GONE = ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable")
+
 #: How a delete waits for AWS to release what still holds the resource.
 RELEASE_POLICY = PollPolicy(initial=1.0, cap=5.0, timeout=300)
 
 
 async def delete_when_free(
-    aws: Aws, region: str, operation: str, *, in_use: str, gone: str, what: str, **params: object
+    aws: Aws,
+    region: str,
+    operation: str,
+    *,
+    gone: tuple[str, ...],
+    in_use: str | None = None,
+    what: str,
+    **params: object,
 ) -> None:
     """Call a Delete* ``operation``, again while AWS answers ``in_use``.
 
     A security group stays in use until its instance has terminated, a snapshot until
-    the deregistration of its AMI has settled. ``gone`` (NotFound) counts as deleted.
+    the deregistration of its AMI has settled. The ``gone`` codes (NotFound) count as
+    deleted: cleanup and sweep may race each other, or a retried call may have landed.
     """
 
     async def attempt() -> bool:
@@ -105,7 +116,7 @@ async def delete_when_free(
         except AwsError as error:
             if error.code == in_use:
                 return False
-            if error.code != gone:
+            if error.code not in gone:
                 raise
         return True
 

@@ -14,7 +14,7 @@ from typing import Any
 from core.aws import AwsError
 from core.engine.context import TAG_ARTIFACT, BuildContext
 from core.engine.runner import Step
-from core.engine.waiters import PollPolicy, delete_when_free, poll
+from core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
 
 
 class CreateImageStep(Step):
@@ -117,11 +117,9 @@ async def remove_image(
 async def deregister(ctx: BuildContext, region: str, image_id: str) -> None:
     """Deregister an AMI of this build (pending or not; already gone is fine)."""
     ctx.resource("image", image_id, "deleting", region=region)
-    try:
-        await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
-    except AwsError as error:
-        if error.code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
-            raise
+    await delete_when_free(
+        ctx.aws, region, "DeregisterImage", gone=AMI_GONE, what=f"AMI {image_id}", ImageId=image_id
+    )
     await ctx.deleted("image", image_id, region)
 
 
@@ -133,7 +131,7 @@ async def delete_snapshot(ctx: BuildContext, region: str, snapshot_id: str) -> N
         region,
         "DeleteSnapshot",
         in_use="InvalidSnapshot.InUse",
-        gone="InvalidSnapshot.NotFound",
+        gone=("InvalidSnapshot.NotFound",),
         what=f"snapshot {snapshot_id}",
         SnapshotId=snapshot_id,
     )

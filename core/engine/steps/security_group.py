@@ -81,7 +81,7 @@ class SecurityGroupStep(Step):
             ctx.region,
             "DeleteSecurityGroup",
             in_use="DependencyViolation",
-            gone="InvalidGroup.NotFound",
+            gone=("InvalidGroup.NotFound",),
             what=f"security group {group_id}",
             GroupId=group_id,
         )
