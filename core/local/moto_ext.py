@@ -181,25 +181,20 @@ class LocalAmi(Ami):
 
     @property
     def block_device_mappings(self) -> list[dict[str, Any]]:  # type: ignore[override]
-        if self.ebs_snapshot is None:
+        snapshot = self.ebs_snapshot
+        if snapshot is None:
             return []
-        return [
-            {
-                "DeviceName": self.root_device_name,
-                "Ebs": {
-                    "SnapshotId": self.ebs_snapshot.id,
-                    "VolumeSize": self.volume_size,
-                    "DeleteOnTermination": True,
-                    "VolumeType": self.volume_type,
-                    "Encrypted": bool(getattr(self.ebs_snapshot, "encrypted", False)),
-                    **(
-                        {"KmsKeyId": key}
-                        if (key := kms_key_id_of(self.ebs_snapshot)) is not None
-                        else {}
-                    ),
-                },
-            }
-        ]
+        ebs = {
+            "SnapshotId": snapshot.id,
+            "VolumeSize": self.volume_size,
+            "DeleteOnTermination": True,
+            "VolumeType": self.volume_type,
+            "Encrypted": bool(getattr(snapshot, "encrypted", False)),
+        }
+        key = kms_key_id_of(snapshot)
+        if key is not None:
+            ebs["KmsKeyId"] = key
+        return [{"DeviceName": self.root_device_name, "Ebs": ebs}]
 
     def get_filter_value(self, filter_name: str, method_name: str | None = None) -> Any:
         extra: dict[str, Callable[[], Any]] = {
