@@ -351,6 +351,8 @@ class BuildSpec:
     build_time: _dt.datetime
     source_file: Path | None = field(default=None, compare=False)
     source_format: SourceFormat = field(default="json", compare=False)
+    #: One-line ``file:line:col: path: message`` warnings (what Packer only warns about).
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def redact(self, text: str) -> str:
         return redact(text, self.sensitive_values)

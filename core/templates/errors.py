@@ -76,13 +76,24 @@ class TemplateError(AmibakeError):
 
 
 class Problems:
-    """Collects problems while a template is read, so all are reported at once."""
+    """Collects problems while a template is read, so all are reported at once.
+
+    ``warnings`` are things Packer also only warns about (a var-file setting a
+    variable the template does not declare, a skipped builder of another type):
+    they never fail a load and travel on as :attr:`BuildSpec.warnings`.
+    """
 
     def __init__(self) -> None:
         self.items: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def add(self, loc: Loc, path: str, message: str) -> None:
         self.items.append(Problem(loc, path, message))
+
+    def warn(self, loc: Loc, path: str, message: str) -> None:
+        problem = Problem(loc, path, message)
+        if problem not in self.warnings:
+            self.warnings.append(problem)
 
     def __bool__(self) -> bool:
         return bool(self.items)

@@ -516,6 +516,7 @@ def build_spec(
         build_time=now,
         source_file=Path(raw.file),
         source_format=raw.format,  # type: ignore[arg-type]
+        warnings=tuple(str(w) for w in problems.warnings),
     )
 
 
