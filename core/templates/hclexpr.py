@@ -11,21 +11,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from lark import Token, Tree
 
 from core.templates.errors import Loc
 from core.templates.nodes import (
+    SPLAT_ITEM,
     Attr,
     Binary,
     Call,
     Cond,
     Expr,
+    ForX,
     Index,
     Lit,
     Name,
     ObjectX,
+    Splat,
     Tmpl,
+    TmplFor,
+    TmplIf,
     TupleX,
     Unary,
 )
@@ -205,12 +211,65 @@ class ExprBuilder:
             op, operand = kids
             return Unary(str(op), self.build(operand), loc)
         if kind in ("for_tuple_expr", "for_object_expr"):
-            raise self.fail(node, "`for` expressions are not supported by amibake")
+            return self.for_expr(node, loc)
         if kind in ("attr_splat_expr_term", "full_splat_expr_term"):
-            raise self.fail(node, "splat expressions (`[*]`, `.*`) are not supported by amibake")
-        if kind == "template_string":
-            raise self.fail(node, "template directives (`%{ }`) are not supported by amibake")
+            obj, splat = kids
+            each: Expr = Name(SPLAT_ITEM, loc)
+            for step in significant(splat.children):
+                if isinstance(step, Token):  # the `[*]` / `.*` itself
+                    continue
+                each = self.traverse(each, step)
+            return Splat(self.build(obj), each, loc)
         raise self.fail(node, f"unsupported expression ({kind})")
+
+    def traverse(self, obj: Expr, step: Tree) -> Expr:
+        """One `.name` or `[index]` step applied to ``obj``."""
+        loc = self.loc(step)
+        step_kids = significant(step.children)
+        if step.data == "get_attr":
+            (name_node,) = step_kids
+            return Attr(obj, str(significant(name_node.children)[0]), loc)
+        if step.data == "short_index":
+            return Index(obj, Lit(int(str(step_kids[0]).lstrip(".")), loc), loc)
+        return Index(obj, self.build(step_kids[0]), loc)
+
+    def for_intro(self, intro: Tree) -> tuple[str | None, str, Expr]:
+        names = [
+            str(significant(c.children)[0])
+            for c in intro.children
+            if isinstance(c, Tree) and c.data == "identifier"
+        ]
+        trees = [
+            c
+            for c in intro.children
+            if isinstance(c, Tree) and c.data not in ("identifier", "new_line_or_comment")
+        ]
+        collection = self.build(trees[-1])
+        if len(names) == 2:
+            return names[0], names[1], collection
+        return None, names[0], collection
+
+    def for_expr(self, node: Tree, loc: Loc) -> Expr:
+        intro = None
+        cond: Expr | None = None
+        exprs: list[Expr] = []
+        group = False
+        for child in node.children:
+            if isinstance(child, Token):
+                group = group or child.type == "ELLIPSIS"
+            elif child.data == "for_intro":
+                intro = child
+            elif child.data == "for_cond":
+                cond = self.build(significant(child.children)[-1])
+            elif child.data != "new_line_or_comment":
+                exprs.append(self.build(child))
+        if intro is None or not exprs:
+            raise self.fail(node, "invalid `for` expression")
+        key_var, value_var, collection = self.for_intro(intro)
+        if node.data == "for_object_expr":
+            key, value = exprs
+            return ForX(key_var, value_var, collection, key, value, cond, group, loc)
+        return ForX(key_var, value_var, collection, None, exprs[0], cond, False, loc)
 
     def object_key(self, key_node: Tree) -> Expr:
         (inner,) = significant(key_node.children)
@@ -251,7 +310,7 @@ class ExprBuilder:
         return Call(name, tuple(args), loc, expand)
 
     def string(self, node: Tree, loc: Loc) -> Expr:
-        parts: list[str | Expr] = []
+        pieces: list[str | Piece] = []
         for part in node.children:
             if not (isinstance(part, Tree) and part.data == "string_part"):
                 continue
@@ -259,15 +318,49 @@ class ExprBuilder:
             if isinstance(inner, Token):
                 text = str(inner)
                 if inner.type == "ESCAPED_INTERPOLATION" or inner.type == "ESCAPED_DIRECTIVE":
-                    parts.append(text[1:])  # $${ -> ${ and %%{ -> %{
+                    pieces.append(text[1:])  # $${ -> ${ and %%{ -> %{
                 else:
-                    parts.append(unescape(text, self.loc(inner)))
+                    pieces.append(unescape(text, self.loc(inner)))
             elif inner.data == "interpolation":
                 (expr,) = significant(inner.children)
-                parts.append(self.build(expr))
+                pieces.append(Piece("expr", self.loc(inner), expr=self.build(expr)))
             else:
-                raise self.fail(inner, "template directives (`%{ }`) are not supported by amibake")
-        return make_template(parts, loc)
+                pieces.append(self.directive(inner))
+        return assemble(pieces, loc)
+
+    def directive(self, node: Tree) -> Piece:
+        loc = self.loc(node)
+        kind = {
+            "template_if_start": "if",
+            "template_else": "else",
+            "template_endif": "endif",
+            "template_for_start": "for",
+            "template_endfor": "endfor",
+        }.get(node.data)
+        if kind is None:
+            raise self.fail(node, "invalid template directive")
+        strip_l = strip_r = False
+        seen_keyword = False
+        for child in node.children:
+            if isinstance(child, Token):
+                if child.type == "STRIP_MARKER":
+                    if seen_keyword:
+                        strip_r = True
+                    else:
+                        strip_l = True
+                elif child.type not in ("DIRECTIVE_START", "RBRACE"):
+                    seen_keyword = True
+        trees = [
+            c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"
+        ]
+        if kind == "if":
+            return Piece(kind, loc, strip_l, strip_r, expr=self.build(trees[-1]))
+        if kind == "for":
+            names = [str(significant(t.children)[0]) for t in trees if t.data == "identifier"]
+            collection = self.build([t for t in trees if t.data != "identifier"][-1])
+            key_var = names[0] if len(names) == 2 else None
+            return Piece(kind, loc, strip_l, strip_r, collection, key_var, names[-1])
+        return Piece(kind, loc, strip_l, strip_r)
 
     def heredoc(self, token_text: str, loc: Loc, *, trim: bool) -> Expr:
         m = re.match(r"<<-?([A-Za-z][A-Za-z0-9._-]*)\r?\n(.*)$", token_text, re.S)
@@ -285,6 +378,86 @@ class ExprBuilder:
         # body lines start on the line after `<<EOT`
         base = Loc(loc.file, loc.line + 1, 1)
         return parse_template(body, base, cols_known=not trim)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A template's interpolation (``expr``) or directive, before nesting; ``~`` markers."""
+
+    kind: str  # expr | if | else | endif | for | endfor
+    loc: Loc
+    strip_l: bool = False
+    strip_r: bool = False
+    expr: Expr | None = None  # the interpolation, the `if` test or the `for` collection
+    key_var: str | None = None
+    value_var: str = ""
+
+
+_DIRECTIVE_NAMES = {"endif": "`%{ endif }`", "endfor": "`%{ endfor }`", "else": "`%{ else }`"}
+
+
+def assemble(pieces: list[str | Piece], loc: Loc) -> Expr:
+    """Apply ``~`` strip markers, then nest ``if``/``for`` directives into expressions."""
+    items = list(pieces)
+    for i, piece in enumerate(items):
+        if not isinstance(piece, Piece):
+            continue
+        if piece.strip_l and i > 0 and isinstance(items[i - 1], str):
+            items[i - 1] = str(items[i - 1]).rstrip()
+        if piece.strip_r and i + 1 < len(items) and isinstance(items[i + 1], str):
+            items[i + 1] = str(items[i + 1]).lstrip()
+    parts, end, stop = _nest(items, 0, ())
+    assert stop is None and end == len(items)
+    return make_template(parts, loc)
+
+
+def _nest(
+    items: list[str | Piece], i: int, until: tuple[str, ...]
+) -> tuple[list[str | Expr], int, Piece | None]:
+    parts: list[str | Expr] = []
+    while i < len(items):
+        item = items[i]
+        i += 1
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        if item.kind in until:
+            return parts, i, item
+        if item.kind == "expr":
+            assert item.expr is not None
+            parts.append(item.expr)
+        elif item.kind == "if":
+            assert item.expr is not None
+            then, i, stop = _nest(items, i, ("else", "endif"))
+            other: list[str | Expr] = []
+            if stop is not None and stop.kind == "else":
+                other, i, stop = _nest(items, i, ("endif",))
+            if stop is None:
+                raise HclSyntaxError(item.loc, "`%{ if }` without a matching `%{ endif }`")
+            parts.append(
+                TmplIf(
+                    item.expr,
+                    make_template(then, item.loc),
+                    make_template(other, item.loc),
+                    item.loc,
+                )
+            )
+        elif item.kind == "for":
+            assert item.expr is not None
+            body, i, stop = _nest(items, i, ("endfor",))
+            if stop is None:
+                raise HclSyntaxError(item.loc, "`%{ for }` without a matching `%{ endfor }`")
+            parts.append(
+                TmplFor(
+                    item.key_var, item.value_var, item.expr, make_template(body, item.loc), item.loc
+                )
+            )
+        else:
+            opener = "`%{ for }`" if item.kind == "endfor" else "`%{ if }`"
+            raise HclSyntaxError(
+                item.loc, f"{_DIRECTIVE_NAMES[item.kind]} without a matching {opener}"
+            )
+    return parts, i, None
 
 
 def make_template(parts: list[str | Expr], loc: Loc) -> Expr:
@@ -333,14 +506,14 @@ def parse_expression(text: str, loc: Loc) -> Expr:
 
 
 def parse_template(text: str, loc: Loc, *, cols_known: bool = True) -> Expr:
-    """Split a template into literal text and ``${ }`` expressions (``$${`` escapes).
+    """Split a template into literal text, ``${ }`` expressions and ``%{ }`` directives.
 
-    Used for heredoc bodies and amibake TOML strings. ``%{`` directives are
-    rejected (``%%{`` is a literal ``%{``).
+    Used for heredoc bodies, ``templatefile()`` files and amibake TOML strings
+    (``$${`` and ``%%{`` are literal ``${`` and ``%{``).
     """
     if "${" not in text and "%{" not in text:
         return Lit(text, loc)
-    parts: list[str | Expr] = []
+    parts: list[str | Piece] = []
     literal: list[str] = []
     i = 0
     n = len(text)
@@ -353,30 +526,68 @@ def parse_template(text: str, loc: Loc, *, cols_known: bool = True) -> Expr:
             literal.append("%{")
             i += 3
             continue
-        if text.startswith("%{", i):
-            raise HclSyntaxError(
-                _offset_loc(loc, text, i, cols_known),
-                "template directives (`%{ }`) are not supported by amibake",
-            )
-        if text.startswith("${", i):
+        if text.startswith("${", i) or text.startswith("%{", i):
             end = _closing_brace(text, i + 2)
             where = _offset_loc(loc, text, i, cols_known)
             if end < 0:
-                raise HclSyntaxError(where, "unclosed `${` (missing `}`)")
-            inner = text[i + 2 : end].strip("~")
-            if not inner.strip():
-                raise HclSyntaxError(where, "empty `${}` interpolation")
+                raise HclSyntaxError(where, f"unclosed `{text[i : i + 2]}` (missing `}}`)")
+            raw = text[i + 2 : end]
+            strip_l = raw.startswith("~")
+            strip_r = raw.endswith("~") and len(raw) > 1
+            inner = raw[1 if strip_l else 0 : len(raw) - 1 if strip_r else len(raw)]
+            inner_loc = Loc(where.file, where.line, where.col + 2 + (1 if strip_l else 0))
             if literal:
                 parts.append("".join(literal))
                 literal = []
-            parts.append(parse_expression(inner, Loc(where.file, where.line, where.col + 2)))
+            if text[i] == "$":
+                if not inner.strip():
+                    raise HclSyntaxError(where, "empty `${}` interpolation")
+                expr = parse_expression(inner, inner_loc)
+                parts.append(Piece("expr", where, strip_l, strip_r, expr=expr))
+            else:
+                parts.append(_directive(inner, where, inner_loc, strip_l, strip_r))
             i = end + 1
             continue
         literal.append(text[i])
         i += 1
     if literal:
         parts.append("".join(literal))
-    return make_template(parts, loc)
+    return assemble(parts, loc)
+
+
+_FOR_DIRECTIVE = re.compile(
+    r"\s*for\s+([A-Za-z_][\w-]*)(?:\s*,\s*([A-Za-z_][\w-]*))?\s+in\s+(\S.*)$", re.S
+)
+
+
+def _directive(inner: str, where: Loc, inner_loc: Loc, strip_l: bool, strip_r: bool) -> Piece:
+    """The inside of one ``%{ ... }`` directive."""
+    body = inner.strip()
+    if body in ("else", "endif", "endfor"):
+        return Piece(body, where, strip_l, strip_r)
+    if re.match(r"if\s", body):
+        offset = inner.index("if") + 2
+        test = parse_expression(inner[offset:], _shift(inner_loc, inner, offset))
+        return Piece("if", where, strip_l, strip_r, expr=test)
+    m = _FOR_DIRECTIVE.match(inner)
+    if m:
+        key_var, value_var = (m.group(1), m.group(2)) if m.group(2) else (None, m.group(1))
+        collection = parse_expression(m.group(3), _shift(inner_loc, inner, m.start(3)))
+        return Piece("for", where, strip_l, strip_r, collection, key_var, value_var)
+    word = body.split()[0] if body.split() else ""
+    raise HclSyntaxError(
+        where,
+        f"invalid template directive `%{{{body[:30]}}}`: expected if, else, endif, for or endfor"
+        if word not in ("if", "for")
+        else f"invalid `%{{ {word} }}` directive",
+    )
+
+
+def _shift(loc: Loc, text: str, offset: int) -> Loc:
+    before = text[:offset]
+    if "\n" in before:
+        return Loc(loc.file, loc.line + before.count("\n"), offset - before.rfind("\n"))
+    return Loc(loc.file, loc.line, loc.col + offset)
 
 
 def _closing_brace(text: str, start: int) -> int:
