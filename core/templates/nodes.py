@@ -103,7 +103,74 @@ class ObjectX:
     loc: Loc
 
 
-Expr = Lit | Tmpl | Name | Attr | Index | Call | Unary | Binary | Cond | TupleX | ObjectX
+@dataclass(frozen=True, slots=True)
+class ForX:
+    """``[for k, v in coll : value if cond]`` or ``{for k, v in coll : key => value... if cond}``.
+
+    ``key`` is None for the tuple form; ``group`` is the object form's ``...``.
+    """
+
+    key_var: str | None
+    value_var: str
+    collection: Expr
+    key: Expr | None
+    value: Expr
+    cond: Expr | None
+    group: bool
+    loc: Loc
+
+
+#: The name a :class:`Splat`'s ``each`` expression reads the current element from.
+SPLAT_ITEM = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Splat:
+    """``obj[*].a.b`` / ``obj.*.a``: ``each`` (over ``Name(SPLAT_ITEM)``) for every element."""
+
+    obj: Expr
+    each: Expr
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class TmplIf:
+    """A template's ``%{ if test }then%{ else }other%{ endif }``: always a string."""
+
+    test: Expr
+    then: Expr
+    other: Expr
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class TmplFor:
+    """A template's ``%{ for k, v in coll }body%{ endfor }``: the bodies joined."""
+
+    key_var: str | None
+    value_var: str
+    collection: Expr
+    body: Expr
+    loc: Loc
+
+
+Expr = (
+    Lit
+    | Tmpl
+    | Name
+    | Attr
+    | Index
+    | Call
+    | Unary
+    | Binary
+    | Cond
+    | TupleX
+    | ObjectX
+    | ForX
+    | Splat
+    | TmplIf
+    | TmplFor
+)
 
 
 def is_literal(expr: Expr) -> bool:
@@ -190,6 +257,55 @@ class VariableDecl:
     sensitive: bool = False
     description: str | None = None
     type: str | None = None  # HCL type expression as text: string, number, bool, list(string)...
+    #: The parsed ``type`` (a :class:`core.templates.hcltypes.HclType`), when the reader had one.
+    type_constraint: Any = None
+    #: ``validation`` blocks: (condition, error_message, where the block is).
+    validations: list[tuple[Node, str, Loc]] = field(default_factory=list)
+    nullable: bool = True
+
+
+@dataclass(slots=True)
+class DynamicBlock:
+    """An HCL2 ``dynamic "TYPE" { for_each, iterator, labels, content }`` block, not yet expanded.
+
+    It sits where the blocks it generates will be (in a body's ``ListNode`` of
+    ``TYPE`` blocks, or in a build's list of provisioners...); ``content`` is the
+    ``content`` block read like the blocks it generates. Expanding it (see
+    :func:`core.templates.hcl.expand_dynamic`) needs ``for_each``'s value, so it
+    happens when variables are known.
+    """
+
+    type: str
+    for_each: Node
+    iterator: str
+    labels: list[Node]
+    content: Any
+    loc: Loc
+
+
+@dataclass(slots=True)
+class SourceUse:
+    """A source a build uses: ``sources = ["..."]`` entry or a build-level ``source`` block."""
+
+    ref: str
+    loc: Loc
+    body: MapNode | None = None  # the build-level block's settings (besides `name`)
+    name: str | None = None  # its `name`: the builder's local name
+
+
+@dataclass(slots=True)
+class BuildDecl:
+    """One HCL2 ``build`` block, before it is turned into builders and provisioners."""
+
+    loc: Loc
+    name: str | None = None
+    name_node: Node | None = None  # a `name` computed from variables/locals
+    description: str | None = None
+    sources: Node | None = None  # the `sources` attribute (evaluated: it may use locals)
+    source_uses: list[Any] = field(default_factory=list)  # SourceUse | DynamicBlock
+    provisioners: list[Any] = field(default_factory=list)  # Section | DynamicBlock
+    post_processors: list[Any] = field(default_factory=list)  # list[Section] | DynamicBlock
+    error_cleanup_provisioner: Section | None = None
 
 
 @dataclass(slots=True)
@@ -202,6 +318,8 @@ class Section:
     loc: Loc
     name: str | None = None  # builder name (JSON `name` / HCL source label)
     type_loc: Loc | None = None
+    #: HCL2: the builders (by name) of the build block a provisioner/post-processor is in.
+    builders: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -216,3 +334,11 @@ class RawTemplate:
     post_processors: list[Section] = field(default_factory=list)
     error_cleanup_provisioner: Section | None = None
     loc: Loc | None = None
+    #: HCL2 ``data "TYPE" "NAME"`` blocks, keyed ``TYPE.NAME`` (see core.templates.datasources).
+    data_sources: dict[str, Section] = field(default_factory=dict)
+    #: HCL2: sources by ``TYPE.NAME``, the build blocks, and whether they are already
+    #: turned into ``builders``/``provisioners``/... (not when that needs variables).
+    sources: dict[str, Section] = field(default_factory=dict)
+    builds: list[BuildDecl] = field(default_factory=list)
+    assembled: bool = True
+    sensitive_locals: set[str] = field(default_factory=set)
