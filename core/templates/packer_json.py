@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import re
+
 from core.templates.errors import Loc, Problems, suggest
-from core.templates.gotemplate import GoTemplateError, parse_go_template
+from core.templates.gotemplate import PACKER_COMPAT_VERSION, GoTemplateError, parse_go_template
 from core.templates.jsonpos import parse_json
 from core.templates.nodes import (
+    Attr,
     BadNode,
+    Binary,
+    Call,
+    Cond,
+    Expr,
+    ExprNode,
+    Index,
     ListNode,
     MapNode,
     Node,
     RawTemplate,
     Scalar,
     Section,
+    Tmpl,
+    Unary,
     VariableDecl,
     expr_to_node,
 )
+from core.templates.nodes import Name as NameX
+
+#: Where a JSON builder's templated ``name`` waits for the loader to resolve it.
+BUILDER_NAME_KEY = " name"
 
 TOP_LEVEL_KEYS = (
     "variables",
@@ -26,16 +41,30 @@ TOP_LEVEL_KEYS = (
     "error-cleanup-provisioner",
     "description",
     "min_packer_version",
+    "push",
 )
 
 
 def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
+    """Read a legacy JSON template as Packer does.
+
+    Top-level keys starting with ``_`` are comments (only there: inside a
+    builder Packer rejects them); ``push`` is accepted and ignored with a
+    warning; ``min_packer_version`` is checked against
+    :data:`~core.templates.gotemplate.PACKER_COMPAT_VERSION`.
+    """
+    used: dict[str, Loc] = {}  # `user` variables referenced outside `variables`
+
     def on_string(value: str, loc: Loc, path: str) -> Node:
         try:
-            return expr_to_node(parse_go_template(value, loc))
+            expr = parse_go_template(value, loc)
         except GoTemplateError as error:
             problems.add(loc, path, error.message)
             return BadNode(loc)
+        if not path.startswith(("variables", "sensitive-variables")):
+            for name in _user_names(expr):
+                used.setdefault(name, loc)
+        return expr_to_node(expr)
 
     root = parse_json(text, file, problems, on_string)
     if root is None:
@@ -45,12 +74,23 @@ def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
         problems.add(root.loc, "", "expected a JSON object at the top level of a Packer template")
         return None
     for key in root.entries:
+        if key.startswith("_"):
+            continue  # a comment, as Packer reads the root of a template
         if key not in TOP_LEVEL_KEYS:
             problems.add(
                 root.key_loc(key),
                 key,
                 f"unknown top-level key `{key}`{suggest(key, TOP_LEVEL_KEYS)}",
             )
+    if "push" in root.entries:
+        problems.warn(
+            root.key_loc("push"),
+            "push",
+            "`push` is ignored: it configured Atlas, which Packer itself no longer has",
+        )
+    minimum = root.entries.get("min_packer_version")
+    if minimum is not None:
+        _check_min_version(minimum, problems)
     variables = root.entries.get("variables")
     if isinstance(variables, MapNode):
         for name, node in variables.entries.items():
@@ -66,6 +106,20 @@ def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
             raw.variables[name] = decl
     elif variables is not None:
         problems.add(variables.loc, "variables", "expected an object of variable names to values")
+    declared = list(raw.variables)
+    for name, loc in used.items():
+        if name not in raw.variables:
+            # Packer: `user` of a variable the template does not declare is "" unless
+            # a var-file or -var sets it (they may set undeclared variables)
+            hint = suggest(name, declared)
+            if hint:
+                problems.warn(
+                    loc,
+                    f"user `{name}`",
+                    f"`{name}` is not declared in `variables`: it is empty unless --var or "
+                    f"--var-file sets it{hint}",
+                )
+            raw.variables[name] = VariableDecl(name, loc, default=Scalar("", loc), has_default=True)
     sensitive = root.entries.get("sensitive-variables")
     if isinstance(sensitive, ListNode):
         for item in sensitive.items:
@@ -96,6 +150,10 @@ def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
                 section.body.key_locs.pop("name", None)
                 if isinstance(name, Scalar) and isinstance(name.value, str) and name.value:
                     section.name = name.value
+                elif isinstance(name, ExprNode):
+                    # Packer interpolates a build name with the user variables: resolved
+                    # by the loader (BUILDER_NAME_KEY), before the builder is decoded
+                    section.body.entries[BUILDER_NAME_KEY] = name
                 else:
                     problems.add(
                         name.loc, f"{section.path}.name", "expected a non-empty literal string"
@@ -171,4 +229,65 @@ def _post_processors(node: Node, problems: Problems) -> list[Section]:
 
     for i, item in enumerate(node.items):
         add(item, f"post-processors[{i}]")
+    return out
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    m = re.fullmatch(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+].*)?", text.strip())
+    if not m:
+        return None
+    return tuple(int(g or 0) for g in m.groups())
+
+
+def _check_min_version(node: Node, problems: Problems) -> None:
+    if not (isinstance(node, Scalar) and isinstance(node.value, str)):
+        problems.add(node.loc, "min_packer_version", 'expected a version string such as "1.7.0"')
+        return
+    wanted = _version(node.value)
+    if wanted is None:
+        problems.add(
+            node.loc,
+            "min_packer_version",
+            f'`{node.value}` is not a version (expected e.g. "1.7.0")',
+        )
+    elif wanted > _version(PACKER_COMPAT_VERSION):  # type: ignore[operator]
+        problems.warn(
+            node.loc,
+            "min_packer_version",
+            f"this template needs Packer {node.value} or newer; amibake is compatible with "
+            f"Packer {PACKER_COMPAT_VERSION}",
+        )
+
+
+def _user_names(expr: Expr) -> list[str]:
+    """Names of ``{{user `x`}}`` variables in an expression."""
+    out: list[str] = []
+
+    def walk(e: Expr) -> None:
+        if isinstance(e, Attr):
+            if isinstance(e.obj, NameX) and e.obj.name == "var":
+                out.append(e.name)
+            else:
+                walk(e.obj)
+        elif isinstance(e, Tmpl):
+            for part in e.parts:
+                if not isinstance(part, str):
+                    walk(part)
+        elif isinstance(e, Call):
+            for arg in e.args:
+                walk(arg)
+        elif isinstance(e, Index):
+            walk(e.obj)
+            walk(e.key)
+        elif isinstance(e, Binary):
+            walk(e.left)
+            walk(e.right)
+        elif isinstance(e, Unary):
+            walk(e.operand)
+        elif isinstance(e, Cond):
+            walk(e.test)
+            walk(e.then)
+            walk(e.other)
+
+    walk(expr)
     return out

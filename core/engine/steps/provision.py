@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.engine.context import BuildContext
@@ -11,6 +12,7 @@ from core.engine.runner import Step
 from core.errors import AmibakeError
 from core.model import FileProvisioner, ShellProvisioner
 from core.ssh import CommandResult, SshDisconnected
+from core.templates.gotemplate import GoTemplateError, render_runtime
 
 REMOTE_DIR = "/tmp"
 INLINE_SHEBANG = "#!/bin/sh -e"
@@ -102,13 +104,30 @@ def _vars(ctx: BuildContext, provisioner: ShellProvisioner) -> str:
     return " ".join(f"{key}={shlex.quote(value)}" for key, value in pairs)
 
 
-def render_execute_command(template: str, path: str, variables: str) -> str:
-    """Packer's ``execute_command`` placeholders: ``{{ .Path }}`` and ``{{ .Vars }}``."""
-    command = template
-    for placeholder, value in (("Path", path), ("Vars", variables)):
-        for spelling in (f"{{{{ .{placeholder} }}}}", f"{{{{.{placeholder}}}}}"):
-            command = command.replace(spelling, value)
-    return command
+def render_execute_command(
+    template: str, path: str, variables: str, build: Mapping[str, str] | None = None
+) -> str:
+    """Packer's ``execute_command`` rendered as Go's text/template does at run time.
+
+    The shell provisioner's fields are ``.Path``, ``.Vars`` and ``.EnvVarFile``;
+    ``{{build `...`}}`` values come from ``build``.
+    """
+    fields = {"Path": path, "Vars": variables, "EnvVarFile": ""}
+    try:
+        return render_runtime(template, fields, build or {})
+    except GoTemplateError as error:
+        raise ProvisionError(f"execute_command: {error.message}") from None
+
+
+def _build_values(ctx: BuildContext) -> dict[str, str]:
+    """The ``{{build `...`}}`` values known once the instance runs (never written to disk)."""
+    values = {"ID": ctx.instance_id or "", "Host": ctx.ssh_host or "", "Port": str(ctx.ssh_port)}
+    values["User"] = ctx.builder.ssh_username
+    image = ctx.source_image or {}
+    values["SourceAMI"] = str(image.get("ImageId", ""))
+    values["SourceAMIName"] = str(image.get("Name", ""))
+    values["SourceAMIOwner"] = str(image.get("OwnerId", ""))
+    return values
 
 
 async def run_shell(ctx: BuildContext, number: int, provisioner: ShellProvisioner) -> None:
@@ -119,7 +138,7 @@ async def run_shell(ctx: BuildContext, number: int, provisioner: ShellProvisione
         ctx.say(f"Provisioning with shell ({label})")
         await communicator.upload(content, remote, mode=0o755)
         command = render_execute_command(
-            provisioner.execute_command, remote, _vars(ctx, provisioner)
+            provisioner.execute_command, remote, _vars(ctx, provisioner), _build_values(ctx)
         )
         try:
             result = await communicator.run(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.engine.context import BuildContext
 from core.engine.runner import Step
 from core.errors import AmibakeError
+from core.model import SourceAmiFilter
 
 
 class SourceAmiStep(Step):
@@ -13,7 +16,19 @@ class SourceAmiStep(Step):
 
     async def run(self, ctx: BuildContext) -> None:
         builder = ctx.builder
-        if builder.source_ami:
+        if builder.source_ami and builder.source_ami_filter is not None:
+            # Packer sends one DescribeImages with the id and the filter together
+            # (step_source_ami_info.go): the given id must also match the filter.
+            spec = builder.source_ami_filter
+            images = await ctx.aws.collect(
+                ctx.region,
+                "DescribeImages",
+                "Images",
+                ImageIds=[builder.source_ami],
+                **filter_query(spec),
+            )
+            image = choose_image(images, spec, ctx.region)
+        elif builder.source_ami:
             found = await ctx.aws.call(ctx.region, "DescribeImages", ImageIds=[builder.source_ami])
             images = found.get("Images", [])
             if not images:
@@ -32,30 +47,33 @@ class SourceAmiStep(Step):
     async def _by_filter(ctx: BuildContext) -> dict:
         spec = ctx.builder.source_ami_filter
         assert spec is not None  # the template loader guarantees one source
-        filters = [{"Name": k, "Values": [v]} for k, v in spec.filters.items()]
-        images = await ctx.aws.collect(
-            ctx.region,
-            "DescribeImages",
-            "Images",
-            Owners=list(spec.owners),
-            Filters=filters,
-            IncludeDeprecated=spec.include_deprecated,
+        images = await ctx.aws.collect(ctx.region, "DescribeImages", "Images", **filter_query(spec))
+        return choose_image(images, spec, ctx.region)
+
+
+def filter_query(spec: SourceAmiFilter) -> dict[str, Any]:
+    """DescribeImages parameters of a ``source_ami_filter`` (also ``data "amazon-ami"``)."""
+    return {
+        "Owners": list(spec.owners),
+        "Filters": [{"Name": k, "Values": [v]} for k, v in spec.filters.items()],
+        "IncludeDeprecated": spec.include_deprecated,
+    }
+
+
+def choose_image(images: list[dict], spec: SourceAmiFilter, region: str) -> dict:
+    """The image a filter selects: the only match, or the newest with ``most_recent``."""
+    described = ", ".join(f"{k}={v}" for k, v in spec.filters.items())
+    owners = ", ".join(spec.owners)
+    if not images:
+        raise AmibakeError(f"no AMI in {region} matches filter {{{described}}} owned by [{owners}]")
+    images = sorted(images, key=lambda i: i.get("CreationDate", ""), reverse=True)
+    if len(images) > 1 and not spec.most_recent:
+        listed = "; ".join(
+            f"{i['ImageId']} {i.get('Name')} ({i.get('CreationDate', '')[:10]})" for i in images[:5]
         )
-        described = ", ".join(f"{k}={v}" for k, v in spec.filters.items())
-        owners = ", ".join(spec.owners)
-        if not images:
-            raise AmibakeError(
-                f"no AMI in {ctx.region} matches filter {{{described}}} owned by [{owners}]"
-            )
-        images.sort(key=lambda i: i.get("CreationDate", ""), reverse=True)
-        if len(images) > 1 and not spec.most_recent:
-            listed = "; ".join(
-                f"{i['ImageId']} {i.get('Name')} ({i.get('CreationDate', '')[:10]})"
-                for i in images[:5]
-            )
-            more = f" and {len(images) - 5} more" if len(images) > 5 else ""
-            raise AmibakeError(
-                f"{len(images)} AMIs match filter {{{described}}}: {listed}{more}; "
-                "set most_recent = true or narrow the filter"
-            )
-        return images[0]
+        more = f" and {len(images) - 5} more" if len(images) > 5 else ""
+        raise AmibakeError(
+            f"{len(images)} AMIs match filter {{{described}}}: {listed}{more}; "
+            "set most_recent = true or narrow the filter"
+        )
+    return images[0]
