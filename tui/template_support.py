@@ -14,6 +14,7 @@ from typing import Any
 
 from core import paths
 from core.errors import AmibakeError
+from core.templates.errors import Problems
 
 # -- syntax highlighting ---------------------------------------------------------------------
 
@@ -245,10 +246,8 @@ def validate_text(
     variables: dict[str, str] | None = None,
 ) -> Validation:
     """Parse, interpolate and validate ``text`` as the engine would; never raises."""
-    from core.templates import TemplateError, loads
-    from core.templates.errors import Problems
+    from core.templates import loads
     from core.templates.loader import parse_raw
-    from core.templates.nodes import Scalar
 
     result = Validation()
     declared = Problems()
@@ -256,21 +255,44 @@ def validate_text(
         raw = parse_raw(text, file, fmt, declared)
     except Exception:  # the full load below reports the problem with its position
         raw = None
-    if raw is not None:
-        for name, decl in raw.variables.items():
-            default = None
-            if decl.has_default and decl.default is not None:
-                value = decl.default.value if isinstance(decl.default, Scalar) else None
-                default = "" if value is None else str(value)
-                if isinstance(value, bool):
-                    default = "true" if value else "false"
-            result.variables.append(
-                VariableField(name, default, decl.sensitive, decl.description, decl.type)
-            )
-    known = {v.name for v in result.variables}
-    values = [(k, v) for k, v in (variables or {}).items() if v != "" and k in known]
+    result.variables = _variable_fields(raw)
+    values = _known_values(result.variables, variables)
+    return _loaded(
+        result,
+        lambda: loads(text, file=file, format=fmt, vars=values, template_dir=template_dir),
+    )
+
+
+def _variable_fields(raw: Any) -> list[VariableField]:
+    """The editor's variable form rows for a raw template (none when it did not parse)."""
+    from core.templates.nodes import Scalar
+
+    fields: list[VariableField] = []
+    if raw is None:
+        return fields
+    for name, decl in raw.variables.items():
+        default = None
+        if decl.has_default and decl.default is not None:
+            value = decl.default.value if isinstance(decl.default, Scalar) else None
+            default = "" if value is None else str(value)
+            if isinstance(value, bool):
+                default = "true" if value else "false"
+        fields.append(VariableField(name, default, decl.sensitive, decl.description, decl.type))
+    return fields
+
+
+def _known_values(
+    fields: list[VariableField], variables: dict[str, str] | None
+) -> list[tuple[str, str]]:
+    known = {v.name for v in fields}
+    return [(k, v) for k, v in (variables or {}).items() if v != "" and k in known]
+
+
+def _loaded(result: Validation, load: Any) -> Validation:
+    from core.templates import TemplateError
+
     try:
-        result.spec = loads(text, file=file, format=fmt, vars=values, template_dir=template_dir)
+        result.spec = load()
     except TemplateError as error:
         result.problems = list(error.problems)
     except AmibakeError as error:
@@ -278,6 +300,62 @@ def validate_text(
     except Exception as error:  # a bug in a loader must not take the editor down
         result.error = f"internal error: {type(error).__name__}: {error}"
     return result
+
+
+# -- folder templates ------------------------------------------------------------------------
+
+
+def template_folder_of(path: Path) -> Path | None:
+    """The folder template the editor opens for ``path``, or None for a single file.
+
+    A folder is one (Packer reads all its ``*.pkr.hcl`` / ``*.pkr.json`` as one
+    template); so is a template file next to other template files, which alone
+    would miss what they declare.
+    """
+    from core.templates.loader import TEMPLATE_SUFFIXES, folder_files
+
+    if path.is_dir():
+        return path
+    if not path.name.endswith(TEMPLATE_SUFFIXES) or not path.parent.is_dir():
+        return None
+    try:
+        siblings = folder_files(path.parent, TEMPLATE_SUFFIXES)
+    except AmibakeError:
+        return None
+    return path.parent if len(siblings) > 1 else None
+
+
+def folder_template_files(folder: Path) -> list[Path]:
+    """The files of a folder template, in the order Packer reads them."""
+    from core.templates.loader import TEMPLATE_SUFFIXES, folder_files
+
+    return folder_files(folder, TEMPLATE_SUFFIXES)
+
+
+def validate_folder(
+    folder: Path,
+    *,
+    unsaved: dict[Path, str],
+    variables: dict[str, str] | None = None,
+) -> Validation:
+    """:func:`validate_text` for a folder template, ``unsaved`` texts read instead of files."""
+    from core.templates import load
+    from core.templates.loader import read_text
+
+    result = Validation()
+    try:
+        from core.templates.hcl import read_hcl_files
+
+        sources = [
+            (unsaved[f] if f in unsaved else read_text(f), str(f))
+            for f in folder_template_files(folder)
+        ]
+        raw = read_hcl_files(sources, Problems())
+    except Exception:  # the full load below reports the problem with its position
+        raw = None
+    result.variables = _variable_fields(raw)
+    values = _known_values(result.variables, variables)
+    return _loaded(result, lambda: load(folder, vars=values, unsaved=unsaved))
 
 
 def preview_lines(spec: Any) -> list[tuple[str, str]]:

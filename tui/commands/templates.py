@@ -17,20 +17,52 @@ from core.model import BuildSpec, FileProvisioner, ShellProvisioner
 from core.templates import TemplateError, convert, format_template, load
 
 
-class _OrderedVars(argparse.Action):
-    """Collects --var k=v and --var-file F; Packer applies --var after var files."""
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
-        items = list(getattr(namespace, self.dest, None) or [])
-        items.append(values)
-        setattr(namespace, self.dest, items)
-
-
 def _var(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got `{text}`")
     return name.strip(), value
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """``--var`` and ``--var-file``, the same for validate, inspect and build."""
+    parser.add_argument(
+        "--var",
+        action="append",
+        type=_var,
+        metavar="NAME=VALUE",
+        help="set a variable (repeatable; applied after every var file, as Packer does)",
+    )
+    parser.add_argument(
+        "--var-file",
+        action="append",
+        metavar="FILE",
+        help="read variables from a JSON, HCL or TOML file (repeatable, in order; a folder's "
+        "*.auto.pkrvars.hcl/json come first)",
+    )
+
+
+def load_template(
+    args: argparse.Namespace, *, warn_undeclared_vars: bool = True, datasources: Any = None
+) -> BuildSpec:
+    """The spec of ``args.template`` (a file or a folder) with the command's variables.
+
+    ``datasources``: a resolver evaluating the template's data sources (build,
+    ``validate --evaluate-datasources``); without one they are checked by shape only.
+    """
+    return load(
+        args.template,
+        vars=list(getattr(args, "var", None) or []),
+        var_files=list(getattr(args, "var_file", None) or []),
+        warn_undeclared_vars=warn_undeclared_vars,
+        datasources=datasources,
+    )
+
+
+def print_warnings(spec: BuildSpec) -> None:
+    """Each of the template's warnings on stderr, one line each (what Packer only warns about)."""
+    for warning in spec.warnings:
+        print(f"amibake: warning: {spec.redact(warning)}", file=sys.stderr)
 
 
 def _print_problems(error: TemplateError) -> int:
@@ -42,25 +74,52 @@ def _print_problems(error: TemplateError) -> int:
     return error.exit_code
 
 
-def _load(args: argparse.Namespace) -> BuildSpec:
-    return load(
-        args.template,
-        vars=list(getattr(args, "var", None) or []),
-        var_files=list(getattr(args, "var_file", None) or []),
-    )
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
+    started: list[Any] = []  # the local cloud --local started for the data sources, if any
+    resolver = _validate_resolver(args, started)
     try:
-        spec = _load(args)
+        spec = load_template(
+            args, warn_undeclared_vars=not args.no_warn_undeclared_var, datasources=resolver
+        )
     except TemplateError as error:
         return _print_problems(error)
+    finally:
+        if resolver is not None:
+            resolver.close()
+        for cloud in started:
+            cloud.stop()
+    print_warnings(spec)
     names = ", ".join(b.name for b in spec.builders)
     print(
         f"{args.template}: valid ({len(spec.builders)} builder(s): {names}; "
         f"{len(spec.provisioners)} provisioner(s))"
     )
     return 0
+
+
+def _validate_resolver(args: argparse.Namespace, started: list[Any]) -> Any:
+    """With ``--evaluate-datasources``: the target's resolver (Packer's flag of that name)."""
+    if not getattr(args, "evaluate_datasources", False):
+        return None  # data sources checked by shape only, as Packer's validate does
+    import os
+
+    from core.datasources_aws import resolver_for
+
+    if not args.local:
+        return resolver_for(
+            profile=args.profile,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+            region=args.region,
+        )
+
+    def start_cloud() -> Any:
+        if not started:
+            from core.local.cloud import LocalCloud
+
+            started.append(LocalCloud(latency="instant").start())
+        return started[0]
+
+    return resolver_for(local_cloud=start_cloud, region=args.region)
 
 
 def _show(value: Any) -> str:
@@ -71,18 +130,92 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _origin(origin: str) -> str:
+    """A variable's origin as inspect shows it: ``var-file vars.pkrvars.hcl``, ``cli``..."""
+    kind, _, where = origin.partition(":")
+    label = {"auto-var-file": "auto var-file", "cli": "--var", "env": "PKR_VAR_"}.get(kind, kind)
+    return f"{label} {where}" if where else label
+
+
+def _raw_template(path: Path) -> Any:
+    """The template before evaluation (a file or a folder), or None if it cannot be read."""
+    from core.templates import read_raw
+    from core.templates.errors import Problems
+    from core.templates.hcl import read_hcl_files
+    from core.templates.loader import TEMPLATE_SUFFIXES, folder_files, read_text
+
+    try:
+        if not path.is_dir():
+            return read_raw(path)
+        sources = [(read_text(f), str(f)) for f in folder_files(path, TEMPLATE_SUFFIXES)]
+        return read_hcl_files(sources, Problems())
+    except Exception:  # inspect shows the rest: the spec itself loaded
+        return None
+
+
+def _source_names(node: Any) -> list[str]:
+    """The references of a build's ``sources = [...]`` when they are written out."""
+    from core.templates.nodes import ExprNode, ListNode, Scalar
+
+    names: list[str] = []
+    for item in node.items if isinstance(node, ListNode) else ():
+        if isinstance(item, Scalar) and isinstance(item.value, str):
+            names.append(item.value.removeprefix("source."))
+        elif isinstance(item, ExprNode):
+            parts, expr = [], item.expr
+            while hasattr(expr, "obj") and hasattr(expr, "name"):
+                parts.append(expr.name)
+                expr = expr.obj
+            parts.append(getattr(expr, "name", "?"))
+            names.append(".".join(reversed(parts)).removeprefix("source."))
+        else:
+            names.append("(computed)")
+    return names
+
+
+def _layout(path: Path) -> list[str]:
+    """An HCL2 template's sources, builds and data sources, as written (for inspect)."""
+    raw = _raw_template(path)
+    if raw is None or raw.format != "hcl":
+        return []
+    out = ["", "sources:"]
+    out += [f"  source.{key}" for key in getattr(raw, "sources", {})] or ["  (none)"]
+    builds = getattr(raw, "builds", [])
+    if builds:
+        out += ["", "builds:"]
+    for index, build in enumerate(builds):
+        uses = _source_names(build.sources) if build.sources is not None else []
+        for use in build.source_uses:
+            ref = getattr(use, "ref", None)
+            if ref is None:
+                uses.append("(dynamic)")
+                continue
+            named = f" as {use.name}" if getattr(use, "name", None) else ""
+            uses.append(ref.removeprefix("source.") + named)
+        label = build.name or f"build {index + 1}"
+        out.append(f"  {label}: {', '.join(uses) or '(no sources)'}")
+    data = getattr(raw, "data_sources", {})
+    if data:
+        out += ["", "data sources:"]
+        out += [f"  data.{key}" for key in data]
+    return out
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     try:
-        spec = _load(args)
+        # Packer's inspect does not warn about var-file values nobody declared; neither do we
+        spec = load_template(args, warn_undeclared_vars=False)
     except TemplateError as error:
         return _print_problems(error)
+    print_warnings(spec)
     out: list[str] = [f"template: {args.template} ({spec.source_format})", "", "variables:"]
     if not spec.variables:
         out.append("  (none)")
     for variable in spec.variables.values():
         note = f"  # {variable.description}" if variable.description else ""
         shown = variable.display_value() if variable.sensitive else _show(variable.value)
-        out.append(f"  {variable.name} = {shown}{note}")
+        out.append(f"  {variable.name} = {shown}  ({_origin(variable.origin)}){note}")
+    out += _layout(Path(args.template))
     out += ["", "builders:"]
     for builder in spec.builders:
         source = builder.source_ami or (
@@ -104,6 +237,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not spec.provisioners:
         out.append("  (none)")
     for i, prov in enumerate(spec.provisioners):
+        only = f"  (only {', '.join(prov.only)})" if getattr(prov, "only", ()) else ""
         if isinstance(prov, ShellProvisioner):
             what = (
                 f"{len(prov.inline)} inline command(s)"
@@ -112,12 +246,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 if prov.script
                 else f"scripts {_show(prov.scripts)}"
             )
-            out.append(f"  {i + 1}. shell: {what}")
+            out.append(f"  {i + 1}. shell: {what}{only}")
         elif isinstance(prov, FileProvisioner):
-            out.append(f"  {i + 1}. file: {prov.source} -> {prov.destination} ({prov.direction})")
+            out.append(
+                f"  {i + 1}. file: {prov.source} -> {prov.destination} ({prov.direction}){only}"
+            )
+        else:
+            out.append(f"  {i + 1}. {prov.type}{only}")
     if spec.post_processors:
         out += ["", "post-processors:"]
-        out += [f"  {p.type}: {p.output}" for p in spec.post_processors]
+        out += [f"  {p.type}: {getattr(p, 'output', '')}" for p in spec.post_processors]
     print(spec.redact("\n".join(out)))
     return 0
 
@@ -170,29 +308,33 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    def add_vars(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--var",
-            action=_OrderedVars,
-            type=_var,
-            metavar="NAME=VALUE",
-            help="set a variable (repeatable; wins over var files)",
-        )
-        parser.add_argument(
-            "--var-file",
-            action=_OrderedVars,
-            metavar="FILE",
-            help="read variables from a JSON, HCL or TOML file (repeatable)",
-        )
-
     p = subparsers.add_parser("validate", help="check a template and report every problem")
-    p.add_argument("template", metavar="TEMPLATE")
-    add_vars(p)
+    p.add_argument("template", metavar="TEMPLATE", help="a template file or a folder of them")
+    add_input_options(p)
+    p.add_argument(
+        "--no-warn-undeclared-var",
+        action="store_true",
+        help="do not warn about var-file values for variables the template does not declare",
+    )
+    p.add_argument(
+        "--evaluate-datasources",
+        action="store_true",
+        help="run the template's data sources against the target (default: check their shape)",
+    )
+    p.add_argument(
+        "--local",
+        action="store_true",
+        help="with --evaluate-datasources: against the embedded local cloud",
+    )
+    p.add_argument("--profile", help="with --evaluate-datasources: the AWS profile")
+    p.add_argument(
+        "--region", help="with --evaluate-datasources: the region of data sources without one"
+    )
     p.set_defaults(handler=cmd_validate)
 
     p = subparsers.add_parser("inspect", help="show a template's builders, provisioners, variables")
-    p.add_argument("template", metavar="TEMPLATE")
-    add_vars(p)
+    p.add_argument("template", metavar="TEMPLATE", help="a template file or a folder of them")
+    add_input_options(p)
     p.set_defaults(handler=cmd_inspect)
 
     p = subparsers.add_parser("fmt", help="print a template in canonical formatting")

@@ -1,6 +1,7 @@
 """The template editor: highlighted text, live validation, variables, preview, build.
 
-``EditorScreen(path=None, source_image=None, as_filter=True)``: opens ``path``,
+``EditorScreen(path=None, source_image=None, as_filter=True)``: opens ``path``
+(a file, or a folder template: a picker lists its files, validated as one template),
 or scaffolds a template around ``source_image`` (an AMI picked in the
 browser), or starts from the shipped demo. Every change is validated after a
 short pause, in a thread, by the same loader the engine uses; problems are
@@ -24,17 +25,21 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from core.errors import AmibakeError
 from tui.modals.build_confirm import ConfirmationModal
 from tui.template_support import (
     HCL_HIGHLIGHTS,
     Validation,
     VariableField,
+    folder_template_files,
     hcl_language,
     preview_lines,
     recent_templates,
     remember_template,
     scaffold_from_image,
+    template_folder_of,
     template_format,
+    validate_folder,
     validate_text,
 )
 
@@ -124,6 +129,10 @@ class EditorScreen(Screen[None]):
         self._var_values: dict[str, str] = {}
         self._fields: dict[str, VariableField] = {}
         self._problem_index = -1
+        #: a folder template: its files' texts as edited, and as saved (``path`` is the one shown)
+        self.folder: Path | None = None
+        self._buffers: dict[Path, str] = {}
+        self._saved_texts: dict[Path, str] = {}
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -132,6 +141,9 @@ class EditorScreen(Screen[None]):
         with Horizontal(id="editor-main"):
             yield TextArea.code_editor("", id="editor-text", soft_wrap=False)
             with Vertical(id="editor-side"):
+                with Vertical(id="files-box", classes="build-box hidden") as box:
+                    box.border_title = "Files"
+                    yield OptionList(id="editor-files")
                 with Vertical(id="problems-box", classes="build-box") as box:
                     box.border_title = "Problems"
                     yield OptionList(id="editor-problems")
@@ -152,6 +164,10 @@ class EditorScreen(Screen[None]):
         language = hcl_language()
         if language is not None:
             area.register_language("hcl", language, HCL_HIGHLIGHTS)
+        folder = template_folder_of(self.path) if self.path is not None else None
+        if folder is not None and self._open_folder(folder, self.path):
+            area.focus()
+            return
         text = self._initial_text()
         self._load_text(text)
         if self.path is None:
@@ -204,7 +220,13 @@ class EditorScreen(Screen[None]):
 
     @property
     def modified(self) -> bool:
-        return self.text != self._saved_text
+        if self.text != self._saved_text:
+            return True
+        return any(
+            text != self._saved_texts.get(path)
+            for path, text in self._buffers.items()
+            if path != self.path
+        )
 
     @property
     def fmt(self) -> str:
@@ -212,6 +234,8 @@ class EditorScreen(Screen[None]):
 
     def _update_title(self) -> None:
         where = str(self.path) if self.path else f"{NEW_TEMPLATE_NAME} (not saved yet)"
+        if self.folder is not None and self.path is not None:
+            where = f"{self.path} (folder template {self.folder}/)"
         title = Text.assemble(("Template editor", "bold"), "  ", (where, "cyan"))
         title.append(f"  {self.fmt.upper()}", style="dim")
         if self.modified:
@@ -235,6 +259,11 @@ class EditorScreen(Screen[None]):
         self._set_status(Text("Checking...", style="dim"), ok=None)
 
     def _validate_now(self) -> None:
+        if self.folder is not None:
+            self._validate_folder(
+                self.generation, self.folder, self._unsaved(), dict(self._var_values)
+            )
+            return
         file = str(self.path) if self.path else NEW_TEMPLATE_NAME
         template_dir = self.path.parent.resolve() if self.path else Path.cwd()
         self._validate(
@@ -254,6 +283,13 @@ class EditorScreen(Screen[None]):
         result = validate_text(
             text, file=file, fmt=fmt, template_dir=template_dir, variables=variables
         )
+        self.app.call_from_thread(self._show_validation, generation, result)
+
+    @work(thread=True, group="editor-validate")
+    def _validate_folder(
+        self, generation: int, folder: Path, unsaved: dict[Path, str], variables: dict[str, str]
+    ) -> None:
+        result = validate_folder(folder, unsaved=unsaved, variables=variables)
         self.app.call_from_thread(self._show_validation, generation, result)
 
     def _show_validation(self, generation: int, result: Validation) -> None:
@@ -306,6 +342,8 @@ class EditorScreen(Screen[None]):
         for index, problem in enumerate(result.problems):
             here = problem.loc.file == this_file
             where = f"{problem.line}:{problem.col}" if here else str(problem.loc)
+            if not here and Path(problem.loc.file) in self._buffers:
+                where = f"{Path(problem.loc.file).name}:{problem.line}:{problem.col}"
             label = Text.assemble(
                 (f"{where:>7} ", "bold red" if here else "red"),
                 (f"{problem.path}: " if problem.path else "", "cyan"),
@@ -336,6 +374,9 @@ class EditorScreen(Screen[None]):
         problem = self.validation.problems[index]
         self._problem_index = index
         this_file = str(self.path) if self.path else NEW_TEMPLATE_NAME
+        if problem.loc.file != this_file and Path(problem.loc.file) in self._buffers:
+            self._switch_file(Path(problem.loc.file))  # another file of the folder template
+            this_file = problem.loc.file
         if problem.loc.file != this_file:
             self.notify(str(problem), title="Problem outside this file", severity="warning")
             return
@@ -415,6 +456,13 @@ class EditorScreen(Screen[None]):
         if self.path is None:
             self.action_save_as()
             return
+        if self.folder is not None:  # every edited file of the folder template
+            self._buffers[self.path] = self.text
+            for path, text in self._buffers.items():
+                if path != self.path and text != self._saved_texts.get(path):
+                    if not self._write_file(path, text):
+                        return
+                    self._saved_texts[path] = text
         self._write(self.path)
 
     def action_save_as(self) -> None:
@@ -426,8 +474,7 @@ class EditorScreen(Screen[None]):
 
         self.app.push_screen(PathModal("Save the template as", initial), chosen)
 
-    def _write(self, path: Path) -> None:
-        text = self.text
+    def _write_file(self, path: Path, text: str) -> bool:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
@@ -435,8 +482,19 @@ class EditorScreen(Screen[None]):
             self.notify(
                 f"cannot write {path}: {error.strerror or error}", title="Save", severity="error"
             )
+            return False
+        return True
+
+    def _write(self, path: Path) -> None:
+        text = self.text
+        if not self._write_file(path, text):
             return
         moved = path != self.path
+        if self.folder is not None:
+            if moved:  # saved elsewhere: open what that file belongs to
+                self._open(path)
+                return
+            self._buffers[path] = self._saved_texts[path] = text
         self.path = path
         self._saved_text = text
         remember_template(path, self._settings())
@@ -459,6 +517,11 @@ class EditorScreen(Screen[None]):
         )
 
     def _open(self, path: Path) -> None:
+        folder = template_folder_of(path)
+        if folder is not None:
+            self._open_folder(folder, path)
+            return
+        self._leave_folder()
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
@@ -469,6 +532,72 @@ class EditorScreen(Screen[None]):
         remember_template(path, self._settings())
         self._var_values.clear()
         self._load_text(text)
+
+    # -- folder templates -------------------------------------------------------------------
+
+    def _open_folder(self, folder: Path, path: Path | None) -> bool:
+        """Show ``folder``'s files in the picker and ``path`` (or the first one) in the text."""
+        try:
+            files = folder_template_files(folder)
+            texts = {f: f.read_text(encoding="utf-8") for f in files}
+        except (OSError, UnicodeDecodeError, AmibakeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            self.notify(f"cannot open {folder}: {reason}", title="Open", severity="error")
+            return False
+        if not files:
+            self.notify(
+                f"{folder}: no *.pkr.hcl or *.pkr.json file in this folder",
+                title="Open",
+                severity="error",
+            )
+            return False
+        self.folder = folder
+        self._buffers = dict(texts)
+        self._saved_texts = dict(texts)
+        self._var_values.clear()
+        remember_template(folder, self._settings())
+        picker = self.query_one("#editor-files", OptionList)
+        picker.clear_options()
+        picker.add_options(Option(f.name, id=str(i)) for i, f in enumerate(files))
+        self.query_one("#files-box").remove_class("hidden")
+        shown = path if path in texts else files[0]
+        self.path = shown
+        self._load_text(texts[shown])
+        picker.highlighted = files.index(shown)
+        return True
+
+    def _leave_folder(self) -> None:
+        self.folder = None
+        self._buffers.clear()
+        self._saved_texts.clear()
+        self.query_one("#files-box").add_class("hidden")
+
+    def _unsaved(self) -> dict[Path, str]:
+        """The folder's texts as the editor has them (the shown file's current text)."""
+        unsaved = dict(self._buffers)
+        if self.path is not None:
+            unsaved[self.path] = self.text
+        return unsaved
+
+    def _switch_file(self, path: Path) -> None:
+        """Show another file of the folder template; its edits and the others' are kept."""
+        if self.folder is None or self.path is None or path == self.path:
+            return
+        self._buffers[self.path] = self.text
+        self.path = path
+        self._load_text(self._buffers[path])
+        self._saved_text = self._saved_texts[path]
+        self._update_title()
+        picker = self.query_one("#editor-files", OptionList)
+        picker.highlighted = list(self._buffers).index(path)
+
+    @on(OptionList.OptionSelected, "#editor-files")
+    def _file_picked(self, event: OptionList.OptionSelected) -> None:
+        files = list(self._buffers)
+        index = int(event.option.id or 0)
+        if 0 <= index < len(files):
+            self._switch_file(files[index])
+            self.text_area.focus()
 
     def _confirm_discard(self, then: Any) -> None:
         def answered(discard: bool | None) -> None:
@@ -510,6 +639,21 @@ class EditorScreen(Screen[None]):
         if reason is not None:
             self.notify(f"Cannot build yet: {reason}", title="Build", severity="warning")
             return
+        from tui.screens.monitor import MonitorScreen
+
+        if self.folder is not None:
+            # the build reads the folder's files: they must be the ones validated here
+            if self.modified:
+                self.notify(
+                    "Save the folder's files first (ctrl+s)", title="Build", severity="warning"
+                )
+                return
+            result = validate_folder(self.folder, unsaved={}, variables=self._var_values)
+            if not result.ok:
+                self._show_validation(self.generation, result)
+                return
+            self.app.push_screen(MonitorScreen(result.spec, self.folder))
+            return
         # Load again so the build gets its own timestamp (ami_name) and the current variables.
         file = str(self.path) if self.path else NEW_TEMPLATE_NAME
         template_dir = self.path.parent.resolve() if self.path else Path.cwd()
@@ -523,6 +667,4 @@ class EditorScreen(Screen[None]):
         if not result.ok:
             self._show_validation(self.generation, result)
             return
-        from tui.screens.monitor import MonitorScreen
-
         self.app.push_screen(MonitorScreen(result.spec, self.path, template_text=self.text))
