@@ -26,6 +26,9 @@ The file::
 
     [keymap]                    # binding id = keys (Textual key names, comma separated)
     "browser.filter" = "f,slash"
+
+    [build]
+    tag_artifacts = true        # amibake:* tags on the AMIs and snapshots (--no-amibake-tags)
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ class Settings:
     owner_presets: dict[str, list[str]] = field(default_factory=dict)
     recent_templates: list[str] = field(default_factory=list)
     keymap: dict[str, str] = field(default_factory=dict)
+    #: amibake's own ``amibake:*`` tags on the AMIs and snapshots it builds (the temporary
+    #: resources always carry them); ``amibake build --no-amibake-tags`` turns them off too.
+    tag_artifacts: bool = True
     #: One line when the file could not be read; the defaults are in use and save() is off.
     load_error: str | None = None
 
@@ -147,6 +153,8 @@ class Settings:
         self.recent_templates = _str_list(recent, "templates", [], "recent")
         keymap = _table(data, "keymap")
         self.keymap = {key: _get(keymap, key, str, "", where="keymap") for key in keymap}
+        build = _table(data, "build")
+        self.tag_artifacts = _get(build, "tag_artifacts", bool, True, where="build")
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -168,6 +176,8 @@ class Settings:
         data["recent"] = {"templates": list(self.recent_templates)}
         if self.keymap:
             data["keymap"] = dict(self.keymap)
+        if not self.tag_artifacts:
+            data["build"] = {"tag_artifacts": False}
         return data
 
     def save(self) -> bool:

@@ -170,7 +170,59 @@ class Sweeper:
             if tags.get(TAG_ARTIFACT) == "true" or snapshot["SnapshotId"] in artifact_snapshots:
                 continue
             add("snapshot", snapshot["SnapshotId"], tags, snapshot.get("State", ""))
+        found.extend(await self._untagged(region, {o.resource_id for o in found}, live))
         return found
+
+    async def _untagged(self, region: str, seen: set[str], live: set[str]) -> list[Orphan]:
+        """AMIs and snapshots the ledger knows by id that carry no amibake tag
+        (``--no-amibake-tags`` builds): found through the ledger alone."""
+        if self.ledger is None:
+            return []
+        wanted: dict[str, dict[str, tuple[str, float]]] = {"image": {}, "snapshot": {}}
+        for build in self.ledger.unfinished_builds(self.aws.target):
+            if build.build_id in live or not self._wanted(build.build_id, build.started):
+                continue
+            for resource in build.outstanding:
+                if (
+                    resource.region == region
+                    and resource.kind in wanted
+                    and resource.resource_id
+                    and resource.resource_id not in seen
+                ):
+                    wanted[resource.kind][resource.resource_id] = (build.build_id, build.started)
+        orphans: list[Orphan] = []
+        if wanted["image"]:
+            images = await self.aws.call(
+                region,
+                "DescribeImages",
+                Owners=["self"],
+                Filters=[{"Name": "image-id", "Values": sorted(wanted["image"])}],
+            )
+            for image in images.get("Images", []):
+                build_id, started = wanted["image"][image["ImageId"]]
+                detail = f"{image.get('Name', '')} ({image.get('State')})"
+                orphans.append(Orphan(region, "image", image["ImageId"], build_id, started, detail))
+        if wanted["snapshot"]:
+            snapshots = await self.aws.collect(
+                region,
+                "DescribeSnapshots",
+                "Snapshots",
+                OwnerIds=["self"],
+                Filters=[{"Name": "snapshot-id", "Values": sorted(wanted["snapshot"])}],
+            )
+            for snapshot in snapshots:
+                build_id, started = wanted["snapshot"][snapshot["SnapshotId"]]
+                orphans.append(
+                    Orphan(
+                        region,
+                        "snapshot",
+                        snapshot["SnapshotId"],
+                        build_id,
+                        started,
+                        snapshot.get("State", ""),
+                    )
+                )
+        return orphans
 
     async def delete(self, orphan: Orphan) -> None:
         region, resource_id = orphan.region, orphan.resource_id

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.engine.build_template import build_info, render_build_template
 from core.events import Event, LogLines, Message, ResourceChanged, ResourceState, Stream
 from core.model import AmazonEbsBuilder, BuildSpec
 
@@ -50,6 +51,9 @@ class BuildOptions:
     #: how long to look for fingerprints in the console output before connecting unverified.
     console_wait: float = 20.0
     parallel_builds: int = 0  # 0: all builders at once
+    #: put amibake's ``amibake:*`` bookkeeping tags on the AMIs and snapshots (the temporary
+    #: resources carry them always); off: cleanup and sweep find them through the ledger.
+    amibake_tags: bool = True
 
 
 @dataclass
@@ -76,6 +80,10 @@ class BuildContext:
     snapshots: dict[str, list[str]] = field(default_factory=dict)  # region -> snapshot ids
     #: "succeeded" / "failed" / "cancelled" once the steps are over; cleanups read it.
     outcome: str = "running"
+    #: when the build started (UTC): an AMI of the build's name created since is the build's
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: regions where a CreateImage/CopyImage call was sent and not answered (yet)
+    unanswered_images: set[str] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -101,15 +109,70 @@ class BuildContext:
             TAG_CREATED_AT: self.spec.build_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
-    def tag_specification(self, resource_type: str, *extra: Any) -> dict[str, Any]:
+    def tag_specification(
+        self, resource_type: str, *extra: Any, bookkeeping: bool = True
+    ) -> dict[str, Any]:
+        """The tags of a new resource: ``extra`` mappings in order (later ones win), then
+        amibake's own unless ``bookkeeping`` is False."""
         tags: dict[str, str] = {}
         for mapping in extra:
             tags.update(mapping)
-        tags.update(self.amibake_tags())
+        if bookkeeping:
+            tags.update(self.amibake_tags())
         return {
             "ResourceType": resource_type,
             "Tags": [{"Key": k, "Value": str(v)} for k, v in tags.items()],
         }
+
+    # -- Packer's build template data ({{ .SourceAMIName }} ...) ----------------------------
+
+    def build_info(self) -> dict[str, Any]:
+        """Packer's BuildInfoTemplate: the build region and the source AMI (once known)."""
+        return build_info(self.region, self.source_image)
+
+    def render(self, text: str) -> str:
+        """``ami_description`` and tags, rendered as Packer renders them at run time."""
+        return render_build_template(text, self.build_info())
+
+    def render_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
+        info = self.build_info()
+        return {
+            render_build_template(k, info): render_build_template(v, info) for k, v in tags.items()
+        }
+
+    def image_tags(self) -> dict[str, str]:
+        """The tags of the AMI (every region): ``run_tags`` unless ``skip_ami_run_tags``,
+        then ``tags``, which win on a key both have (Packer tags the AMI with ``tags`` after
+        creating it with the run tags; region copies carry the source's tags)."""
+        builder = self.builder
+        tags = {} if builder.skip_ami_run_tags else self.render_tags(builder.run_tags)
+        tags.update(self.render_tags(builder.tags))
+        return tags
+
+    def snapshot_tags(self, from_instance: bool) -> dict[str, str]:
+        """The tags of the AMI's snapshots: ``run_tags`` (only on the snapshots CreateImage
+        makes, unless ``skip_ami_run_tags``), then ``tags``, then ``snapshot_tags``."""
+        builder = self.builder
+        tags = (
+            self.render_tags(builder.run_tags)
+            if from_instance and not builder.skip_ami_run_tags
+            else {}
+        )
+        tags.update(self.render_tags(builder.tags))
+        tags.update(self.render_tags(builder.snapshot_tags))
+        return tags
+
+    def artifact_tag_specifications(self, from_instance: bool) -> list[dict[str, Any]]:
+        keep = self.options.amibake_tags
+        return [
+            self.tag_specification("image", self.image_tags(), bookkeeping=keep),
+            self.tag_specification("snapshot", self.snapshot_tags(from_instance), bookkeeping=keep),
+        ]
+
+    @property
+    def ami_description(self) -> str | None:
+        text = self.builder.ami_description
+        return self.render(text) if text else None
 
     def build_filter(self) -> dict[str, Any]:
         """EC2 filter matching everything this build tagged."""

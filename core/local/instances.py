@@ -6,6 +6,7 @@ machine behind it. :class:`core.local.cloud.LocalCloud` drives its lifecycle.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from collections.abc import Callable, Sequence
@@ -106,6 +107,7 @@ class LocalInstance:
         port is used instead and the caller publishes it.
         """
         await self.stop_ssh()
+        await asyncio.to_thread(self.install_authorized_keys)
         attempts = [0] if fallback_port else [port, 0]
         # Fault injection: a server whose key is not the one the console output shows.
         host_key = asyncssh.generate_private_key("ssh-ed25519") if wrong_host_key else self.host_key
@@ -119,6 +121,7 @@ class LocalInstance:
                 host_key=host_key,
                 sandbox=self.sandbox,
                 drop_after_bytes=drop_after_bytes,
+                authorized_keys_file=self.authorized_keys_file,
             )
             try:
                 self.ssh_port = await server.start()
@@ -128,6 +131,28 @@ class LocalInstance:
             self.ssh = server
             return self.ssh_port
         raise RuntimeError(f"cannot start SSH for {self.instance_id}: {last_error}")
+
+    @property
+    def authorized_keys_file(self) -> Path:
+        """The guest's ``~/.ssh/authorized_keys``, on the host."""
+        return self.sandbox.host_dir(self.sandbox.home) / ".ssh" / "authorized_keys"
+
+    def install_authorized_keys(self) -> None:
+        """What cloud-init does at boot: the launch key pair's public key goes into the
+        default user's ``~/.ssh/authorized_keys`` (added to what an image brought along)."""
+        path = self.authorized_keys_file
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            present = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            present = ""
+        have = {" ".join(line.split()[:2]) for line in present.splitlines()}
+        missing = [k for k in self.authorized_keys if " ".join(k.split()[:2]) not in have]
+        if not missing and path.exists():
+            return
+        text = present if not present or present.endswith("\n") else present + "\n"
+        path.write_text(text + "".join(f"{k}\n" for k in missing), encoding="utf-8")
+        path.chmod(0o600)
 
     async def stop_ssh(self) -> None:
         server, self.ssh = self.ssh, None

@@ -5,7 +5,8 @@ needs more than it does: states that take time, instances reachable over SSH,
 a realistic image catalogue with AWS's owner semantics, and the errors real
 builds meet (DependencyViolation, InvalidAMIName.Duplicate, ...). Each of
 those is a small wrapper or replacement installed here, in one place, so the
-list of what we change in moto is this file and nothing else.
+list of what we change in moto is this file, plus :mod:`core.local.ssm_public`
+(AWS's public AMI parameters in moto's SSM store), which :func:`install` installs.
 
 The wrappers call into the running :class:`core.local.cloud.LocalCloud`
 (``_runtime``) for the parts moto knows nothing about: loopback addresses, SSH
@@ -49,6 +50,7 @@ from moto.ec2.utils import (
     random_ami_id,
 )
 
+from core.local import image_attributes
 from core.local.images import CatalogImage
 from core.regions import COMMERCIAL_REGIONS
 
@@ -468,6 +470,7 @@ def copy_image_response(self: AmisResponse) -> ActionResult:
         source_image_id=source_image_id,
         source_image_region=source_region,
     )
+    image_attributes.copy_attributes(image, source)
     backend.amis[image_id] = image
     tags: dict[str, str] = {}
     if copy_tags:
@@ -654,7 +657,13 @@ def _image_xml(backend: EC2Backend, image: Ami) -> str:
     fragment is cached until its state, tags or permissions change.
     """
     tags = backend.tags.get(image.id) or {}
-    key = (image.state, tuple(sorted(tags.items())), repr(image.launch_permissions))
+    extra = image_attributes.image_xml_tags(image)
+    key = (
+        image.state,
+        tuple(sorted(tags.items())),
+        repr(image.launch_permissions),
+        repr((extra, image.description, getattr(image, "deprecation_time", None))),
+    )
     cached = getattr(image, "_amibake_xml", None)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -718,6 +727,7 @@ def _image_xml(backend: EC2Backend, image: Ami) -> str:
         _tag("sourceInstanceId", image.instance_id),
         _tag("sourceImageId", getattr(image, "source_image_id", None)),
         _tag("sourceImageRegion", getattr(image, "source_image_region", None)),
+        *(_tag(name, value) for name, value in extra),
         "</item>",
     ]
     fragment = "".join(parts)
@@ -821,6 +831,7 @@ def _wrap_run_instances(original: Callable[..., Any]) -> Callable[..., Any]:
             instance.architecture = image.architecture or instance.architecture
             instance.platform = image.platform
             instance._state.name, instance._state.code = "pending", 0
+        image_attributes.launched(reservation.instances)
         assert _runtime is not None
         _runtime.instances_launched(self, reservation.instances)
         return reservation
@@ -907,6 +918,7 @@ def _wrap_delete_snapshot(original: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap_deregister(original: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(original)
     def deregister_image(self: EC2Backend, ami_id: str) -> Any:
+        image_attributes.check_deregistrable(self.amis.get(ami_id))
         result = original(self, ami_id)
         assert _runtime is not None
         _runtime.registry_changed(self)
@@ -1017,14 +1029,23 @@ def install(runtime: Runtime) -> None:
     Instance.public_dns_name = property(_public_dns_name)  # type: ignore[assignment,method-assign]
     Instance.private_dns_name = property(_private_dns_name)  # type: ignore[assignment,method-assign]
     Snapshot.progress = property(_snapshot_progress)  # type: ignore[assignment,method-assign]
+    image_attributes.install(LocalAmi)
+    # AWS's public AMI parameters (/aws/service/...), pointing at our catalogue's images.
+    from core.local import ssm_public
+
+    ssm_public.install()
 
 
 def uninstall() -> None:
     """Detach the runtime and forget every region (the patches stay, inert without a runtime)."""
     global _runtime
     _runtime = None
-    for account in list(ec2_backends.values()):
-        account.clear()
+    from moto.secretsmanager.models import secretsmanager_backends
+    from moto.ssm.models import ssm_backends
+
+    for backends in (ec2_backends, ssm_backends, secretsmanager_backends):
+        for account in list(backends.values()):
+            account.clear()
 
 
 def restore_snapshot(

@@ -24,6 +24,7 @@ import socket
 import stat
 import struct
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import asyncssh
 from asyncssh.sftp import (
@@ -47,6 +48,11 @@ SFTP_VERSION = 3
 #: how long output may keep flowing after a command ended before we stop waiting for it
 _OUTPUT_GRACE = 5.0
 _CHUNK = 65536
+
+#: Signature algorithms of client public-key logins the instances refuse: SHA-1 RSA, which
+#: OpenSSH 8.8+ (every current EC2 Linux image) no longer accepts. RSA keys log in with
+#: rsa-sha2-256/512, which clients pick from the server-sig-algs the server advertises.
+REFUSED_SIGNATURE_ALGS: tuple[str, ...] = ("ssh-rsa",)
 
 _KEY_LABELS = {
     b"ssh-ed25519": "ED25519",
@@ -388,7 +394,20 @@ class _ConnectionHandler(asyncssh.SSHServer):
         if username != self._owner.username or self._conn is None:
             return False
         peer = self._conn.get_extra_info("peername") or ("", 0)
-        return self._owner._authorized.validate(key, str(peer[0]), str(peer[0])) is not None
+        authorized = self._owner.authorized_keys()
+        if authorized is None or authorized.validate(key, str(peer[0]), str(peer[0])) is None:
+            return False
+        refused = self._owner.refused_signature_algs
+        if refused:
+            # asyncssh verifies the login signature with this very key object afterwards;
+            # a signature made with a refused algorithm (ssh-rsa: SHA-1) fails, as with sshd.
+            verify = key.verify
+
+            def verify_allowed(data: bytes, sig: bytes) -> bool:
+                return _signature_algorithm(sig) not in refused and verify(data, sig)
+
+            key.verify = verify_allowed  # type: ignore[method-assign]
+        return True
 
     def session_requested(self) -> _InstanceSession:
         owner = self._owner
@@ -413,7 +432,11 @@ class InstanceSSHServer:
         sandbox: Sandbox,
         drop_after_bytes: Callable[[], int | None] = lambda: None,
         login_timeout: float = 30.0,
+        authorized_keys_file: Path | None = None,
+        refused_signature_algs: Sequence[str] = REFUSED_SIGNATURE_ALGS,
     ) -> None:
+        """With ``authorized_keys_file``, logins are checked against that file (the guest's
+        ``~/.ssh/authorized_keys``, read at each login as sshd does), else ``authorized_keys``."""
         self.host = host
         self.port = port
         self.username = username
@@ -426,6 +449,8 @@ class InstanceSSHServer:
             self._authorized = asyncssh.import_authorized_keys("\n".join(lines) + "\n")
         except (asyncssh.KeyImportError, ValueError) as error:
             raise LocalCloudError(f"invalid authorized key for {username}: {error}") from None
+        self._authorized_keys_file = authorized_keys_file
+        self.refused_signature_algs = frozenset(a.encode() for a in refused_signature_algs)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
         self._sessions: set[asyncio.Task[None]] = set()
@@ -433,6 +458,33 @@ class InstanceSSHServer:
     @property
     def running(self) -> bool:
         return self._acceptor is not None
+
+    def authorized_keys(self) -> asyncssh.SSHAuthorizedKeys | None:
+        if self._authorized_keys_file is None:
+            return self._authorized
+        try:
+            text = self._authorized_keys_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None  # no file: no key logs in, as with sshd
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        if not lines:
+            return None
+        try:
+            return asyncssh.import_authorized_keys("\n".join(lines) + "\n")
+        except (asyncssh.KeyImportError, ValueError):
+            return None  # sshd skips what it cannot read; one bad line here refuses all
+
+    def _signature_algs(self) -> tuple[str, ...]:
+        """The server-sig-algs advertised: asyncssh's defaults without the refused ones."""
+        if not self.refused_signature_algs:
+            return ()
+        from asyncssh.public_key import get_default_public_key_algs
+
+        return tuple(
+            a.decode()
+            for a in get_default_public_key_algs()
+            if a not in self.refused_signature_algs
+        )
 
     async def start(self) -> int:
         """Listen on host:port (0: any free port) and return the bound port."""
@@ -444,6 +496,7 @@ class InstanceSSHServer:
                 self.host,
                 self.port,
                 server_host_keys=[self._host_key],
+                signature_algs=self._signature_algs(),
                 encoding=None,
                 line_editor=False,
                 allow_pty=True,
@@ -568,6 +621,14 @@ class InstanceSSHServer:
             await asyncio.shield(self.sandbox.kill(process))
             self.sandbox.release(process)
             await asyncio.gather(feeder, *outputs, return_exceptions=True)
+
+
+def _signature_algorithm(sig: bytes) -> bytes:
+    """The algorithm name an SSH signature blob starts with (string alg, string blob)."""
+    if len(sig) < 4:
+        return b""
+    (length,) = struct.unpack(">I", sig[:4])
+    return sig[4 : 4 + length]
 
 
 async def _pump_output(source: asyncio.StreamReader | None, sink: asyncssh.SSHWriter) -> None:

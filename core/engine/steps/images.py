@@ -31,18 +31,15 @@ class CreateImageStep(Step):
         params: dict[str, Any] = {
             "InstanceId": ctx.instance_id,
             "Name": builder.ami_name,
-            "TagSpecifications": [
-                ctx.tag_specification("image", builder.tags),
-                ctx.tag_specification("snapshot", builder.snapshot_tags),
-            ],
+            "TagSpecifications": ctx.artifact_tag_specifications(from_instance=True),
         }
         if builder.encrypt_boot:
             # The AMI users get is the encrypted copy (EncryptBootStep), which takes the name.
             params["Name"] = unencrypted_name(ctx)
-        if builder.ami_description:
-            params["Description"] = builder.ami_description
+        if ctx.ami_description:
+            params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["Name"])
-        image_id = (await ctx.aws.call(ctx.region, "CreateImage", **params))["ImageId"]
+        image_id = await create_call(ctx, ctx.region, "CreateImage", params)
         ctx.images[ctx.region] = image_id
         await ctx.created(row, "image", image_id, detail=params["Name"])
         ctx.say(f"Creating AMI {image_id} ({params['Name']}); waiting for it to be available")
@@ -84,17 +81,14 @@ class EncryptBootStep(Step):
             "Name": builder.ami_name,
             "Encrypted": True,
             "ClientToken": f"{ctx.build_id}-encrypted",
-            "TagSpecifications": [
-                ctx.tag_specification("image", builder.tags),
-                ctx.tag_specification("snapshot", builder.snapshot_tags),
-            ],
+            "TagSpecifications": ctx.artifact_tag_specifications(from_instance=False),
         }
         if builder.kms_key_id:
             params["KmsKeyId"] = builder.kms_key_id
-        if builder.ami_description:
-            params["Description"] = builder.ami_description
+        if ctx.ami_description:
+            params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["ClientToken"])
-        image_id = (await ctx.aws.call(region, "CopyImage", **params))["ImageId"]
+        image_id = await create_call(ctx, region, "CopyImage", params)
         ctx.images[region] = image_id
         await ctx.created(row, "image", image_id, detail=builder.ami_name)
         key = builder.kms_key_id or "the default EBS key"
@@ -103,6 +97,19 @@ class EncryptBootStep(Step):
         await wait_available(ctx, region, image_id)
         await remove_image(ctx, region, source_id, intermediate_snapshots)
         ctx.say(f"Removed the unencrypted intermediate AMI {source_id}")
+
+
+async def create_call(ctx: BuildContext, region: str, action: str, params: dict[str, Any]) -> str:
+    """CreateImage / CopyImage. While the call is unanswered, ``region`` is in
+    ``ctx.unanswered_images``: without amibake's tags, cleanup then looks the AMI up by name."""
+    ctx.unanswered_images.add(region)
+    try:
+        image_id = str((await ctx.aws.call(region, action, **params))["ImageId"])
+    except AwsError:
+        ctx.unanswered_images.discard(region)  # AWS answered: nothing was created
+        raise
+    ctx.unanswered_images.discard(region)
+    return image_id
 
 
 async def remove_image(
@@ -163,17 +170,14 @@ class CopyImageStep(Step):
             "SourceRegion": ctx.region,
             "Name": builder.ami_name,
             "ClientToken": f"{ctx.build_id}-{region}",
-            "TagSpecifications": [
-                ctx.tag_specification("image", builder.tags),
-                ctx.tag_specification("snapshot", builder.snapshot_tags),
-            ],
+            "TagSpecifications": ctx.artifact_tag_specifications(from_instance=False),
         }
         if builder.encrypt_boot:
             params["Encrypted"] = True  # with the destination region's default EBS key
-        if builder.ami_description:
-            params["Description"] = builder.ami_description
+        if ctx.ami_description:
+            params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["ClientToken"], region)
-        image_id = (await ctx.aws.call(region, "CopyImage", **params))["ImageId"]
+        image_id = await create_call(ctx, region, "CopyImage", params)
         ctx.images[region] = image_id
         await ctx.created(row, "image", image_id, region, detail=f"copy of {source_id}")
         ctx.say(f"Copying {source_id} to {region} as {image_id}")
@@ -274,15 +278,53 @@ async def remove_build_images(ctx: BuildContext, region: str) -> None:
         region, "DescribeImages", Owners=["self"], Filters=[ctx.build_filter()]
     )
     image_ids = known | {i["ImageId"] for i in tagged.get("Images", [])}
+    snapshot_ids: set[str] = set()
+    if not ctx.options.amibake_tags:
+        # Untagged AMIs: the ones whose id the build knows, plus (if a create call went
+        # unanswered) the one of the build's name created since the build started.
+        for image in await _untagged_images(ctx, region, image_ids):
+            image_ids.add(image["ImageId"])
+            snapshot_ids.update(
+                m["Ebs"]["SnapshotId"]
+                for m in image.get("BlockDeviceMappings", [])
+                if m.get("Ebs", {}).get("SnapshotId")
+            )
     for image_id in sorted(image_ids):
         await deregister(ctx, region, image_id)
     await ctx.settled("image", region)
     snapshots = await ctx.aws.call(
         region, "DescribeSnapshots", OwnerIds=["self"], Filters=[ctx.build_filter()]
     )
-    for snapshot in snapshots.get("Snapshots", []):
-        await delete_snapshot(ctx, region, snapshot["SnapshotId"])
+    snapshot_ids.update(s["SnapshotId"] for s in snapshots.get("Snapshots", []))
+    if not ctx.options.amibake_tags:
+        snapshot_ids.update(ctx.snapshots.get(region, ()))
+    for snapshot_id in sorted(snapshot_ids):
+        await delete_snapshot(ctx, region, snapshot_id)
     ctx.images.pop(region, None)
+
+
+async def _untagged_images(
+    ctx: BuildContext, region: str, image_ids: set[str]
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if image_ids:
+        described = await ctx.aws.call(
+            region,
+            "DescribeImages",
+            Owners=["self"],
+            Filters=[{"Name": "image-id", "Values": sorted(image_ids)}],
+        )
+        found.extend(described.get("Images", []))
+    if region in ctx.unanswered_images:
+        names = [ctx.builder.ami_name, unencrypted_name(ctx)]
+        described = await ctx.aws.call(
+            region, "DescribeImages", Owners=["self"], Filters=[{"Name": "name", "Values": names}]
+        )
+        started = ctx.started.strftime("%Y-%m-%dT%H:%M:%S")
+        found.extend(
+            i for i in described.get("Images", []) if i.get("CreationDate", "")[:19] >= started
+        )
+    return found
 
 
 class ArtifactsStep(Step):
@@ -297,12 +339,14 @@ class ArtifactsStep(Step):
     async def run(self, ctx: BuildContext) -> None:
         async def mark(region: str, image_id: str) -> None:
             snapshots = ctx.snapshots.get(region, [])
-            await ctx.aws.call(
-                region,
-                "CreateTags",
-                Resources=[image_id, *snapshots],
-                Tags=[{"Key": TAG_ARTIFACT, "Value": "true"}],
-            )
+            if ctx.options.amibake_tags:
+                await ctx.aws.call(
+                    region,
+                    "CreateTags",
+                    Resources=[image_id, *snapshots],
+                    Tags=[{"Key": TAG_ARTIFACT, "Value": "true"}],
+                )
+            # Without the tag, the ledger's "kept" state is what keeps a sweep off them.
             await ctx.kept("image", image_id, region)
             for snapshot_id in snapshots:
                 await ctx.kept("snapshot", snapshot_id, region)

@@ -86,8 +86,11 @@ def launch_parameters(ctx: BuildContext) -> dict[str, Any]:
         "ClientToken": f"{ctx.build_id}-launch",
         "InstanceInitiatedShutdownBehavior": builder.shutdown_behavior,
         "TagSpecifications": [
-            ctx.tag_specification("instance", {"Name": "amibake builder"}, builder.run_tags),
-            ctx.tag_specification("volume", builder.run_tags),
+            ctx.tag_specification(
+                "instance", {"Name": "amibake builder"}, ctx.render_tags(builder.run_tags)
+            ),
+            # Packer tags the launched volumes with run_volume_tags only, not run_tags.
+            ctx.tag_specification("volume"),
         ],
     }
     if ctx.key_name:

@@ -28,9 +28,10 @@ class KeyPairStep(Step):
             return
         algorithm = "ssh-rsa" if builder.temporary_key_pair_type == "rsa" else "ssh-ed25519"
         # RSA generation takes a while: off the event loop.
+        bits = builder.temporary_key_pair_bits or 3072
         key = await asyncio.to_thread(
             lambda: (
-                asyncssh.generate_private_key(algorithm, key_size=3072)
+                asyncssh.generate_private_key(algorithm, key_size=bits)
                 if algorithm == "ssh-rsa"
                 else asyncssh.generate_private_key(algorithm)
             )
