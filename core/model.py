@@ -156,6 +156,8 @@ class AmazonEbsBuilder:
     ssh_private_key_file: str | None = None
     # amibake generates ed25519 keys unless told otherwise (Packer defaults to rsa).
     temporary_key_pair_type: KeyPairType = "ed25519"
+    #: RSA key size (None: 3072); ed25519 keys ignore it, as in Packer
+    temporary_key_pair_bits: int | None = None
     temporary_security_group_source_cidrs: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     subnet_id: str | None = None
@@ -178,6 +180,8 @@ class AmazonEbsBuilder:
     force_deregister: bool = False
     force_delete_snapshot: bool = False
     skip_create_ami: bool = False
+    #: Packer also puts ``run_tags`` on the AMI and its snapshots unless this is set.
+    skip_ami_run_tags: bool = False
     shutdown_behavior: ShutdownBehavior = "stop"
     aws_polling: AwsPolling | None = None
 
@@ -198,11 +202,15 @@ class _ProvisionerCommon:
 
     only: tuple[str, ...] = ()
     except_: tuple[str, ...] = ()
+    #: HCL2: the builders of the ``build`` block this belongs to (empty: every builder).
+    builders: tuple[str, ...] = ()
     pause_before: float = 0.0
     max_retries: int = 0
     timeout: float | None = None
 
     def applies_to(self, builder: AmazonEbsBuilder) -> bool:
+        if self.builders and builder.name not in self.builders:
+            return False
         if self.only and not any(builder.matches(s) for s in self.only):
             return False
         return not any(builder.matches(s) for s in self.except_)
@@ -253,6 +261,16 @@ class ManifestPostProcessor:
     custom_data: FrozenMap[str, str] = field(default_factory=FrozenMap)
     only: tuple[str, ...] = ()
     except_: tuple[str, ...] = ()
+    #: HCL2: the builders of the ``build`` block this belongs to (empty: every builder).
+    builders: tuple[str, ...] = ()
+
+    def applies_to(self, builder: AmazonEbsBuilder) -> bool:
+        """Whether this runs for ``builder``: its build block's, and ``only``/``except``."""
+        if self.builders and builder.name not in self.builders:
+            return False
+        if self.only and not any(builder.matches(s) for s in self.only):
+            return False
+        return not any(builder.matches(s) for s in self.except_)
 
 
 # --------------------------------------------------------------------------- the spec
@@ -353,6 +371,9 @@ class BuildSpec:
     source_format: SourceFormat = field(default="json", compare=False)
     #: One-line ``file:line:col: path: message`` warnings (what Packer only warns about).
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    #: Key paths whose values come from data sources not evaluated (``validate`` without
+    #: ``--evaluate-datasources``); those fields hold placeholders. Such a spec never builds.
+    unresolved: tuple[str, ...] = field(default=(), compare=False)
 
     def redact(self, text: str) -> str:
         return redact(text, self.sensitive_values)

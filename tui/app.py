@@ -433,10 +433,20 @@ class AmibakeApp(App[None]):
         """Load ``path`` and open the build monitor on it."""
         from tui.screens.monitor import MonitorScreen
 
+        session = self.session
+        if not session.ready:
+            self.notify("the local cloud is still starting")
+            return
         try:
+            from core.datasources_aws import AwsResolver
             from core.templates import load
 
-            spec = load(path)
+            # the template's data sources run against the session's target, as a build's do
+            resolver = AwsResolver(session.target, session.region, local=session.is_local)
+            try:
+                spec = load(path, datasources=resolver)
+            finally:
+                resolver.close()
         except AmibakeError as error:
             self.report_error(f"Cannot build {path.name}", str(error), modal=True)
             return

@@ -137,6 +137,7 @@ class BuildRun:
         self._process: asyncio.subprocess.Process | None = None
         self._signalled = False
         self._temporary: Path | None = None
+        self._var_file: Path | None = None
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._build_ids: set[str] = set()
         self.worker: Worker[None] | None = None
@@ -217,6 +218,8 @@ class BuildRun:
             argv += ["--ssh-port", str(self.ssh_port)]
         if self.target.profile:
             argv += ["--profile", self.target.profile]
+        if self._var_file is not None:
+            argv += ["--var-file", str(self._var_file)]
         argv.append(str(template))
         return argv
 
@@ -225,7 +228,8 @@ class BuildRun:
 
         A target with its own keys (the local cloud) gets nothing of our AWS set-up: no
         stray credentials, profile, config file or endpoint. The variables the user set
-        (editor form, rerun) go as ``PKR_VAR_*``: unlike ``--var``, not visible to ``ps``.
+        (editor form, rerun) go in a private var-file (see :meth:`_write_var_file`), not
+        here: legacy JSON templates read no ``PKR_VAR_*``, as in Packer.
         """
         env = dict(os.environ if base is None else base)
         target = self.target
@@ -241,9 +245,28 @@ class BuildRun:
             env["AWS_ENDPOINT_URL"] = target.endpoint_url
         if self.region:
             env["AWS_DEFAULT_REGION"] = self.region
-        for name, value in user_variables(self.spec).items():
-            env[f"PKR_VAR_{name}"] = value
         return env
+
+    def _write_var_file(self) -> Path | None:
+        """The user's variables as a JSON var-file the child reads with ``--var-file``.
+
+        Unlike ``--var`` it is not visible to ``ps``: the file is 0600 in a 0700 directory
+        of its own, and removed when the run is over (:meth:`_finish`).
+        """
+        values = {
+            name: _plain(variable.value)
+            for name, variable in self.spec.variables.items()
+            if variable.origin not in ("default", "env") and variable.value is not None
+        }
+        if not values:
+            return None
+        directory = Path(tempfile.mkdtemp(prefix="amibake-vars-"))
+        path = directory / "variables.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(values, handle)
+        self._var_file = path
+        return path
 
     def _template_file(self) -> Path:
         """The file the child builds: the saved original, or a hidden copy of the text."""
@@ -252,7 +275,7 @@ class BuildRun:
         text, path = self.template_text, self.template_path
         if text is None:
             source = path or self.spec.source_file
-            if source is None or not Path(source).is_file():
+            if source is None or not Path(source).exists():  # a file, or a folder template
                 raise UsageError("nothing to build: save the template first")
             return Path(source)
         if path is not None:
@@ -305,6 +328,7 @@ class BuildRun:
 
     async def _run_child(self) -> None:
         template = self._template_file()
+        self._write_var_file()
         process = await asyncio.create_subprocess_exec(
             *self.command(template),
             stdin=asyncio.subprocess.DEVNULL,
@@ -405,6 +429,10 @@ class BuildRun:
                     state.version += 1
 
     def _finish(self) -> None:
+        if self._var_file is not None:
+            with contextlib.suppress(OSError):
+                self._var_file.unlink()
+                self._var_file.parent.rmdir()
         if self._temporary is not None:
             with contextlib.suppress(OSError):
                 self._temporary.unlink()
@@ -482,26 +510,6 @@ def _release_collector() -> None:
     _HOLDS = max(0, _HOLDS - 1)
     if _HOLDS == 0:
         gc.unfreeze()
-
-
-def user_variables(spec: BuildSpec) -> dict[str, str]:
-    """The variables set by the user (not defaults, not the environment), as ``--var`` text."""
-    chosen: dict[str, str] = {}
-    for name, variable in spec.variables.items():
-        if variable.origin in ("default", "env") or variable.value is None:
-            continue
-        chosen[name] = _variable_text(variable.value)
-    return chosen
-
-
-def _variable_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(_plain(value))
 
 
 def _plain(value: Any) -> Any:

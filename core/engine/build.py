@@ -28,7 +28,7 @@ from core.engine.steps.security_group import SecurityGroupStep
 from core.engine.steps.source_ami import SourceAmiStep
 from core.engine.steps.ssh_connect import ConnectStep
 from core.engine.steps.stop_instance import StopInstanceStep
-from core.errors import UsageError
+from core.errors import AmibakeError, UsageError
 from core.events import ArtifactCreated, BuildFinished, BuildStarted
 from core.ledger import Ledger
 from core.model import AmazonEbsBuilder, BuildSpec
@@ -192,6 +192,14 @@ def _write_private_key(key: Any, path: Path) -> None:
         handle.write(key.export_private_key("openssh"))
 
 
+def packer_build_name(spec: BuildSpec, builder: AmazonEbsBuilder) -> str:
+    """The build's name as Packer prints it: ``amazon-ebs.<name>`` for HCL2 (the source
+    reference), the builder's name for legacy JSON (and amibake TOML)."""
+    if spec.source_format == "hcl":
+        return f"{builder.type}.{builder.name}"
+    return builder.name
+
+
 def select_builders(
     spec: BuildSpec, only: Sequence[str] = (), except_: Sequence[str] = ()
 ) -> list[AmazonEbsBuilder]:
@@ -219,6 +227,11 @@ async def run_builds(
     ledger: Ledger | None = None,
 ) -> list[BuildResult]:
     """Each builder in its own task (at most ``options.parallel_builds`` at once; 0 = all)."""
+    if spec.unresolved:  # loaded without evaluating its data sources: placeholders, not values
+        raise AmibakeError(
+            "the template's data sources were not evaluated; unresolved: "
+            + ", ".join(spec.unresolved)
+        )
     limit = options.parallel_builds or len(builders)
     gate = asyncio.Semaphore(limit)
 

@@ -9,14 +9,24 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from core.templates import functions as _functions
 from core.templates.errors import Loc, suggest
+from core.templates.functions import (
+    REGISTRY,
+    FunctionContext,
+    FunctionError,
+    clean_resource_name,
+    equal,
+    number_text,
+)
 from core.templates.nodes import (
+    SPLAT_ITEM,
     Attr,
     BadNode,
     Binary,
@@ -24,6 +34,7 @@ from core.templates.nodes import (
     Cond,
     Expr,
     ExprNode,
+    ForX,
     Index,
     ListNode,
     Lit,
@@ -32,10 +43,15 @@ from core.templates.nodes import (
     Node,
     ObjectX,
     Scalar,
+    Splat,
     Tmpl,
+    TmplFor,
+    TmplIf,
     TupleX,
     Unary,
 )
+
+__all__ = ["UNKNOWN", "EvalError", "Scope", "clean_resource_name", "has_unknown"]
 
 
 class EvalError(Exception):
@@ -46,6 +62,47 @@ class EvalError(Exception):
         self.loc = loc
         self.message = message
         self.reported = reported
+
+
+class Unknown:
+    """The one value that is known only later (data sources not run during ``validate``).
+
+    Every operator, index, attribute, template and function applied to it yields it
+    again; so does a conditional whose test is unknown.
+    """
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __copy__(self) -> Unknown:
+        return self
+
+    def __deepcopy__(self, _memo: object) -> Unknown:
+        return self
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = Unknown()
+
+
+def has_unknown(value: Any) -> bool:
+    """Whether ``value`` is or contains :data:`UNKNOWN`."""
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, list):
+        return any(has_unknown(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_unknown(v) for v in value.values())
+    return False
 
 
 # --------------------------------------------------------------------------- helpers
@@ -59,9 +116,9 @@ def to_text(value: Any, loc: Loc, what: str = "value") -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
+        if not math.isfinite(value):
+            raise EvalError(loc, f"cannot use a non-finite number as a string ({what})")
+        return number_text(value)
     if value is None:
         raise EvalError(loc, f"cannot use null as a string ({what})")
     kind = "a list" if isinstance(value, list) else "an object"
@@ -94,178 +151,18 @@ def to_bool(value: Any, loc: Loc) -> bool:
     raise EvalError(loc, f"expected true or false, got `{value}`")
 
 
-_AWS_NAME_ALLOWED = re.compile(r"[^A-Za-z0-9()\[\] ./\-'@_]")
-
-
-def clean_resource_name(value: str) -> str:
-    """Packer's amazon ``clean_resource_name``: characters AWS forbids become ``-``."""
-    return _AWS_NAME_ALLOWED.sub("-", value)
-
-
-# formatdate (HCL) ----------------------------------------------------------
-
-_FORMATDATE = re.compile(r"'(?:[^']|'')*'|([A-Za-z])\1*|[^A-Za-z']+")
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
-_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-
-def _offset(t: _dt.datetime, colon: bool) -> str:
-    off = t.utcoffset() or _dt.timedelta(0)
-    minutes = int(off.total_seconds() // 60)
-    sign = "-" if minutes < 0 else "+"
-    minutes = abs(minutes)
-    sep = ":" if colon else ""
-    return f"{sign}{minutes // 60:02d}{sep}{minutes % 60:02d}"
-
-
-def formatdate(spec: str, t: _dt.datetime, loc: Loc) -> str:
-    out = []
-    h12 = t.hour % 12 or 12
-    table: dict[str, str] = {
-        "YYYY": f"{t.year:04d}",
-        "YY": f"{t.year % 100:02d}",
-        "MMMM": _MONTHS[t.month - 1],
-        "MMM": _MONTHS[t.month - 1][:3],
-        "MM": f"{t.month:02d}",
-        "M": str(t.month),
-        "DD": f"{t.day:02d}",
-        "D": str(t.day),
-        "EEEE": _DAYS[t.weekday()],
-        "EEE": _DAYS[t.weekday()][:3],
-        "hh": f"{t.hour:02d}",
-        "h": str(t.hour),
-        "HH": f"{h12:02d}",
-        "H": str(h12),
-        "AA": "AM" if t.hour < 12 else "PM",
-        "aa": "am" if t.hour < 12 else "pm",
-        "mm": f"{t.minute:02d}",
-        "m": str(t.minute),
-        "ss": f"{t.second:02d}",
-        "s": str(t.second),
-        "ZZZZZ": "Z" if not t.utcoffset() else _offset(t, True),
-        "ZZZZ": _offset(t, False),
-        "ZZZ": "UTC" if not t.utcoffset() else _offset(t, False),
-        "Z": "Z" if not t.utcoffset() else _offset(t, True),
-    }
-    for m in _FORMATDATE.finditer(spec):
-        token = m.group(0)
-        if token.startswith("'"):
-            out.append(token[1:-1].replace("''", "'"))
-        elif m.group(1):
-            if token not in table:
-                raise EvalError(loc, f"formatdate: invalid format sequence `{token}`")
-            out.append(table[token])
-        else:
-            out.append(token)
-    return "".join(out)
-
-
-# isotime (Go layouts) ------------------------------------------------------
-
-_GO_CHUNKS: list[tuple[str, Callable[[_dt.datetime], str]]] = [
-    ("January", lambda t: _MONTHS[t.month - 1]),
-    ("Jan", lambda t: _MONTHS[t.month - 1][:3]),
-    ("Monday", lambda t: _DAYS[t.weekday()]),
-    ("Mon", lambda t: _DAYS[t.weekday()][:3]),
-    ("MST", lambda t: "UTC" if not t.utcoffset() else _offset(t, False)),
-    ("2006", lambda t: f"{t.year:04d}"),
-    ("Z07:00", lambda t: "Z" if not t.utcoffset() else _offset(t, True)),
-    ("Z0700", lambda t: "Z" if not t.utcoffset() else _offset(t, False)),
-    ("-07:00", lambda t: _offset(t, True)),
-    ("-0700", lambda t: _offset(t, False)),
-    (".000000", lambda t: f".{t.microsecond:06d}"),
-    (".000", lambda t: f".{t.microsecond // 1000:03d}"),
-    ("01", lambda t: f"{t.month:02d}"),
-    ("02", lambda t: f"{t.day:02d}"),
-    ("_2", lambda t: f"{t.day:>2d}"),
-    ("03", lambda t: f"{t.hour % 12 or 12:02d}"),
-    ("04", lambda t: f"{t.minute:02d}"),
-    ("05", lambda t: f"{t.second:02d}"),
-    ("06", lambda t: f"{t.year % 100:02d}"),
-    ("15", lambda t: f"{t.hour:02d}"),
-    ("PM", lambda t: "AM" if t.hour < 12 else "PM"),
-    ("pm", lambda t: "am" if t.hour < 12 else "pm"),
-    ("1", lambda t: str(t.month)),
-    ("2", lambda t: str(t.day)),
-    ("3", lambda t: str(t.hour % 12 or 12)),
-    ("4", lambda t: str(t.minute)),
-    ("5", lambda t: str(t.second)),
-]
-
-RFC3339_GO = "2006-01-02T15:04:05Z07:00"
-
-
 def isotime(layout: str, t: _dt.datetime) -> str:
     """Format ``t`` with a Go reference-time layout, as Packer's ``{{isotime}}`` does."""
-    out = []
-    i = 0
-    while i < len(layout):
-        for chunk, render in _GO_CHUNKS:
-            if layout.startswith(chunk, i):
-                out.append(render(t))
-                i += len(chunk)
-                break
-        else:
-            out.append(layout[i])
-            i += 1
-    return "".join(out)
+    return _functions.go_time_format(layout, t)
 
 
-def parse_timestamp(value: str, loc: Loc) -> _dt.datetime:
-    try:
-        t = _dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise EvalError(loc, f"`{value}` is not an RFC 3339 timestamp") from None
-    if t.tzinfo is None:
-        raise EvalError(loc, f"`{value}` has no time zone (RFC 3339 needs one)")
-    return t
+RFC3339_GO = _functions.RFC3339_GO
 
 
 # --------------------------------------------------------------------------- scope
 
 
-FUNCTIONS = (
-    "timestamp",
-    "unix_timestamp",
-    "formatdate",
-    "isotime",
-    "uuidv4",
-    "env",
-    "clean_resource_name",
-    "upper",
-    "lower",
-    "replace",
-    "split",
-    "join",
-    "trimspace",
-    "format",
-    "concat",
-    "lookup",
-    "length",
-    "coalesce",
-    "tostring",
-    "tonumber",
-    "merge",
-    "file",
-    "abspath",
-    "basename",
-)
-
-
-ROOT_NAMES = ("var", "local", "source", "path")
+ROOT_NAMES = ("var", "local", "source", "path", "data")
 
 
 class Scope:
@@ -281,8 +178,14 @@ class Scope:
         uuid_factory: Callable[[], str] | None,
         template_dir: Path,
         unset: Iterable[str] = (),
+        data_sources: Mapping[str, Callable[[], Any]] | None = None,
+        aws_secret: Callable[[str, str | None], str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self._variables = variables
+        # data.TYPE.NAME: getters keyed "TYPE.NAME" (core.templates.datasources), run once each
+        self._data_sources = data_sources or {}
+        self._data_cache: dict[str, Any] = {}
         self._var_cache: dict[str, Any] = {}
         self._locals = locals_
         self._local_cache: dict[str, Any] = {}
@@ -295,6 +198,11 @@ class Scope:
         self.uuid_factory = uuid_factory or (lambda: str(uuid.uuid4()))
         self.template_dir = template_dir
         self.source: dict[str, str] | None = None
+        # names bound by `for` expressions, splats and templatefile() (innermost last)
+        self._bindings: list[Mapping[str, Any]] = []
+        self.aws_secret = aws_secret
+        self.cwd = cwd
+        self._in_templatefile = False
 
     # -- nodes
 
@@ -344,60 +252,224 @@ class Scope:
         if isinstance(expr, Lit):
             return expr.value
         if isinstance(expr, Tmpl):
-            if len(expr.parts) == 1 and not isinstance(expr.parts[0], str):
-                return self.eval(expr.parts[0])
-            return "".join(
-                p if isinstance(p, str) else to_text(self.eval(p), p.loc, "in a string template")
-                for p in expr.parts
-            )
+            return self.template(expr)
         if isinstance(expr, Attr):
             return self.attr(expr)
         if isinstance(expr, Name):
-            if expr.name in ("var", "local", "source", "path"):
+            for frame in reversed(self._bindings):
+                if expr.name in frame:
+                    return frame[expr.name]
+            if expr.name in ROOT_NAMES:
                 raise EvalError(expr.loc, f"`{expr.name}` needs an attribute, e.g. `{expr.name}.x`")
+            bound = [n for frame in self._bindings for n in frame if n != SPLAT_ITEM]
             raise EvalError(
                 expr.loc,
-                f"unknown name `{expr.name}`{suggest(expr.name, ROOT_NAMES)}",
+                f"unknown name `{expr.name}`{suggest(expr.name, [*ROOT_NAMES, *bound])}",
             )
         if isinstance(expr, Index):
-            obj = self.eval(expr.obj)
-            key = self.eval(expr.key)
-            if isinstance(obj, list):
-                i = to_number(key, expr.key.loc)
-                if not isinstance(i, int) and not float(i).is_integer():
-                    raise EvalError(expr.loc, "list index must be a whole number")
-                if not 0 <= int(i) < len(obj):
-                    raise EvalError(expr.loc, f"index {int(i)} is out of range (length {len(obj)})")
-                return obj[int(i)]
-            if isinstance(obj, dict):
-                k = to_text(key, expr.key.loc, "an object key")
-                if k not in obj:
-                    raise EvalError(expr.loc, f"no key `{k}`{suggest(k, obj)}")
-                return obj[k]
-            raise EvalError(expr.loc, "only lists and objects can be indexed")
+            return self.index(expr)
         if isinstance(expr, Call):
             return self.call(expr)
         if isinstance(expr, Unary):
             value = self.eval(expr.operand)
+            if value is UNKNOWN:
+                return UNKNOWN
             if expr.op == "!":
                 return not to_bool(value, expr.loc)
             return -to_number(value, expr.loc)
         if isinstance(expr, Binary):
             return self.binary(expr)
         if isinstance(expr, Cond):
-            test = to_bool(self.eval(expr.test), expr.test.loc)
-            return self.eval(expr.then if test else expr.other)
+            test = self.eval(expr.test)
+            if test is UNKNOWN:
+                return UNKNOWN
+            return self.eval(expr.then if to_bool(test, expr.test.loc) else expr.other)
         if isinstance(expr, TupleX):
             return [self.eval(i) for i in expr.items]
         if isinstance(expr, ObjectX):
-            return {
-                to_text(self.eval(k), k.loc, "an object key"): self.eval(v) for k, v in expr.items
-            }
+            out: dict[str, Any] = {}
+            unknown_key = False
+            for k, v in expr.items:
+                key = self.eval(k)
+                value = self.eval(v)
+                if key is UNKNOWN:
+                    unknown_key = True
+                    continue
+                out[to_text(key, k.loc, "an object key")] = value
+            return UNKNOWN if unknown_key else out
+        if isinstance(expr, ForX):
+            return self.for_expr(expr)
+        if isinstance(expr, Splat):
+            return self.splat(expr)
+        if isinstance(expr, TmplIf):
+            test = self.eval(expr.test)
+            if test is UNKNOWN:
+                return UNKNOWN
+            chosen = expr.then if to_bool(test, expr.test.loc) else expr.other
+            return self.text(chosen)
+        if isinstance(expr, TmplFor):
+            return self.template_for(expr)
         raise EvalError(Loc("?"), "unknown expression")  # pragma: no cover
 
+    # -- expression forms
+
+    def template(self, expr: Tmpl) -> Any:
+        parts = expr.parts
+        if len(parts) == 1 and not isinstance(parts[0], str | TmplIf | TmplFor):
+            return self.eval(parts[0])  # "${x}" keeps x's type, as in HCL
+        out: list[str] = []
+        unknown = False
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = self.eval(part)
+            if value is UNKNOWN:
+                unknown = True
+            elif not unknown:
+                out.append(to_text(value, part.loc, "in a string template"))
+        return UNKNOWN if unknown else "".join(out)
+
+    def text(self, expr: Expr) -> Any:
+        """A template directive's body: always a string (or :data:`UNKNOWN`)."""
+        value = self.eval(expr)
+        if value is UNKNOWN:
+            return UNKNOWN
+        where = expr.loc
+        if isinstance(expr, Tmpl) and len(expr.parts) == 1 and not isinstance(expr.parts[0], str):
+            where = expr.parts[0].loc  # the one interpolation the body is made of
+        return to_text(value, where, "in a string template")
+
+    @contextmanager
+    def bound(self, names: Mapping[str, Any]) -> Iterator[None]:
+        self._bindings.append(names)
+        try:
+            yield
+        finally:
+            self._bindings.pop()
+
+    def pairs(self, collection: Any, loc: Loc, what: str) -> list[tuple[Any, Any]]:
+        """(key, value) pairs a `for` walks: list indexes, or object keys in lexical order."""
+        if isinstance(collection, list):
+            return list(enumerate(collection))
+        if isinstance(collection, dict):
+            return [(k, collection[k]) for k in sorted(collection)]
+        kind = "null" if collection is None else type(collection).__name__
+        if isinstance(collection, str):
+            kind = "a string"
+        raise EvalError(loc, f"{what} needs a list or an object to iterate over, got {kind}")
+
+    @staticmethod
+    def _names(key_var: str | None, value_var: str, key: Any, value: Any) -> dict[str, Any]:
+        return {key_var: key, value_var: value} if key_var else {value_var: value}
+
+    def for_expr(self, expr: ForX) -> Any:
+        collection = self.eval(expr.collection)
+        if collection is UNKNOWN:
+            return UNKNOWN
+        pairs = self.pairs(collection, expr.collection.loc, "a `for` expression")
+        items: list[Any] = []
+        entries: dict[str, Any] = {}
+        unknown = False
+        for k, v in pairs:
+            with self.bound(self._names(expr.key_var, expr.value_var, k, v)):
+                if expr.cond is not None:
+                    keep = self.eval(expr.cond)
+                    if keep is UNKNOWN:
+                        unknown = True
+                        continue
+                    if keep is None:
+                        raise EvalError(expr.cond.loc, "the `for` condition is null")
+                    if not to_bool(keep, expr.cond.loc):
+                        continue
+                if expr.key is None:
+                    items.append(self.eval(expr.value))
+                    continue
+                key = self.eval(expr.key)
+                value = self.eval(expr.value)
+                if key is UNKNOWN:
+                    unknown = True
+                    continue
+                name = to_text(key, expr.key.loc, "an object key")
+                if expr.group:
+                    entries.setdefault(name, []).append(value)
+                elif name in entries:
+                    raise EvalError(
+                        expr.key.loc,
+                        f"duplicate object key `{name}` in a `for` expression; "
+                        "add `...` after the value to group the values by key",
+                    )
+                else:
+                    entries[name] = value
+        if unknown:
+            return UNKNOWN
+        return items if expr.key is None else entries
+
+    def splat(self, expr: Splat) -> Any:
+        obj = self.eval(expr.obj)
+        if obj is UNKNOWN:
+            return UNKNOWN
+        if obj is None:
+            return []
+        elements = obj if isinstance(obj, list) else [obj]  # a single value acts as a 1-tuple
+        out = []
+        for element in elements:
+            with self.bound({SPLAT_ITEM: element}):
+                out.append(self.eval(expr.each))
+        return out
+
+    def template_for(self, expr: TmplFor) -> Any:
+        collection = self.eval(expr.collection)
+        if collection is UNKNOWN:
+            return UNKNOWN
+        out: list[str] = []
+        unknown = False
+        for k, v in self.pairs(collection, expr.collection.loc, "`%{ for }`"):
+            with self.bound(self._names(expr.key_var, expr.value_var, k, v)):
+                piece = self.text(expr.body)
+            if piece is UNKNOWN:
+                unknown = True
+            else:
+                out.append(piece)
+        return UNKNOWN if unknown else "".join(out)
+
+    def index(self, expr: Index) -> Any:
+        obj = self.eval(expr.obj)
+        key = self.eval(expr.key)
+        if obj is UNKNOWN or key is UNKNOWN:
+            return UNKNOWN
+        if isinstance(obj, list):
+            i = to_number(key, expr.key.loc)
+            if not isinstance(i, int) and not float(i).is_integer():
+                raise EvalError(expr.loc, "list index must be a whole number")
+            if not 0 <= int(i) < len(obj):
+                raise EvalError(expr.loc, f"index {int(i)} is out of range (length {len(obj)})")
+            return obj[int(i)]
+        if isinstance(obj, dict):
+            k = to_text(key, expr.key.loc, "an object key")
+            if k not in obj:
+                raise EvalError(expr.loc, f"no key `{k}`{suggest(k, obj)}")
+            return obj[k]
+        if obj is None:
+            raise EvalError(expr.loc, "cannot index a null value")
+        raise EvalError(expr.loc, "only lists and objects can be indexed")
+
     def attr(self, expr: Attr) -> Any:
+        inner = expr.obj
+        if isinstance(inner, Attr) and isinstance(inner.obj, Name) and inner.obj.name == "data":
+            return self.data_source(f"{inner.name}.{expr.name}", expr.loc)  # data.TYPE.NAME
         if isinstance(expr.obj, Name):
             root = expr.obj.name
+            if root == "data":  # data.TYPE on its own: every data source of that type
+                prefix = f"{expr.name}."
+                names = [k for k in self._data_sources if k.startswith(prefix)]
+                if not names:
+                    raise EvalError(
+                        expr.loc,
+                        f"no data source of type `{expr.name}` is defined"
+                        f"{suggest(expr.name, {k.split('.')[0] for k in self._data_sources})}",
+                    )
+                return {k[len(prefix) :]: self.data_source(k, expr.loc) for k in names}
             if root == "var":
                 return self.variable(expr.name, expr.loc)
             if root == "local":
@@ -411,6 +483,8 @@ class Scope:
                         f"`source.{expr.name}` does not exist; use `source.name` or `source.type`",
                     )
                 return self.source[expr.name]
+            if root in ("packer", "build"):
+                return self.contextual(root, expr)
             if root == "path":
                 if expr.name == "root":
                     return str(self.template_dir)
@@ -420,11 +494,46 @@ class Scope:
                     expr.loc, f"`path.{expr.name}` does not exist; use `path.root` or `path.cwd`"
                 )
         obj = self.eval(expr.obj)
+        if obj is UNKNOWN:
+            return UNKNOWN
         if isinstance(obj, dict):
             if expr.name not in obj:
                 raise EvalError(expr.loc, f"no attribute `{expr.name}`{suggest(expr.name, obj)}")
             return obj[expr.name]
         raise EvalError(expr.loc, f"cannot read attribute `{expr.name}` of a {type(obj).__name__}")
+
+    def contextual(self, root: str, expr: Attr) -> Any:
+        """HCL2 contextual variables: ``packer.version``; ``build.*`` outside a build.
+
+        Inside a build block's provisioners and post-processors the HCL reader has
+        already replaced ``build.name`` (the build's name) and ``build.ID`` & co.
+        (the run-time ``{{ build `ID` }}`` the engine renders); anywhere else they
+        do not exist yet, as in Packer.
+        """
+        if root == "packer":
+            if expr.name == "version":
+                from core.templates.gotemplate import PACKER_COMPAT_VERSION
+
+                return PACKER_COMPAT_VERSION
+            if expr.name in ("iterationID", "versionFingerprint"):
+                raise EvalError(
+                    expr.loc, f"`packer.{expr.name}` needs HCP Packer: there is no HCP here"
+                )
+            raise EvalError(
+                expr.loc, f"`packer.{expr.name}` does not exist{suggest(expr.name, ['version'])}"
+            )
+        from core.templates.hcl import BUILD_VARIABLES
+
+        if expr.name != "name" and expr.name not in BUILD_VARIABLES:
+            known = ["name", *BUILD_VARIABLES]
+            raise EvalError(
+                expr.loc, f"`build.{expr.name}` does not exist{suggest(expr.name, known)}"
+            )
+        raise EvalError(
+            expr.loc,
+            f"`build.{expr.name}` is only available in a build block's provisioners and "
+            "post-processors",
+        )
 
     def variable(self, name: str, loc: Loc) -> Any:
         if name in self._var_cache:
@@ -470,24 +579,49 @@ class Scope:
         self._local_cache[name] = value
         return value
 
+    def data_source(self, key: str, loc: Loc) -> Any:
+        """The outputs of ``data.KEY``; its getter detects dependency cycles itself."""
+        if key in self._data_cache:
+            return self._data_cache[key]
+        if key not in self._data_sources:
+            hint = suggest(key, self._data_sources)
+            raise EvalError(loc, f"undefined data source `data.{key}`{hint}")
+        failed = self._failed.get(f"data.{key}")
+        if failed is not None:
+            raise EvalError(loc, failed.message, reported=True)
+        try:
+            value = self._data_sources[key]()
+        except EvalError as error:
+            if error.reported:
+                self._failed[f"data.{key}"] = error
+            raise
+        self._data_cache[key] = value
+        return value
+
     def failed(self, key: str) -> bool:
         return key in self._failed
 
     def binary(self, expr: Binary) -> Any:
         op = expr.op
         if op in ("&&", "||"):
-            left = to_bool(self.eval(expr.left), expr.left.loc)
-            if op == "&&" and not left:
+            left = self.eval(expr.left)
+            if left is UNKNOWN:
+                return UNKNOWN
+            known = to_bool(left, expr.left.loc)
+            if op == "&&" and not known:
                 return False
-            if op == "||" and left:
+            if op == "||" and known:
                 return True
-            return to_bool(self.eval(expr.right), expr.right.loc)
+            right = self.eval(expr.right)
+            return UNKNOWN if right is UNKNOWN else to_bool(right, expr.right.loc)
         left = self.eval(expr.left)
         right = self.eval(expr.right)
+        if has_unknown(left) or has_unknown(right):
+            return UNKNOWN
         if op == "==":
-            return left == right
+            return equal(left, right)
         if op == "!=":
-            return left != right
+            return not equal(left, right)
         a = to_number(left, expr.left.loc)
         b = to_number(right, expr.right.loc)
         if op in ("/", "%") and b == 0:
@@ -498,7 +632,7 @@ class Scope:
                 "-": lambda: a - b,
                 "*": lambda: a * b,
                 "/": lambda: a / b,
-                "%": lambda: a % b,
+                "%": lambda: _remainder(a, b),
                 "<": lambda: a < b,
                 ">": lambda: a > b,
                 "<=": lambda: a <= b,
@@ -510,172 +644,166 @@ class Scope:
             raise EvalError(expr.loc, "number out of range")
         if isinstance(result, int) and not isinstance(result, bool) and abs(result) > 2**63:
             raise EvalError(expr.loc, "number out of range")
+        if isinstance(result, float) and result.is_integer() and abs(result) < 2**53:
+            return int(result)  # cty numbers: 4 / 2 is 2
         return result
+
+    # -- functions
+
+    def function_context(self) -> FunctionContext:
+        return FunctionContext(
+            now=self.now,
+            env=self.env,
+            template_dir=self.template_dir,
+            cwd=self.cwd or Path(os.getcwd()),
+            uuid_factory=self.uuid_factory,
+            aws_secret=self.aws_secret,
+            render_template=None if self._in_templatefile else self._render_template,
+        )
 
     def call(self, expr: Call) -> Any:
         name = expr.name
         loc = expr.loc
+        fn = REGISTRY.get(name)
+        if fn is None:
+            public = [n for n, f in REGISTRY.items() if not f.extra] + ["env"]
+            raise EvalError(loc, f"unknown function `{name}()`{suggest(name, public)}")
+        if fn.impl is None:
+            return self.special_form(expr)
         args = [self.eval(a) for a in expr.args]
+        arg_locs = [a.loc for a in expr.args]
         if expr.expand:
-            if not args or not isinstance(args[-1], list):
+            last = args[-1] if args else None
+            if last is UNKNOWN:
+                return UNKNOWN
+            if not isinstance(last, list):
                 raise EvalError(loc, "`...` needs a list as the last argument")
-            args = args[:-1] + args[-1]
+            args = args[:-1] + last
+            arg_locs = arg_locs[:-1] + [arg_locs[-1]] * len(last)
+        if any(has_unknown(a) for a in args):
+            return UNKNOWN
+        try:
+            return _functions.call(fn, self.function_context(), args)
+        except FunctionError as error:
+            at_arg = error.arg is not None and error.arg < len(arg_locs)
+            where = arg_locs[error.arg] if at_arg and error.arg is not None else loc
+            message = error.message
+            if not message.startswith(f"`{name}()`"):
+                message = f"{name}(): {message}"
+            raise EvalError(where, message) from None
 
-        def arity(*counts: int) -> None:
-            if len(args) not in counts:
-                want = " or ".join(str(c) for c in counts)
-                raise EvalError(loc, f"{name}() takes {want} argument(s), got {len(args)}")
+    def special_form(self, expr: Call) -> Any:
+        """``try``, ``can`` and ``convert``: they see their arguments unevaluated."""
+        name = expr.name
+        fn = REGISTRY[name]
+        count = len(expr.args)
+        if count < fn.min_args or (fn.max_args is not None and count > fn.max_args):
+            raise EvalError(expr.loc, f"{name}(): takes {fn.arity_text()}, got {count}")
+        if expr.expand:
+            raise EvalError(expr.loc, f"{name}() cannot take its arguments from a list (`...`)")
+        if name == "convert":
+            from core.templates import hcltypes  # hcltypes imports this module
+            from core.templates.hclexpr import HclSyntaxError
 
-        def text(i: int) -> str:
-            return to_text(
-                args[i], expr.args[min(i, len(expr.args) - 1)].loc, f"argument {i + 1} of {name}()"
-            )
-
-        if name == "timestamp":
-            arity(0)
-            return self.now.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if name == "unix_timestamp":
-            arity(0)
-            return str(int(self.now.timestamp()))
-        if name == "formatdate":
-            arity(2)
-            return formatdate(text(0), parse_timestamp(text(1), loc), loc)
-        if name == "isotime":
-            arity(0, 1)
-            return isotime(text(0) if args else RFC3339_GO, self.now)
-        if name in ("uuidv4", "uuid"):
-            arity(0)
-            return self.uuid_factory()
-        if name == "env":
-            arity(1)
-            return self.env.get(text(0), "")
-        if name == "clean_resource_name":
-            arity(1)
-            return clean_resource_name(text(0))
-        if name in ("upper", "lower", "trimspace", "tostring", "basename", "abspath"):
-            arity(1)
-            value = text(0)
-            return {
-                "upper": str.upper,
-                "lower": str.lower,
-                "trimspace": str.strip,
-                "tostring": str,
-                "basename": lambda s: os.path.basename(s),
-                "abspath": lambda s: os.path.abspath(s),
-            }[name](value)
-        if name == "replace":
-            arity(3)
-            source, old, new = text(0), text(1), text(2)
-            if len(old) > 1 and old.startswith("/") and old.endswith("/"):
-                try:
-                    return re.sub(old[1:-1], new.replace("$", "\\"), source)
-                except (re.error, IndexError) as error:
-                    raise EvalError(
-                        loc, f"replace(): invalid regular expression: {error}"
-                    ) from None
-            return source.replace(old, new)
-        if name == "split":
-            arity(2)
-            sep = text(0)
-            if not sep:
-                raise EvalError(loc, "split() needs a non-empty separator")
-            return text(1).split(sep)
-        if name == "join":
-            if len(args) < 2:
-                raise EvalError(loc, "join() takes a separator and one or more lists")
-            sep = text(0)
-            items: list[str] = []
-            for i, lst in enumerate(args[1:], start=1):
-                if not isinstance(lst, list):
-                    raise EvalError(
-                        expr.args[min(i, len(expr.args) - 1)].loc, "join() expects lists"
-                    )
-                items.extend(to_text(x, loc, "a join() item") for x in lst)
-            return sep.join(items)
-        if name == "format":
-            if not args:
-                raise EvalError(loc, "format() needs a format string")
-            return _format(text(0), args[1:], loc)
-        if name == "concat":
-            out: list[Any] = []
-            for value in args:
-                if not isinstance(value, list):
-                    raise EvalError(loc, "concat() expects lists")
-                out.extend(value)
-            return out
-        if name == "merge":
-            merged: dict[str, Any] = {}
-            for value in args:
-                if not isinstance(value, dict):
-                    raise EvalError(loc, "merge() expects objects")
-                merged.update(value)
-            return merged
-        if name == "lookup":
-            arity(2, 3)
-            if not isinstance(args[0], dict):
-                raise EvalError(loc, "lookup() expects an object first")
-            key = text(1)
-            if key in args[0]:
-                return args[0][key]
-            if len(args) == 3:
-                return args[2]
-            raise EvalError(loc, f"lookup(): no key `{key}`")
-        if name == "length":
-            arity(1)
-            if isinstance(args[0], str | list | dict):
-                return len(args[0])
-            raise EvalError(loc, "length() expects a string, list or object")
-        if name == "coalesce":
-            for value in args:
-                if value is not None and value != "":
-                    return value
-            raise EvalError(loc, "coalesce(): all arguments are null or empty")
-        if name == "tonumber":
-            arity(1)
-            return to_number(args[0], loc)
-        if name == "file":
-            arity(1)
-            path = Path(text(0))
-            if not path.is_absolute():
-                path = self.template_dir / path
+            value = self.eval(expr.args[0])
             try:
-                return path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                raise EvalError(
-                    loc, f"file(): cannot read {path}: {error.__class__.__name__}"
-                ) from None
-        raise EvalError(loc, f"unknown function `{name}()`{suggest(name, FUNCTIONS)}")
+                type_ = hcltypes.type_from_expr(expr.args[1])
+            except HclSyntaxError as error:
+                raise EvalError(error.loc, f"convert(): {error.message}") from None
+            if has_unknown(value):
+                return UNKNOWN
+            return hcltypes.convert(value, type_, expr.args[0].loc)
+        failures: list[EvalError] = []
+        for arg in expr.args:
+            value, error = self.attempt(arg)
+            if error is None:
+                if name == "can":
+                    return UNKNOWN if has_unknown(value) else True
+                return UNKNOWN if has_unknown(value) else value
+            if name == "can":
+                return False
+            failures.append(error)
+        first = failures[0]
+        raise EvalError(
+            expr.loc,
+            f"try(): no expression succeeded; the first failed at line {first.loc.line}: "
+            f"{first.message}",
+        )
+
+    def attempt(self, expr: Expr) -> tuple[Any, EvalError | None]:
+        """Evaluate ``expr``; a failure is returned, and leaves no trace in the scope."""
+        failed_before = set(self._failed)
+        try:
+            return self.eval(expr), None
+        except EvalError as error:
+            for key in [k for k in self._failed if k not in failed_before]:
+                del self._failed[key]  # let a later direct use report it
+            return None, error
+
+    def _render_template(self, text: str, file: str, variables: dict[str, Any]) -> Any:
+        """``templatefile()``: ``text`` as an HCL template where only ``variables`` are known."""
+        from core.templates.hclexpr import HclSyntaxError, parse_template
+
+        try:
+            expr = parse_template(text, Loc(file, 1, 1))
+        except HclSyntaxError as error:
+            raise EvalError(error.loc, error.message) from None
+        for ref in _free_names(expr, frozenset()):
+            if ref.name not in variables:
+                raise FunctionError(
+                    f"vars map does not contain key `{ref.name}`, referenced at "
+                    f"{ref.loc.file}:{ref.loc.line}:{ref.loc.col}",
+                    1,
+                )
+        self._in_templatefile = True
+        saved, self._bindings = self._bindings, [variables]
+        try:
+            return self.eval(expr)
+        finally:
+            self._bindings = saved
+            self._in_templatefile = False
 
 
-def _format(spec: str, args: list[Any], loc: Loc) -> str:
-    out = []
-    i = 0
-    n = 0
-    while i < len(spec):
-        ch = spec[i]
-        if ch != "%":
-            out.append(ch)
-            i += 1
-            continue
-        verb = spec[i + 1 : i + 2]
-        i += 2
-        if verb == "%":
-            out.append("%")
-            continue
-        if verb not in ("s", "d", "v", "q"):
-            raise EvalError(loc, f"format(): unsupported verb `%{verb}`")
-        if n >= len(args):
-            raise EvalError(loc, "format(): not enough arguments")
-        value = args[n]
-        n += 1
-        if verb == "d":
-            number = to_number(value, loc)
-            out.append(str(int(number)))
-        elif verb == "q":
-            out.append('"' + to_text(value, loc).replace('"', '\\"') + '"')
-        else:
-            out.append(to_text(value, loc))
-    return "".join(out)
+def _remainder(a: int | float, b: int | float) -> int | float:
+    """cty's ``%``: the sign follows the dividend, as in Go."""
+    if isinstance(a, float) or isinstance(b, float):
+        return math.fmod(a, b)
+    return (abs(a) % abs(b)) * (1 if a >= 0 else -1)
+
+
+def _free_names(expr: Any, bound: frozenset[str]) -> Iterator[Name]:
+    """The root names an expression reads that no `for`/splat inside it binds."""
+    if isinstance(expr, Name):
+        if expr.name not in bound:
+            yield expr
+        return
+    if isinstance(expr, ForX | TmplFor):
+        yield from _free_names(expr.collection, bound)
+        inner = bound | {n for n in (expr.key_var, expr.value_var) if n}
+        rest = (
+            (expr.key, expr.value, expr.cond) if isinstance(expr, ForX) else (expr.body,)
+        )
+        for part in rest:
+            if part is not None:
+                yield from _free_names(part, inner)
+        return
+    if isinstance(expr, Splat):
+        yield from _free_names(expr.obj, bound)
+        yield from _free_names(expr.each, bound | {SPLAT_ITEM})
+        return
+    if isinstance(expr, Call):
+        for arg in expr.args:
+            yield from _free_names(arg, bound)
+        return
+    if isinstance(expr, tuple):
+        for item in expr:
+            yield from _free_names(item, bound)
+        return
+    if isinstance(expr, Lit) or not hasattr(expr, "__dataclass_fields__"):
+        return
+    for field_name in expr.__dataclass_fields__:
+        if field_name != "loc":
+            yield from _free_names(getattr(expr, field_name), bound)
 
 
 def value_to_node(value: Any, loc: Loc) -> Node:

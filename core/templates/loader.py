@@ -12,10 +12,23 @@ from typing import Any
 
 from core.errors import UsageError
 from core.model import BuildSpec, FrozenMap, Variable, freeze
+from core.templates.datasources import (
+    DataSourceResolver,
+    DataSources,
+    aws_secret_function,
+    unknown_paths,
+)
 from core.templates.errors import Loc, Problems, TemplateError, suggest
-from core.templates.evaluate import EvalError, Scope, to_bool, to_number
-from core.templates.hcl import HclReader, read_hcl
-from core.templates.hclexpr import HclSyntaxError, parse_expression, significant
+from core.templates.evaluate import EvalError, Scope
+from core.templates.hcl import (
+    HclReader,
+    prepare_hcl,
+    read_hcl,
+    validate_variable,
+    with_builders,
+)
+from core.templates.hclexpr import HclSyntaxError, significant
+from core.templates.hcltypes import convert_variable, typed_text_node, variable_type
 from core.templates.jsonpos import parse_json
 from core.templates.nodes import (
     BadNode,
@@ -25,7 +38,7 @@ from core.templates.nodes import (
     RawTemplate,
     Scalar,
     Section,
-    expr_to_node,
+    VariableDecl,
 )
 from core.templates.packer_json import read_json
 from core.templates.schema import decode_builder, decode_post_processor, decode_provisioner
@@ -198,36 +211,14 @@ def read_var_file(path: Path, problems: Problems) -> dict[str, Node]:
     return values
 
 
-def _convert(value: Any, type_: str | None, loc: Loc) -> Any:
-    """Apply a variable's type constraint to a value (strings from --var / env)."""
-    if type_ is None:
-        return value
-    base = type_.split("(")[0].strip()
-    if base == "string":
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return str(value)
-        if not isinstance(value, str):
-            raise EvalError(loc, f"expected a string for this variable (type {type_})")
-        return value
-    if base == "number":
-        return to_number(value, loc)
-    if base == "bool":
-        return to_bool(value, loc)
-    if base in ("list", "set", "tuple") and not isinstance(value, list):
-        raise EvalError(loc, f"expected a list for this variable (type {type_})")
-    if base in ("map", "object") and not isinstance(value, dict):
-        raise EvalError(loc, f"expected an object for this variable (type {type_})")
-    return value
+def _convert(value: Any, decl: VariableDecl | None, loc: Loc) -> Any:
+    """Apply a variable's type constraint (Packer's conversions: core.templates.hcltypes)."""
+    return convert_variable(value, decl, loc)
 
 
-def _typed_text_node(text: str, type_: str | None, loc: Loc) -> Node:
-    """A --var / PKR_VAR_ string: taken as is for strings, parsed as HCL for other types."""
-    base = (type_ or "string").split("(")[0].strip()
-    if base in ("string", "any", "number", "bool"):
-        return Scalar(text, loc)
-    return expr_to_node(parse_expression(text, loc))
+def _typed_text_node(text: str, decl: VariableDecl | None, loc: Loc) -> Node:
+    """A --var / PKR_VAR_ string: taken as is for string/number/any, else parsed as HCL."""
+    return typed_text_node(text, variable_type(decl), loc)
 
 
 def _leaf_strings(value: Any) -> Iterable[str]:
@@ -243,6 +234,34 @@ def _leaf_strings(value: Any) -> Iterable[str]:
 
 # --------------------------------------------------------------------------- load
 
+#: What Packer reads from a folder: templates, then the var-files it loads by itself.
+TEMPLATE_SUFFIXES = (".pkr.hcl", ".pkr.json")
+AUTO_VAR_SUFFIXES = (".auto.pkrvars.hcl", ".auto.pkrvars.json")
+
+
+def folder_files(directory: Path, suffixes: tuple[str, str]) -> list[Path]:
+    """The files of ``directory`` ending in ``suffixes`` as Packer lists them.
+
+    Packer (hcl2template ``GetHCL2Files``) takes every file ending in the HCL
+    suffix, then every one ending in the JSON suffix, each group in lexical
+    order; sub-folders are not read.
+    """
+    try:
+        names = sorted(
+            entry.name for entry in os.scandir(directory) if not entry.is_dir(follow_symlinks=False)
+        )
+    except OSError as error:
+        raise UsageError(f"cannot read {directory}: {error.strerror or error}") from None
+    hcl_suffix, json_suffix = suffixes
+    return [directory / n for n in names if n.endswith(hcl_suffix)] + [
+        directory / n for n in names if n.endswith(json_suffix)
+    ]
+
+
+def template_folder(path: Path) -> Path | None:
+    """The folder template ``path`` belongs to: ``path`` itself when it is a folder."""
+    return path if path.is_dir() else None
+
 
 def load(
     path: str | os.PathLike[str],
@@ -253,30 +272,114 @@ def load(
     now: _dt.datetime | None = None,
     uuid_factory: Callable[[], str] | None = None,
     format: str | None = None,
+    warn_undeclared_vars: bool = True,
+    unsaved: Mapping[str | os.PathLike[str], str] | None = None,
+    datasources: DataSourceResolver | None = None,
 ) -> BuildSpec:
-    """Load, interpolate and validate a template.
+    """Load, interpolate and validate a template: a file, or a folder of them.
 
-    Variable precedence (later wins), as in Packer: the template's defaults,
-    ``PKR_VAR_<name>`` environment variables, each of ``var_files`` in order,
-    then ``vars`` (``--var k=v``) in order. ``env`` defaults to ``os.environ``
-    and serves both ``PKR_VAR_*`` and ``env()`` / ``{{env}}``; ``now`` is the
-    build run's single timestamp (default: the current UTC time).
+    A folder is read as Packer reads one: every ``*.pkr.hcl`` then every
+    ``*.pkr.json`` in it (each group in lexical order) as one HCL2 template, and
+    its ``*.auto.pkrvars.hcl`` then ``*.auto.pkrvars.json`` files as var-files
+    that come before ``var_files``.
+
+    Variable precedence (later wins), as Packer implements it
+    (hcl2template ``collectInputVariableValues``): the template's defaults,
+    ``PKR_VAR_<name>`` environment variables (HCL2 and TOML templates only:
+    Packer's legacy JSON reads none), the folder's auto var-files, each of
+    ``var_files`` in order, then ``vars`` (``--var k=v``; the last one of a
+    name wins). Packer keeps ``-var`` in a map applied after every var-file,
+    whatever the order of ``-var`` and ``-var-file`` on its command line.
+
+    A var-file setting a variable the template does not declare is a warning
+    (``warn_undeclared_vars``; Packer's ``validate`` warns, its ``build`` only
+    with ``-warn-on-undeclared-var``); an undeclared ``--var`` is an error. A
+    legacy JSON template takes both silently, as Packer does: they are user
+    variables ``{{user}}`` can read. ``env`` defaults to ``os.environ`` and
+    serves both ``PKR_VAR_*`` and ``env()`` / ``{{env}}``; ``now`` is the build
+    run's single timestamp (default: the current UTC time). ``unsaved`` maps
+    template files to texts to read instead of the files' contents (an editor's
+    buffers).
 
     Raises :class:`TemplateError` (every problem, with file:line:col) or
-    :class:`~core.errors.UsageError` for an unreadable file.
+    :class:`~core.errors.UsageError` for an unreadable file or an empty folder.
     """
     file_path = Path(path)
-    text = read_text(file_path)
+    buffers = {Path(k): v for k, v in (unsaved or {}).items()}
+
+    def text_of(file: Path) -> str:
+        return buffers[file] if file in buffers else read_text(file)
+
+    common: dict[str, Any] = {
+        "vars": vars,
+        "var_files": var_files,
+        "env": env,
+        "now": now,
+        "uuid_factory": uuid_factory,
+        "warn_undeclared_vars": warn_undeclared_vars,
+        "datasources": datasources,
+    }
+    folder = template_folder(file_path)
+    if folder is not None:
+        if format not in (None, "hcl"):
+            raise UsageError(f"{folder}: a folder template is HCL2, not `{format}`")
+        files = folder_files(folder, TEMPLATE_SUFFIXES)
+        if not files:
+            raise UsageError(f"{folder}: no *.pkr.hcl or *.pkr.json file in this folder")
+        return _load_hcl_files(
+            [(text_of(f), str(f)) for f in files],
+            name=str(folder),
+            base=folder,
+            auto_var_files=folder_files(folder, AUTO_VAR_SUFFIXES),
+            **common,
+        )
+    text = text_of(file_path)
     return loads(
         text,
         file=str(file_path),
         format=format or detect_format(file_path, text),
-        vars=vars,
-        var_files=var_files,
-        env=env,
-        now=now,
-        uuid_factory=uuid_factory,
         template_dir=file_path.parent.resolve() if file_path.parent else Path.cwd(),
+        **common,
+    )
+
+
+def _load_hcl_files(
+    sources: list[tuple[str, str]],
+    *,
+    name: str,
+    base: Path,
+    auto_var_files: Sequence[Path],
+    vars: Mapping[str, str] | Sequence[tuple[str, str]],
+    var_files: Sequence[str | os.PathLike[str]],
+    env: Mapping[str, str] | None,
+    now: _dt.datetime | None,
+    uuid_factory: Callable[[], str] | None,
+    warn_undeclared_vars: bool,
+    datasources: DataSourceResolver | None = None,
+) -> BuildSpec:
+    """Several HCL2 files (text, file name) read as one template named ``name``."""
+    from core.templates.hcl import read_hcl_files
+
+    problems = Problems()
+    raw = read_hcl_files(sources, problems)
+    if raw is None:
+        problems.raise_if_any()
+        raise AssertionError("unreachable")  # pragma: no cover
+    raw.file = name
+    for section in raw.builders:
+        normalize_builder(section, problems)
+    return build_spec(
+        raw,
+        problems,
+        vars=list(vars.items()) if isinstance(vars, Mapping) else list(vars),
+        var_files=[Path(p) for p in var_files],
+        env=os.environ if env is None else env,
+        now=(now or _dt.datetime.now(_dt.UTC)).astimezone(_dt.UTC).replace(microsecond=0),
+        uuid_factory=uuid_factory,
+        template_dir=base.resolve(),
+        auto_var_files=list(auto_var_files),
+        warn_undeclared_vars=warn_undeclared_vars,
+        datasources=datasources,
     )
 
 
@@ -291,6 +394,8 @@ def loads(
     now: _dt.datetime | None = None,
     uuid_factory: Callable[[], str] | None = None,
     template_dir: Path | None = None,
+    warn_undeclared_vars: bool = True,
+    datasources: DataSourceResolver | None = None,
 ) -> BuildSpec:
     """:func:`load` for text already in memory."""
     if format not in FORMATS:
@@ -311,6 +416,8 @@ def loads(
         now=now,
         uuid_factory=uuid_factory,
         template_dir=template_dir or Path.cwd(),
+        warn_undeclared_vars=warn_undeclared_vars,
+        datasources=datasources,
     )
 
 
@@ -324,41 +431,64 @@ def build_spec(
     now: _dt.datetime,
     uuid_factory: Callable[[], str] | None,
     template_dir: Path,
+    auto_var_files: Sequence[Path] = (),
+    warn_undeclared_vars: bool = True,
+    datasources: DataSourceResolver | None = None,
 ) -> BuildSpec:
+    """The raw template evaluated into a BuildSpec.
+
+    ``datasources`` evaluates ``data`` blocks against a target; without it they
+    are checked by shape only and their outputs are unknown (see
+    :mod:`core.templates.datasources`; ``BuildSpec.unresolved`` lists what they
+    left unknown).
+    """
     decls = raw.variables
     chosen: dict[str, tuple[Node, str]] = {}
     for name, decl in decls.items():
         if decl.has_default and decl.default is not None:
             chosen[name] = (decl.default, "default")
-    for name, decl in decls.items():
-        value = env.get(f"PKR_VAR_{name}")
-        if value is not None:
-            loc = Loc(f"<env PKR_VAR_{name}>", 1, 1)
-            try:
-                chosen[name] = (_typed_text_node(value, decl.type, loc), "env")
-            except HclSyntaxError as error:
-                problems.add(error.loc, f"var.{name}", error.message)
-    for var_file in var_files:
+    # Packer's legacy JSON core reads no PKR_VAR_ and takes variables it does not declare
+    # (from -var or a var-file) as user variables; HCL2 (and amibake's TOML) declare them all.
+    legacy = raw.format == "json"
+    if not legacy:
+        for name, decl in decls.items():
+            value = env.get(f"PKR_VAR_{name}")
+            if value is not None:
+                loc = Loc(f"<env PKR_VAR_{name}>", 1, 1)
+                try:
+                    chosen[name] = (_typed_text_node(value, decl, loc), "env")
+                except HclSyntaxError as error:
+                    problems.add(error.loc, f"var.{name}", error.message)
+    layers = [(p, "auto-var-file") for p in auto_var_files] + [(p, "var-file") for p in var_files]
+    for var_file, kind in layers:
         for name, node in read_var_file(var_file, problems).items():
-            if name not in decls:
-                problems.add(
-                    node.loc,
-                    name,
-                    f"`{name}` is not a variable of the template{suggest(name, decls)}",
-                )
+            if name not in decls and not legacy:
+                if warn_undeclared_vars:
+                    problems.warn(
+                        node.loc,
+                        name,
+                        f"undefined variable: `{name}` is set but the template does not "
+                        f"declare it{suggest(name, decls)}",
+                    )
                 continue
-            chosen[name] = (node, f"var-file:{var_file}")
+            if legacy and isinstance(node, Scalar) and node.value is None:
+                node = Scalar("", node.loc)  # Packer reads a var-file into strings: null is ""
+            chosen[name] = (node, f"{kind}:{var_file}")
+    # Packer keeps -var in a map applied after every var-file: the last -var of a name wins.
+    undeclared: set[str] = set()
     for position, (name, value) in enumerate(vars, start=1):
         loc = Loc("<command line>", 1, position)
-        if name not in decls:
-            problems.add(
-                loc,
-                f"--var {name}",
-                f"`{name}` is not a variable of the template{suggest(name, decls)}",
-            )
+        if name not in decls and not legacy:
+            if name not in undeclared:
+                undeclared.add(name)
+                problems.add(
+                    loc,
+                    f"--var {name}",
+                    f"`{name}` is not a variable of the template{suggest(name, decls)}",
+                )
             continue
         try:
-            chosen[name] = (_typed_text_node(value, decls[name].type, loc), "cli")
+            chosen[name] = (_typed_text_node(value, decls.get(name), loc), "cli")
         except HclSyntaxError as error:
             problems.add(error.loc, f"--var {name}", error.message)
 
@@ -367,7 +497,8 @@ def build_spec(
     def getter(name: str) -> Callable[[], Any]:
         def get() -> Any:
             node, _origin = chosen[name]
-            return _convert(scope.node_value(node), decls[name].type, node.loc)
+            decl = decls.get(name)  # None: a legacy JSON user variable set but not declared
+            return _convert(scope.node_value(node), decl, node.loc)
 
         return get
 
@@ -377,9 +508,11 @@ def build_spec(
         problems.add(
             decl.loc,
             f"var.{name}",
-            f"variable `{name}` has no value: set it with --var {name}=..., a --var-file "
-            f"or PKR_VAR_{name}",
+            f"variable `{name}` has no value: set it with --var {name}=..."
+            + (" or a --var-file" if legacy else f", a --var-file or PKR_VAR_{name}"),
         )
+    data_sources = DataSources(raw.data_sources, problems, datasources)
+    data_sources.check_types()
     scope = Scope(
         variables={name: getter(name) for name in chosen},
         locals_=raw.locals,
@@ -388,7 +521,10 @@ def build_spec(
         uuid_factory=uuid_factory,
         template_dir=template_dir,
         unset=missing,
+        data_sources=data_sources.getters(),
+        aws_secret=aws_secret_function(datasources),  # what aws_secretsmanager() reads through
     )
+    data_sources.scope = scope
     variables: dict[str, Variable] = {}
     sensitive: set[str] = set()
     for name, decl in decls.items():
@@ -410,26 +546,33 @@ def build_spec(
         )
         if decl.sensitive:
             sensitive.update(_leaf_strings(value))
+        validate_variable(decl, value, chosen[name][0].loc, scope.node_value, problems)
+
+    # Every data source runs once, in dependency order (Packer runs them all, used or not).
+    for key, section in raw.data_sources.items():
+        try:
+            scope.data_source(key, section.loc)
+        except EvalError as error:
+            if not error.reported:
+                problems.add(error.loc, section.path, error.message)
+    unresolved: list[str] = []
 
     def resolve(node: Node, path: str) -> Node:
         errors: list[tuple[EvalError, str]] = []
         result = scope.resolve(node, errors, path)
         for error, where in errors:
             problems.add(error.loc, where, error.message)
+        unknown_paths(result, path, unresolved)
         return result
 
+    prepare_hcl(raw, scope.node_value, problems)  # HCL2 builds and dynamic blocks
+    skip_other_builders(raw, problems)
     builders = []
     seen_names: dict[str, Loc] = {}
     for section in raw.builders:
-        name = section.name or section.type
+        name = builder_name(section, resolve) or section.type
         if section.type not in BUILDER_TYPES:
-            problems.add(
-                section.type_loc or section.loc,
-                f"{section.path}.type",
-                f"builder type `{section.type}` is not supported: amibake builds amazon-ebs images"
-                f"{suggest(section.type, BUILDER_TYPES)}",
-            )
-            continue
+            continue  # skipped (a warning) or a typo (an error): see skip_other_builders
         if name in seen_names:
             problems.add(
                 section.loc,
@@ -440,16 +583,20 @@ def build_spec(
         scope.source = {"name": name, "type": section.type}
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
-        builder = decode_builder(section.type, name, body, section.path, problems)
+        region_from_env(body, section.path, env, problems)
+        builder = decode_builder(
+            section.type, name, body, section.path, problems, render=scope.eval
+        )
         if builder is not None:
             builders.append(builder)
+    ebs = [b for b in raw.builders if b.type in BUILDER_TYPES]
     scope.source = (
-        {"name": raw.builders[0].name or raw.builders[0].type, "type": raw.builders[0].type}
-        if len(raw.builders) == 1
-        else None
+        {"name": ebs[0].name or ebs[0].type, "type": ebs[0].type} if len(ebs) == 1 else None
     )
 
     def selectors_ok(body: MapNode, path: str) -> None:
+        if raw.format == "hcl":
+            return  # Packer's HCL2 checks no names there (OnlyExcept.Validate); hcl.py skips
         known = [b.name or b.type for b in raw.builders] + [
             f"{b.type}.{b.name or b.type}" for b in raw.builders
         ]
@@ -470,6 +617,8 @@ def build_spec(
 
     provisioners = []
     for section in raw.provisioners:
+        if bound_to_skipped_builders(section, raw, problems):
+            continue
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
         selectors_ok(body, section.path)
@@ -477,7 +626,7 @@ def build_spec(
             section.type, body, section.path, section.type_loc or section.loc, problems
         )
         if provisioner is not None:
-            provisioners.append(provisioner)
+            provisioners.append(with_builders(provisioner, section))
     cleanup = None
     if raw.error_cleanup_provisioner is not None:
         section = raw.error_cleanup_provisioner
@@ -486,8 +635,11 @@ def build_spec(
         cleanup = decode_provisioner(
             section.type, body, section.path, section.type_loc or section.loc, problems
         )
+        cleanup = with_builders(cleanup, section)
     post_processors = []
     for section in raw.post_processors:
+        if bound_to_skipped_builders(section, raw, problems):
+            continue
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
         selectors_ok(body, section.path)
@@ -495,14 +647,17 @@ def build_spec(
             section.type, body, section.path, section.type_loc or section.loc, problems
         )
         if post is not None:
-            post_processors.append(post)
+            post_processors.append(with_builders(post, section))
     # locals that nothing used are still checked, so a typo there is not silent
     for name, node in raw.locals.items():
         try:
-            scope.local(name, raw.local_locs.get(name, node.loc))
+            value = scope.local(name, raw.local_locs.get(name, node.loc))
         except EvalError as error:
             if not error.reported:
                 problems.add(error.loc, f"local.{name}", error.message)
+            continue
+        if name in raw.sensitive_locals:  # `local "x" { sensitive = true }`
+            sensitive.update(_leaf_strings(value))
     if not builders and not problems:
         problems.add(raw.loc or Loc(raw.file), "builders", "a template needs at least one builder")
     problems.raise_if_any()
@@ -517,7 +672,121 @@ def build_spec(
         source_file=Path(raw.file),
         source_format=raw.format,  # type: ignore[arg-type]
         warnings=tuple(str(w) for w in problems.warnings),
+        unresolved=tuple(unresolved),
     )
 
 
 _ = json
+
+
+# --------------------------------------------------------------------------- other builder types
+
+#: Packer builder types near `amazon-ebs` that are real (skipped, not taken for typos).
+OTHER_AMAZON_BUILDERS = (
+    "amazon-ebssurrogate",
+    "amazon-ebsvolume",
+    "amazon-instance",
+    "amazon-chroot",
+)
+
+
+def skip_other_builders(raw: RawTemplate, problems: Problems) -> None:
+    """Builders of other types are skipped with one warning line each, as amibake builds
+    amazon-ebs only; the template stays valid while one amazon-ebs builder remains."""
+    found: list[str] = []
+    for section in raw.builders:
+        if section.type in BUILDER_TYPES:
+            continue
+        loc = section.type_loc or section.loc
+        hint = suggest(section.type, BUILDER_TYPES)
+        if hint and section.type not in OTHER_AMAZON_BUILDERS:
+            problems.add(
+                loc, f"{section.path}.type", f"unknown builder type `{section.type}`{hint}"
+            )
+            continue
+        found.append(section.type)
+        problems.warn(
+            loc, f"{section.path}.type", f"skipping {section.type}: amibake builds amazon-ebs"
+        )
+    if found and not any(s.type in BUILDER_TYPES for s in raw.builders):
+        first = next(s for s in raw.builders if s.type not in BUILDER_TYPES)
+        problems.add(
+            first.type_loc or first.loc,
+            "builders",
+            "no amazon-ebs build in this template: builder types "
+            f"{', '.join(dict.fromkeys(found))} are not supported yet by amibake",
+        )
+
+
+def _selector_names(section: Section, key: str) -> list[str] | None:
+    node = section.body.entries.get(key)
+    if node is None:
+        return None
+    items = node.items if isinstance(node, ListNode) else [node]
+    names = [i.value for i in items if isinstance(i, Scalar) and isinstance(i.value, str)]
+    return names if len(names) == len(items) else None
+
+
+def bound_to_skipped_builders(section: Section, raw: RawTemplate, problems: Problems) -> bool:
+    """Whether ``only``/``except`` bind this provisioner/post-processor to skipped builders only.
+
+    Such an entry is skipped with a warning and not decoded, as it would never run here.
+    """
+    every = []
+    for builder in raw.builders:
+        name = builder.name or builder.type
+        every.append(({name, f"{builder.type}.{name}", f"source.{builder.type}.{name}"}, builder))
+    only = _selector_names(section, "only")
+    excluded = _selector_names(section, "except")
+    if only is not None:
+        applies = [b for names, b in every if names & set(only)]
+        if not applies:
+            return False  # names no builder at all: reported as such later
+    elif excluded is not None:
+        applies = [b for names, b in every if not names & set(excluded)]
+    else:
+        return False
+    if not applies or any(b.type in BUILDER_TYPES for b in applies):
+        return False  # runs for an amazon-ebs builder, or for none at all (as Packer has it)
+    if not any(b.type in BUILDER_TYPES for b in raw.builders):
+        return True  # the missing amazon-ebs builder is the one problem to report
+    targets = ", ".join(dict.fromkeys(b.name or b.type for b in applies))
+    problems.warn(
+        section.type_loc or section.loc,
+        section.path,
+        f"skipping {section.type}: it runs only for {targets}, which amibake skips",
+    )
+    return True
+
+
+def region_from_env(body: MapNode, path: str, env: Mapping[str, str], problems: Problems) -> None:
+    """An unset or empty ``region`` comes from AWS_REGION / AWS_DEFAULT_REGION, as the AWS
+    SDK gives it to Packer; without either, one located error says what to set."""
+    node = body.entries.get("region")
+    if node is not None and not (isinstance(node, Scalar) and node.value in (None, "")):
+        return
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if env.get(name):
+            loc = node.loc if node is not None else body.loc
+            body.entries["region"] = Scalar(env[name], loc)
+            body.key_locs.setdefault("region", loc)
+            return
+    loc = node.loc if node is not None else body.loc
+    problems.add(
+        loc,
+        f"{path}.region",
+        "no region: set `region` in the builder, or AWS_REGION (or AWS_DEFAULT_REGION)",
+    )
+    body.entries["region"] = BadNode(loc)
+
+
+def builder_name(section: Section, resolve: Callable[[Node, str], Node]) -> str | None:
+    """The builder's name; a legacy JSON ``name`` with ``{{user}}`` is resolved here."""
+    from core.templates.packer_json import BUILDER_NAME_KEY
+
+    node = section.body.entries.pop(BUILDER_NAME_KEY, None)
+    if node is not None:
+        value = resolve(node, f"{section.path}.name")
+        if isinstance(value, Scalar) and isinstance(value.value, str) and value.value:
+            section.name = value.value
+    return section.name

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from core.engine.build_template import BUILD_INFO_FIELDS, BUILD_TEMPLATE_OPTIONS
 from core.model import (
     AmazonEbsBuilder,
     AwsPolling,
@@ -20,7 +21,9 @@ from core.model import (
 )
 from core.regions import ALL_REGIONS, is_known_region
 from core.templates.errors import Loc, Problems, join_path, suggest
-from core.templates.nodes import BadNode, ListNode, MapNode, Node, Scalar
+from core.templates.evaluate import EvalError
+from core.templates.gotemplate import GoTemplateError, parse_go_template
+from core.templates.nodes import BadNode, Expr, ListNode, Lit, MapNode, Node, Scalar
 
 T = TypeVar("T")
 
@@ -30,135 +33,76 @@ OWNER_ALIASES = {
     "debian": "136693071363",
     "redhat": "309956199498",
 }
-EC2_OWNER_ALIASES = ("amazon", "aws-marketplace", "self")
+#: Owner aliases DescribeImages takes as they are (Packer passes `owners` through; its docs
+#: name amazon, aws-marketplace and microsoft; `self` is the caller's account).
+EC2_OWNER_ALIASES = ("amazon", "aws-marketplace", "microsoft", "self")
 
-# Packer amazon-ebs options amibake does not implement (yet): an error names them.
-UNSUPPORTED_BUILDER_OPTIONS: dict[str, str] = {
-    key: "amibake uses boto3's credential chain (environment, profiles, SSO)"
-    for key in (
-        "access_key",
-        "secret_key",
-        "token",
-        "profile",
-        "shared_credentials_file",
-        "assume_role",
-        "mfa_code",
-        "vault_aws_engine",
-        "custom_endpoint_ec2",
-        "skip_credential_validation",
-        "skip_metadata_api_check",
-        "insecure_skip_tls_verify",
-        "decode_authorization_messages",
-        "skip_region_validation",
-        "max_retries",
-    )
-}
+#: Every option of Packer's amazon-ebs builder (packer-plugin-amazon builder/ebs Config:
+#: AccessConfig, AMIConfig, RunConfig, the SSH/WinRM communicator and the ebs options).
+#: Those amibake does not decode yet are reported as "not supported yet"; any other key
+#: is unknown, with a "did you mean" taken from this list.
+# fmt: off
+AMAZON_EBS_OPTIONS = (
+    "access_key", "ami_block_device_mappings", "ami_description", "ami_groups", "ami_name",
+    "ami_org_arns", "ami_ou_arns", "ami_product_codes", "ami_regions", "ami_users",
+    "ami_virtualization_type", "associate_public_ip_address", "assume_role", "availability_zone",
+    "aws_polling", "block_duration_minutes", "capacity_reservation_group_arn",
+    "capacity_reservation_id", "capacity_reservation_preference", "communicator",
+    "custom_endpoint_ec2", "decode_authorization_messages", "deprecate_at",
+    "deregistration_protection", "disable_stop_instance", "ebs_optimized", "ena_support",
+    "enable_nitro_enclave", "enable_t2_unlimited", "enable_unlimited_credits", "encrypt_boot",
+    "fast_launch", "fleet_tag", "fleet_tags", "force_delete_snapshot", "force_deregister",
+    "iam_instance_profile", "imds_support", "insecure_skip_tls_verify", "instance_type",
+    "kms_key_id", "launch_block_device_mappings", "license_specifications", "max_retries",
+    "metadata_options", "mfa_code", "no_ephemeral", "pause_before_connecting", "pause_before_ssm",
+    "placement", "profile", "region", "region_kms_key_ids", "run_tag", "run_tags", "run_volume_tag",
+    "run_volume_tags", "secret_key", "security_group_filter", "security_group_id",
+    "security_group_ids", "session_manager_port", "shared_credentials_file", "shutdown_behavior",
+    "skip_ami_run_tags", "skip_create_ami", "skip_credential_validation", "skip_metadata_api_check",
+    "skip_profile_validation", "skip_region_validation", "skip_save_build_region",
+    "snapshot_copy_duration_minutes", "snapshot_groups", "snapshot_tag", "snapshot_tags",
+    "snapshot_users", "source_ami", "source_ami_filter", "spot_allocation_strategy",
+    "spot_instance_types", "spot_price", "spot_price_auto_product", "spot_tag", "spot_tags",
+    "sriov_support", "ssh_agent_auth", "ssh_bastion_agent_auth", "ssh_bastion_certificate_file",
+    "ssh_bastion_host", "ssh_bastion_interactive", "ssh_bastion_password", "ssh_bastion_port",
+    "ssh_bastion_private_key_file", "ssh_bastion_username", "ssh_certificate_file", "ssh_ciphers",
+    "ssh_clear_authorized_keys", "ssh_disable_agent_forwarding", "ssh_file_transfer_method",
+    "ssh_handshake_attempts", "ssh_host", "ssh_interface", "ssh_keep_alive_interval",
+    "ssh_key_exchange_algorithms", "ssh_keypair_name", "ssh_local_tunnels", "ssh_password",
+    "ssh_port", "ssh_private_key", "ssh_private_key_file", "ssh_proxy_host", "ssh_proxy_password",
+    "ssh_proxy_port", "ssh_proxy_username", "ssh_pty", "ssh_public_key", "ssh_read_write_timeout",
+    "ssh_remote_tunnels", "ssh_timeout", "ssh_username", "ssh_wait_timeout", "subnet_filter",
+    "subnet_id", "tag", "tags", "temporary_iam_instance_profile_policy_document",
+    "temporary_key_pair_bits", "temporary_key_pair_name", "temporary_key_pair_type",
+    "temporary_security_group_source_cidrs", "temporary_security_group_source_public_ip", "tenancy",
+    "token", "user_data", "user_data_file", "vault_aws_engine", "vpc_filter", "vpc_id",
+    "windows_password_timeout", "winrm_host", "winrm_insecure", "winrm_no_proxy", "winrm_password",
+    "winrm_port", "winrm_timeout", "winrm_use_ntlm", "winrm_use_ssl", "winrm_username",
+)
+# fmt: on
+
+#: Credential options: boto3's credential chain serves today; issue 12 implements them.
+CREDENTIAL_OPTIONS = (
+    "access_key",
+    "secret_key",
+    "token",
+    "profile",
+    "shared_credentials_file",
+    "assume_role",
+    "mfa_code",
+    "vault_aws_engine",
+    "custom_endpoint_ec2",
+    "skip_credential_validation",
+    "skip_metadata_api_check",
+    "insecure_skip_tls_verify",
+    "decode_authorization_messages",
+)
+# Packer amazon-ebs options amibake does not implement (yet): the reason shown with them.
+UNSUPPORTED_BUILDER_OPTIONS: dict[str, str] = dict.fromkeys(AMAZON_EBS_OPTIONS, "")
 UNSUPPORTED_BUILDER_OPTIONS.update(
-    {
-        key: "not implemented by amibake yet"
-        for key in (
-            "ami_virtualization_type",
-            "ami_product_codes",
-            "ena_support",
-            "sriov_support",
-            "ami_block_device_mappings",
-            "snapshot_users",
-            "snapshot_groups",
-            "region_kms_key_ids",
-            "skip_save_build_region",
-            "imds_support",
-            "boot_mode",
-            "tpm_support",
-            "deprecate_at",
-            "uefi_data",
-            "ami_org_arns",
-            "ami_ou_arns",
-            "snapshot_tag",
-            "tag",
-            "run_tag",
-            "run_volume_tags",
-            "run_volume_tag",
-            "spot_price",
-            "spot_instance_types",
-            "spot_price_auto_product",
-            "spot_tags",
-            "spot_tag",
-            "availability_zone",
-            "block_duration_minutes",
-            "capacity_reservation_preference",
-            "capacity_reservation_id",
-            "capacity_reservation_group_arn",
-            "disable_stop_instance",
-            "ebs_optimized",
-            "enable_nitro_enclave",
-            "enable_unlimited_credits",
-            "enable_t2_unlimited",
-            "fleet_tags",
-            "fleet_tag",
-            "placement",
-            "tenancy",
-            "host_id",
-            "security_group_filter",
-            "security_group_id",
-            "subnet_filter",
-            "vpc_filter",
-            "temporary_iam_instance_profile_policy_document",
-            "metadata_options",
-            "license_specifications",
-            "instance_metadata_tags",
-            "ssh_agent_auth",
-            "ssh_password",
-            "ssh_bastion_host",
-            "ssh_bastion_port",
-            "ssh_bastion_username",
-            "ssh_bastion_private_key_file",
-            "ssh_bastion_password",
-            "ssh_bastion_agent_auth",
-            "ssh_bastion_interactive",
-            "ssh_bastion_certificate_file",
-            "ssh_proxy_host",
-            "ssh_proxy_port",
-            "ssh_proxy_username",
-            "ssh_proxy_password",
-            "ssh_keep_alive_interval",
-            "ssh_read_write_timeout",
-            "ssh_handshake_attempts",
-            "ssh_disable_agent_forwarding",
-            "ssh_pty",
-            "ssh_file_transfer_method",
-            "ssh_clear_authorized_keys",
-            "ssh_certificate_file",
-            "ssh_ciphers",
-            "ssh_key_exchange_algorithms",
-            "ssh_local_tunnels",
-            "ssh_remote_tunnels",
-            "ssh_private_ip",
-            "communicator",
-            "winrm_username",
-            "winrm_password",
-            "winrm_host",
-            "winrm_port",
-            "winrm_timeout",
-            "winrm_use_ssl",
-            "winrm_insecure",
-            "winrm_use_ntlm",
-            "pause_before_connecting",
-            "temporary_key_pair_name",
-            "temporary_key_pair_bits",
-            "temporary_security_group_source_public_ip",
-            "session_manager_port",
-            "pause_before_ssm",
-            "ssm_agent_enable_retries",
-            "no_ephemeral",
-            "skip_profile_validation",
-            "ami_skip_build_region",
-            "source_ami_filter_owners",
-            "ssh_host_port",
-            "ssh_username_prefix",
-            "deregistration_protection",
-            "snapshot_copy_completion_timeout",
-        )
-    }
+    dict.fromkeys(
+        CREDENTIAL_OPTIONS, "amibake uses boto3's credential chain: environment, profiles, SSO"
+    )
 )
 UNSUPPORTED_SHELL_OPTIONS = (
     "binary",
@@ -201,6 +145,26 @@ ACCOUNT_RE = re.compile(r"^\d{12}$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 _MISSING = object()
+
+#: What a required builder string holds when its value comes from a data source that
+#: shape-only validation did not evaluate (``BuildSpec.unresolved`` lists those keys).
+UNRESOLVED = "<unresolved>"
+
+
+def _is_unknown(value: Any) -> bool:
+    """Is ``value`` the evaluator's UNKNOWN (an output of a data source not evaluated)?"""
+    from core.templates.evaluate import UNKNOWN
+
+    return value is UNKNOWN
+
+
+def _go_int(text: str) -> int | None:
+    """strconv.ParseInt(text, 0, 64): decimal, 0x hex, 0o/0 octal, 0b binary, _ separators."""
+    try:
+        value = int(text, 0) if not re.fullmatch(r"[-+]?0\d+", text) else int(text, 8)
+    except ValueError:
+        return None
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def parse_duration(text: str) -> float | None:
@@ -245,6 +209,8 @@ class Reader:
         self.problems = problems
         self.known: set[str] = set()
         self.unsupported = unsupported or {}
+        #: keys given a value not known yet (shape-only validation): never checked or missing
+        self.unknown: set[str] = set()
 
     def at(self, key: str) -> str:
         return join_path(self.path, key)
@@ -254,6 +220,9 @@ class Reader:
         node = self.node.entries.get(key)
         if isinstance(node, Scalar) and node.value is None:
             return None  # null means "not set", as in Packer
+        if isinstance(node, Scalar) and _is_unknown(node.value):
+            self.unknown.add(key)
+            return None  # given, but known only once data sources run
         return node
 
     def bad(self, node: Node, key: str, expected: str) -> None:
@@ -261,6 +230,8 @@ class Reader:
             self.problems.add(node.loc, self.at(key), f"expected {expected}, got {_describe(node)}")
 
     def missing(self, key: str) -> None:
+        if key in self.unknown:
+            return
         self.problems.add(self.node.loc, self.at(key), f"`{key}` is required")
 
     def loc(self, key: str) -> Loc:
@@ -276,6 +247,8 @@ class Reader:
         value = self._scalar_str(node, key)
         if value is None:
             return None
+        if not value and not required:
+            return None  # Packer: an empty string is the unset zero value
         options = tuple(choices)
         if options and value not in options:
             self.problems.add(
@@ -287,14 +260,22 @@ class Reader:
         if required and not value:
             self.problems.add(node.loc, self.at(key), "must not be empty")
             return None
+        if not value:
+            return None  # Packer: an empty string is the unset zero value
         return value
 
     def _scalar_str(self, node: Node, key: str) -> str | None:
+        if isinstance(node, Scalar) and _is_unknown(node.value):
+            return None  # an item known only once data sources run
         if isinstance(node, Scalar):
             value = node.value
             if isinstance(value, str):
                 return value
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, bool):
+                return "true" if value else "false"  # HCL2's conversion (cty)
+            if isinstance(value, float) and value.is_integer():
+                return str(int(value))
+            if isinstance(value, int | float):
                 return str(value)
         self.bad(node, key, "a string")
         return None
@@ -308,10 +289,12 @@ class Reader:
             v = node.value
             if isinstance(v, int) and not isinstance(v, bool):
                 value = v
-            elif (isinstance(v, float) and v.is_integer()) or (
-                isinstance(v, str) and re.fullmatch(r"-?\d{1,18}", v.strip())
-            ):
+            elif isinstance(v, float) and v.is_integer():
                 value = int(v)
+            elif isinstance(v, str):
+                if v == "":
+                    return None  # mapstructure's weak decoding: "" is 0, the unset value
+                value = _go_int(v)
         if value is None:
             self.bad(node, key, "a whole number")
             return None
@@ -330,10 +313,15 @@ class Reader:
             if isinstance(v, bool):
                 return v
             if isinstance(v, str):
+                # strconv.ParseBool, as mapstructure's weakly typed decoding uses it
                 if v in ("true", "True", "TRUE", "t", "T", "1"):
                     return True
                 if v in ("false", "False", "FALSE", "f", "F", "0"):
                     return False
+                if v == "":
+                    return None  # "" is false there, and unset for Packer's trileans
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                return v != 0
         self.bad(node, key, "true or false")
         return None
 
@@ -346,6 +334,8 @@ class Reader:
             if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0:
                 return float(v)
             if isinstance(v, str):
+                if v == "":
+                    return None  # unset
                 seconds = parse_duration(v)
                 if seconds is not None:
                     return seconds
@@ -356,10 +346,15 @@ class Reader:
         node = self.raw(key)
         if node is None:
             return None
-        items = node.items if isinstance(node, ListNode) else [node]
         if isinstance(node, MapNode):
             self.bad(node, key, "a list of strings")
             return None
+        if isinstance(node, Scalar) and isinstance(node.value, str):
+            # mapstructure's StringToSliceHookFunc(","): "a,b" is [a, b], "" is []
+            if not node.value:
+                return ()
+            return tuple(node.value.split(","))
+        items = node.items if isinstance(node, ListNode) else [node]
         out = []
         for i, item in enumerate(items):
             value = self._scalar_str(item, f"{key}[{i}]" if isinstance(node, ListNode) else key)
@@ -424,15 +419,23 @@ class Reader:
                 continue
             loc = self.node.key_loc(key)
             if key in self.unsupported:
+                reason = self.unsupported[key]
                 self.problems.add(
                     loc,
                     self.at(key),
-                    f"`{key}` is a Packer option amibake does not support: {self.unsupported[key]}",
+                    f"`{key}` is not supported yet by amibake" + (f" ({reason})" if reason else ""),
+                )
+            elif key.startswith("_"):
+                # Packer reads `_` keys as comments only at the top level of a template
+                self.problems.add(
+                    loc,
+                    self.at(key),
+                    f"unknown configuration key `{key}` (`_` comments are allowed only at the "
+                    "top level of a template)",
                 )
             else:
-                self.problems.add(
-                    loc, self.at(key), f"unknown option `{key}`{suggest(key, self.known)}"
-                )
+                names = {*self.known, *self.unsupported}
+                self.problems.add(loc, self.at(key), f"unknown option `{key}`{suggest(key, names)}")
 
 
 def kwargs(**values: Any) -> dict[str, Any]:
@@ -456,7 +459,7 @@ def _owner(value: str, loc: Loc, path: str, problems: Problems) -> str | None:
         loc,
         path,
         f"`{value}` is not an owner: expected a 12-digit account ID or one of "
-        f"amazon, aws-marketplace, self, canonical, debian, redhat{hint}",
+        f"{', '.join((*EC2_OWNER_ALIASES, *OWNER_ALIASES))}{hint}",
     )
     return None
 
@@ -502,7 +505,12 @@ def _source_ami_filter(r: Reader) -> SourceAmiFilter | None:
     )
 
 
+#: BlockDevice options of the plugin (builder/common/block_device.go) amibake does not decode.
+UNSUPPORTED_BLOCK_DEVICE_OPTIONS = {"virtual_name": ""}
+
+
 def _block_device(r: Reader) -> BlockDeviceMapping | None:
+    r.unsupported = {**UNSUPPORTED_BLOCK_DEVICE_OPTIONS, **r.unsupported}
     device = r.str("device_name", required=True)
     result = BlockDeviceMapping(
         **kwargs(
@@ -558,17 +566,94 @@ def _check_region(r: Reader, key: str, value: str | None, index: int | None = No
 
 
 def _check_prefixed(r: Reader, key: str, value: str | None, prefix: str) -> None:
+    """A warning for an ID of another form: Packer does not check it (EC2 answers at run time)."""
     if value is not None and not re.fullmatch(rf"{prefix}-[0-9a-f]{{8,17}}", value):
-        r.problems.add(
+        r.problems.warn(
             r.loc(key),
             r.at(key),
-            f"expected an ID like `{prefix}-0123456789abcdef0`, got `{value}`",
+            f"`{value}` does not look like an ID of the form `{prefix}-0123456789abcdef0`",
         )
 
 
+_FIELD_ACTION = re.compile(r"\{\{-?\s*(?:index\s+)?\.([A-Za-z_][A-Za-z0-9_]*)[^}]*?-?\}\}")
+
+
+def _render_builder_templates(
+    body: MapNode, path: str, problems: Problems, render: Callable[[Expr], Any] | None
+) -> None:
+    """Go-template text in the builder's strings, as Packer's builder interpolates it itself.
+
+    Packer renders every builder option at load except the ones it renders at run time with
+    build template data (``ami_description``, ``tags``, ``run_tags``, ``snapshot_tags``). The
+    load-time functions (``{{timestamp}}``...) are rendered here for both formats (an HCL
+    string still holds them after HCL evaluation); the field actions (``{{ .SourceAMI }}``)
+    stay in the run-time options for the engine, and are an error anywhere else.
+    """
+    for key, node in list(body.entries.items()):
+        body.entries[key] = _render_node(
+            node, join_path(path, key), key in BUILD_TEMPLATE_OPTIONS, key, problems, render
+        )
+
+
+def _render_node(
+    node: Node,
+    path: str,
+    run_time: bool,
+    option: str,
+    problems: Problems,
+    render: Callable[[Expr], Any] | None,
+) -> Node:
+    if isinstance(node, MapNode):
+        for key, child in list(node.entries.items()):
+            node.entries[key] = _render_node(
+                child, join_path(path, key), run_time, option, problems, render
+            )
+        return node
+    if isinstance(node, ListNode):
+        node.items = [
+            _render_node(item, f"{path}[{i}]", run_time, option, problems, render)
+            for i, item in enumerate(node.items)
+        ]
+        return node
+    if not (isinstance(node, Scalar) and isinstance(node.value, str) and "{{" in node.value):
+        return node
+    text = node.value
+    for match in _FIELD_ACTION.finditer(text):
+        # In the run-time options, a field Packer's build data lacks fails when the build
+        # renders it (as in Packer, whose validate does not see it either).
+        if not run_time and match.group(1) in BUILD_INFO_FIELDS:
+            problems.add(
+                node.loc,
+                path,
+                f"`{match.group(0)}` is known only once the build runs: Packer fills in build "
+                f"template data in {', '.join(BUILD_TEMPLATE_OPTIONS)}, not in `{option}`",
+            )
+            return BadNode(node.loc)
+    try:
+        expr = parse_go_template(text, node.loc)
+    except GoTemplateError as error:
+        problems.add(node.loc, path, error.message)
+        return BadNode(node.loc)
+    if isinstance(expr, Lit) or render is None:
+        return node
+    try:
+        value = render(expr)
+    except EvalError as error:
+        problems.add(error.loc, path, error.message)
+        return BadNode(node.loc)
+    return Scalar(str(value), node.loc)
+
+
 def decode_builder(
-    section_type: str, name: str, body: MapNode, path: str, problems: Problems
+    section_type: str,
+    name: str,
+    body: MapNode,
+    path: str,
+    problems: Problems,
+    render: Callable[[Expr], Any] | None = None,
 ) -> AmazonEbsBuilder | None:
+    """``render`` evaluates the load-time Go-template functions in the builder's strings."""
+    _render_builder_templates(body, path, problems, render)
     r = Reader(body, path, problems, UNSUPPORTED_BUILDER_OPTIONS)
     # the seed's flattened filter keys are folded into source_ami_filter by normalize()
     region = r.str("region", required=True)
@@ -590,20 +675,20 @@ def decode_builder(
         problems.add(
             body.loc, r.at("source_ami"), "`source_ami` or `source_ami_filter` is required"
         )
-    elif source_ami is not None and source_filter is not None:
-        problems.add(
-            r.loc("source_ami"),
-            r.at("source_ami"),
-            "set either `source_ami` or `source_ami_filter`, not both",
-        )
-    instance_type = r.str("instance_type", required=True)
+    # both together are legal: one DescribeImages with the id and the filter (the id
+    # must match the filter), as Packer's step_source_ami_info does
+    # Packer: "either instance_type or spot_instance_types must be specified".
+    instance_type = r.str("instance_type", required="spot_instance_types" not in body.entries)
     if instance_type and not INSTANCE_TYPE_RE.match(instance_type):
         problems.add(
             r.loc("instance_type"),
             r.at("instance_type"),
             f"`{instance_type}` is not an EC2 instance type (expected family.size, e.g. t3.micro)",
         )
-    ssh_username = r.str("ssh_username", required=True)
+    communicator = body.entries.get("communicator")
+    # Packer needs ssh_username only for the SSH communicator (winrm/none: "not supported yet")
+    ssh_needed = not (isinstance(communicator, Scalar) and communicator.value in ("winrm", "none"))
+    ssh_username = r.str("ssh_username", required=ssh_needed)
     ami_name = r.str("ami_name", required=True)
     if ami_name is not None and not AMI_NAME_RE.match(ami_name):
         bad = sorted(set(re.sub(r"[A-Za-z0-9()\[\] ./\-'@_]", "", ami_name)))
@@ -700,6 +785,8 @@ def decode_builder(
         ssh_keypair_name=ssh_keypair_name,
         ssh_private_key_file=ssh_private_key_file,
         temporary_key_pair_type=r.str("temporary_key_pair_type", choices=("rsa", "ed25519")),
+        # Packer: RSA needs at least 1024 bits; ed25519 keys ignore it.
+        temporary_key_pair_bits=r.int("temporary_key_pair_bits", minimum=1024, maximum=16384),
         temporary_security_group_source_cidrs=cidrs,
         security_group_ids=sg_ids,
         subnet_id=subnet_id,
@@ -722,10 +809,14 @@ def decode_builder(
         force_deregister=r.bool("force_deregister"),
         force_delete_snapshot=r.bool("force_delete_snapshot"),
         skip_create_ami=r.bool("skip_create_ami"),
+        skip_ami_run_tags=r.bool("skip_ami_run_tags"),
         shutdown_behavior=r.str("shutdown_behavior", choices=("stop", "terminate")),
         aws_polling=r.block("aws_polling", _aws_polling),
     )
     r.finish()
+    for key in ("region", "instance_type", "ssh_username", "ami_name", "source_ami"):
+        if key in r.unknown:  # shape-only: a data source's output, see core.templates.datasources
+            values.setdefault(key, UNRESOLVED)
     if any(values.get(k) is None for k in ("region", "instance_type", "ssh_username", "ami_name")):
         return None
     if values.get("source_ami") is None and values.get("source_ami_filter") is None:
@@ -756,7 +847,7 @@ def decode_provisioner(
             body,
             path,
             problems,
-            dict.fromkeys(UNSUPPORTED_SHELL_OPTIONS, "not implemented by amibake yet"),
+            dict.fromkeys(UNSUPPORTED_SHELL_OPTIONS, ""),
         )
         inline = r.str_list("inline")
         script = r.str("script")
@@ -804,9 +895,10 @@ def decode_provisioner(
             body,
             path,
             problems,
-            dict.fromkeys(UNSUPPORTED_FILE_OPTIONS, "not implemented by amibake yet"),
+            dict.fromkeys(UNSUPPORTED_FILE_OPTIONS, ""),
         )
-        source = r.str("source", required=True)
+        # `content` or `sources` (not supported yet) stand in for `source`, as in Packer
+        source = r.str("source", required=not {"content", "sources"} & set(body.entries))
         destination = r.str("destination", required=True)
         values = kwargs(
             source=source,
@@ -818,18 +910,16 @@ def decode_provisioner(
         if source is None or destination is None:
             return None
         return FileProvisioner(**values)
-    if ptype in UNSUPPORTED_PROVISIONERS:
+    hint = suggest(ptype, PROVISIONER_TYPES)
+    if ptype in UNSUPPORTED_PROVISIONERS or not hint:
+        # a Packer provisioner (or a plugin's) that amibake does not run
         problems.add(
             type_loc,
             f"{path}.type",
-            f"provisioner `{ptype}` is not supported by amibake (supported: shell, file)",
+            f"provisioner `{ptype}` is not supported yet by amibake (supported: shell, file)",
         )
     else:
-        problems.add(
-            type_loc,
-            f"{path}.type",
-            f"unknown provisioner type `{ptype}`{suggest(ptype, PROVISIONER_TYPES)}",
-        )
+        problems.add(type_loc, f"{path}.type", f"unknown provisioner type `{ptype}`{hint}")
     return None
 
 
@@ -837,14 +927,16 @@ def decode_post_processor(
     ptype: str, body: MapNode, path: str, type_loc: Loc, problems: Problems
 ) -> ManifestPostProcessor | None:
     if ptype != "manifest":
+        hint = suggest(ptype, ("manifest",))
         problems.add(
             type_loc,
             f"{path}.type",
-            f"post-processor `{ptype}` is not supported by amibake (supported: manifest)"
-            f"{suggest(ptype, ('manifest',))}",
+            f"unknown post-processor type `{ptype}`{hint}"
+            if hint
+            else f"post-processor `{ptype}` is not supported yet by amibake (supported: manifest)",
         )
         return None
-    r = Reader(body, path, problems, {"keep_input_artifact": "not implemented by amibake yet"})
+    r = Reader(body, path, problems, {"keep_input_artifact": ""})
     values = kwargs(
         output=r.str("output"),
         strip_path=r.bool("strip_path"),

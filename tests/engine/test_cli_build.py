@@ -37,9 +37,10 @@ def run(tmp_path: Path, *args: str, timeout: float = 180) -> subprocess.Complete
 def test_demo_builds_writes_manifest_and_history(tmp_path: Path) -> None:
     result = run(tmp_path, str(EXAMPLES_DIR / "demo.pkr.hcl"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "==> demo: Provisioning" in result.stdout
-    assert "demo: installing demo app 1.0.0 as ubuntu" in result.stdout
-    assert "--> demo: AMIs were created:" in result.stdout
+    # An HCL2 build is named as Packer prints it: amazon-ebs.<name>.
+    assert "==> amazon-ebs.demo: Provisioning" in result.stdout
+    assert "    amazon-ebs.demo: installing demo app 1.0.0 as ubuntu" in result.stdout
+    assert "--> amazon-ebs.demo: AMIs were created:" in result.stdout
     manifest = json.loads((tmp_path / "amibake-demo-manifest.json").read_text())
     (entry,) = manifest["builds"]
     assert entry["name"] == "demo" and entry["builder_type"] == "amazon-ebs"

@@ -29,7 +29,7 @@ def json_desc(template: str, **kwargs: object) -> str:
         ('{{isotime "Jan _2 03PM MST"}}', "Mar 15 01PM UTC"),
         ("{{isotime}}", "2023-03-15T13:20:05Z"),
         ("{{env `ENV_X`}}", "from-env"),
-        ("{{env `UNSET_X`}}", ""),
+        ("x{{env `UNSET_X`}}", "x"),
         ("{{build_name}}", "amazon-ebs"),
         ("{{build_type}}", "amazon-ebs"),
         ("{{clean_resource_name `a:b*c (d)`}}", "a-b-c (d)"),
@@ -100,7 +100,7 @@ locals {
         ('formatdate("YYYY-MM-DD hh:mm:ss", timestamp())', "2023-03-15 13:20:05"),
         (
             'formatdate("DD MMM YY, H:m AA \'at\' EEE ZZZZZ", "2023-03-05T07:08:09Z")',
-            "05 Mar 23, 7:8 AM at Sun Z",
+            "05 Mar 23, 7:8 AM at Sun +00:00",  # cty: ZZZZZ is the offset; only Z says "Z"
         ),
         ("uuidv4()", fixed_uuid()),
         ('env("ENV_X")', "from-env"),
@@ -143,7 +143,11 @@ def test_precedence_default() -> None:
 
 
 def test_precedence_env_over_default() -> None:
-    assert desc(env={"PKR_VAR_v": "env"}) == "env"
+    prelude = 'variable "v" {\n  default = "default"\n}\n'
+    text = hcl_builder('ami_name = "name"\n  ami_description = var.v', prelude)
+    spec = load_text(text, "hcl", env={"PKR_VAR_v": "env"})
+    assert spec.builders[0].ami_description == "env"
+    assert desc(env={"PKR_VAR_v": "env"}) == "default"  # Packer's legacy JSON reads no PKR_VAR_
 
 
 def test_precedence_var_file_over_env(tmp_path: Path) -> None:
@@ -173,6 +177,9 @@ def test_typed_cli_values_for_hcl() -> None:
 
 
 def test_unknown_cli_variable() -> None:
-    assert problems_of(PRECEDENCE, vars=[("v", "ok"), ("vv", "1")]) == [
+    text = hcl_builder('ami_name = "name"', 'variable "v" {\n  default = "d"\n}\n')
+    assert problems_of(text, "hcl", vars=[("v", "ok"), ("vv", "1")]) == [
         "<command line>:1:2: --var vv: `vv` is not a variable of the template; did you mean `v`?"
     ]
+    # Packer's legacy JSON takes it as a user variable
+    assert desc(vars=[("v", "ok"), ("vv", "1")]) == "ok"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,32 @@ def test_the_child_gets_the_sessions_target_only(tmp_path: Path) -> None:
     argv = aws.command(path)
     assert argv[argv.index("--profile") + 1] == "dev" and "--ssh-port" not in argv
     assert aws.environment(ours)["AWS_SESSION_TOKEN"] == "stray"  # boto3's chain, untouched
+
+
+def test_the_users_variables_reach_the_child_in_a_private_var_file(tmp_path: Path) -> None:
+    # A legacy JSON template reads no PKR_VAR_*: the editor's values must travel otherwise,
+    # and never on the command line (ps) or in a file others can read.
+    template = tmp_path / "t.json"
+    template.write_text(
+        '{"variables": {"token": null, "size": "8"}, "builders": [{"type": "amazon-ebs",'
+        ' "region": "us-east-1", "source_ami": "ami-0123456789abcdef0",'
+        ' "instance_type": "t3.micro", "ssh_username": "u", "ami_name": "n-{{user `size`}}"}]}',
+        encoding="utf-8",
+    )
+    spec = load(template, vars=[("token", "s3cret")])
+    run = BuildRun(spec, target=Target(profile="dev"), region="us-east-1")
+    path = run._write_var_file()
+    assert path is not None
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert json.loads(path.read_text(encoding="utf-8")) == {"token": "s3cret"}
+    argv = run.command(template)
+    assert argv[argv.index("--var-file") + 1] == str(path)
+    assert "s3cret" not in " ".join(argv)
+    assert not any(name.startswith("PKR_VAR_") for name in run.environment({}))
+    # what the child does with it: the value is the template's
+    assert load(template, var_files=[path]).variables["token"].value == "s3cret"
+    run._finish()
+    assert not path.exists() and not path.parent.exists()
 
 
 def _unused(*_: Any) -> None:  # keeps imports honest for type checkers

@@ -26,6 +26,7 @@ from core.events import (
     StepStarted,
 )
 from core.local.latency import DEFAULT_PROFILE, PROFILES
+from tui.commands.templates import add_input_options, load_template, print_warnings
 
 EXIT_BUILT, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 COLOURS = ("\x1b[32m", "\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[34m")
@@ -39,9 +40,17 @@ def register(subparsers: Any) -> None:
         description="Run a template's builds: exit 0 built, 1 failed, 2 template or usage error, "
         "130 cancelled.",
     )
-    build.add_argument("template", type=Path, help="Packer JSON, Packer HCL2 or amibake TOML")
-    build.add_argument("--var", action="append", default=[], metavar="NAME=VALUE")
-    build.add_argument("--var-file", action="append", default=[], type=Path, metavar="FILE")
+    build.add_argument(
+        "template",
+        type=Path,
+        help="Packer JSON, Packer HCL2 (a file or a folder of them) or amibake TOML",
+    )
+    add_input_options(build)
+    build.add_argument(
+        "--warn-on-undeclared-var",
+        action="store_true",
+        help="warn about var-file values for variables the template does not declare",
+    )
     build.add_argument("--only", action="append", default=[], metavar="BUILD")
     build.add_argument("--except", dest="except_", action="append", default=[], metavar="BUILD")
     build.add_argument(
@@ -90,6 +99,14 @@ def register(subparsers: Any) -> None:
         "(e.g. 2222 for an 'amibake local serve' endpoint given in AWS_ENDPOINT_URL)",
     )
     build.add_argument(
+        "--no-amibake-tags",
+        dest="amibake_tags",
+        action="store_false",
+        default=None,
+        help="do not put amibake's own amibake:* tags on the AMIs and snapshots "
+        "(default: the tag_artifacts setting, on)",
+    )
+    build.add_argument(
         "--recover",
         action="store_true",
         help="first sweep what builds of an earlier, interrupted run left behind",
@@ -97,26 +114,26 @@ def register(subparsers: Any) -> None:
     build.set_defaults(handler=build_command)
 
 
-def parse_vars(pairs: list[str]) -> list[tuple[str, str]]:
-    parsed = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--var expects NAME=VALUE, got {pair!r}")
-        parsed.append((name, value))
-    return parsed
-
-
 class Printer:
     """Packer-like human output: a coloured prefix per build, ``==>`` for steps."""
 
-    def __init__(self, out: TextIO, *, colour: bool, timestamps: bool) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        colour: bool,
+        timestamps: bool,
+        names: dict[str, str] | None = None,
+    ) -> None:
         self.out = out
         self.colour = colour
         self.timestamps = timestamps
+        #: builder name -> the name Packer prints (``amazon-ebs.<name>`` for HCL2)
+        self.names = names or {}
         self._colours: dict[str, str] = {}
 
     def _prefix(self, build: str, event: Event) -> str:
+        build = self.names.get(build, build)
         stamp = datetime.fromtimestamp(event.time).strftime("%H:%M:%S ") if self.timestamps else ""
         if not self.colour:
             return f"{stamp}{build}"
@@ -174,21 +191,62 @@ class JsonWriter:
 
 def build_command(args: argparse.Namespace) -> int:
     from core.model import BuildSpec
-    from core.templates import TemplateError, load
+    from core.templates import TemplateError
 
     if args.parallel_builds < 0:
         raise UsageError("--parallel-builds must be 0 (all) or more")
+    # A local cloud the template's data sources started (on first use); the build reuses it.
+    started: list[Any] = []
     try:
-        spec: BuildSpec = load(args.template, vars=parse_vars(args.var), var_files=args.var_file)
-    except TemplateError as error:
-        for problem in error.problems:
-            print(f"amibake: error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.region:
-        spec = dataclasses.replace(
-            spec, builders=tuple(dataclasses.replace(b, region=args.region) for b in spec.builders)
+        resolver = datasource_resolver(args, started)
+        try:
+            spec: BuildSpec = load_template(
+                args, warn_undeclared_vars=args.warn_on_undeclared_var, datasources=resolver
+            )
+        except TemplateError as error:
+            for problem in error.problems:
+                print(f"amibake: error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            resolver.close()
+        # never true with a resolver; a placeholder must never reach the engine
+        if spec.unresolved:
+            raise UsageError(f"unresolved template values: {', '.join(spec.unresolved)}")
+        print_warnings(spec)
+        if args.region:
+            spec = dataclasses.replace(
+                spec,
+                builders=tuple(dataclasses.replace(b, region=args.region) for b in spec.builders),
+            )
+        return asyncio.run(_build(args, spec, started))
+    finally:
+        for cloud in started:
+            cloud.stop()
+
+
+def datasource_resolver(args: argparse.Namespace, started: list[Any]) -> Any:
+    """The resolver of the build's target for the template's data sources.
+
+    With ``--local`` the local cloud starts only when a data source needs it; it is
+    appended to ``started`` for the build to reuse.
+    """
+    from core.datasources_aws import resolver_for
+
+    if not args.local:
+        return resolver_for(
+            profile=args.profile,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+            region=args.region,
         )
-    return asyncio.run(_build(args, spec))
+
+    def start_cloud() -> Any:
+        if not started:
+            from core.local.cloud import LocalCloud
+
+            started.append(LocalCloud(latency=args.latency).start())
+        return started[0]
+
+    return resolver_for(local_cloud=start_cloud, region=args.region)
 
 
 class Outstanding:
@@ -224,20 +282,21 @@ class Outstanding:
         return commands
 
 
-async def _build(args: argparse.Namespace, spec: Any) -> int:
+async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None = None) -> int:
     from core.aws import Aws, Target
-    from core.engine.build import BuildResult, run_builds, select_builders
+    from core.engine.build import BuildResult, packer_build_name, run_builds, select_builders
     from core.engine.context import BuildOptions
     from core.history import BuildRecorder, write_manifest
     from core.ledger import Ledger
 
     builders = select_builders(spec, args.only, args.except_)
     ledger = await asyncio.to_thread(Ledger)
-    cloud = None
+    cloud = started[0] if started else None
     if args.local:
         from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
 
-        cloud = await asyncio.to_thread(LocalCloud(latency=args.latency).start)
+        if cloud is None:
+            cloud = await asyncio.to_thread(LocalCloud(latency=args.latency).start)
         target = Target(
             endpoint_url=cloud.endpoint_url,
             access_key_id=FAKE_ACCESS_KEY,
@@ -255,12 +314,18 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
         ssh_port=ssh_port,
         verify_host_key=not args.no_host_key_check,
         parallel_builds=args.parallel_builds,
+        amibake_tags=_amibake_tags(args),
     )
     recorder = BuildRecorder(spec)
     consumer = (
         JsonWriter(sys.stdout)
         if args.json
-        else Printer(sys.stdout, colour=sys.stdout.isatty(), timestamps=args.timestamp_ui)
+        else Printer(
+            sys.stdout,
+            colour=sys.stdout.isatty(),
+            timestamps=args.timestamp_ui,
+            names={b.name: packer_build_name(spec, b) for b in builders},
+        )
     )
     outstanding = Outstanding()
 
@@ -268,6 +333,14 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
         outstanding(event)
         recorder(event)
         consumer(event)
+        if isinstance(event, BuildStarted):
+            # the template's warnings open each build's log and NDJSON stream (the app shows
+            # them); the human output already has them on stderr
+            for warning in spec.warnings:
+                notice = Message(build=event.build, text=spec.redact(warning), level="warning")
+                recorder(notice)
+                if args.json:
+                    consumer(notice)
 
     aws = Aws(target)
     interrupts: list[float] = []
@@ -306,11 +379,16 @@ async def _build(args: argparse.Namespace, spec: Any) -> int:
         ledger.close()
         if cloud is not None:
             await asyncio.to_thread(cloud.stop)
+            if started:
+                started.clear()
     manifests = [p for p in spec.post_processors if p.type == "manifest"]
+    by_name = {b.name: b for b in spec.builders}
     for post in manifests:
-        write_manifest(Path(post.output), results, {b.name: b.type for b in spec.builders}, post)
+        # only/except, and (HCL2) the build block it belongs to, choose its builds
+        mine = [r for r in results if r.name not in by_name or post.applies_to(by_name[r.name])]
+        write_manifest(Path(post.output), mine, {b.name: b.type for b in spec.builders}, post)
     if not args.json:
-        _summary(results)
+        _summary(results, {b.name: packer_build_name(spec, b) for b in builders})
     statuses = {r.status for r in results}
     if "cancelled" in statuses or (interrupts and not results):
         return EXIT_CANCELLED
@@ -346,17 +424,24 @@ async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
         aws.close()
 
 
-def _summary(results: list[Any]) -> None:
+def _amibake_tags(args: argparse.Namespace) -> bool:
+    """--no-amibake-tags, else the ``[build] tag_artifacts`` setting (default on)."""
+    if args.amibake_tags is not None:
+        return bool(args.amibake_tags)
+    from core.settings import Settings
+
+    return Settings.load().tag_artifacts
+
+
+def _summary(results: list[Any], names: dict[str, str]) -> None:
     if not results:
         return
     print("\n==> Builds finished. The artifacts of successful builds are:")
     for result in results:
+        name = names.get(result.name, result.name)
         if result.artifacts:
-            print(f"--> {result.name}: AMIs were created:")
+            print(f"--> {name}: AMIs were created:")
             for region, image_id in sorted(result.artifacts.items()):
                 print(f"{region}: {image_id}")
         else:
-            print(
-                f"--> {result.name}: {result.status}"
-                + (f" ({result.error})" if result.error else "")
-            )
+            print(f"--> {name}: {result.status}" + (f" ({result.error})" if result.error else ""))
