@@ -119,6 +119,29 @@ class BuildFinished(Event):
     artifacts: dict[str, str] = field(default_factory=dict)  # region -> AMI id
 
 
+@dataclass(frozen=True, kw_only=True)
+class BreakpointReached(Event):
+    """A ``breakpoint`` provisioner paused the build.
+
+    The build goes on once ``core.engine.provisioners.breakpoint.resume(key)`` is called
+    (headless: Enter on standard input). ``connect`` tells how to reach the instance.
+    """
+
+    type: ClassVar[str] = "breakpoint"
+    build_id: str
+    key: str
+    provisioner: int
+    note: str = ""
+    connect: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakpointResumed(Event):
+    type: ClassVar[str] = "breakpoint_resumed"
+    build_id: str
+    key: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -130,6 +153,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ResourceChanged,
         ArtifactCreated,
         BuildFinished,
+        BreakpointReached,
+        BreakpointResumed,
     )
 }
 

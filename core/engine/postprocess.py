@@ -1,0 +1,127 @@
+"""Post-processors, run by the engine once a build has its AMIs.
+
+``shell-local`` and ``amazon-ami-management`` run per build, in the template's order,
+right after the build succeeded (a failure fails the build, as in Packer). ``manifest``
+is written once per run for all builds (:func:`write_manifests`), so every entry shares
+the run's ``packer_run_uuid`` as in Packer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.engine.context import BuildContext
+from core.engine.provisioners.local import run_shell_local
+from core.engine.runner import first_user_error
+from core.model import (
+    AmiManagementPostProcessor,
+    BuildSpec,
+    ManifestPostProcessor,
+    ShellLocalPostProcessor,
+)
+
+
+def artifact_id(artifacts: dict[str, str]) -> str:
+    """Packer's amazon-ebs artifact id: ``region:ami-...`` pairs joined by commas."""
+    return ",".join(f"{region}:{image}" for region, image in sorted(artifacts.items()))
+
+
+async def post_process(ctx: BuildContext, artifacts: dict[str, str]) -> None:
+    """Run this build's ``shell-local`` and ``amazon-ami-management`` post-processors."""
+    for index, post in enumerate(ctx.spec.post_processors):
+        if not post.applies_to(ctx.builder):
+            continue
+        if isinstance(post, ShellLocalPostProcessor):
+            ctx.say(f"Running post-processor {index + 1}: shell-local")
+            await run_shell_local(
+                ctx,
+                None,
+                post,
+                extra_env={"AMIBAKE_ARTIFACT_ID": artifact_id(artifacts)},
+                what="shell-local post-processor",
+            )
+        elif isinstance(post, AmiManagementPostProcessor):
+            ctx.say(f"Running post-processor {index + 1}: amazon-ami-management")
+            regions = post.regions or tuple(artifacts) or (ctx.region,)
+            for region in regions:
+                await manage_amis(ctx, post, region)
+
+
+async def run_post_processors(ctx: BuildContext) -> tuple[str, BaseException | None]:
+    """:func:`post_process` for a build that succeeded: (outcome, error) as ``run_steps``."""
+    try:
+        await post_process(ctx, dict(ctx.images))
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        ctx.say("Post-processing cancelled; the AMIs stay", "warning")
+        return "cancelled", None
+    except Exception as error:
+        return "failed", first_user_error(error)
+    return "succeeded", None
+
+
+def _created(image: dict[str, Any]) -> datetime:
+    text = str(image.get("CreationDate") or "1970-01-01T00:00:00.000Z")
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def manage_amis(ctx: BuildContext, post: AmiManagementPostProcessor, region: str) -> None:
+    """Keep the newest ``keep_releases`` (or those younger than ``keep_days``) of the AMIs
+    tagged with the identifier; deregister the others and delete their snapshots."""
+    images = await ctx.aws.collect(
+        region,
+        "DescribeImages",
+        "Images",
+        Owners=["self"],
+        Filters=[{"Name": f"tag:{post.tag_key}", "Values": [post.identifier]}],
+    )
+    images.sort(key=_created, reverse=True)
+    if post.keep_releases is not None:
+        doomed = images[post.keep_releases :]
+    else:
+        assert post.keep_days is not None
+        limit = datetime.now(UTC) - timedelta(days=post.keep_days)
+        doomed = [image for image in images if _created(image) < limit]
+    for image in doomed:
+        image_id = image["ImageId"]
+        snapshots = [
+            m["Ebs"]["SnapshotId"]
+            for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")
+        ]
+        if post.dry_run:
+            ctx.say(f"Would deregister {image_id} in {region} (dry run)")
+            continue
+        ctx.say(f"Deregistering {image_id} in {region} (older than the releases kept)")
+        await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
+        for snapshot in snapshots:
+            ctx.say(f"Deleting snapshot {snapshot} of {image_id}")
+            await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot)
+
+
+def write_manifests(spec: BuildSpec, results: Sequence[Any]) -> list[Path]:
+    """Write each ``manifest`` post-processor's file for the builds it applies to."""
+    from core.history import write_manifest
+
+    by_name = {b.name: b for b in spec.builders}
+    written = []
+    for post in spec.post_processors:
+        if not isinstance(post, ManifestPostProcessor):
+            continue
+        # only/except, and (HCL2) the build block it belongs to, choose its builds
+        mine = [r for r in results if r.name not in by_name or post.applies_to(by_name[r.name])]
+        if not any(r.artifacts for r in mine):
+            continue  # as in Packer: a post-processor runs only on a build's artifact
+        types = {b.name: b.type for b in spec.builders}
+        written.append(write_manifest(Path(post.output), mine, types, post))
+    return written
+
+
+async def write_manifests_async(spec: BuildSpec, results: Sequence[Any]) -> list[Path]:
+    return await asyncio.to_thread(write_manifests, spec, results)

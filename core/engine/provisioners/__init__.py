@@ -1,0 +1,1 @@
+"""One module per provisioner type; :mod:`core.engine.steps.provision` runs them in order."""

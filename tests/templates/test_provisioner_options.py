@@ -1,0 +1,366 @@
+"""Provisioner and post-processor options, decoded as Packer documents them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from core.model import (
+    ENV_VAR_FILE_EXECUTE_COMMAND,
+    AmiManagementPostProcessor,
+    AnsibleLocalProvisioner,
+    AnsibleProvisioner,
+    BreakpointProvisioner,
+    ChefSoloProvisioner,
+    FileProvisioner,
+    PuppetMasterlessProvisioner,
+    ShellLocalPostProcessor,
+    ShellLocalProvisioner,
+    ShellProvisioner,
+)
+from tests.templates.helpers import load_text, problems_of
+
+EBS = {
+    "type": "amazon-ebs",
+    "region": "us-east-1",
+    "source_ami": "ami-0123456789abcdef0",
+    "instance_type": "t2.micro",
+    "ssh_username": "ubuntu",
+    "ami_name": "test-ami",
+}
+
+
+def template(provisioners: list[Any] = (), post: list[Any] = (), **extra: Any) -> str:  # type: ignore[assignment]
+    doc: dict[str, Any] = {"builders": [EBS, {**EBS, "name": "second"}], **extra}
+    if provisioners:
+        doc["provisioners"] = list(provisioners)
+    if post:
+        doc["post-processors"] = list(post)
+    return json.dumps(doc, indent=2)
+
+
+def test_every_shell_option_is_read_with_packers_types() -> None:
+    spec = load_text(
+        template(
+            [
+                {
+                    "type": "shell",
+                    "inline": ["echo hi"],
+                    "valid_exit_codes": [0, "2", 3.0],
+                    "remote_folder": "/var/tmp",
+                    "remote_file": "run.sh",
+                    "env": {"B": "two"},
+                    "environment_vars": ["A=one"],
+                    "env_var_format": "%s=%s ",
+                    "skip_clean": "true",
+                    "inline_shebang": "/bin/bash -ex",
+                    "start_retry_timeout": "1m30s",
+                    "pause_after": "2s",
+                    "binary": True,
+                    "expect_disconnect": True,
+                }
+            ]
+        )
+    )
+    (shell,) = spec.provisioners
+    assert isinstance(shell, ShellProvisioner)
+    assert shell.valid_exit_codes == (0, 2, 3)
+    assert (shell.remote_folder, shell.remote_file, shell.remote_path) == (
+        "/var/tmp",
+        "run.sh",
+        None,
+    )
+    assert dict(shell.env) == {"B": "two"} and shell.environment_vars == ("A=one",)
+    assert shell.env_var_format == "%s=%s "
+    assert shell.skip_clean and shell.binary and shell.expect_disconnect
+    assert shell.inline_shebang == "/bin/bash -ex"
+    assert (shell.start_retry_timeout, shell.pause_after) == (90.0, 2.0)
+
+
+def test_use_env_var_file_takes_packers_other_execute_command() -> None:
+    spec = load_text(template([{"type": "shell", "inline": ["true"], "use_env_var_file": True}]))
+    assert spec.provisioners[0].execute_command == ENV_VAR_FILE_EXECUTE_COMMAND  # type: ignore[union-attr]
+    given = load_text(
+        template(
+            [{"type": "shell", "inline": ["x"], "use_env_var_file": True, "execute_command": "c"}]
+        )
+    )
+    assert given.provisioners[0].execute_command == "c"  # type: ignore[union-attr]
+
+
+def test_override_replaces_options_for_one_builder_only() -> None:
+    spec = load_text(
+        template(
+            [
+                {
+                    "type": "shell",
+                    "inline": ["echo default"],
+                    "override": {"second": {"inline": ["echo second"], "skip_clean": True}},
+                }
+            ]
+        )
+    )
+    first, second = spec.builders
+    (mine,) = spec.provisioners_for(first)
+    (theirs,) = spec.provisioners_for(second)
+    assert mine.inline == ("echo default",) and not mine.skip_clean  # type: ignore[union-attr]
+    assert theirs.inline == ("echo second",) and theirs.skip_clean  # type: ignore[union-attr]
+
+
+def test_override_in_hcl_is_keyed_by_source_name() -> None:
+    text = """
+source "amazon-ebs" "web" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "web-ami"
+}
+build {
+  sources = ["source.amazon-ebs.web"]
+  provisioner "shell" {
+    inline   = ["echo base"]
+    override = { web = { inline = ["echo web"] } }
+  }
+}
+"""
+    spec = load_text(text, "hcl")
+    (provisioner,) = spec.provisioners_for(spec.builders[0])
+    assert provisioner.inline == ("echo web",)  # type: ignore[union-attr]
+
+
+def test_an_override_option_error_is_located_under_the_override() -> None:
+    problems = problems_of(
+        template([{"type": "shell", "inline": ["x"], "override": {"second": {"binry": True}}}])
+    )
+    assert len(problems) == 1
+    assert "provisioners[0].override.second.binry: unknown option `binry`" in problems[0]
+    assert "did you mean `binary`" in problems[0]
+
+
+def test_bad_valid_exit_code_is_one_located_line() -> None:
+    problems = problems_of(
+        template([{"type": "shell", "inline": ["x"], "valid_exit_codes": ["a"]}])
+    )
+    assert len(problems) == 1
+    assert "provisioners[0].valid_exit_codes[0]: expected a whole number" in problems[0]
+
+
+def test_execute_command_file_is_not_supported_yet() -> None:
+    problems = problems_of(
+        template([{"type": "shell", "inline": ["x"], "execute_command_file": "run.tpl"}])
+    )
+    assert len(problems) == 1 and "`execute_command_file` is not supported yet" in problems[0]
+
+
+def test_file_content_sources_and_generated() -> None:
+    spec = load_text(
+        template(
+            [
+                {"type": "file", "content": "hello\n", "destination": "/tmp/greeting"},
+                {
+                    "type": "file",
+                    "sources": ["a.txt", "b/"],
+                    "source": "c.txt",
+                    "destination": "/tmp/",
+                    "generated": True,
+                },
+            ]
+        )
+    )
+    content, many = spec.provisioners
+    assert isinstance(content, FileProvisioner) and content.content == "hello\n"
+    assert isinstance(many, FileProvisioner) and many.generated
+    assert many.all_sources == ("a.txt", "b/", "c.txt")  # Packer appends `source`
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"content": "x", "source": "a", "destination": "/d"}, "conflicts with `content`"),
+        ({"destination": "/d"}, "needs `source`, `sources` or `content`"),
+        ({"content": "x", "destination": "/d", "direction": "download"}, "can only be uploaded"),
+        ({"source": "a"}, "`destination` is required"),
+    ],
+)
+def test_file_errors_are_one_located_line(body: dict[str, Any], message: str) -> None:
+    problems = problems_of(template([{"type": "file", **body}]))
+    assert len(problems) == 1 and message in problems[0], problems
+    assert problems[0].startswith("t.json:")
+
+
+def test_shell_local_provisioner_and_post_processor() -> None:
+    spec = load_text(
+        template(
+            [
+                {
+                    "type": "shell-local",
+                    "inline": ["echo hi"],
+                    "env": {"K": "v"},
+                    "only_on": ["linux"],
+                }
+            ],
+            post=[
+                {
+                    "type": "shell-local",
+                    "command": "echo done",
+                    "execute_command": ["bash", "-c", "{{.Vars}} {{.Script}}"],
+                    "keep_input_artifact": True,
+                }
+            ],
+        )
+    )
+    (provisioner,) = spec.provisioners
+    assert isinstance(provisioner, ShellLocalProvisioner)
+    assert provisioner.only_on == ("linux",) and dict(provisioner.env) == {"K": "v"}
+    (post,) = spec.post_processors
+    assert isinstance(post, ShellLocalPostProcessor)
+    assert post.command == "echo done"
+    assert post.execute_command == ("bash", "-c", "{{.Vars}} {{.Script}}")
+
+
+def test_shell_local_needs_exactly_one_way_to_say_what_to_run() -> None:
+    none = problems_of(template([{"type": "shell-local"}]))
+    two = problems_of(template([{"type": "shell-local", "command": "a", "inline": ["b"]}]))
+    assert len(none) == 1 and "needs one of `command`, `inline`" in none[0]
+    assert len(two) == 1 and "set only one of" in two[0] and "command, inline" in two[0]
+
+
+def test_breakpoint() -> None:
+    spec = load_text(template([{"type": "breakpoint", "note": "look around", "disable": True}]))
+    assert spec.provisioners == (BreakpointProvisioner(note="look around", disable=True),)
+
+
+def test_ansible_options() -> None:
+    spec = load_text(
+        template(
+            [
+                {
+                    "type": "ansible",
+                    "playbook_file": "site.yml",
+                    "extra_arguments": ["--tags", "web"],
+                    "ansible_env_vars": ["ANSIBLE_NOCOLOR=1"],
+                    "user": "deploy",
+                    "groups": ["web", "db"],
+                    "galaxy_file": "requirements.yml",
+                    "use_proxy": False,
+                }
+            ]
+        )
+    )
+    (ansible,) = spec.provisioners
+    assert isinstance(ansible, AnsibleProvisioner)
+    assert ansible.extra_arguments == ("--tags", "web") and ansible.groups == ("web", "db")
+    assert ansible.user == "deploy" and ansible.use_proxy is False
+    assert ansible.use_sftp is False
+
+
+def test_ansible_use_sftp_decides_the_scp_environment() -> None:
+    from core.engine.provisioners.ansible import ansible_env_vars
+
+    def provisioner(**options: object) -> AnsibleProvisioner:
+        spec = load_text(
+            template([{"type": "ansible", "playbook_file": "site.yml", **options}])
+        )
+        (ansible,) = spec.provisioners
+        assert isinstance(ansible, AnsibleProvisioner)
+        return ansible
+
+    assert ansible_env_vars(provisioner(ansible_env_vars=["A=1"])) == (
+        "A=1",
+        "ANSIBLE_SCP_IF_SSH=True",
+    )
+    assert ansible_env_vars(provisioner(use_sftp=True, ansible_env_vars=["A=1"])) == ("A=1",)
+
+
+def test_ansible_needs_a_playbook_and_no_proxy() -> None:
+    problems = problems_of(template([{"type": "ansible", "use_proxy": True}]))
+    assert len(problems) == 2
+    assert (
+        "`playbook_file` is required" in problems[0] or "`playbook_file` is required" in problems[1]
+    )
+    assert any("`use_proxy = true` is not supported yet" in p for p in problems)
+
+
+@pytest.mark.parametrize("ptype", ["chef-client", "puppet-server", "salt-masterless"])
+def test_provisioners_not_run_yet_are_one_line(ptype: str) -> None:
+    problems = problems_of(template([{"type": ptype}]))
+    assert problems == [
+        f"t.json:23:15: provisioners[0].type: provisioner `{ptype}` is not supported yet by"
+        " amibake (supported: shell, file, shell-local, breakpoint, ansible, ansible-local,"
+        " chef-solo, puppet-masterless)"
+    ]
+
+
+def test_ami_management_post_processor() -> None:
+    spec = load_text(
+        template(
+            post=[
+                {
+                    "type": "amazon-ami-management",
+                    "identifier": "web",
+                    "keep_releases": 3,
+                    "regions": ["us-east-1"],
+                }
+            ]
+        )
+    )
+    assert spec.post_processors == (
+        AmiManagementPostProcessor(identifier="web", keep_releases=3, regions=("us-east-1",)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"identifier": "web"}, "set `keep_releases` or `keep_days`"),
+        ({"identifier": "web", "keep_releases": 1, "keep_days": 2}, "only one of"),
+        ({"keep_releases": 2}, "`identifier` is required"),
+        ({"identifier": "web", "keep_releases": 0}, "expected a number >= 1"),
+    ],
+)
+def test_ami_management_errors(body: dict[str, Any], message: str) -> None:
+    problems = problems_of(template(post=[{"type": "amazon-ami-management", **body}]))
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+def test_on_instance_provisioners() -> None:
+    spec = load_text(
+        template(
+            [
+                {
+                    "type": "puppet-masterless",
+                    "manifest_file": "site.pp",
+                    "module_paths": ["modules"],
+                    "facter": {"role": "web"},
+                    "prevent_sudo": True,
+                },
+                {
+                    "type": "chef-solo",
+                    "cookbook_paths": ["cookbooks"],
+                    "run_list": ["recipe[web]"],
+                    "json": {"web": {"port": 80, "tls": True}},
+                    "skip_install": True,
+                },
+                {"type": "ansible-local", "playbook_file": "site.yml", "inventory_groups": "a,b"},
+            ]
+        )
+    )
+    puppet, chef, ansible = spec.provisioners
+    assert isinstance(puppet, PuppetMasterlessProvisioner)
+    assert puppet.staging_directory == "/tmp/packer-puppet-masterless" and puppet.prevent_sudo
+    assert isinstance(chef, ChefSoloProvisioner)
+    assert json.loads(chef.json) == {"web": {"port": 80, "tls": True}}
+    assert chef.staging_directory == "/tmp/packer-chef-solo" and chef.skip_install
+    assert isinstance(ansible, AnsibleLocalProvisioner)
+    assert ansible.inventory_groups == ("a", "b")
+    assert ansible.command == "ANSIBLE_FORCE_COLOR=1 PYTHONUNBUFFERED=1 ansible-playbook"
+
+
+def test_on_instance_provisioners_need_their_file() -> None:
+    problems = problems_of(template([{"type": "puppet-masterless"}, {"type": "ansible-local"}]))
+    assert len(problems) == 2
+    assert "provisioners[0].manifest_file: `manifest_file` is required" in problems[0]
+    assert "provisioners[1].playbook_file: `playbook_file` is required" in problems[1]
