@@ -20,30 +20,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import re
 import shlex
+import socket
+import tempfile
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import asyncssh
 
 from core.errors import AmibakeError
 
 __all__ = [
+    "BastionSettings",
     "CommandResult",
     "CommandTimeout",
     "Communicator",
     "HostKeyMismatch",
+    "ProxySettings",
     "SshAuthFailed",
     "SshDisconnected",
     "SshError",
+    "SshSettings",
     "SshTimeout",
+    "connect_options",
     "fingerprints_from_console",
+    "parse_tunnel",
+    "socks5_connect",
 ]
 
 #: how many trailing output lines a CommandResult keeps
@@ -137,6 +146,287 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
+
+
+# -- connection settings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BastionSettings:
+    """The host an SSH connection hops through (``ssh_bastion_*``). Its host key is not pinned:
+    no console output tells us what it should be."""
+
+    host: str
+    port: int = 22
+    username: str | None = None
+    password: str | None = None
+    private_key: asyncssh.SSHKey | None = None
+    certificate: asyncssh.SSHCertificate | None = None
+    agent_auth: bool = False
+    #: answer keyboard-interactive prompts with the password
+    interactive: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProxySettings:
+    """A SOCKS5 proxy (RFC 1928; username/password auth, RFC 1929) in front of the SSH server."""
+
+    host: str
+    port: int = 1080
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SshSettings:
+    """How to reach and talk to one SSH server: credentials, algorithms, route, transfers.
+
+    :func:`connect_options` turns it into ``asyncssh.connect`` keyword arguments; the build's
+    communicator and an interactive shell on the instance use the same function.
+    """
+
+    private_keys: tuple[asyncssh.SSHKey, ...] = ()
+    #: a user certificate for the (first) private key
+    certificate: asyncssh.SSHCertificate | None = None
+    password: str | None = None
+    #: authenticate with the keys of the local agent (``SSH_AUTH_SOCK``)
+    agent_auth: bool = False
+    #: forward the local agent to the server's sessions
+    agent_forwarding: bool = False
+    ciphers: tuple[str, ...] = ()
+    kex_algs: tuple[str, ...] = ()
+    #: seconds between keepalives (0: none)
+    keepalive_interval: float = 10.0
+    #: declare the connection dead after this long without an answer (None: keepalives decide)
+    read_write_timeout: float | None = None
+    #: request a pseudo-terminal for every command
+    pty: bool = False
+    file_transfer: Literal["sftp", "scp"] = "sftp"
+    bastion: BastionSettings | None = None
+    proxy: ProxySettings | None = None
+
+
+def _agent_socket(what: str) -> str:
+    path = os.environ.get("SSH_AUTH_SOCK", "")
+    if not path:
+        raise SshError(f"{what} needs a running SSH agent, but SSH_AUTH_SOCK is not set")
+    return path
+
+
+async def _agent_keys(what: str) -> list[Any]:
+    """The agent's keys, as client keys (asyncssh would otherwise add ~/.ssh's own)."""
+    path = _agent_socket(what)
+    try:
+        async with asyncssh.connect_agent(path) as agent:  # type: ignore[attr-defined]
+            keys = list(await agent.get_keys())
+    except (OSError, asyncssh.Error) as error:
+        raise SshError(f"{what}: cannot reach the SSH agent at {path}: {_reason(error)}") from None
+    if not keys:
+        raise SshError(f"{what}: the SSH agent at {path} holds no keys")
+    return keys
+
+
+async def _auth_options(
+    keys: Sequence[asyncssh.SSHKey],
+    certificate: asyncssh.SSHCertificate | None,
+    password: str | None,
+    agent_auth: bool,
+    what: str,
+    *,
+    interactive: bool = True,
+) -> dict[str, Any]:
+    client_keys: list[Any] = []
+    if agent_auth:
+        client_keys.extend(await _agent_keys(what))
+    for i, key in enumerate(keys):
+        client_keys.append((key, certificate) if certificate is not None and i == 0 else key)
+    return {
+        # None: no public-key auth at all; an empty list would make asyncssh load ~/.ssh/id_*
+        "client_keys": client_keys or None,
+        "agent_path": None,
+        "password": password,
+        "password_auth": password is not None,
+        # Packer answers keyboard-interactive prompts with the password too
+        "kbdint_auth": password is not None and interactive,
+        "gss_auth": False,
+        "gss_kex": False,
+        "host_based_auth": False,
+        "config": None,
+    }
+
+
+def _algorithm_options(settings: SshSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if settings.ciphers:
+        options["encryption_algs"] = list(settings.ciphers)
+    if settings.kex_algs:
+        options["kex_algs"] = list(settings.kex_algs)
+    interval = settings.keepalive_interval
+    if settings.read_write_timeout:
+        # Packer puts a deadline on every read and write of the socket; keepalives answered
+        # count as reads, so "no answer for that long" is when the connection is given up.
+        interval = interval or settings.read_write_timeout
+        count = max(1, int(-(-settings.read_write_timeout // interval)))
+        options["keepalive_count_max"] = count
+    options["keepalive_interval"] = interval or None
+    return options
+
+
+async def _open_bastion(
+    bastion: BastionSettings, stack: contextlib.AsyncExitStack, timeout: float
+) -> asyncssh.SSHClientConnection:
+    where = (
+        f"{bastion.username or ''}{'@' if bastion.username else ''}{bastion.host}:{bastion.port}"
+    )
+    auth = await _auth_options(
+        (bastion.private_key,) if bastion.private_key is not None else (),
+        bastion.certificate,
+        bastion.password,
+        bastion.agent_auth,
+        f"the bastion {where}",
+        interactive=bastion.interactive or bastion.password is not None,
+    )
+    try:
+        conn = await asyncssh.connect(
+            bastion.host,
+            bastion.port,
+            username=bastion.username or (),
+            known_hosts=None,
+            connect_timeout=max(timeout, 0.1),
+            **auth,
+        )
+    except asyncssh.PermissionDenied as error:
+        raise SshAuthFailed(
+            f"the bastion {where} refused our credentials: {_reason(error)}"
+        ) from None
+    stack.push_async_callback(_close_quietly, conn)
+    return conn
+
+
+async def _close_quietly(conn: asyncssh.SSHClientConnection) -> None:
+    conn.close()
+    with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
+        await asyncio.wait_for(conn.wait_closed(), CLOSE_WAIT)
+
+
+_SOCKS_REPLIES = {
+    1: "general SOCKS server failure",
+    2: "connection not allowed by ruleset",
+    3: "network unreachable",
+    4: "host unreachable",
+    5: "connection refused",
+    6: "TTL expired",
+    7: "command not supported",
+    8: "address type not supported",
+}
+
+
+async def socks5_connect(
+    proxy: ProxySettings, host: str, port: int, timeout: float
+) -> socket.socket:
+    """A socket connected to ``host:port`` through the SOCKS5 proxy (CONNECT).
+
+    The proxy's refusal to reach the target (the instance not up yet) is an OSError, retried
+    like a refused connection; a refused login to the proxy is an :class:`SshError`.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+
+    async def receive(count: int) -> bytes:
+        data = b""
+        while len(data) < count:
+            chunk = await loop.sock_recv(sock, count - len(data))
+            if not chunk:
+                raise ConnectionResetError(f"the SOCKS proxy {proxy.host}:{proxy.port} hung up")
+            data += chunk
+        return data
+
+    try:
+        async with asyncio.timeout(max(timeout, 0.1)):
+            await loop.sock_connect(sock, address)
+            methods = b"\x00\x02" if proxy.username is not None else b"\x00"
+            await loop.sock_sendall(sock, bytes([5, len(methods)]) + methods)
+            version, method = await receive(2)
+            if version != 5:
+                raise SshError(f"{proxy.host}:{proxy.port} is not a SOCKS5 proxy")
+            if method == 2 and proxy.username is not None:
+                user = proxy.username.encode()
+                secret = (proxy.password or "").encode()
+                await loop.sock_sendall(
+                    sock, bytes([1, len(user)]) + user + bytes([len(secret)]) + secret
+                )
+                _, status = await receive(2)
+                if status != 0:
+                    raise SshError(
+                        f"the SOCKS proxy {proxy.host}:{proxy.port} refused user {proxy.username!r}"
+                    )
+            elif method != 0:
+                raise SshError(
+                    f"the SOCKS proxy {proxy.host}:{proxy.port} accepts none of our "
+                    "authentication methods (set ssh_proxy_username/ssh_proxy_password?)"
+                )
+            try:
+                ip = ipaddress.ip_address(host)
+                target = (b"\x01" if ip.version == 4 else b"\x04") + ip.packed
+            except ValueError:
+                name = host.encode("idna")
+                target = bytes([3, len(name)]) + name
+            await loop.sock_sendall(sock, b"\x05\x01\x00" + target + port.to_bytes(2, "big"))
+            _, reply, _, kind_of_address = await receive(4)
+            if reply != 0:
+                reason = _SOCKS_REPLIES.get(reply, f"error {reply}")
+                raise ConnectionRefusedError(f"SOCKS proxy: {reason}")
+            if kind_of_address == 1:
+                await receive(4 + 2)
+            elif kind_of_address == 4:
+                await receive(16 + 2)
+            else:
+                (length,) = await receive(1)
+                await receive(length + 2)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def connect_options(
+    settings: SshSettings,
+    host: str,
+    port: int,
+    stack: contextlib.AsyncExitStack,
+    timeout: float,
+) -> dict[str, Any]:
+    """``asyncssh.connect`` keyword arguments for ``settings``: credentials, algorithms,
+    keepalives, and the route (a bastion's tunnel or a SOCKS5 socket). What the route opens
+    is closed by ``stack``; the host key check is the caller's (``known_hosts``)."""
+    options = await _auth_options(
+        settings.private_keys,
+        settings.certificate,
+        settings.password,
+        settings.agent_auth,
+        "ssh_agent_auth",
+    )
+    options.update(_algorithm_options(settings))
+    if settings.agent_forwarding:
+        options["agent_forwarding"] = True
+        options["agent_path"] = _agent_socket("agent forwarding")
+    if settings.bastion is not None:
+        options["tunnel"] = await _open_bastion(settings.bastion, stack, timeout)
+    elif settings.proxy is not None:
+        sock = await socks5_connect(settings.proxy, host, port, timeout)
+        stack.callback(sock.close)  # the connection owns it once made; closing twice is harmless
+        options["sock"] = sock
+    return options
+
+
+def parse_tunnel(spec: str) -> tuple[int, str, int]:
+    """``port:host:hostport`` (Packer's ssh_*_tunnels form) as (port, host, hostport)."""
+    listen, rest = spec.split(":", 1)
+    host, _, target = rest.rpartition(":")
+    return int(listen), host.strip("[]") or "localhost", int(target)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -298,12 +588,23 @@ class Communicator:
     """One SSH connection to an instance. Use :meth:`connect`, then ``async with`` or close()."""
 
     def __init__(
-        self, conn: asyncssh.SSHClientConnection, *, host: str, port: int, username: str
+        self,
+        conn: asyncssh.SSHClientConnection,
+        *,
+        host: str,
+        port: int,
+        username: str,
+        settings: SshSettings | None = None,
+        route: contextlib.AsyncExitStack | None = None,
     ) -> None:
         self._conn = conn
         self.host = host
         self.port = port
         self.username = username
+        self.settings = settings or SshSettings()
+        #: what carries the connection (a bastion's connection): closed after it
+        self._route = route
+        self._listeners: list[asyncssh.SSHListener] = []
         key = conn.get_server_host_key()
         self.host_key_fingerprint: str = key.get_fingerprint("sha256") if key else ""
 
@@ -320,8 +621,10 @@ class Communicator:
         host: str,
         port: int,
         username: str,
-        private_key: asyncssh.SSHKey,
+        private_key: asyncssh.SSHKey | None = None,
         timeout: float,
+        settings: SshSettings | None = None,
+        handshake_attempts: int | None = None,
         expected_fingerprints: Sequence[str] = (),
         retry_delay: float = 0.5,
         on_attempt: Callable[[int, str], None] | None = None,
@@ -334,7 +637,17 @@ class Communicator:
         ``on_attempt(n, reason)`` is called after each failed attempt ``n``.
         ``auth_retry_window``: how long a refused key is retried, from the first refusal.
         ``attempt_timeout``: the longest one attempt (TCP, handshake, auth) may take.
+        ``settings``: credentials, algorithms and route (``private_key`` and
+        ``keepalive_interval`` are shorthands for the plain case).
+        ``handshake_attempts``: as Packer's ``ssh_handshake_attempts``, how many failed SSH
+        handshakes (the server answered, then refused or dropped us) end the wait; it replaces
+        ``auth_retry_window`` when given.
         """
+        if settings is None:
+            settings = SshSettings(
+                private_keys=(private_key,) if private_key is not None else (),
+                keepalive_interval=keepalive_interval,
+            )
         expected = frozenset(f.strip() for f in expected_fingerprints if f.strip())
         where = f"{username}@{host}:{port}"
         loop = asyncio.get_running_loop()
@@ -342,30 +655,29 @@ class Communicator:
         delay = max(retry_delay, 0.01)
         attempt = 0
         first_refusal: float | None = None
+        handshakes_failed = 0
         last_reason = "no attempt made"
         while True:
             attempt += 1
             remaining = deadline - loop.time()
             client = _Client(expected)
+            route = contextlib.AsyncExitStack()
+            limit = max(min(remaining, attempt_timeout), 0.1)
             try:
-                conn = await asyncssh.connect(
-                    host,
-                    port,
-                    username=username,
-                    client_keys=[private_key],
-                    known_hosts=([], [], []) if expected else None,
-                    client_factory=lambda client=client: client,  # type: ignore[misc]
-                    connect_timeout=max(min(remaining, attempt_timeout), 0.1),
-                    keepalive_interval=keepalive_interval,
-                    agent_path=None,
-                    config=None,
-                    preferred_auth="publickey",
-                    password_auth=False,
-                    kbdint_auth=False,
-                    gss_auth=False,
-                    gss_kex=False,
-                    host_based_auth=False,
-                )
+                try:
+                    options = await connect_options(settings, host, port, route, limit)
+                    conn = await asyncssh.connect(
+                        host,
+                        port,
+                        username=username,
+                        known_hosts=([], [], []) if expected else None,
+                        client_factory=lambda client=client: client,  # type: ignore[misc]
+                        connect_timeout=limit,
+                        **options,
+                    )
+                except BaseException:
+                    await route.aclose()
+                    raise
             except asyncio.CancelledError:
                 # asyncssh aborts a half-open connection itself; make sure of it
                 if client.conn is not None:
@@ -382,21 +694,41 @@ class Communicator:
             except asyncssh.PermissionDenied as error:
                 now = loop.time()
                 first_refusal = now if first_refusal is None else first_refusal
+                handshakes_failed += 1
                 last_reason = _reason(error)
-                if now - first_refusal >= auth_retry_window or now >= deadline:
+                if handshake_attempts is not None:
+                    given_up = handshakes_failed >= handshake_attempts
+                    window_end = deadline
+                else:
+                    given_up = now - first_refusal >= auth_retry_window
+                    window_end = first_refusal + auth_retry_window
+                if given_up or now >= deadline:
+                    what = (
+                        "key"
+                        if settings.private_keys and not settings.password
+                        else ("credentials")
+                    )
                     raise SshAuthFailed(
-                        f"SSH server {host}:{port} refused our key for user {username!r} "
+                        f"SSH server {host}:{port} refused our {what} for user {username!r} "
                         f"after {attempt} attempt(s) (check ssh_username)"
                     ) from error
                 if on_attempt is not None:
                     on_attempt(attempt, last_reason)
-                pause = min(
-                    AUTH_RETRY_DELAY, deadline - now, first_refusal + auth_retry_window - now
-                )
+                pause = min(AUTH_RETRY_DELAY, deadline - now, window_end - now)
                 await asyncio.sleep(max(pause, 0.0))
                 continue
+            except SshError:
+                raise
             except (OSError, TimeoutError, asyncssh.Error) as error:
                 last_reason = _reason(error)
+                if isinstance(error, asyncssh.Error) and handshake_attempts is not None:
+                    # the server answered and the SSH handshake failed (Packer counts these)
+                    handshakes_failed += 1
+                    if handshakes_failed >= handshake_attempts:
+                        raise SshTimeout(
+                            f"gave up on SSH to {where} after {handshakes_failed} failed "
+                            f"handshake(s) (ssh_handshake_attempts; last error: {last_reason})"
+                        ) from error
                 if loop.time() + min(delay, 0.05) >= deadline:
                     raise SshTimeout(
                         f"timed out after {timeout:g}s waiting for SSH on {where} "
@@ -407,7 +739,9 @@ class Communicator:
                 await asyncio.sleep(max(min(delay, deadline - loop.time()), 0.0))
                 delay = min(delay * 1.5, MAX_RETRY_DELAY)
                 continue
-            return cls(conn, host=host, port=port, username=username)
+            return cls(
+                conn, host=host, port=port, username=username, settings=settings, route=route
+            )
 
     # -- running commands ---------------------------------------------------------------------
 
@@ -434,11 +768,16 @@ class Communicator:
         """
         full = _with_env(command, env)
         try:
+            # ssh_pty: a terminal, as `ssh -t` (stderr then arrives merged into stdout)
+            terminal: dict[str, Any] = (
+                {"term_type": "vt100", "term_size": (80, 24)} if self.settings.pty else {}
+            )
             chan, session = await self._conn.create_session(
                 lambda: _CommandSession(on_stdout, on_stderr, batch),
                 full,
                 encoding=None,
                 window=_RUN_WINDOW,
+                **terminal,
             )
         except (OSError, asyncssh.Error) as error:
             raise self._translate(error, f"cannot start {_short(command)!r}") from error
@@ -531,6 +870,9 @@ class Communicator:
                 raise SshError(f"cannot read {data}: {error.strerror or error}") from None
         else:
             payload = data
+        if self.settings.file_transfer == "scp":
+            await self._scp_upload(payload, remote_path, mode)
+            return
         try:
             async with self._conn.start_sftp_client() as sftp:
                 async with sftp.open(
@@ -549,6 +891,14 @@ class Communicator:
 
     async def download(self, remote_path: str, local_path: Path) -> None:
         """Copy ``remote_path`` to ``local_path`` (replacing it)."""
+        if self.settings.file_transfer == "scp":
+            try:
+                await asyncssh.scp((self._conn, remote_path), local_path)
+            except asyncssh.SFTPError as error:
+                raise self._sftp_error(error, f"cannot download {remote_path}") from error
+            except (OSError, asyncssh.Error) as error:
+                raise self._translate(error, f"downloading {remote_path}") from error
+            return
         try:
             async with self._conn.start_sftp_client() as sftp:
                 await sftp.get(remote_path, local_path, block_size=_SFTP_BLOCK)
@@ -562,6 +912,51 @@ class Communicator:
                 ) from error
             raise self._translate(error, f"downloading {remote_path}") from error
 
+    async def _scp_upload(self, payload: bytes, remote_path: str, mode: int) -> None:
+        """ssh_file_transfer_method = "scp": the remote ``scp -t``, as Packer's default.
+
+        scp sends the file's mode with its content, so the payload goes through a private
+        temporary file carrying ``mode``.
+        """
+        with tempfile.TemporaryDirectory(prefix="amibake-scp-") as folder:
+            local = Path(folder) / (Path(remote_path).name or "file")
+
+            def write() -> None:
+                local.write_bytes(payload)
+                local.chmod(mode)
+
+            await asyncio.to_thread(write)
+            try:
+                await asyncssh.scp(local, (self._conn, remote_path), block_size=_SFTP_BLOCK)
+            except asyncssh.SFTPError as error:
+                raise self._sftp_error(error, f"cannot upload to {remote_path}") from error
+            except (OSError, asyncssh.Error) as error:
+                raise self._translate(error, f"uploading to {remote_path}") from error
+
+    # -- tunnels --------------------------------------------------------------------------------
+
+    async def open_tunnels(self, local: Sequence[str] = (), remote: Sequence[str] = ()) -> None:
+        """Packer's ssh_local_tunnels (listen here on localhost:port, connect from the server
+        to host:hostport) and ssh_remote_tunnels (listen on the server's localhost:port,
+        connect from here to host:hostport); they live as long as the connection."""
+        for direction, specs in (("local", local), ("remote", remote)):
+            for spec in specs:
+                listen, host, target = parse_tunnel(spec)
+                try:
+                    if direction == "local":
+                        listener = await self._conn.forward_local_port(
+                            "localhost", listen, host, target
+                        )
+                    else:
+                        listener = await self._conn.forward_remote_port(
+                            "localhost", listen, host, target
+                        )
+                except (OSError, asyncssh.Error) as error:
+                    raise SshError(
+                        f"cannot open the ssh_{direction}_tunnels entry {spec!r}: {_reason(error)}"
+                    ) from error
+                self._listeners.append(listener)
+
     def _sftp_error(self, error: asyncssh.SFTPError, doing: str) -> SshError:
         if isinstance(error, asyncssh.SFTPConnectionLost) or self._conn_gone():
             return SshDisconnected(f"connection to {self.where} lost: {doing}: {_reason(error)}")
@@ -574,9 +969,15 @@ class Communicator:
     # -- closing --------------------------------------------------------------------------------
 
     async def close(self) -> None:
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
         self._conn.close()
         with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
             await asyncio.wait_for(self._conn.wait_closed(), CLOSE_WAIT)
+        route, self._route = self._route, None
+        if route is not None:
+            await route.aclose()
 
     async def __aenter__(self) -> Communicator:
         return self

@@ -17,6 +17,9 @@ import asyncio
 import base64
 import contextlib
 import errno
+import hashlib
+import hmac
+import ipaddress
 import logging
 import os
 import signal
@@ -39,7 +42,7 @@ from asyncssh.sftp import (
 from core.errors import AmibakeError, LocalCloudError
 from core.local.sandbox import Sandbox
 
-__all__ = ["InstanceSSHServer", "host_key_fingerprint_block"]
+__all__ = ["InstanceSSHServer", "apply_cloud_config", "host_key_fingerprint_block"]
 
 log = logging.getLogger(__name__)
 
@@ -382,10 +385,44 @@ class _ConnectionHandler(asyncssh.SSHServer):
         return True
 
     def password_auth_supported(self) -> bool:
-        return False
+        return self._owner.password_hash() is not None
 
     def kbdint_auth_supported(self) -> bool:
-        return False
+        # NotImplemented: asyncssh then asks for the password through keyboard-interactive
+        return NotImplemented if self._owner.password_hash() is not None else False  # type: ignore[return-value]
+
+    def validate_password(self, username: str, password: str) -> bool:
+        stored = self._owner.password_hash()
+        return username == self._owner.username and stored is not None and (
+            _check_password(password, stored)
+        )
+
+    def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """A user certificate signed by a ``cert-authority`` line of authorized_keys."""
+        if username != self._owner.username or self._conn is None:
+            return False
+        peer = self._conn.get_extra_info("peername") or ("", 0)
+        authorized = self._owner.authorized_keys()
+        return authorized is not None and (
+            authorized.validate(key, str(peer[0]), str(peer[0]), ca=True) is not None
+        )
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> object:
+        """direct-tcpip (a bastion hop, ssh_local_tunnels): to loopback addresses only; the
+        instance's own "localhost" is its address."""
+        target = self._owner.loopback_target(dest_host)
+        if target is None or self._conn is None:
+            return False
+        return _forward_from(self._owner.host, target, dest_port)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> object:
+        """tcpip-forward (ssh_remote_tunnels): listen on the instance's own address."""
+        target = self._owner.loopback_target(listen_host or "localhost")
+        if target is None or self._conn is None or not listen_port:
+            return False
+        return self._conn.forward_local_port(target, listen_port, listen_host, listen_port)
 
     def host_based_auth_supported(self) -> bool:
         return False
@@ -445,10 +482,13 @@ class InstanceSSHServer:
         self._drop_after_bytes = drop_after_bytes
         self._login_timeout = login_timeout
         lines = [line.strip() for line in authorized_keys if line.strip()]
-        try:
-            self._authorized = asyncssh.import_authorized_keys("\n".join(lines) + "\n")
-        except (asyncssh.KeyImportError, ValueError) as error:
-            raise LocalCloudError(f"invalid authorized key for {username}: {error}") from None
+        # an instance launched without a key pair (ssh_password, a key in the AMI) has none
+        self._authorized: asyncssh.SSHAuthorizedKeys | None = None
+        if lines:
+            try:
+                self._authorized = asyncssh.import_authorized_keys("\n".join(lines) + "\n")
+            except (asyncssh.KeyImportError, ValueError) as error:
+                raise LocalCloudError(f"invalid authorized key for {username}: {error}") from None
         self._authorized_keys_file = authorized_keys_file
         self.refused_signature_algs = frozenset(a.encode() for a in refused_signature_algs)
         self._acceptor: asyncssh.SSHAcceptor | None = None
@@ -473,6 +513,32 @@ class InstanceSSHServer:
             return asyncssh.import_authorized_keys("\n".join(lines) + "\n")
         except (asyncssh.KeyImportError, ValueError):
             return None  # sshd skips what it cannot read; one bad line here refuses all
+
+    def password_hash(self) -> str | None:
+        """The user's password hash, when cloud-config gave the instance one and allowed SSH
+        password logins (``ssh_pwauth``); read at each login, like sshd reads /etc/shadow."""
+        try:
+            text = (self.sandbox.instance_dir / PASSWORD_FILE).read_text(encoding="utf-8")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            user, _, stored = line.partition(":")
+            if user == self.username and stored:
+                return stored
+        return None
+
+    def loopback_target(self, host: str) -> str | None:
+        """Where a forwarded connection to ``host`` goes: the instance's own address for its
+        localhost, another loopback address as it is; anything else is refused."""
+        if host.lower() in ("localhost", "ip6-localhost", "") or host == hostname_of(self.host):
+            return self.host
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return None
+        if address.is_loopback:
+            return self.host if str(address) in ("127.0.0.1", "::1") else str(address)
+        return None
 
     def _signature_algs(self) -> tuple[str, ...]:
         """The server-sig-algs advertised: asyncssh's defaults without the refused ones."""
@@ -502,8 +568,9 @@ class InstanceSSHServer:
                 allow_pty=True,
                 x11_forwarding=False,
                 agent_forwarding=False,
-                password_auth=False,
-                kbdint_auth=False,
+                # offered only when the instance has a password (cloud-config), see below
+                password_auth=True,
+                kbdint_auth=True,
                 gss_host=None,
                 login_timeout=self._login_timeout,
                 reuse_address=True,
@@ -566,9 +633,19 @@ class InstanceSSHServer:
         if term_type:
             width, height = session.term_size[:2]
             term_size = (width or 80, height or 24)
+        env = dict(session.env)
+        # as OpenSSH's sshd: who is connected, from where, to where
+        peer = session.get_extra_info("peername") or ("", 0)
+        local = session.get_extra_info("sockname") or ("", 0)
+        env["SSH_CONNECTION"] = f"{peer[0]} {peer[1]} {local[0]} {local[1]}"
+        env["SSH_CLIENT"] = f"{peer[0]} {peer[1]} {local[1]}"
+        # sshd runs the command through the user's login shell (bash on cloud images), which
+        # exports SHLVL=1: a `bash -c` the command starts is then nested (SHLVL 2) and, as on
+        # EC2, does not read ~/.bashrc although SSH_CLIENT is set.
+        env.setdefault("SHLVL", "1")
         try:
             process = await self.sandbox.start_process(
-                session.command, dict(session.env), term_type=term_type, term_size=term_size
+                session.command, env, term_type=term_type, term_size=term_size
             )
         except (OSError, AmibakeError) as error:
             with contextlib.suppress(Exception):
@@ -621,6 +698,97 @@ class InstanceSSHServer:
             await asyncio.shield(self.sandbox.kill(process))
             self.sandbox.release(process)
             await asyncio.gather(feeder, *outputs, return_exceptions=True)
+
+
+#: the instance directory's file of SSH-login passwords (user:scrypt$salt$hash), as cloud-init's
+#: ``password``/``chpasswd`` with ``ssh_pwauth: true`` would set them
+PASSWORD_FILE = "ssh-passwords"
+
+
+def hostname_of(address: str) -> str:
+    return "ip-" + address.replace(".", "-")
+
+
+def _hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def _check_password(password: str, stored: str) -> bool:
+    kind, _, rest = stored.partition("$")
+    salt_hex, _, digest_hex = rest.partition("$")
+    if kind != "scrypt":
+        return False
+    try:
+        salt, digest = bytes.fromhex(salt_hex), bytes.fromhex(digest_hex)
+    except ValueError:
+        return False
+    candidate = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return hmac.compare_digest(candidate, digest)
+
+
+def apply_cloud_config(
+    instance_dir: Path, username: str, authorized_keys_file: Path, user_data: str | None
+) -> None:
+    """What cloud-init does with a ``#cloud-config`` user data for SSH logins: the default
+    user's ``password`` (or its ``chpasswd`` entry) becomes an SSH password when
+    ``ssh_pwauth: true``; ``ssh_authorized_keys`` (``cert-authority`` lines too) are added
+    to the user's authorized_keys. Other user data is left alone."""
+    if not user_data or not user_data.lstrip().startswith("#cloud-config"):
+        return
+    import yaml
+
+    try:
+        config = yaml.safe_load(user_data)
+    except yaml.YAMLError as error:
+        log.warning("cloud-config user data is not valid YAML: %s", error)
+        return
+    if not isinstance(config, dict):
+        return
+    password = config.get("password")
+    chpasswd = config.get("chpasswd")
+    if isinstance(chpasswd, dict):
+        for entry in chpasswd.get("users") or ():
+            if isinstance(entry, dict) and entry.get("name") == username:
+                password = entry.get("password", password)
+        listed = chpasswd.get("list")
+        lines = listed.splitlines() if isinstance(listed, str) else listed or ()
+        for line in lines:
+            user, _, value = str(line).partition(":")
+            if user == username and value:
+                password = value
+    if isinstance(password, str | int) and config.get("ssh_pwauth") in (True, "true", "yes"):
+        path = instance_dir / PASSWORD_FILE
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{username}:{_hash_password(str(password))}\n", encoding="utf-8")
+        path.chmod(0o600)
+    keys = [str(k).strip() for k in config.get("ssh_authorized_keys") or () if str(k).strip()]
+    if keys:
+        authorized_keys_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            present = authorized_keys_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            present = ""
+        if present and not present.endswith("\n"):
+            present += "\n"
+        authorized_keys_file.write_text(
+            present + "".join(f"{k}\n" for k in keys if k not in present), encoding="utf-8"
+        )
+        authorized_keys_file.chmod(0o600)
+
+
+async def _forward_from(source: str, host: str, port: int) -> object:
+    """A forwarded connection that leaves from the instance's own address (as it would on a
+    network): the far end sees the instance, e.g. in its SSH_CONNECTION."""
+    from asyncssh.forward import SSHForwarder
+
+    loop = asyncio.get_running_loop()
+    try:
+        _, peer = await loop.create_connection(SSHForwarder, host, port, local_addr=(source, 0))
+    except OSError as error:
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(error)) from None
+    return SSHForwarder(peer)  # type: ignore[arg-type]
 
 
 def _signature_algorithm(sig: bytes) -> bytes:

@@ -1,4 +1,10 @@
-"""The SSH key: a temporary key pair generated here (private key in memory only), or the user's."""
+"""The SSH key: a temporary key pair generated here (private key in memory only), or the user's.
+
+As Packer's StepKeyPair: ``ssh_private_key_file`` is used as it is; with ``ssh_agent_auth``
+no key pair is made (the agent holds the key of ``ssh_keypair_name``, or of the source AMI);
+with ``ssh_password`` and no ``temporary_key_pair_name`` none either; otherwise a temporary
+key pair named ``temporary_key_pair_name`` (default ``amibake_<build id>``) is imported.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,14 @@ import asyncssh
 from core.engine.context import BuildContext
 from core.engine.runner import Step
 from core.errors import AmibakeError
+from core.model import AmazonEbsBuilder
+
+
+def uses_temporary_key(builder: AmazonEbsBuilder) -> bool:
+    """Whether the build makes (and logs in with) a temporary key pair."""
+    if builder.ssh_private_key_file or builder.ssh_agent_auth:
+        return False
+    return not (builder.ssh_password and not builder.temporary_key_pair_name)
 
 
 class KeyPairStep(Step):
@@ -20,11 +34,25 @@ class KeyPairStep(Step):
         self.created: str | None = None
 
     async def run(self, ctx: BuildContext) -> None:
+        from core.engine.steps.ssh_connect import check_session_manager
+
+        check_session_manager(ctx)  # before anything is created
         builder = ctx.builder
         if builder.ssh_private_key_file:
-            ctx.private_key = _read_key(ctx, builder.ssh_private_key_file)
+            ctx.private_key = read_key(ctx, builder.ssh_private_key_file, "ssh_private_key_file")
             ctx.key_name = builder.ssh_keypair_name
             ctx.say(f"Using the key in {builder.ssh_private_key_file}")
+            return
+        if builder.ssh_agent_auth:
+            ctx.key_name = builder.ssh_keypair_name
+            ctx.say(
+                f"Using the SSH agent for the key pair {builder.ssh_keypair_name}"
+                if builder.ssh_keypair_name
+                else "Using the SSH agent with the key pair in the source AMI"
+            )
+            return
+        if not uses_temporary_key(builder):
+            ctx.say("Not using a temporary key pair (ssh_password)")
             return
         algorithm = "ssh-rsa" if builder.temporary_key_pair_type == "rsa" else "ssh-ed25519"
         # RSA generation takes a while: off the event loop.
@@ -36,7 +64,7 @@ class KeyPairStep(Step):
                 else asyncssh.generate_private_key(algorithm)
             )
         )
-        name = f"amibake_{ctx.build_id}"
+        name = builder.temporary_key_pair_name or f"amibake_{ctx.build_id}"
         row = await ctx.intend("key-pair", name)
         # Set before the call: if it is cancelled in flight, cleanup still deletes by name.
         self.created = name
@@ -59,13 +87,14 @@ class KeyPairStep(Step):
         self.created = None
 
 
-def _read_key(ctx: BuildContext, path_text: str) -> asyncssh.SSHKey:
+def read_key(ctx: BuildContext, path_text: str, option: str) -> asyncssh.SSHKey:
+    """A private key file named by a template option (relative to the template's folder)."""
     path = Path(path_text).expanduser()
     if not path.is_absolute() and ctx.spec.source_file is not None:
         path = ctx.spec.source_file.parent / path
     try:
         return asyncssh.read_private_key(path)
     except OSError as error:
-        raise AmibakeError(f"cannot read ssh_private_key_file {path}: {error.strerror}") from None
+        raise AmibakeError(f"cannot read {option} {path}: {error.strerror}") from None
     except (asyncssh.KeyImportError, ValueError) as error:
-        raise AmibakeError(f"ssh_private_key_file {path} is not a usable key: {error}") from None
+        raise AmibakeError(f"{option} {path} is not a usable key: {error}") from None

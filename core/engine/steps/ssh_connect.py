@@ -1,21 +1,152 @@
-"""Wait for SSH and connect, verifying the host key against the console output when it is there."""
+"""Wait for SSH and connect, verifying the host key against the console output when it is there.
+
+:func:`ssh_settings` is the one place where a builder's ``ssh_*`` options become the
+communicator's :class:`core.ssh.SshSettings` (credentials, algorithms, bastion or SOCKS proxy,
+pty, file transfer); :func:`connect_instance` connects with them, for this step, for a
+provisioner's reconnect and for an interactive shell on the instance.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import shutil
+import socket
 import time
+from pathlib import Path
+from typing import Any
+
+import asyncssh
 
 from core.engine.context import BuildContext
 from core.engine.runner import Step
-from core.ssh import Communicator, fingerprints_from_console
+from core.engine.steps.key_pair import read_key, uses_temporary_key
+from core.errors import AmibakeError
+from core.ssh import (
+    BastionSettings,
+    Communicator,
+    ProxySettings,
+    SshSettings,
+    fingerprints_from_console,
+)
+
+#: the AWS plugin ``ssh_interface = "session_manager"`` needs (as Packer does)
+SESSION_MANAGER_PLUGIN = "session-manager-plugin"
+
+
+def ssh_settings(ctx: BuildContext) -> SshSettings:
+    """The builder's SSH options as communicator settings (key files are read here)."""
+    builder = ctx.builder
+    keys = (ctx.private_key,) if ctx.private_key is not None else ()
+    certificate = None
+    if builder.ssh_certificate_file:
+        certificate = read_certificate(ctx, builder.ssh_certificate_file, "ssh_certificate_file")
+    bastion = None
+    if builder.ssh_bastion is not None:
+        b = builder.ssh_bastion
+        bastion = BastionSettings(
+            host=b.host,
+            port=b.port,
+            username=b.username,
+            password=b.password,
+            private_key=(
+                read_key(ctx, b.private_key_file, "ssh_bastion_private_key_file")
+                if b.private_key_file
+                else None
+            ),
+            certificate=(
+                read_certificate(ctx, b.certificate_file, "ssh_bastion_certificate_file")
+                if b.certificate_file
+                else None
+            ),
+            agent_auth=b.agent_auth,
+            interactive=b.interactive,
+        )
+    proxy = None
+    if builder.ssh_proxy is not None:
+        p = builder.ssh_proxy
+        proxy = ProxySettings(host=p.host, port=p.port, username=p.username, password=p.password)
+    return SshSettings(
+        private_keys=keys,
+        certificate=certificate,
+        password=builder.ssh_password,
+        agent_auth=builder.ssh_agent_auth,
+        # amibake forwards the agent only to a build that authenticates with it (Packer
+        # forwards any agent it finds unless ssh_disable_agent_forwarding is set)
+        agent_forwarding=builder.ssh_agent_auth and not builder.ssh_disable_agent_forwarding,
+        ciphers=builder.ssh_ciphers,
+        kex_algs=builder.ssh_key_exchange_algorithms,
+        keepalive_interval=builder.ssh_keep_alive_interval,
+        read_write_timeout=builder.ssh_read_write_timeout,
+        pty=builder.ssh_pty,
+        file_transfer=builder.ssh_file_transfer_method,
+        bastion=bastion,
+        proxy=proxy,
+    )
+
+
+async def connect_instance(
+    ctx: BuildContext,
+    *,
+    expected_fingerprints: tuple[str, ...] = (),
+    host: str | None = None,
+    port: int | None = None,
+) -> Communicator:
+    """Connect to the build's instance with the builder's SSH settings (and tunnels)."""
+    assert ctx.ssh_host is not None
+    builder = ctx.builder
+    communicator = await Communicator.connect(
+        host=host or ctx.ssh_host,
+        port=port or ctx.ssh_port,
+        username=builder.ssh_username,
+        timeout=builder.ssh_timeout,
+        settings=ssh_settings(ctx),
+        handshake_attempts=builder.ssh_handshake_attempts,
+        expected_fingerprints=expected_fingerprints,
+    )
+    try:
+        await communicator.open_tunnels(builder.ssh_local_tunnels, builder.ssh_remote_tunnels)
+    except BaseException:
+        await communicator.close()
+        raise
+    return communicator
+
+
+def check_session_manager(ctx: BuildContext) -> None:
+    """``ssh_interface = "session_manager"`` fails before anything is created when it cannot
+    work: the local cloud has no Systems Manager, and AWS's plugin must be on PATH."""
+    if ctx.builder.ssh_interface != "session_manager":
+        return
+    target = ctx.options.target
+    if target is not None and target.is_loopback:
+        raise AmibakeError(
+            'ssh_interface = "session_manager" is not available on the local cloud '
+            "(it has no Systems Manager): use public_ip or private_ip there"
+        )
+    if shutil.which(SESSION_MANAGER_PLUGIN) is None:
+        raise AmibakeError(
+            f'ssh_interface = "session_manager" needs AWS\'s {SESSION_MANAGER_PLUGIN} on PATH '
+            "(not found; see the AWS Systems Manager documentation: 'Install the Session "
+            "Manager plugin for the AWS CLI')"
+        )
 
 
 class ConnectStep(Step):
     name = "ssh"
     title = "Waiting for SSH"
 
+    def __init__(self) -> None:
+        self._ssm_process: asyncio.subprocess.Process | None = None
+        self._ssm_session: str | None = None
+
     async def run(self, ctx: BuildContext) -> None:
-        assert ctx.ssh_host is not None and ctx.private_key is not None
+        assert ctx.ssh_host is not None
+        builder = ctx.builder
+        host, port = ctx.ssh_host, ctx.ssh_port
+        if builder.ssh_interface == "session_manager":
+            check_session_manager(ctx)
+            host, port = "127.0.0.1", await self._start_session(ctx)
         expected: tuple[str, ...] = ()
         if ctx.options.verify_host_key:
             expected = await host_fingerprints(ctx)
@@ -25,22 +156,123 @@ class ConnectStep(Step):
                     "connecting without verifying the host key",
                     "warning",
                 )
-        ctx.say(f"Connecting to {ctx.ssh_host}:{ctx.ssh_port} as {ctx.builder.ssh_username}")
-        ctx.communicator = await Communicator.connect(
-            host=ctx.ssh_host,
-            port=ctx.ssh_port,
-            username=ctx.builder.ssh_username,
-            private_key=ctx.private_key,
-            timeout=ctx.builder.ssh_timeout,
-            expected_fingerprints=expected,
+        via = ""
+        if builder.ssh_bastion is not None:
+            via = f" via the bastion {builder.ssh_bastion.host}:{builder.ssh_bastion.port}"
+        elif builder.ssh_proxy is not None:
+            via = f" via the SOCKS5 proxy {builder.ssh_proxy.host}:{builder.ssh_proxy.port}"
+        ctx.say(f"Connecting to {host}:{port} as {builder.ssh_username}{via}")
+        ctx.communicator = await connect_instance(
+            ctx, expected_fingerprints=expected, host=host, port=port
         )
+        if builder.pause_before_connecting > 0:
+            # Packer: once a connection works, disconnect, wait, then connect for good.
+            communicator, ctx.communicator = ctx.communicator, None
+            await communicator.close()
+            ctx.say(f"Pausing {builder.pause_before_connecting:g}s before connecting")
+            await asyncio.sleep(builder.pause_before_connecting)
+            ctx.communicator = await connect_instance(
+                ctx, expected_fingerprints=expected, host=host, port=port
+            )
         verified = " (verified against the console output)" if expected else ""
         ctx.say(f"Connected; host key {ctx.communicator.host_key_fingerprint}{verified}")
+        for spec in builder.ssh_local_tunnels:
+            ctx.say(f"Local tunnel {spec}: listening on localhost here")
+        for spec in builder.ssh_remote_tunnels:
+            ctx.say(f"Remote tunnel {spec}: listening on the instance's localhost")
 
     async def cleanup(self, ctx: BuildContext) -> None:
         communicator, ctx.communicator = ctx.communicator, None
         if communicator is not None:
             await communicator.close()
+        process, self._ssm_process = self._ssm_process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 10)
+        session, self._ssm_session = self._ssm_session, None
+        if session is not None:
+            await ctx.aws.service_call("ssm", ctx.region, "TerminateSession", SessionId=session)
+
+    async def _start_session(self, ctx: BuildContext) -> int:
+        """An SSM port-forwarding session to the instance's SSH port; returns the local port."""
+        assert ctx.instance_id is not None
+        builder = ctx.builder
+        if builder.pause_before_ssm > 0:
+            ctx.say(f"Waiting {builder.pause_before_ssm:g}s before starting the SSM session")
+            await asyncio.sleep(builder.pause_before_ssm)
+        local_port = builder.session_manager_port or _free_port()
+        parameters = {
+            "Target": ctx.instance_id,
+            "DocumentName": "AWS-StartPortForwardingSession",
+            "Parameters": {
+                "portNumber": [str(ctx.ssh_port)],
+                "localPortNumber": [str(local_port)],
+            },
+        }
+        session = await ctx.aws.service_call("ssm", ctx.region, "StartSession", **parameters)
+        self._ssm_session = session["SessionId"]
+        session.pop("ResponseMetadata", None)
+        target = ctx.options.target
+        endpoint = (target.endpoint_for("ssm") if target else None) or (
+            f"https://ssm.{ctx.region}.amazonaws.com"
+        )
+        profile = (target.profile if target else None) or ""
+        plugin = shutil.which(SESSION_MANAGER_PLUGIN) or SESSION_MANAGER_PLUGIN
+        self._ssm_process = await asyncio.create_subprocess_exec(
+            plugin,
+            json.dumps(session),
+            ctx.region,
+            "StartSession",
+            profile,
+            json.dumps(parameters),
+            endpoint,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        ctx.say(f"SSM session {self._ssm_session}: 127.0.0.1:{local_port} -> port {ctx.ssh_port}")
+        return local_port
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ClearAuthorizedKeysStep(Step):
+    """``ssh_clear_authorized_keys``: after provisioning, the temporary key leaves the user's
+    and root's ``authorized_keys`` (as Packer does, with sed; root's through ``sudo -n``)."""
+
+    name = "clear-keys"
+    title = "Removing the temporary key from authorized_keys"
+
+    def applies(self, ctx: BuildContext) -> bool:
+        return ctx.builder.ssh_clear_authorized_keys
+
+    async def run(self, ctx: BuildContext) -> None:
+        communicator, key = ctx.communicator, ctx.private_key
+        if communicator is None or key is None or not uses_temporary_key(ctx.builder):
+            return
+        blob = key.export_public_key("openssh").split()[1].decode()
+        user = (
+            f"sed -i.bak '\\#{blob}#d' ~/.ssh/authorized_keys && rm -f ~/.ssh/authorized_keys.bak"
+        )
+        root = (
+            f"sudo -n sed -i.bak '\\#{blob}#d' /root/.ssh/authorized_keys && "
+            "sudo -n rm -f /root/.ssh/authorized_keys.bak"
+        )
+        for where, command in (("~/.ssh/authorized_keys", user), ("/root's", root)):
+            lines: list[str] = []
+            result = await communicator.run(command, on_stdout=lines.append, on_stderr=lines.append)
+            if result.ok:
+                ctx.say(f"Removed the temporary key from {where}")
+            else:
+                # as Packer: not fatal, the key is useless without its private half anyway
+                reason = " | ".join(result.tail[-2:]) or f"exit status {result.exit_status}"
+                ctx.say(f"Could not clean {where}: {reason}", "warning")
 
 
 async def host_fingerprints(ctx: BuildContext) -> tuple[str, ...]:
@@ -55,3 +287,20 @@ async def host_fingerprints(ctx: BuildContext) -> tuple[str, ...]:
             return found
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 3.0)
+
+
+def _local(ctx: BuildContext, path_text: str) -> Path:
+    path = Path(path_text).expanduser()
+    if not path.is_absolute() and ctx.spec.source_file is not None:
+        path = ctx.spec.source_file.parent / path
+    return path
+
+
+def read_certificate(ctx: BuildContext, path_text: str, option: str) -> Any:
+    path = _local(ctx, path_text)
+    try:
+        return asyncssh.read_certificate(path)
+    except OSError as error:
+        raise AmibakeError(f"cannot read {option} {path}: {error.strerror}") from None
+    except (asyncssh.KeyImportError, ValueError) as error:
+        raise AmibakeError(f"{option} {path} is not a usable certificate: {error}") from None
