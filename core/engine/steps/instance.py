@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Any
 
 from core.aws import AwsError
 from core.engine.context import BuildContext
+from core.engine.retry import call_until_visible
 from core.engine.runner import Step
+from core.engine.steps.iam_profile import instance_profile_name
+from core.engine.steps.network import network
 from core.engine.waiters import PollPolicy, poll
 from core.errors import AmibakeError
+from core.templates.schema import BURSTABLE_RE
 
 
 class LaunchInstanceStep(Step):
@@ -19,33 +24,19 @@ class LaunchInstanceStep(Step):
     def __init__(self) -> None:
         self.launched: str | None = None
 
+    def applies(self, ctx: BuildContext) -> bool:
+        return not is_spot(ctx.builder)  # core.engine.steps.spot launches those
+
     async def run(self, ctx: BuildContext) -> None:
         params = launch_parameters(ctx)
         row = await ctx.intend("instance", params["ClientToken"])
-        reservation = await ctx.aws.call(ctx.region, "RunInstances", **params)
+        reservation = await call_until_visible(  # the new key pair and group (issue 13)
+            ctx.aws, ctx.region, "RunInstances", kinds=("key-pair", "security-group"), **params
+        )
         instance_id = reservation["Instances"][0]["InstanceId"]
         self.launched = ctx.instance_id = instance_id
         await ctx.created(row, "instance", instance_id, detail=ctx.builder.instance_type)
-        ctx.say(f"Launched instance {instance_id}; waiting for it to run")
-        instance = await poll(
-            lambda: describe_instance(ctx, instance_id),
-            lambda i: i["State"]["Name"] == "running",
-            what=f"instance {instance_id} to be running",
-            policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
-            failed=lambda i: (
-                f"it is {i['State']['Name']} ({i.get('StateReason', {}).get('Message', '')})"
-                if i["State"]["Name"] in ("shutting-down", "terminated", "stopped")
-                else None
-            ),
-        )
-        ctx.instance = instance
-        for mapping in instance.get("BlockDeviceMappings", []):
-            volume_id = mapping.get("Ebs", {}).get("VolumeId")
-            if volume_id:
-                await ctx.found("volume", volume_id, detail=f"attached to {instance_id}")
-        ctx.ssh_host = ssh_address(ctx, instance)
-        ctx.resource("instance", instance_id, "created", detail=ctx.ssh_host)
-        ctx.say(f"Instance {instance_id} is running at {ctx.ssh_host}")
+        await wait_until_running(ctx, instance_id)
 
     async def cleanup(self, ctx: BuildContext) -> None:
         if self.launched is None:
@@ -53,26 +44,60 @@ class LaunchInstanceStep(Step):
             self.launched = await launched_by_token(ctx)
             if self.launched is None:
                 return
-        instance_id = self.launched
-        ctx.resource("instance", instance_id, "deleting")
-        try:
-            await ctx.aws.call(ctx.region, "TerminateInstances", InstanceIds=[instance_id])
-        except AwsError as error:
-            if error.code != "InvalidInstanceID.NotFound":
-                raise
-        await poll(
-            lambda: describe_instance(ctx, instance_id),
-            lambda i: i["State"]["Name"] == "terminated",
-            what=f"instance {instance_id} to terminate",
-            policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
-        )
-        await ctx.deleted("instance", instance_id)
+        await terminate_instance(ctx, self.launched)
         self.launched = None
-        for mapping in (ctx.instance or {}).get("BlockDeviceMappings", []):
-            ebs = mapping.get("Ebs", {})
-            if ebs.get("VolumeId") and ebs.get("DeleteOnTermination", True):
-                await ctx.deleted("volume", ebs["VolumeId"])
-        await delete_leftover_volumes(ctx)
+
+
+def is_spot(builder: Any) -> bool:
+    """Packer's IsSpotInstance: a spot price is set (the loader turns "0" into unset)."""
+    return bool(builder.spot_price)
+
+
+async def wait_until_running(ctx: BuildContext, instance_id: str) -> dict[str, Any]:
+    """Wait for the launched instance to run; record its volumes and the address to reach."""
+    ctx.say(f"Launched instance {instance_id}; waiting for it to run")
+    instance = await poll(
+        lambda: describe_instance(ctx, instance_id),
+        lambda i: i["State"]["Name"] == "running",
+        what=f"instance {instance_id} to be running",
+        policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
+        failed=lambda i: (
+            f"it is {i['State']['Name']} ({i.get('StateReason', {}).get('Message', '')})"
+            if i["State"]["Name"] in ("shutting-down", "terminated", "stopped")
+            else None
+        ),
+    )
+    ctx.instance = instance
+    for mapping in instance.get("BlockDeviceMappings", []):
+        volume_id = mapping.get("Ebs", {}).get("VolumeId")
+        if volume_id:
+            await ctx.found("volume", volume_id, detail=f"attached to {instance_id}")
+    ctx.ssh_host = ssh_address(ctx, instance)
+    ctx.resource("instance", instance_id, "created", detail=ctx.ssh_host)
+    ctx.say(f"Instance {instance_id} is running at {ctx.ssh_host}")
+    return instance
+
+
+async def terminate_instance(ctx: BuildContext, instance_id: str) -> None:
+    """Terminate the build's instance, wait for it, then delete the volumes it leaves."""
+    ctx.resource("instance", instance_id, "deleting")
+    try:
+        await ctx.aws.call(ctx.region, "TerminateInstances", InstanceIds=[instance_id])
+    except AwsError as error:
+        if error.code != "InvalidInstanceID.NotFound":
+            raise
+    await poll(
+        lambda: describe_instance(ctx, instance_id),
+        lambda i: i["State"]["Name"] == "terminated",
+        what=f"instance {instance_id} to terminate",
+        policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
+    )
+    await ctx.deleted("instance", instance_id)
+    for mapping in (ctx.instance or {}).get("BlockDeviceMappings", []):
+        ebs = mapping.get("Ebs", {})
+        if ebs.get("VolumeId") and ebs.get("DeleteOnTermination", True):
+            await ctx.deleted("volume", ebs["VolumeId"])
+    await delete_leftover_volumes(ctx)
 
 
 def launch_parameters(ctx: BuildContext) -> dict[str, Any]:
@@ -85,16 +110,12 @@ def launch_parameters(ctx: BuildContext) -> dict[str, Any]:
         "MaxCount": 1,
         "ClientToken": f"{ctx.build_id}-launch",
         "InstanceInitiatedShutdownBehavior": builder.shutdown_behavior,
-        "TagSpecifications": [
-            ctx.tag_specification(
-                "instance", {"Name": "amibake builder"}, ctx.render_tags(builder.run_tags)
-            ),
-            # Packer tags the launched volumes with run_volume_tags only, not run_tags.
-            ctx.tag_specification("volume"),
-        ],
+        "TagSpecifications": launch_tag_specifications(ctx),
     }
+    params.update(run_option_parameters(ctx))
     if ctx.key_name:
         params["KeyName"] = ctx.key_name
+    subnet_id = network(ctx).subnet_id
     if builder.associate_public_ip_address is not None:
         interface: dict[str, Any] = {
             "DeviceIndex": 0,
@@ -102,15 +123,45 @@ def launch_parameters(ctx: BuildContext) -> dict[str, Any]:
             "Groups": ctx.security_group_ids,
             "DeleteOnTermination": True,
         }
-        if builder.subnet_id:
-            interface["SubnetId"] = builder.subnet_id
+        if subnet_id:
+            interface["SubnetId"] = subnet_id
         params["NetworkInterfaces"] = [interface]
     else:
         params["SecurityGroupIds"] = ctx.security_group_ids
-        if builder.subnet_id:
-            params["SubnetId"] = builder.subnet_id
-    if builder.iam_instance_profile:
-        params["IamInstanceProfile"] = {"Name": builder.iam_instance_profile}
+        if subnet_id:
+            params["SubnetId"] = subnet_id
+    profile = instance_profile_name(ctx)
+    if profile:
+        params["IamInstanceProfile"] = {"Name": profile}
+    user_data = read_user_data(ctx)
+    if user_data:
+        params["UserData"] = user_data
+    mappings = launch_block_device_mappings(ctx)
+    if mappings:
+        params["BlockDeviceMappings"] = mappings
+    return params
+
+
+def launch_tag_specifications(ctx: BuildContext) -> list[dict[str, Any]]:
+    """The instance's, its volumes' and (with run_tags) its network interface's tags."""
+    builder = ctx.builder
+    specifications = [
+        ctx.tag_specification(
+            "instance", {"Name": "amibake builder"}, ctx.render_tags(builder.run_tags)
+        ),
+        # Packer tags the launched volumes with run_volume_tags only, not run_tags.
+        ctx.tag_specification("volume", ctx.render_tags(builder.run_volume_tags)),
+    ]
+    if builder.run_tags:
+        # Packer tags the instance's network interface with run_tags too.
+        specifications.append(
+            ctx.tag_specification("network-interface", ctx.render_tags(builder.run_tags))
+        )
+    return specifications
+
+
+def read_user_data(ctx: BuildContext) -> str | None:
+    builder = ctx.builder
     user_data = builder.user_data
     if builder.user_data_file:
         path = Path(builder.user_data_file)
@@ -120,30 +171,87 @@ def launch_parameters(ctx: BuildContext) -> dict[str, Any]:
             user_data = path.read_text(encoding="utf-8")
         except OSError as error:
             raise AmibakeError(f"cannot read user_data_file {path}: {error.strerror}") from None
-    if user_data:
-        params["UserData"] = user_data
-    if builder.launch_block_device_mappings:
-        params["BlockDeviceMappings"] = [_mapping(m) for m in builder.launch_block_device_mappings]
+    return user_data
+
+
+def launch_block_device_mappings(ctx: BuildContext) -> list[dict[str, Any]]:
+    builder = ctx.builder
+    mappings = [_mapping(m) for m in builder.launch_block_device_mappings]
+    if builder.no_ephemeral:
+        # Packer: empty mappings for xvdca-xvdcz, so no instance store is attached.
+        mappings += [{"DeviceName": f"xvdc{c}", "NoDevice": ""} for c in string.ascii_lowercase]
+    return mappings
+
+
+def run_option_parameters(ctx: BuildContext) -> dict[str, Any]:
+    """RunInstances parameters of the run options, as Packer's StepRunSourceInstance sends them."""
+    builder = ctx.builder
+    placement: dict[str, Any] = {}
+    zone = network(ctx).availability_zone
+    if zone:
+        placement["AvailabilityZone"] = zone
+    for field, key in (
+        ("host_resource_group_arn", "HostResourceGroupArn"),
+        ("host_id", "HostId"),
+        ("tenancy", "Tenancy"),
+    ):
+        value = getattr(builder.placement, field)
+        if value:
+            placement[key] = value
+    params: dict[str, Any] = {
+        "EbsOptimized": builder.ebs_optimized,
+        "EnclaveOptions": {"Enabled": builder.enable_nitro_enclave},
+    }
+    if placement:
+        params["Placement"] = placement
+    if builder.enable_unlimited_credits:
+        params["CreditSpecification"] = {"CpuCredits": "unlimited"}
+    elif BURSTABLE_RE.match(builder.instance_type):
+        params["CreditSpecification"] = {"CpuCredits": "standard"}
+    params["MetadataOptions"] = metadata_options(builder)
+    if builder.license_specifications:
+        params["LicenseSpecifications"] = [
+            {"LicenseConfigurationArn": arn} for arn in builder.license_specifications
+        ]
+    target: dict[str, str] = {}
+    if builder.capacity_reservation_id:
+        target["CapacityReservationId"] = builder.capacity_reservation_id
+    if builder.capacity_reservation_group_arn:
+        target["CapacityReservationResourceGroupArn"] = builder.capacity_reservation_group_arn
+    if target:
+        params["CapacityReservationSpecification"] = {"CapacityReservationTarget": target}
+    else:
+        params["CapacityReservationSpecification"] = {
+            "CapacityReservationPreference": builder.capacity_reservation_preference or "none"
+        }
     return params
 
 
+def metadata_options(builder: Any) -> dict[str, Any]:
+    """MetadataOptions as Packer sends them (RunInstances and the spot launch template)."""
+    metadata = builder.metadata_options
+    if metadata.http_endpoint == "enabled":
+        options: dict[str, Any] = {
+            "HttpEndpoint": metadata.http_endpoint,
+            "HttpTokens": metadata.http_tokens,
+            "HttpPutResponseHopLimit": metadata.http_put_response_hop_limit,
+        }
+        if metadata.instance_metadata_tags == "enabled":
+            options["InstanceMetadataTags"] = "enabled"
+        return options
+    # Packer sends nothing then (the service stays on); amibake turns it off as asked.
+    options = {"HttpEndpoint": "disabled"}
+    if metadata.instance_metadata_tags == "enabled":
+        options["InstanceMetadataTags"] = "enabled"
+    return options
+
+
 def _mapping(mapping: Any) -> dict[str, Any]:
-    if mapping.no_device:
-        return {"DeviceName": mapping.device_name, "NoDevice": ""}
-    ebs: dict[str, Any] = {"DeleteOnTermination": mapping.delete_on_termination}
-    for field, key in (
-        ("volume_size", "VolumeSize"),
-        ("volume_type", "VolumeType"),
-        ("iops", "Iops"),
-        ("throughput", "Throughput"),
-        ("encrypted", "Encrypted"),
-        ("kms_key_id", "KmsKeyId"),
-        ("snapshot_id", "SnapshotId"),
-    ):
-        value = getattr(mapping, field)
-        if value is not None:
-            ebs[key] = value
-    return {"DeviceName": mapping.device_name, "Ebs": ebs}
+    # Packer's BlockDevice semantics (virtual_name, IOPS/throughput by volume type),
+    # shared with ami_block_device_mappings.
+    from core.engine.steps.images import ec2_block_device_mapping
+
+    return ec2_block_device_mapping(mapping)
 
 
 async def describe_instance(ctx: BuildContext, instance_id: str) -> dict[str, Any]:
@@ -166,17 +274,35 @@ def ssh_address(ctx: BuildContext, instance: dict[str, Any]) -> str:
         "private_ip": instance.get("PrivateIpAddress"),
         "public_dns": instance.get("PublicDnsName"),
         "private_dns": instance.get("PrivateDnsName"),
+        "ipv6": ipv6_address(instance),
+        # SSH goes through the SSM tunnel's local end (ConnectStep), as Packer's "localhost"
+        "session_manager": "localhost",
     }
     if builder.ssh_interface:
         address = choices[builder.ssh_interface]
         if not address:
             wanted = builder.ssh_interface.replace("_", " ")
-            raise AmibakeError(f"instance {instance['InstanceId']} has no {wanted} (ssh_interface)")
+            local = ctx.options.target is not None and ctx.options.target.is_loopback
+            why = " (the local cloud hands out IPv4 loopback addresses only)" if local else ""
+            raise AmibakeError(
+                f"instance {instance['InstanceId']} has no {wanted} (ssh_interface){why}"
+            )
         return address
     address = choices["public_ip"] or choices["private_ip"]
     if not address:
         raise AmibakeError(f"instance {instance['InstanceId']} has no IP address to connect to")
     return address
+
+
+def ipv6_address(instance: dict[str, Any]) -> str | None:
+    """The instance's IPv6 address (``ssh_interface = "ipv6"``), if it has one."""
+    if instance.get("Ipv6Address"):
+        return str(instance["Ipv6Address"])
+    for nic in instance.get("NetworkInterfaces") or ():
+        for entry in nic.get("Ipv6Addresses") or ():
+            if entry.get("Ipv6Address"):
+                return str(entry["Ipv6Address"])
+    return None
 
 
 async def delete_leftover_volumes(ctx: BuildContext) -> None:

@@ -1,9 +1,12 @@
-"""Check what can be checked before anything is created: credentials, regions, the AMI name."""
+"""Check what can be checked before anything is created: credentials, regions, the instance
+profile, the AMI name."""
 
 from __future__ import annotations
 
 import asyncio
 
+from core.aws import AwsError
+from core.engine.access import describe_access
 from core.engine.context import BuildContext
 from core.engine.runner import Step
 from core.errors import AmibakeError
@@ -14,18 +17,25 @@ class PreValidateStep(Step):
     title = "Checking credentials, regions and the AMI name"
 
     async def run(self, ctx: BuildContext) -> None:
-        identity = await ctx.aws.caller_identity(ctx.region)
-        ctx.account_id = identity.get("Account")
-        ctx.say(f"Using account {ctx.account_id} in {ctx.region}")
-        regions = await ctx.aws.call(ctx.region, "DescribeRegions")
-        available = {r["RegionName"] for r in regions.get("Regions", [])}
+        access = describe_access(ctx.aws.target)
+        if access:
+            ctx.say(access)
+        if not ctx.builder.access.skip_credential_validation:
+            identity = await ctx.aws.caller_identity(ctx.region)
+            ctx.account_id = identity.get("Account")
+            ctx.say(f"Using account {ctx.account_id} in {ctx.region}")
         wanted = [ctx.region, *ctx.builder.ami_regions]
-        missing = [r for r in wanted if r not in available]
+        missing: list[str] = []
+        if not ctx.builder.skip_region_validation:
+            regions = await ctx.aws.call(ctx.region, "DescribeRegions")
+            available = {r["RegionName"] for r in regions.get("Regions", [])}
+            missing = [r for r in wanted if r not in available]
         if missing:
             raise AmibakeError(
                 f"region(s) {', '.join(missing)} not available to this account "
                 "(not enabled, or not a commercial region)"
             )
+        await self._instance_profile_exists(ctx)
         if ctx.builder.skip_create_ami:
             return
         force = ctx.builder.force_deregister or ctx.options.force
@@ -39,6 +49,20 @@ class PreValidateStep(Step):
                     f"({image_id}); set force_deregister or use --force"
                 )
             ctx.say(f"AMI {image_id} in {region} has the same name and will be replaced (force)")
+
+    @staticmethod
+    async def _instance_profile_exists(ctx: BuildContext) -> None:
+        """Packer's StepIamInstanceProfile: the template's profile must exist (IAM is global;
+        its calls go through the build region's client) unless ``skip_profile_validation``."""
+        name = ctx.builder.iam_instance_profile
+        if not name or ctx.builder.skip_profile_validation:
+            return
+        try:
+            await ctx.aws.service_call(
+                "iam", ctx.region, "GetInstanceProfile", InstanceProfileName=name
+            )
+        except AwsError as error:
+            raise AmibakeError(f"couldn't find the instance profile {name!r}: {error}") from None
 
     @staticmethod
     async def _image_named(ctx: BuildContext, region: str) -> str | None:

@@ -7,7 +7,9 @@ import ipaddress
 import urllib.request
 
 from core.engine.context import BuildContext
+from core.engine.retry import call_until_visible
 from core.engine.runner import Step
+from core.engine.steps.network import ec2_filters, network
 from core.engine.waiters import delete_when_free
 from core.errors import AmibakeError
 
@@ -29,7 +31,22 @@ class SecurityGroupStep(Step):
             ctx.security_group_ids = list(builder.security_group_ids)
             ctx.say(f"Using security group(s) {', '.join(builder.security_group_ids)}")
             return
-        cidrs = list(builder.temporary_security_group_source_cidrs) or [await caller_cidr(ctx)]
+        if builder.security_group_filter is not None:
+            ctx.security_group_ids = await groups_by_filter(ctx)
+            ctx.say(f"Found security group(s) {', '.join(ctx.security_group_ids)}")
+            return
+        ssh = builder.communicator != "none"
+        cidrs = list(builder.temporary_security_group_source_cidrs)
+        if cidrs and builder.temporary_security_group_source_public_ip:
+            ctx.say(
+                "temporary_security_group_source_public_ip with "
+                "temporary_security_group_source_cidrs is unsupported (as in Packer): "
+                "using the CIDRs",
+                "warning",
+            )
+        if ssh and not cidrs:
+            # amibake's default is Packer's temporary_security_group_source_public_ip.
+            cidrs = [await caller_cidr(ctx)]
         vpc_id = await _vpc_for(ctx)
         name = f"amibake_{ctx.build_id}"
         row = await ctx.intend("security-group", name)
@@ -45,9 +62,14 @@ class SecurityGroupStep(Step):
         self.created = group_id
         ctx.security_group_ids = [group_id]
         await ctx.created(row, "security-group", group_id, detail=name)
-        await ctx.aws.call(
+        if not ssh:
+            ctx.say(f"Security group {group_id} has no SSH rule (communicator none)")
+            return
+        await call_until_visible(  # a new group may not be visible yet (issue 13)
+            ctx.aws,
             ctx.region,
             "AuthorizeSecurityGroupIngress",
+            kinds=("security-group",),
             GroupId=group_id,
             IpPermissions=[
                 {
@@ -109,11 +131,29 @@ async def caller_cidr(ctx: BuildContext) -> str:
     return f"{address}/32"
 
 
+async def groups_by_filter(ctx: BuildContext) -> list[str]:
+    """``security_group_filter``: the groups it matches (in the build's VPC when known), as
+    Packer's StepSecurityGroup; none matching is an error (Packer would launch with none)."""
+    assert ctx.builder.security_group_filter is not None
+    wanted = dict(ctx.builder.security_group_filter.filters)
+    vpc_id = await _vpc_for(ctx)
+    if vpc_id:
+        wanted["vpc-id"] = vpc_id
+    filters = ec2_filters(wanted)
+    groups = await ctx.aws.collect(
+        ctx.region, "DescribeSecurityGroups", "SecurityGroups", Filters=filters
+    )
+    if not groups:
+        shown = ", ".join(f"{f['Name']}={','.join(f['Values'])}" for f in filters)
+        raise AmibakeError(f"security_group_filter: no security group matches {shown}")
+    return [g["GroupId"] for g in groups]
+
+
 async def _vpc_for(ctx: BuildContext) -> str | None:
-    builder = ctx.builder
-    if builder.vpc_id:
-        return builder.vpc_id
-    if builder.subnet_id:
-        subnets = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[builder.subnet_id])
+    where = network(ctx)  # vpc_filter/subnet_filter, resolved before this step
+    if where.vpc_id:
+        return where.vpc_id
+    if where.subnet_id:
+        subnets = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[where.subnet_id])
         return subnets["Subnets"][0]["VpcId"]
     return None

@@ -1,0 +1,115 @@
+"""Resolve the VPC, the subnet and the availability zone before launch (``vpc_filter``,
+``subnet_filter``), as Packer's StepNetworkInfo does.
+
+``vpc_filter`` must match exactly one VPC; ``subnet_filter`` (within that VPC and the
+``availability_zone`` when given, available subnets only) one subnet, unless ``most_free``
+(the most free addresses) or ``random`` chooses among several. A given subnet's VPC and zone
+are read back from it. Nothing is created, so there is nothing to clean up.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.engine.context import BuildContext
+from core.engine.runner import Step
+from core.errors import AmibakeError
+
+_ATTRIBUTE = "_amibake_network"
+
+
+@dataclass(frozen=True)
+class Network:
+    vpc_id: str | None
+    subnet_id: str | None
+    availability_zone: str | None
+
+
+def network(ctx: BuildContext) -> Network:
+    """Where the instance goes: what NetworkInfoStep resolved, else the template's values."""
+    resolved = getattr(ctx, _ATTRIBUTE, None)
+    if isinstance(resolved, Network):
+        return resolved
+    builder = ctx.builder
+    return Network(builder.vpc_id, builder.subnet_id, builder.availability_zone)
+
+
+def ec2_filters(filters: Mapping[str, str]) -> list[dict[str, Any]]:
+    """EC2 filters from a template's map: a value is comma-separated values (CSV, as Packer's
+    buildEc2Filters reads it, so a quoted value may hold a comma)."""
+    out = []
+    for name, value in filters.items():
+        values = next(csv.reader([value], skipinitialspace=True), [""])
+        out.append({"Name": name, "Values": values})
+    return out
+
+
+def _describe(filters: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{f['Name']}={','.join(f['Values'])}" for f in filters)
+
+
+class NetworkInfoStep(Step):
+    name = "network"
+    title = "Finding the VPC and subnet"
+
+    def applies(self, ctx: BuildContext) -> bool:
+        builder = ctx.builder
+        return (builder.vpc_filter is not None and not builder.vpc_id) or (
+            builder.subnet_filter is not None and not builder.subnet_id
+        )
+
+    async def run(self, ctx: BuildContext) -> None:
+        builder = ctx.builder
+        vpc_id, subnet_id = builder.vpc_id, builder.subnet_id
+        zone = builder.availability_zone
+        if not vpc_id and builder.vpc_filter is not None:
+            filters = ec2_filters(builder.vpc_filter.filters)
+            found = await ctx.aws.collect(ctx.region, "DescribeVpcs", "Vpcs", Filters=filters)
+            if len(found) != 1:
+                raise AmibakeError(
+                    f"vpc_filter: exactly one VPC should match {_describe(filters)}, "
+                    f"found {len(found)}"
+                )
+            vpc_id = found[0]["VpcId"]
+            ctx.say(f"Found VPC {vpc_id}")
+        if not subnet_id and builder.subnet_filter is not None:
+            wanted = dict(builder.subnet_filter.filters)
+            wanted["state"] = "available"
+            if vpc_id:
+                wanted["vpc-id"] = vpc_id
+            if zone:
+                wanted["availabilityZone"] = zone
+            filters = ec2_filters(wanted)
+            subnets = await ctx.aws.collect(
+                ctx.region, "DescribeSubnets", "Subnets", Filters=filters
+            )
+            if not subnets:
+                raise AmibakeError(f"subnet_filter: no subnet matches {_describe(filters)}")
+            choice = builder.subnet_filter
+            if len(subnets) > 1 and not (choice.most_free or choice.random):
+                raise AmibakeError(
+                    f"subnet_filter matched {len(subnets)} subnets: make it more specific, "
+                    "or set most_free or random"
+                )
+            if choice.most_free:
+                subnet = max(subnets, key=lambda s: int(s.get("AvailableIpAddressCount", 0)))
+            elif choice.random:
+                subnet = random.choice(subnets)
+            else:
+                subnet = subnets[0]
+            subnet_id = subnet["SubnetId"]
+            ctx.say(f"Found subnet {subnet_id}")
+        if subnet_id and (not zone or not vpc_id):
+            found = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[subnet_id])
+            subnet = found["Subnets"][0]
+            zone = zone or subnet["AvailabilityZone"]
+            vpc_id = vpc_id or subnet["VpcId"]
+        setattr(ctx, _ATTRIBUTE, Network(vpc_id, subnet_id, zone))
+        ctx.say(
+            f"Network: VPC {vpc_id or '(default)'}, subnet {subnet_id or '(default)'}, "
+            f"zone {zone or '(any)'}"
+        )
