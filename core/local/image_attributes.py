@@ -8,6 +8,14 @@
 - ``RegisterImage`` keeps ``BootMode``, ``TpmSupport`` and ``ImdsSupport``;
   ``ModifyImageAttribute`` sets ``ImdsSupport`` (it can only be set, as on AWS) and
   ``Description``; ``CopyImage`` carries them along. ``DescribeImages`` reports them.
+- ``CreateImage`` honours ``BlockDeviceMappings`` (root overrides, extra EBS volumes with or
+  without a snapshot, ``ephemeralN`` instance stores, ``NoDevice``) and snapshots the
+  instance's other attached volumes, as EC2 does; the image carries the instance's
+  ``EnaSupport`` / ``SriovNetSupport``, which ``ModifyInstanceAttribute`` sets on a stopped
+  instance. ``CopyImage`` copies the extra volumes' snapshots too.
+- ``ModifyImageAttribute`` ``ProductCodes``; ``DescribeImageAttribute`` answers
+  ``productCodes``, ``sriovNetSupport``, ``deregistrationProtection`` and the rest moto knows;
+  ``ModifySnapshotAttribute`` also takes Packer's ``CreateVolumePermission`` form.
 - ``CreditSpecification`` given to ``RunInstances`` is what
   ``DescribeInstanceCreditSpecifications`` reports (default: ``standard`` for T2, else
   ``unlimited``) and ``ModifyInstanceCreditSpecification`` changes.
@@ -19,6 +27,7 @@ thread-local.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +40,7 @@ from moto.ec2.models import EC2Backend
 from moto.ec2.models.amis import Ami
 from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.instances import InstanceResponse
 
 COOLDOWN = timedelta(hours=24)
@@ -190,10 +200,20 @@ def _wrap_modify_image_attribute(original: Callable[..., Any]) -> Callable[..., 
         description = self._get_param("Description")
         attribute = self._get_param("Attribute")
         value = self._get_param("Value")
+        codes = self._get_param("ProductCodes")
         if attribute == "imdsSupport" and imds is None:
             imds = {"Value": value}
         if attribute == "description" and description is None:
             description = {"Value": value}
+        if codes:
+            self.error_on_dryrun()
+            image = _owned_image(self.ec2_backend, self._get_param("ImageId"))
+            # EC2 adds product codes; it never removes one.
+            known = list(getattr(image, "_product_codes", ()))
+            image.product_codes = known + [c for c in codes if c not in known]
+            _forget_xml(image)
+            if imds is None and description is None and not self._get_param("LaunchPermission"):
+                return EmptyResult()
         if imds is None and description is None:
             return original(self)
         self.error_on_dryrun()
@@ -210,9 +230,300 @@ def _wrap_modify_image_attribute(original: Callable[..., Any]) -> Callable[..., 
 
 
 def copy_attributes(image: Ami, source: Ami) -> None:
-    """CopyImage keeps the source's boot mode, NitroTPM and IMDS support."""
+    """CopyImage keeps the source's boot mode, NitroTPM, IMDS and ENA support and SR-IOV,
+    and copies its extra volumes' snapshots (encrypted like the root's copy)."""
     image.tpm_support = getattr(source, "tpm_support", None)  # type: ignore[attr-defined]
     image.imds_support = getattr(source, "imds_support", None)  # type: ignore[attr-defined]
+    image.ena_support = getattr(source, "ena_support", True)
+    image.sriov = getattr(source, "sriov", "simple")
+    root = image.ebs_snapshot
+    copies: list[dict[str, Any]] = []
+    for mapping in extra_mappings(source):
+        ebs = dict(mapping.get("Ebs") or {})
+        if ebs.get("SnapshotId"):
+            encrypted = bool(getattr(root, "encrypted", False)) or bool(ebs.get("Encrypted"))
+            key = getattr(root, "kms_key_id", None) if encrypted else None
+            snapshot = _volume_snapshot(
+                image.ec2_backend,
+                int(ebs.get("VolumeSize") or 8),
+                f"Copied for DestinationAmi {image.id} from SourceAmi {source.id} "
+                f"for SourceSnapshot {ebs['SnapshotId']}",
+                image.id,
+                encrypted,
+                key,
+            )
+            for tag in getattr(root, "get_tags", list)():
+                snapshot.add_tags({tag["key"]: tag["value"]})
+            ebs["SnapshotId"] = snapshot.id
+            ebs["Encrypted"] = encrypted
+            if key:
+                ebs["KmsKeyId"] = key
+            mapping = {**mapping, "Ebs": ebs}
+        copies.append(mapping)
+    image._extra_mappings = copies  # type: ignore[attr-defined]
+
+
+# -- block device mappings of images -------------------------------------------------------
+
+
+def extra_mappings(image: Ami) -> list[dict[str, Any]]:
+    """The image's mappings besides its root volume, in the API's shape."""
+    return list(getattr(image, "_extra_mappings", ()))
+
+
+def root_overrides(image: Ami) -> dict[str, Any]:
+    """What CreateImage's mapping of the root device changed (DeleteOnTermination...)."""
+    return dict(getattr(image, "_root_overrides", {}))
+
+
+def _volume_snapshot(
+    backend: EC2Backend,
+    size: int,
+    description: str,
+    image_id: str,
+    encrypted: bool = False,
+    kms_key_id: str | None = None,
+) -> Any:
+    """A snapshot of ``size`` GiB whose transient volume is already gone (as for AMIs)."""
+    volume = backend.create_volume(size=size, zone_name=f"{backend.region_name}a")
+    snapshot = backend.create_snapshot(volume.id, description, backend.account_id, image_id)
+    backend.delete_volume(volume.id)
+    if encrypted:
+        snapshot.encrypted = True
+        snapshot.kms_key_id = kms_key_id or (
+            f"arn:aws:kms:{backend.region_name}:{backend.account_id}:alias/aws/ebs"
+        )
+    return snapshot
+
+
+_VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
+
+
+def _apply_mappings(
+    backend: EC2Backend,
+    image: Ami,
+    instance: Instance,
+    requested: list[dict[str, Any]],
+    snapshot_tags: dict[str, str],
+) -> None:
+    """EC2's CreateImage mappings: the instance's volumes, overridden or suppressed by the
+    request's mappings, plus the request's new devices (instance stores, empty volumes,
+    volumes from a snapshot)."""
+    root_name = image.root_device_name
+    by_device = {m.get("DeviceName"): m for m in requested if m.get("DeviceName")}
+    extras: list[dict[str, Any]] = []
+    for mapping in requested:
+        ebs = mapping.get("Ebs") or {}
+        if ebs.get("VolumeType") and ebs["VolumeType"] not in _VOLUME_TYPES:
+            raise EC2ClientError(
+                "InvalidParameterValue", f"Value ({ebs['VolumeType']}) for VolumeType is invalid."
+            )
+        if ebs.get("SnapshotId") and backend.snapshots.get(ebs["SnapshotId"]) is None:
+            raise EC2ClientError(
+                "InvalidSnapshot.NotFound", f"The snapshot '{ebs['SnapshotId']}' does not exist."
+            )
+        virtual = mapping.get("VirtualName")
+        if virtual is not None and not re.fullmatch(r"ephemeral\d+", virtual):
+            raise EC2ClientError(
+                "InvalidParameterValue", f"Value ({virtual}) for VirtualName is invalid."
+            )
+    root = by_device.get(root_name)
+    if root is not None:
+        ebs = root.get("Ebs") or {}
+        size = ebs.get("VolumeSize")
+        if size is not None:
+            if int(size) < image.volume_size:  # type: ignore[attr-defined]
+                raise EC2ClientError(
+                    "InvalidBlockDeviceMapping",
+                    f"Volume of size {image.volume_size}GB is smaller than snapshot "  # type: ignore[attr-defined]
+                    f"'{image.ebs_snapshot.id}', expect size >= {image.volume_size}GB",  # type: ignore[attr-defined]
+                )
+            image.volume_size = int(size)  # type: ignore[attr-defined]
+        if ebs.get("VolumeType"):
+            image.volume_type = ebs["VolumeType"]  # type: ignore[attr-defined]
+        image._root_overrides = {  # type: ignore[attr-defined]
+            k: ebs[k] for k in ("DeleteOnTermination", "Iops", "Throughput") if k in ebs
+        }
+    # The instance's other EBS volumes: EC2 snapshots each, unless a mapping says NoDevice.
+    seen = {root_name}
+    for device, block in instance.get_block_device_mapping:
+        if device in seen or device == instance.root_device_name:
+            continue
+        seen.add(device)
+        asked = by_device.get(device, {})
+        if "NoDevice" in asked:
+            continue
+        asked_ebs = asked.get("Ebs") or {}
+        size = int(asked_ebs.get("VolumeSize") or block.size or 8)
+        encrypted = bool(getattr(block, "encrypted", False))
+        snapshot = _volume_snapshot(
+            backend,
+            size,
+            f"Created by CreateImage({instance.id}) for {image.id}",
+            image.id,
+            encrypted,
+            getattr(block, "kms_key_id", None),
+        )
+        if snapshot_tags:
+            snapshot.add_tags(snapshot_tags)
+        extras.append(
+            {
+                "DeviceName": device,
+                "Ebs": {
+                    "SnapshotId": snapshot.id,
+                    "VolumeSize": size,
+                    "DeleteOnTermination": bool(asked_ebs.get("DeleteOnTermination", False)),
+                    "VolumeType": asked_ebs.get("VolumeType")
+                    or getattr(block, "volume_type", None)
+                    or "gp3",
+                    "Encrypted": encrypted,
+                },
+            }
+        )
+    for mapping in requested:
+        device = mapping.get("DeviceName")
+        if device in seen:
+            continue
+        seen.add(device)
+        if "NoDevice" in mapping:
+            extras.append({"DeviceName": device, "NoDevice": ""})
+        elif mapping.get("VirtualName"):
+            extras.append({"DeviceName": device, "VirtualName": mapping["VirtualName"]})
+        elif mapping.get("Ebs") is not None:
+            ebs = dict(mapping["Ebs"])
+            source = backend.snapshots.get(ebs.get("SnapshotId") or "")
+            if source is None and not ebs.get("VolumeSize"):
+                raise EC2ClientError(
+                    "InvalidBlockDeviceMapping",
+                    f"The device {device} needs a VolumeSize or a SnapshotId.",
+                )
+            out: dict[str, Any] = {
+                "VolumeSize": int(ebs.get("VolumeSize") or source.volume.size),  # type: ignore[union-attr]
+                "DeleteOnTermination": bool(ebs.get("DeleteOnTermination", False)),
+                "VolumeType": ebs.get("VolumeType") or "gp2",
+                "Encrypted": bool(ebs.get("Encrypted", getattr(source, "encrypted", False))),
+            }
+            if source is not None:
+                out["SnapshotId"] = source.id
+            for key in ("Iops", "Throughput", "KmsKeyId"):
+                if key in ebs:
+                    out[key] = ebs[key]
+            extras.append({"DeviceName": device, "Ebs": out})
+    image._extra_mappings = extras  # type: ignore[attr-defined]
+
+
+def create_image_response(self: AmisResponse) -> ActionResult:
+    """CreateImage with its ``BlockDeviceMappings`` (moto drops them)."""
+    name = self._get_param("Name")
+    description = self._get_param("Description", "")
+    instance_id = self._get_param("InstanceId")
+    tag_specifications = self._get_param("TagSpecifications", []) or []
+    requested = self._get_param("BlockDeviceMappings", []) or []
+    self.error_on_dryrun()
+    backend: EC2Backend = self.ec2_backend
+    image = backend.create_image(
+        instance_id, name, description, tag_specifications=tag_specifications
+    )
+    instance = backend.get_instance(instance_id)
+    snapshot_tags: dict[str, str] = {}
+    for spec in tag_specifications:
+        if spec.get("ResourceType") == "snapshot":
+            snapshot_tags.update({t["Key"]: t.get("Value", "") for t in spec.get("Tags", [])})
+    try:
+        _apply_mappings(backend, image, instance, list(requested), snapshot_tags)
+    except EC2ClientError:
+        backend.amis.pop(image.id, None)  # EC2 creates nothing for a refused request
+        if image.ebs_snapshot is not None:
+            backend.snapshots.pop(image.ebs_snapshot.id, None)
+        raise
+    ena = getattr(instance, "amibake_ena_support", None)
+    if ena is not None:
+        image.ena_support = ena
+    sriov = getattr(instance, "amibake_sriov_net_support", None)
+    if sriov is not None:
+        image.sriov = sriov
+    return ActionResult({"ImageId": image.id})
+
+
+# -- attributes of instances, images and snapshots -------------------------------------------
+
+
+def _wrap_modify_instance_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def modify_instance_attribute(self: InstanceResponse) -> Any:
+        ena = self._get_param("EnaSupport")
+        sriov = self._get_param("SriovNetSupport")
+        attribute = self._get_param("Attribute")
+        if attribute == "enaSupport":
+            ena = {"Value": self._get_param("Value")}
+        if attribute == "sriovNetSupport":
+            sriov = {"Value": self._get_param("Value")}
+        if ena is None and sriov is None:
+            return original(self)
+        self.error_on_dryrun()
+        (instance,) = self.ec2_backend.get_multi_instances_by_id([self._get_param("InstanceId")])
+        if instance.state != "stopped":
+            raise EC2ClientError(
+                "IncorrectInstanceState",
+                f"The instance '{instance.id}' is not in the 'stopped' state.",
+            )
+        if ena is not None:
+            value = (ena or {}).get("Value")
+            instance.amibake_ena_support = str(value).lower() in ("true", "1")  # type: ignore[attr-defined]
+        if sriov is not None:
+            value = (sriov or {}).get("Value")
+            _check_choice("SriovNetSupport", value, ("simple",))
+            instance.amibake_sriov_net_support = value  # type: ignore[attr-defined]
+        return EmptyResult()
+
+    return modify_instance_attribute
+
+
+def _wrap_describe_image_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def describe_image_attribute(self: AmisResponse) -> Any:
+        attribute = self._get_param("Attribute")
+        image_id = self._get_param("ImageId")
+        if attribute == "productCodes":
+            image = _owned_image(self.ec2_backend, image_id)
+            codes = getattr(image, "_product_codes", ())
+            return ActionResult(
+                {
+                    "ImageId": image_id,
+                    "ProductCodes": [
+                        {"ProductCodeId": c, "ProductCodeType": "marketplace"} for c in codes
+                    ],
+                }
+            )
+        if attribute == "deregistrationProtection":
+            image = _owned_image(self.ec2_backend, image_id)
+            state = getattr(image, "deregistration_protection", None) or "disabled"
+            return ActionResult({"ImageId": image_id, "DeregistrationProtection": {"Value": state}})
+        return original(self)
+
+    return describe_image_attribute
+
+
+def _wrap_modify_snapshot_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(original)
+    def modify_snapshot_attribute(self: Any) -> Any:
+        permission = self._get_param("CreateVolumePermission") or {}
+        if self._get_param("OperationType") or not permission:
+            return original(self)
+        self.error_on_dryrun()
+        snapshot_id = self._get_param("SnapshotId")
+        for operation, method in (
+            ("Add", self.ec2_backend.add_create_volume_permission),
+            ("Remove", self.ec2_backend.remove_create_volume_permission),
+        ):
+            entries = permission.get(operation) or []
+            users = [e["UserId"] for e in entries if e.get("UserId")]
+            groups = [e["Group"] for e in entries if e.get("Group")]
+            if users or groups:
+                method(snapshot_id, user_ids=users, groups=groups)
+        return EmptyResult()
+
+    return modify_snapshot_attribute
 
 
 def image_xml_tags(image: Ami) -> list[tuple[str, object]]:
@@ -327,6 +638,16 @@ def install(ami_class: type[Ami]) -> None:
         disable_image_deregistration_protection
     )
     AmisResponse.register_image = register_image  # type: ignore[method-assign]
+    AmisResponse.create_image = create_image_response  # type: ignore[method-assign]
+    AmisResponse.describe_image_attribute = _wrap_describe_image_attribute(  # type: ignore[method-assign]
+        AmisResponse.describe_image_attribute
+    )
+    InstanceResponse.modify_instance_attribute = _wrap_modify_instance_attribute(  # type: ignore[method-assign]
+        InstanceResponse.modify_instance_attribute
+    )
+    ElasticBlockStore.modify_snapshot_attribute = _wrap_modify_snapshot_attribute(  # type: ignore[method-assign]
+        ElasticBlockStore.modify_snapshot_attribute
+    )
     AmisResponse.modify_image_attribute = _wrap_modify_image_attribute(  # type: ignore[method-assign]
         AmisResponse.modify_image_attribute
     )

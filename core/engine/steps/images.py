@@ -9,12 +9,60 @@ them all, pending or not, even if the create call's answer was never received.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from datetime import datetime
 from typing import Any
 
 from core.aws import AwsError
 from core.engine.context import TAG_ARTIFACT, BuildContext
+from core.engine.retry import call_until_visible
 from core.engine.runner import Step
 from core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
+from core.model import BlockDeviceMapping
+
+
+def ec2_block_device_mapping(mapping: BlockDeviceMapping) -> dict[str, Any]:
+    """One mapping as EC2 takes it, as Packer's BlockDevice.BuildEC2BlockDeviceMapping:
+    ``no_device`` suppresses, an ``ephemeral*`` virtual name maps an instance store (any
+    other virtual name maps nothing), else an EBS volume; IOPS only for io1/io2/gp3 and
+    throughput only for gp3."""
+    if mapping.no_device:
+        return {"DeviceName": mapping.device_name, "NoDevice": ""}
+    if mapping.virtual_name:
+        if mapping.virtual_name.startswith("ephemeral"):
+            return {"DeviceName": mapping.device_name, "VirtualName": mapping.virtual_name}
+        return {"DeviceName": mapping.device_name}
+    ebs: dict[str, Any] = {"DeleteOnTermination": mapping.delete_on_termination}
+    if mapping.volume_type:
+        ebs["VolumeType"] = mapping.volume_type
+    if mapping.volume_size:
+        ebs["VolumeSize"] = mapping.volume_size
+    if mapping.iops is not None and mapping.volume_type in ("io1", "io2", "gp3"):
+        ebs["Iops"] = mapping.iops
+    if mapping.throughput is not None and mapping.volume_type == "gp3":
+        ebs["Throughput"] = mapping.throughput
+    if mapping.snapshot_id:
+        ebs["SnapshotId"] = mapping.snapshot_id
+    if mapping.encrypted is not None:
+        ebs["Encrypted"] = mapping.encrypted
+    if mapping.kms_key_id:
+        ebs["KmsKeyId"] = mapping.kms_key_id
+    return {"DeviceName": mapping.device_name, "Ebs": ebs}
+
+
+def intermediary(ctx: BuildContext) -> bool:
+    """Packer's intermediary image: ``encrypt_boot`` copies it encrypted, and
+    ``skip_save_build_region`` only copies it to the other regions; it is then removed."""
+    return bool(ctx.builder.encrypt_boot) or ctx.builder.skip_save_build_region
+
+
+def region_key(ctx: BuildContext, region: str) -> str | None:
+    """The KMS key of ``region``'s encrypted copy: ``region_kms_key_ids`` supersedes
+    ``kms_key_id`` (the build region's only); ``""`` or None is the region's default key."""
+    keys = ctx.builder.region_kms_key_ids
+    if region in keys:
+        return keys[region] or None
+    return ctx.builder.kms_key_id if region == ctx.region else None
 
 
 class CreateImageStep(Step):
@@ -27,14 +75,19 @@ class CreateImageStep(Step):
     async def run(self, ctx: BuildContext) -> None:
         builder = ctx.builder
         assert ctx.instance_id is not None
-        await replace_same_name(ctx, ctx.region)
+        if not builder.skip_save_build_region:  # the build region keeps no AMI of the name
+            await replace_same_name(ctx, ctx.region)
         params: dict[str, Any] = {
             "InstanceId": ctx.instance_id,
             "Name": builder.ami_name,
             "TagSpecifications": ctx.artifact_tag_specifications(from_instance=True),
         }
-        if builder.encrypt_boot:
-            # The AMI users get is the encrypted copy (EncryptBootStep), which takes the name.
+        if builder.ami_block_device_mappings:
+            params["BlockDeviceMappings"] = [
+                ec2_block_device_mapping(m) for m in builder.ami_block_device_mappings
+            ]
+        if intermediary(ctx):
+            # The AMI users get is a copy (EncryptBootStep, CopyImageStep), which takes the name.
             params["Name"] = unencrypted_name(ctx)
         if ctx.ami_description:
             params["Description"] = ctx.ami_description
@@ -68,7 +121,12 @@ class EncryptBootStep(Step):
     title = "Encrypting the AMI"
 
     def applies(self, ctx: BuildContext) -> bool:
-        return not ctx.builder.skip_create_ami and bool(ctx.builder.encrypt_boot)
+        builder = ctx.builder
+        return (
+            not builder.skip_create_ami
+            and bool(builder.encrypt_boot)
+            and not builder.skip_save_build_region
+        )
 
     async def run(self, ctx: BuildContext) -> None:
         builder = ctx.builder
@@ -83,15 +141,16 @@ class EncryptBootStep(Step):
             "ClientToken": f"{ctx.build_id}-encrypted",
             "TagSpecifications": ctx.artifact_tag_specifications(from_instance=False),
         }
-        if builder.kms_key_id:
-            params["KmsKeyId"] = builder.kms_key_id
+        key_id = region_key(ctx, region)
+        if key_id:
+            params["KmsKeyId"] = key_id
         if ctx.ami_description:
             params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["ClientToken"])
         image_id = await create_call(ctx, region, "CopyImage", params)
         ctx.images[region] = image_id
         await ctx.created(row, "image", image_id, detail=builder.ami_name)
-        key = builder.kms_key_id or "the default EBS key"
+        key = key_id or "the default EBS key"
         ctx.say(f"Encrypting {source_id} with {key} as {image_id}; waiting for it")
         intermediate_snapshots = ctx.snapshots.get(region, [])
         await wait_available(ctx, region, image_id)
@@ -124,6 +183,12 @@ async def remove_image(
 async def deregister(ctx: BuildContext, region: str, image_id: str) -> None:
     """Deregister an AMI of this build (pending or not; already gone is fine)."""
     ctx.resource("image", image_id, "deleting", region=region)
+    protection = ctx.builder.deregistration_protection
+    if protection is not None and protection.enabled:
+        # The build may have protected it before failing: lift the protection first.
+        # Not protected, gone, or refused: DeregisterImage says which.
+        with contextlib.suppress(AwsError):
+            await ctx.aws.call(region, "DisableImageDeregistrationProtection", ImageId=image_id)
     await delete_when_free(
         ctx.aws, region, "DeregisterImage", gone=AMI_GONE, what=f"AMI {image_id}", ImageId=image_id
     )
@@ -150,7 +215,10 @@ class CopyImageStep(Step):
     title = "Copying the AMI to other regions"
 
     def applies(self, ctx: BuildContext) -> bool:
-        return not ctx.builder.skip_create_ami and bool(self.regions(ctx))
+        builder = ctx.builder
+        return not builder.skip_create_ami and (
+            bool(self.regions(ctx)) or builder.skip_save_build_region
+        )
 
     @staticmethod
     def regions(ctx: BuildContext) -> list[str]:
@@ -160,6 +228,11 @@ class CopyImageStep(Step):
         async with asyncio.TaskGroup() as group:
             for region in self.regions(ctx):
                 group.create_task(self._copy(ctx, region))
+        if ctx.builder.skip_save_build_region:
+            # Packer: the intermediary AMI served the copies; the build region keeps none.
+            source_id = ctx.images.pop(ctx.region)
+            await remove_image(ctx, ctx.region, source_id, ctx.snapshots.pop(ctx.region, []))
+            ctx.say(f"Removed the intermediary AMI {source_id} (skip_save_build_region)")
 
     async def _copy(self, ctx: BuildContext, region: str) -> None:
         builder = ctx.builder
@@ -173,7 +246,12 @@ class CopyImageStep(Step):
             "TagSpecifications": ctx.artifact_tag_specifications(from_instance=False),
         }
         if builder.encrypt_boot:
-            params["Encrypted"] = True  # with the destination region's default EBS key
+            params["Encrypted"] = True
+            key_id = region_key(ctx, region)  # None: the destination region's default EBS key
+            if key_id:
+                params["KmsKeyId"] = key_id
+        if builder.snapshot_copy_duration_minutes:
+            params["SnapshotCopyCompletionDurationMinutes"] = builder.snapshot_copy_duration_minutes
         if ctx.ami_description:
             params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["ClientToken"], region)
@@ -189,29 +267,88 @@ class CopyImageStep(Step):
 
 
 class ImageAttributesStep(Step):
+    """Packer's StepEnableDeprecation, StepEnableDeregistrationProtection and
+    StepModifyAMIAttributes, on the AMI of every region and its snapshots.
+
+    Deregistration protection comes last: a build that fails after it would have to
+    lift it again to clean up (and ``with_cooldown`` keeps an AMI 24 hours more).
+    """
+
     name = "image-attributes"
-    title = "Setting launch permissions"
+    title = "Setting the AMI's attributes and permissions"
 
     def applies(self, ctx: BuildContext) -> bool:
-        builder = ctx.builder
-        return not builder.skip_create_ami and bool(builder.ami_users or builder.ami_groups)
+        b = ctx.builder
+        protection = b.deregistration_protection is not None and b.deregistration_protection.enabled
+        wanted = (
+            b.ami_users,
+            b.ami_groups,
+            b.ami_org_arns,
+            b.ami_ou_arns,
+            b.ami_product_codes,
+            b.snapshot_users,
+            b.snapshot_groups,
+            b.imds_support,
+            b.deprecate_at,
+            protection,
+        )
+        return not b.skip_create_ami and any(wanted)
 
     async def run(self, ctx: BuildContext) -> None:
-        permissions = [{"UserId": u} for u in ctx.builder.ami_users]
-        permissions += [{"Group": g} for g in ctx.builder.ami_groups]
-        await asyncio.gather(
-            *(
-                ctx.aws.call(
-                    region,
-                    "ModifyImageAttribute",
-                    ImageId=image_id,
-                    LaunchPermission={"Add": permissions},
+        b = ctx.builder
+        launch = [{"UserId": u} for u in b.ami_users]
+        launch += [{"Group": g} for g in b.ami_groups]
+        launch += [{"OrganizationArn": a} for a in b.ami_org_arns]
+        launch += [{"OrganizationalUnitArn": a} for a in b.ami_ou_arns]
+        modifications: list[dict[str, Any]] = []
+        if launch:
+            modifications.append({"LaunchPermission": {"Add": launch}})
+        if b.ami_product_codes:
+            modifications.append({"ProductCodes": list(b.ami_product_codes)})
+        if b.imds_support:
+            modifications.append({"ImdsSupport": {"Value": b.imds_support}})
+        volume: dict[str, Any] = {}
+        if b.snapshot_users:
+            volume["UserIds"] = list(b.snapshot_users)
+        if b.snapshot_groups:
+            volume["GroupNames"] = list(b.snapshot_groups)
+
+        async def region_attributes(region: str, image_id: str) -> None:
+            if b.deprecate_at:
+                moment = datetime.fromisoformat(b.deprecate_at.replace("Z", "+00:00"))
+                await ctx.aws.call(
+                    region, "EnableImageDeprecation", ImageId=image_id, DeprecateAt=moment
                 )
-                for region, image_id in ctx.images.items()
-            )
-        )
-        shared = ", ".join(p.get("UserId") or p["Group"] for p in permissions)
-        ctx.say(f"Shared the AMI(s) with {shared}")
+                ctx.say(f"AMI {image_id} in {region} is deprecated from {b.deprecate_at}")
+            for change in modifications:
+                await ctx.aws.call(region, "ModifyImageAttribute", ImageId=image_id, **change)
+            for snapshot_id in ctx.snapshots.get(region, []) if volume else []:
+                await ctx.aws.call(
+                    region,
+                    "ModifySnapshotAttribute",
+                    SnapshotId=snapshot_id,
+                    Attribute="createVolumePermission",
+                    OperationType="add",
+                    **volume,
+                )
+
+        await asyncio.gather(*(region_attributes(r, i) for r, i in ctx.images.items()))
+        if launch:
+            shared = ", ".join(next(iter(p.values())) for p in launch)
+            ctx.say(f"Shared the AMI(s) with {shared}")
+        if volume:
+            who = ", ".join([*b.snapshot_users, *b.snapshot_groups])
+            ctx.say(f"Shared the AMI's snapshots with {who}")
+        protection = b.deregistration_protection
+        if protection is not None and protection.enabled:
+            for region, image_id in ctx.images.items():
+                await ctx.aws.call(
+                    region,
+                    "EnableImageDeregistrationProtection",
+                    ImageId=image_id,
+                    WithCooldown=protection.with_cooldown,
+                )
+                ctx.say(f"AMI {image_id} in {region} is protected from deregistration")
 
 
 async def wait_available(ctx: BuildContext, region: str, image_id: str) -> None:
@@ -340,9 +477,11 @@ class ArtifactsStep(Step):
         async def mark(region: str, image_id: str) -> None:
             snapshots = ctx.snapshots.get(region, [])
             if ctx.options.amibake_tags:
-                await ctx.aws.call(
+                await call_until_visible(  # as Packer tags new AMIs and snapshots
+                    ctx.aws,
                     region,
                     "CreateTags",
+                    kinds=("image", "snapshot"),
                     Resources=[image_id, *snapshots],
                     Tags=[{"Key": TAG_ARTIFACT, "Value": "true"}],
                 )

@@ -1,4 +1,10 @@
-"""Stop the instance so its root volume is consistent for the snapshot."""
+"""Stop the instance so its root volume is consistent for the snapshot; then set the
+instance attributes the AMI inherits (``sriov_support``, ``ena_support``).
+
+As Packer's StepStopEBSBackedInstance and StepModifyEBSBackedInstance: both run with
+``skip_create_ami`` too (the instance is stopped before it is terminated), and neither
+runs for a spot instance, which cannot be stopped.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,15 @@ from core.engine.context import BuildContext
 from core.engine.runner import Step
 from core.engine.steps.instance import describe_instance
 from core.engine.waiters import PollPolicy, poll
+from core.errors import AmibakeError
+
+
+def is_spot(ctx: BuildContext) -> bool:
+    builder = ctx.builder
+    # The spot options belong to the run options group; read them only if present.
+    return bool(getattr(builder, "spot_price", None)) or bool(
+        getattr(builder, "spot_instance_types", ())
+    )
 
 
 class StopInstanceStep(Step):
@@ -13,14 +28,21 @@ class StopInstanceStep(Step):
     title = "Stopping the instance"
 
     def applies(self, ctx: BuildContext) -> bool:
-        return not ctx.builder.skip_create_ami
+        return not is_spot(ctx)
 
     async def run(self, ctx: BuildContext) -> None:
         assert ctx.instance_id is not None
+        builder = ctx.builder
+        wants_modification = builder.ena_support is not None or builder.sriov_support
+        if wants_modification:
+            check_enhanced_networking(ctx)
         communicator, ctx.communicator = ctx.communicator, None
         if communicator is not None:
             await communicator.close()
-        await ctx.aws.call(ctx.region, "StopInstances", InstanceIds=[ctx.instance_id])
+        if getattr(builder, "disable_stop_instance", False):
+            ctx.say("Automatic instance stop disabled: waiting for the instance to stop itself")
+        else:
+            await ctx.aws.call(ctx.region, "StopInstances", InstanceIds=[ctx.instance_id])
         await poll(
             lambda: describe_instance(ctx, ctx.instance_id or ""),
             lambda i: i["State"]["Name"] == "stopped",
@@ -28,3 +50,39 @@ class StopInstanceStep(Step):
             policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
         )
         ctx.say(f"Instance {ctx.instance_id} stopped")
+        if builder.sriov_support:
+            # Packer sets "simple" (the only value EC2 knows).
+            await ctx.aws.call(
+                ctx.region,
+                "ModifyInstanceAttribute",
+                InstanceId=ctx.instance_id,
+                SriovNetSupport={"Value": "simple"},
+            )
+            ctx.say("Enabled enhanced networking (SR-IOV)")
+        if builder.ena_support is not None:
+            await ctx.aws.call(
+                ctx.region,
+                "ModifyInstanceAttribute",
+                InstanceId=ctx.instance_id,
+                EnaSupport={"Value": builder.ena_support},
+            )
+            ctx.say(f"{'En' if builder.ena_support else 'Dis'}abled enhanced networking (ENA)")
+
+
+def check_enhanced_networking(ctx: BuildContext) -> None:
+    """Packer's canEnableEnhancedNetworking: ENA and SR-IOV need an HVM image."""
+    builder = ctx.builder
+    if not (builder.ena_support or builder.sriov_support):
+        return  # disabling ENA is fine on any image
+    if builder.ami_virtualization_type == "hvm":
+        return
+    if builder.ami_virtualization_type:
+        raise AmibakeError(
+            "cannot enable enhanced networking: ami_virtualization_type "
+            f"{builder.ami_virtualization_type!r} is not HVM"
+        )
+    source = ctx.source_image or {}
+    if source.get("VirtualizationType", "hvm") != "hvm":
+        raise AmibakeError(
+            f"cannot enable enhanced networking: source AMI {source.get('ImageId')} is not HVM"
+        )
