@@ -12,13 +12,18 @@ explicit credentials and an optional endpoint URL.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from core.errors import AmibakeError
+
+if TYPE_CHECKING:
+    from core.model import AssumeRole
 
 DEFAULT_RETRIES = {"mode": "standard", "total_max_attempts": 8}
 
@@ -39,22 +44,61 @@ class CredentialsError(AwsError):
 
 @dataclass(frozen=True)
 class Target:
-    """Where API calls go. Empty fields mean boto3's normal chain (env, profiles, SSO)."""
+    """Where API calls go. Empty fields mean boto3's normal chain (env, profiles, SSO).
+
+    The secret fields never appear in a repr; :func:`core.engine.access.ledger_record`
+    says what of a target may be written down (never a secret).
+    """
 
     profile: str | None = None
     endpoint_url: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    #: a shared credentials file read instead of ~/.aws/credentials (``shared_credentials_file``)
+    credentials_file: str | None = None
+    #: EC2 only (``custom_endpoint_ec2``); other services keep ``endpoint_url``
+    ec2_endpoint_url: str | None = None
+    #: STS AssumeRole on top of the credentials above (``assume_role``)
+    assume_role: AssumeRole | None = None
+    #: the MFA code a profile's ``mfa_serial`` asks for (``mfa_code``)
+    mfa_code: str | None = field(default=None, repr=False)
+    #: retries after the first attempt (None: DEFAULT_RETRIES)
+    max_retries: int | None = None
+    verify_tls: bool = True
+    #: leave the EC2 instance-metadata credential provider out of the chain
+    skip_metadata_api_check: bool = False
+    #: decode "Encoded authorization failure message" with STS DecodeAuthorizationMessage
+    decode_authorization_messages: bool = False
+    #: "template" when the credentials come from a template (for the ledger; never the secret)
+    credentials_source: str | None = None
 
     @property
     def is_loopback(self) -> bool:
-        """True when the endpoint is on this machine (then the caller's address is 127.0.0.1)."""
-        if not self.endpoint_url:
+        """True when EC2's endpoint is on this machine (then the caller's address is 127.0.0.1)."""
+        endpoint = self.ec2_endpoint_url or self.endpoint_url
+        if not endpoint:
             return False
         from urllib.parse import urlsplit
 
-        host = urlsplit(self.endpoint_url).hostname or ""
+        host = urlsplit(endpoint).hostname or ""
         return host == "localhost" or host.startswith("127.")
+
+    def endpoint_for(self, service: str) -> str | None:
+        if service == "ec2" and self.ec2_endpoint_url:
+            return self.ec2_endpoint_url
+        return self.endpoint_url
+
+    def retries(self) -> dict[str, Any]:
+        if self.max_retries is None:
+            return dict(DEFAULT_RETRIES)
+        return {"mode": "standard", "total_max_attempts": self.max_retries + 1}
+
+
+#: Packer's pattern (builder/common/errors.go) for the encoded part of an authorization error.
+_ENCODED_FAILURE = re.compile(
+    r"(?i)(.*) Encoded authorization failure message: ([\w-]+) ?( .*)?", re.S
+)
 
 
 class Aws:
@@ -66,19 +110,111 @@ class Aws:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._session: Any = None
+        #: the access options this client was made for (core.engine.access.builder_aws)
+        self.access: Any = None
+        #: the target those options refined
+        self.base_target: Target | None = None
 
-    def _make_session(self) -> Any:
+    def _make_session(self, region: str) -> Any:
+        """boto3's session for the target: its profile or keys, then the template's extras
+        (credentials file, no instance metadata, MFA code, AssumeRole)."""
         import boto3
+        import botocore.session
         from botocore.exceptions import ProfileNotFound
 
+        target = self.target
+        core = botocore.session.Session()
+        if target.credentials_file:
+            path = os.path.expanduser(target.credentials_file)
+            core.set_config_variable("credentials_file", path)
         try:
-            return boto3.session.Session(
-                profile_name=self.target.profile,
-                aws_access_key_id=self.target.access_key_id,
-                aws_secret_access_key=self.target.secret_access_key,
+            session = boto3.session.Session(
+                botocore_session=core,
+                profile_name=target.profile,
+                aws_access_key_id=target.access_key_id,
+                aws_secret_access_key=target.secret_access_key,
+                aws_session_token=target.session_token,
             )
+            if target.skip_metadata_api_check or target.mfa_code:
+                resolver = core.get_component("credential_provider")
+                if target.skip_metadata_api_check:
+                    resolver.remove("iam-role")
+                if target.mfa_code:
+                    # a profile with role_arn + mfa_serial asks for the code: answer it
+                    code = target.mfa_code
+                    provider = resolver.get_provider("assume-role")
+                    provider._prompter = lambda _prompt: code
         except ProfileNotFound as error:
             raise CredentialsError("session", "ProfileNotFound", str(error)) from None
+        if target.assume_role is not None:
+            self._assume_role(session, target.assume_role, region)
+        return session
+
+    def _config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(
+            retries=self.target.retries(),
+            max_pool_connections=32,
+            # botocore's 60 s would hold an unreachable endpoint's caller
+            # (and the process's exit, which joins these threads) for minutes.
+            connect_timeout=2 if self.target.is_loopback else 10,
+        )
+
+    def _assume_role(self, session: Any, role: AssumeRole, region: str) -> None:
+        """Replace the session's credentials by the role's (refreshed before they expire)."""
+        from botocore.credentials import AssumeRoleCredentialFetcher, RefreshableCredentials
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        core = session._session
+        source = core.get_credentials()
+        if source is None:
+            raise CredentialsError(
+                "AssumeRole",
+                "NoCredentials",
+                f"no AWS credentials to assume role {role.role_arn} with",
+            )
+        extra: dict[str, Any] = {}
+        if role.session_name:
+            extra["RoleSessionName"] = role.session_name
+        if role.external_id:
+            extra["ExternalId"] = role.external_id
+        if role.duration_seconds:
+            extra["DurationSeconds"] = role.duration_seconds
+        if role.policy:
+            extra["Policy"] = role.policy
+        if role.policy_arns:
+            extra["PolicyArns"] = [{"arn": arn} for arn in role.policy_arns]
+        if role.tags:
+            extra["Tags"] = [{"Key": k, "Value": v} for k, v in role.tags.items()]
+        if role.transitive_tag_keys:
+            extra["TransitiveTagKeys"] = list(role.transitive_tag_keys)
+
+        def sts_client(service: str, **kwargs: Any) -> Any:
+            return core.create_client(
+                service,
+                region_name=region,
+                endpoint_url=self.target.endpoint_for(service),
+                verify=self.target.verify_tls,
+                config=self._config(),
+                **kwargs,
+            )
+
+        fetcher = AssumeRoleCredentialFetcher(
+            sts_client, source, role.role_arn, extra_args=extra or None
+        )
+        try:
+            metadata = fetcher.fetch_credentials()
+        except (ClientError, BotoCoreError) as error:
+            mapped = map_error("AssumeRole", error)
+            raise CredentialsError(
+                "AssumeRole",
+                mapped.code,
+                f"cannot assume role {role.role_arn}: {mapped.aws_message}",
+            ) from None
+        core._credentials = RefreshableCredentials.create_from_metadata(
+            metadata, refresh_using=fetcher.fetch_credentials, method="assume-role"
+        )
 
     def client(self, service: str, region: str) -> Any:
         """The boto3 client for (service, region); created once, thread-safe to share."""
@@ -86,21 +222,14 @@ class Aws:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                from botocore.config import Config
-
                 if self._session is None:
-                    self._session = self._make_session()
+                    self._session = self._make_session(region)
                 client = self._session.client(
                     service,
                     region_name=region,
-                    endpoint_url=self.target.endpoint_url,
-                    config=Config(
-                        retries=DEFAULT_RETRIES,
-                        max_pool_connections=32,
-                        # botocore's 60 s would hold an unreachable endpoint's caller
-                        # (and the process's exit, which joins these threads) for minutes.
-                        connect_timeout=2 if self.target.is_loopback else 10,
-                    ),
+                    endpoint_url=self.target.endpoint_for(service),
+                    verify=self.target.verify_tls,
+                    config=self._config(),
                 )
                 self._clients[key] = client
         return client
@@ -112,7 +241,29 @@ class Aws:
         except AmibakeError:
             raise
         except Exception as error:  # mapped to a one-line user error below
-            raise map_error(operation, error) from error
+            mapped = map_error(operation, error)
+            if self.target.decode_authorization_messages and mapped.code == "UnauthorizedOperation":
+                mapped = await loop.run_in_executor(self._executor, self._decoded, mapped)
+            raise mapped from error
+
+    def _decoded(self, error: AwsError) -> AwsError:
+        """Packer's decode_authorization_messages: the encoded part of an
+        UnauthorizedOperation message replaced by STS DecodeAuthorizationMessage's answer."""
+        match = _ENCODED_FAILURE.match(error.aws_message)
+        if match is None:
+            return error
+        try:
+            region = next(iter(self._clients))[1] if self._clients else "us-east-1"
+            answer = self.client("sts", region).decode_authorization_message(
+                EncodedMessage=match.group(2)
+            )
+        except Exception:  # as Packer: keep the encoded message when decoding fails
+            return error
+        decoded = str(answer.get("DecodedMessage", ""))
+        message = (
+            f"{match.group(1)} Authorization failure message: '{decoded}'{match.group(3) or ''}"
+        )
+        return AwsError(error.operation, error.code, message)
 
     async def call(self, region: str, operation: str, /, **params: Any) -> dict[str, Any]:
         """Call an EC2 operation by its API name, e.g. ``call(region, "RunInstances", ...)``."""

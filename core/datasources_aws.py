@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.aws import Aws, Target, map_error
+from core.model import AccessConfig
 from core.templates.datasources import DataSourceError
 
 HTTP_TIMEOUT = 30.0
@@ -57,18 +58,40 @@ class AwsResolver:
         self.region = region
         self.local = local
         self._aws: Aws | None = None
+        self._children: dict[AccessConfig, AwsResolver] = {}
 
     @property
     def aws(self) -> Aws:
         if self._aws is None:
-            target = self._target() if callable(self._target) else self._target
-            self._aws = Aws(target, max_workers=1)
+            self._aws = Aws(self.target(), max_workers=1)
         return self._aws
+
+    def target(self) -> Target:
+        return self._target() if callable(self._target) else self._target
+
+    def with_access(self, access: AccessConfig) -> AwsResolver:
+        """The resolver of a data source with its own access options (profile, keys, role,
+        custom_endpoint_ec2...), applied to this one's target as for a builder."""
+        if access.is_default:
+            return self
+        child = self._children.get(access)
+        if child is None:
+            from core.engine.access import access_target
+
+            def target() -> Target:
+                return access_target(self.target(), access)
+
+            child = AwsResolver(target, self.region, local=self.local)
+            self._children[access] = child
+        return child
 
     def close(self) -> None:
         if self._aws is not None:
             self._aws.close()
             self._aws = None
+        for child in self._children.values():
+            child.close()
+        self._children.clear()
 
     def _call(self, service: str, region: str | None, operation: str, **params: Any) -> Any:
         from botocore import xform_name

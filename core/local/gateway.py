@@ -8,22 +8,32 @@ Control endpoints (JSON, for tests and chaos runs in other processes):
 
 * ``GET /_amibake/status``: endpoint, latency, addressing, isolation, faults;
 * ``PUT /_amibake/faults`` (a fault plan) / ``DELETE /_amibake/faults``;
-* ``PUT /_amibake/latency`` with ``{"profile": "fast"}``.
+* ``PUT /_amibake/latency`` with ``{"profile": "fast"}``;
+* ``GET /_amibake/requests`` (the latest requests: action, signing key id, STS parameters),
+  ``DELETE`` forgets them.
+
+An AWS request from any credentials lands in the cloud's one account (AssumeRole into
+another account's role included); STS DecodeAuthorizationMessage is answered here.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
 import re
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from core.errors import AmibakeError
+from core.local.consistency import ConsistencyTracker
 from core.local.faults import FaultPlan, FaultRule
 
 if TYPE_CHECKING:
@@ -33,6 +43,9 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
+#: how many requests GET /_amibake/requests remembers
+REQUEST_LOG = 2000
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 _READ_ONLY = ("Describe", "Get", "List")
 
@@ -63,6 +76,55 @@ class Gateway:
     def __init__(self, cloud: LocalCloud, moto_app: Callable[..., Iterable[bytes]]) -> None:
         self.cloud = cloud
         self.moto_app = moto_app
+        #: the latest requests: service, action, region, the signing access key id, and for
+        #: STS the parameters (what tests assert about AssumeRole); see GET /_amibake/requests
+        self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG)
+        self._requests_lock = threading.Lock()
+        #: eventual consistency: the fault plan's, else the latency profile's (issue 13)
+        self.consistency = ConsistencyTracker(
+            lambda: self.cloud.faults.consistency or self.cloud.latency.consistency
+        )
+
+    def _note(self, environ: dict[str, Any], service: str, action: str, body: bytes) -> None:
+        match = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        entry: dict[str, Any] = {
+            "service": service,
+            "action": action,
+            "region": request_scope(environ)[1],
+            "access_key_id": match.group(1) if match else None,
+            "session_token": bool(environ.get("HTTP_X_AMZ_SECURITY_TOKEN")),
+            "host": environ.get("HTTP_HOST", ""),
+        }
+        if service == "sts":
+            query = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            entry["params"] = {k: v[0] for k, v in query.items() if k not in ("Action", "Version")}
+        with self._requests_lock:
+            self.requests.append(entry)
+
+    def _decode_authorization(self, start_response: StartResponse, body: bytes) -> Iterable[bytes]:
+        """STS DecodeAuthorizationMessage (moto has none): the local cloud's encoded messages
+        are base64url JSON (a fault plan's error message may carry one); anything else is
+        InvalidAuthorizationMessageException, as AWS answers."""
+        encoded = parse_qs(body.decode("utf-8", "replace")).get("EncodedMessage", [""])[0]
+        try:
+            decoded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            json.loads(decoded)
+        except ValueError:
+            error = error_body(
+                "sts",
+                "InvalidAuthorizationMessageException",
+                "The encoded authorization message is invalid.",
+            )
+            start_response("400 Bad Request", [("Content-Type", "text/xml")])
+            return [error]
+        answer = (
+            '<DecodeAuthorizationMessageResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+            f"<DecodeAuthorizationMessageResult><DecodedMessage>{escape(decoded)}</DecodedMessage>"
+            f"</DecodeAuthorizationMessageResult><ResponseMetadata><RequestId>{uuid.uuid4()}"
+            "</RequestId></ResponseMetadata></DecodeAuthorizationMessageResponse>"
+        ).encode()
+        start_response("200 OK", [("Content-Type", "text/xml")])
+        return [answer]
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -73,11 +135,23 @@ class Gateway:
         environ["wsgi.input"] = io.BytesIO(body)
         service, region = request_scope(environ)
         action = self._action(environ, body)
+        self._note(environ, service, action, body)
+        if service == "sts" and action == "DecodeAuthorizationMessage":
+            return self._decode_authorization(start_response, body)
+        if service != "sts":
+            # One account whatever signs the request: credentials from an AssumeRole of a
+            # role in another account would otherwise reach an empty moto account.
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.cloud.account_id
         decision = self.cloud.faults.decide(service, action, region)
         if decision.delay:
             time.sleep(decision.delay)
         if decision.rule is not None:
             return self._fault(start_response, service, decision.rule)
+        unseen = None
+        if service == "ec2":
+            unseen = self.consistency.check(region, action, body, environ.get("QUERY_STRING", ""))
+        if unseen is not None:  # a resource just created, not visible yet
+            return self._fault(start_response, service, FaultRule(action, *unseen))
         status_headers: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -101,6 +175,7 @@ class Gateway:
             status, headers = status_headers
             if service == "ec2" and status.startswith("2") and not action.startswith(_READ_ONLY):
                 self._save_region(region)
+                self.consistency.created(region, action, payload)
         start_response(status, headers)
         return [payload]
 
@@ -145,6 +220,13 @@ class Gateway:
             if path == "/_amibake/faults" and method == "DELETE":
                 self.cloud.set_faults(FaultPlan())
                 return self._json(start_response, 200, self.cloud.faults.as_dict())
+            if path == "/_amibake/requests" and method == "GET":
+                with self._requests_lock:
+                    return self._json(start_response, 200, {"requests": list(self.requests)})
+            if path == "/_amibake/requests" and method == "DELETE":
+                with self._requests_lock:
+                    self.requests.clear()
+                return self._json(start_response, 200, {"requests": []})
             if path == "/_amibake/latency" and method == "PUT":
                 self.cloud.set_latency(str(json.loads(raw or b"{}").get("profile", "")))
                 return self._json(start_response, 200, self.cloud.latency.as_dict())
