@@ -17,9 +17,13 @@ Which calls a rule hits: the ``nth`` matching call (1-based), or each matching
 call with a ``probability`` (from a seeded generator, so a chaos run can be
 replayed), or every matching call; ``times`` caps how often it fires.
 
+A plan may also set the cloud's consistency (see :class:`core.local.latency.Consistency`):
+``consistency = "eventual"``, or a table with ``hidden_calls`` / ``hidden_seconds``.
+
 Plans load from JSON or TOML files, e.g.::
 
     seed = 7
+    consistency = "eventual"
     [[rules]]
     operation = "RunInstances"
     error = "InsufficientInstanceCapacity"
@@ -43,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UsageError
+from core.local.latency import Consistency
 
 #: HTTP status EC2 answers each error code with (others default to 400).
 ERROR_STATUS: dict[str, int] = {
@@ -170,6 +175,8 @@ class FaultPlan:
 
     rules: Sequence[FaultRule] = ()
     seed: int = 0
+    #: overrides the latency profile's consistency while this plan is in force
+    consistency: Consistency | None = None
     _calls: list[int] = field(default_factory=list, init=False, repr=False)
     _fired: list[int] = field(default_factory=list, init=False, repr=False)
     _rng: random.Random = field(init=False, repr=False)
@@ -238,7 +245,9 @@ class FaultPlan:
             ]
 
     def as_dict(self) -> dict[str, Any]:
+        extra = {} if self.consistency is None else {"consistency": self.consistency.as_dict()}
         return {
+            **extra,
             "seed": self.seed,
             "rules": [
                 {k: v for k, v in asdict(rule).items() if v not in (None, 0.0, False)}
@@ -250,7 +259,7 @@ class FaultPlan:
     def from_mapping(cls, data: Mapping[str, Any]) -> FaultPlan:
         if not isinstance(data, Mapping):
             raise UsageError("fault plan: expected a table with a 'rules' list")
-        unknown = set(data) - {"rules", "seed"}
+        unknown = set(data) - {"rules", "seed", "consistency"}
         if unknown:
             raise UsageError(f"fault plan: unknown key(s) {', '.join(sorted(unknown))}")
         rules = data.get("rules", [])
@@ -259,7 +268,12 @@ class FaultPlan:
         seed = data.get("seed", 0)
         if not isinstance(seed, int):
             raise UsageError("fault plan: 'seed' must be an integer")
-        return cls(rules=[FaultRule.from_mapping(r) for r in rules], seed=seed)
+        consistency = data.get("consistency")
+        return cls(
+            rules=[FaultRule.from_mapping(r) for r in rules],
+            seed=seed,
+            consistency=None if consistency is None else Consistency.from_value(consistency),
+        )
 
     @classmethod
     def load(cls, path: Path) -> FaultPlan:

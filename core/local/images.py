@@ -38,7 +38,7 @@ import functools
 import hashlib
 import re
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
@@ -362,6 +362,132 @@ _ARCH = {
     "aarch64": "arm64",
 }
 
+# ---------------------------------------------------------------------------
+# Series descriptions (data) and the generator that expands them
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Image:
+    """What a series' name and description may refer to, for one image."""
+
+    arch: str  # the publisher's spelling (amd64, x86_64, ...)
+    day: date
+    i: int  # 0 = the series' oldest image
+    v: str  # the series' version string for that image (see _Series.version)
+
+    def fields(self) -> dict[str, object]:
+        return {
+            "arch": self.arch,
+            "march": _ARCH[self.arch],
+            "d": f"{self.day:%Y%m%d}",
+            "day": self.day.isoformat(),
+            "dotted": f"{self.day:%Y.%m.%d}",
+            "v": self.v,
+        }
+
+
+_Text = str | Callable[[_Image], str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """One image series as its publisher releases it, one image per date and arch.
+
+    ``name`` and ``description`` are ``str.format`` templates over :meth:`_Image.fields`
+    (``{arch}``, ``{march}``, ``{d}`` YYYYMMDD, ``{day}`` ISO date, ``{dotted}``
+    YYYY.MM.DD, ``{v}``), or callables
+    for the few publishers whose naming changes over time. ``key`` names the series (for
+    ranking) and may use ``{arch}``.
+    """
+
+    key: str
+    name: _Text
+    description: _Text
+    owner: str
+    arches: tuple[str, ...]
+    dates: tuple[date, ...]
+    root: str
+    user: str | None
+    volume: int = 8
+    vtype: str | Callable[[date], str] = "gp2"
+    boot: str | Callable[[str, date], str | None] | None = None
+    version: Callable[[date, int], str] | None = None  # (day, index) -> {v}
+    max_tier: int = 3
+    deprecate_after: int | None = 730
+    virtualization: str = "hvm"
+    root_type: str = "ebs"
+    platform: str | None = None
+    platform_details: str = "Linux/UNIX"
+    usage_operation: str = "RunInstances"
+
+
+def _text(text: _Text, image: _Image) -> str:
+    return text(image) if callable(text) else text.format(**image.fields())
+
+
+def _expand(out: _Specs, series: Iterable[_Series]) -> None:
+    """Every image of every series, arch by arch, oldest first."""
+    for s in series:
+        for arch in s.arches:
+            n = len(s.dates)
+            for i, day in enumerate(s.dates):
+                image = _Image(arch, day, i, s.version(day, i) if s.version else f"{day:%Y%m%d}")
+                _spec(
+                    out,
+                    name=_text(s.name, image),
+                    description=_text(s.description, image),
+                    owner=s.owner,
+                    architecture=_ARCH[arch],
+                    serial=day,
+                    series=s.key.replace("{arch}", arch),
+                    rank=n - 1 - i,
+                    max_tier=s.max_tier,
+                    root_device_name=s.root,
+                    default_user=s.user,
+                    volume_size=s.volume,
+                    volume_type=s.vtype(day) if callable(s.vtype) else s.vtype,
+                    boot_mode=s.boot(arch, day) if callable(s.boot) else s.boot,
+                    deprecate_after=s.deprecate_after,
+                    virtualization_type=s.virtualization,
+                    root_device_type=s.root_type,
+                    ena_support=s.virtualization == "hvm",
+                    platform=s.platform,
+                    platform_details=s.platform_details,
+                    usage_operation=s.usage_operation,
+                )
+
+
+def _dates(key: str, first: str, last: str | date, lo: int, hi: int) -> tuple[date, ...]:
+    return tuple(_cadence(key, _d(first), _d(last) if isinstance(last, str) else last, lo, hi))
+
+
+def _since(dates: Sequence[date], first: str, last: str | None = None) -> tuple[date, ...]:
+    lo, hi = _d(first), _d(last) if last else date.max
+    return tuple(day for day in dates if lo <= day <= hi)
+
+
+# Boot modes as publishers set them: arm64 is always UEFI.
+def _uefi_arm(arch: str, day: date) -> str | None:
+    return "uefi" if arch in ("arm64", "aarch64") else None
+
+
+def _uefi_preferred(arch: str, day: date) -> str | None:
+    return "uefi" if arch in ("arm64", "aarch64") else "uefi-preferred"
+
+
+def _uefi_preferred_since(since: date) -> Callable[[str, date], str | None]:
+    def boot(arch: str, day: date) -> str | None:
+        if arch in ("arm64", "aarch64"):
+            return "uefi"
+        return "uefi-preferred" if day >= since else None
+
+    return boot
+
+
+def _gp3_since(since: date) -> Callable[[date], str]:
+    return lambda day: "gp3" if day >= since else "gp2"
+
 
 # --- Canonical --------------------------------------------------------------
 
@@ -381,175 +507,223 @@ _UBUNTU_INTERIM = (
     ("questing", "25.10", "2025-10-09", "2026-07-09"),
 )
 
+_UBUNTU_EKS = (
+    ("1.28", "2023-10-02", "2024-11-26"),
+    ("1.29", "2024-01-29", "2025-03-23"),
+    ("1.30", "2024-05-28", "2025-07-23"),
+    ("1.31", "2024-09-30", "2025-11-26"),
+    ("1.32", "2025-01-27", "2026-03-23"),
+    ("1.33", "2025-05-29", "2026-07-29"),
+    ("1.34", "2025-10-02", "2026-10-31"),
+)
 
-def _ubuntu_description(kind: str, version: str, arch: str, code: str, day: date) -> str:
+_UBUNTU_BOOT = _uefi_preferred_since(date(2023, 5, 1))
+
+
+def _ubuntu_description(kind: str, version: str, code: str) -> Callable[[_Image], str]:
     # Canonical dropped "LTS ... build on <date>" from descriptions in 2025.
-    if day >= date(2025, 1, 1):
-        return f"Canonical, Ubuntu{kind}, {version}, {arch} {code} image"
-    suffix = " minimal" if kind else ""
-    return (
-        f"Canonical, Ubuntu{kind}, {version} LTS, {arch} {code}{suffix} image build on "
-        f"{day.isoformat()}"
-    )
+    def describe(image: _Image) -> str:
+        if image.day >= date(2025, 1, 1):
+            return f"Canonical, Ubuntu{kind}, {version}, {image.arch} {code} image"
+        suffix = " minimal" if kind else ""
+        return (
+            f"Canonical, Ubuntu{kind}, {version} LTS, {image.arch} {code}{suffix} image build on "
+            f"{image.day.isoformat()}"
+        )
+
+    return describe
 
 
-def _canonical(out: _Specs) -> None:
+def _ubuntu_respin(code: str, label: str) -> Callable[[date, int], str]:
+    def serial(day: date, i: int) -> str:
+        text = day.strftime("%Y%m%d")
+        return text + ".1" if _h("ubuntu-respin", code, label, text) % 9 == 0 else text
+
+    return serial
+
+
+def _interim_description(version: str, code: str) -> Callable[[_Image], str]:
+    def describe(image: _Image) -> str:
+        text = f"Canonical, Ubuntu, {version}, {image.arch} {code} image"
+        return text if image.day >= date(2025, 1, 1) else f"{text} build on {image.day}"
+
+    return describe
+
+
+def _canonical() -> Iterator[_Series]:
+    ubuntu = {"owner": "canonical", "root": "/dev/sda1", "user": "ubuntu"}
     for code, version, first, last, store, arches in _UBUNTU_LTS:
-        gp3 = store.endswith("gp3")
         for kind, tree, label in (
             ("", "ubuntu/images", "server"),
             (" Minimal", "ubuntu-minimal/images", "minimal"),
         ):
-            if code == "bionic" and kind:
-                continue
-            dates = _cadence(f"ubuntu-{code}-{label}", _d(first), _d(last), 8, 24)
-            for arch in arches:
-                series = f"ubuntu-{code}-{label}-{arch}"
-                for rank, day in _ranked(dates):
-                    serial = day.strftime("%Y%m%d")
-                    if _h("ubuntu-respin", code, label, serial) % 9 == 0:
-                        serial += ".1"
-                    if arch == "arm64":
-                        boot = "uefi"
-                    elif day >= date(2023, 5, 1):
-                        boot = "uefi-preferred"
-                    else:
-                        boot = None
-                    _spec(
-                        out,
-                        name=f"{tree}/{store}/ubuntu-{code}-{version}-{arch}-{label}-{serial}",
-                        description=_ubuntu_description(kind, version, arch, code, day),
-                        owner="canonical",
-                        architecture=_ARCH[arch],
-                        serial=day,
-                        series=series,
-                        rank=rank,
-                        root_device_name="/dev/sda1",
-                        default_user="ubuntu",
-                        volume_type="gp3" if gp3 else "gp2",
-                        boot_mode=boot,
-                    )
-
+            yield _Series(
+                key=f"ubuntu-{code}-{label}-{{arch}}",
+                name=f"{tree}/{store}/ubuntu-{code}-{version}-{{arch}}-{label}-{{v}}",
+                description=_ubuntu_description(kind, version, code),
+                arches=arches,
+                dates=_dates(f"ubuntu-{code}-{label}", first, last, 8, 24),
+                version=_ubuntu_respin(code, label),
+                vtype="gp3" if store.endswith("gp3") else "gp2",
+                boot=_UBUNTU_BOOT,
+                **ubuntu,
+            )
     for code, version, first, last in _UBUNTU_INTERIM:
-        dates = _cadence(f"ubuntu-{code}-server", _d(first), _d(last), 8, 24)
-        for arch in ("amd64", "arm64"):
-            for rank, day in _ranked(dates):
-                serial = day.strftime("%Y%m%d")
-                description = (
-                    f"Canonical, Ubuntu, {version}, {arch} {code} image"
-                    if day >= date(2025, 1, 1)
-                    else f"Canonical, Ubuntu, {version}, {arch} {code} image build on {day}"
-                )
-                _spec(
-                    out,
-                    name=(
-                        f"ubuntu/images/hvm-ssd-gp3/ubuntu-{code}-{version}-{arch}-server-{serial}"
-                    ),
-                    description=description,
-                    owner="canonical",
-                    architecture=_ARCH[arch],
-                    serial=day,
-                    series=f"ubuntu-{code}-server-{arch}",
-                    rank=rank,
-                    root_device_name="/dev/sda1",
-                    default_user="ubuntu",
-                    volume_type="gp3",
-                    boot_mode="uefi" if arch == "arm64" else "uefi-preferred",
-                )
-
+        yield _Series(
+            key=f"ubuntu-{code}-server-{{arch}}",
+            name=f"ubuntu/images/hvm-ssd-gp3/ubuntu-{code}-{version}-{{arch}}-server-{{d}}",
+            description=_interim_description(version, code),
+            arches=("amd64", "arm64"),
+            dates=_dates(f"ubuntu-{code}-server", first, last, 8, 24),
+            vtype="gp3",
+            boot=_uefi_preferred,
+            **ubuntu,
+        )
     # Ubuntu EKS node images, one tree per Kubernetes version.
-    for k8s, first, last in (
-        ("1.28", "2023-10-02", "2024-11-26"),
-        ("1.29", "2024-01-29", "2025-03-23"),
-        ("1.30", "2024-05-28", "2025-07-23"),
-        ("1.31", "2024-09-30", "2025-11-26"),
-        ("1.32", "2025-01-27", "2026-03-23"),
-        ("1.33", "2025-05-29", "2026-07-29"),
-        ("1.34", "2025-10-02", "2026-10-31"),
-    ):
-        dates = _cadence(f"ubuntu-eks-{k8s}", _d(first), _d(last), 14, 35)
-        for arch in ("amd64", "arm64"):
-            for rank, day in _ranked(dates):
-                serial = day.strftime("%Y%m%d")
-                _spec(
-                    out,
-                    name=(
-                        f"ubuntu-eks/k8s_{k8s}/images/hvm-ssd/ubuntu-jammy-22.04-{arch}-"
-                        f"server-{serial}"
-                    ),
-                    description=(
-                        f"Canonical, Ubuntu EKS Node OS (k8s_{k8s}), 22.04 LTS, {arch} jammy "
-                        f"image build on {day.isoformat()}"
-                    ),
-                    owner="canonical",
-                    architecture=_ARCH[arch],
-                    serial=day,
-                    series=f"ubuntu-eks-{k8s}-{arch}",
-                    rank=rank,
-                    max_tier=1,
-                    root_device_name="/dev/sda1",
-                    default_user="ubuntu",
-                    volume_size=20,
-                    boot_mode="uefi" if arch == "arm64" else "uefi-preferred",
-                )
-
+    for k8s, first, last in _UBUNTU_EKS:
+        yield _Series(
+            key=f"ubuntu-eks-{k8s}-{{arch}}",
+            name=f"ubuntu-eks/k8s_{k8s}/images/hvm-ssd/ubuntu-jammy-22.04-{{arch}}-server-{{d}}",
+            description=(
+                f"Canonical, Ubuntu EKS Node OS (k8s_{k8s}), 22.04 LTS, {{arch}} jammy "
+                "image build on {day}"
+            ),
+            arches=("amd64", "arm64"),
+            dates=_dates(f"ubuntu-eks-{k8s}", first, last, 14, 35),
+            max_tier=1,
+            volume=20,
+            boot=_uefi_preferred,
+            **ubuntu,
+        )
     # Legacy: trusty (paravirtual, instance-store, i386) and xenial.
-    trusty = _cadence("ubuntu-trusty", _d("2018-01-09"), _d("2019-05-14"), 10, 30)
+    trusty = _dates("ubuntu-trusty", "2018-01-09", "2019-05-14", 10, 30)
     for store, virt, root_type, arches, vtype in (
         ("hvm-ssd", "hvm", "ebs", ("amd64",), "gp2"),
         ("ebs-ssd", "paravirtual", "ebs", ("amd64", "i386"), "gp2"),
         ("instance-store", "paravirtual", "instance-store", ("amd64",), "standard"),
     ):
-        for arch in arches:
-            for rank, day in _ranked(trusty):
-                serial = day.strftime("%Y%m%d")
-                _spec(
-                    out,
-                    name=f"ubuntu/images/{store}/ubuntu-trusty-14.04-{arch}-server-{serial}",
-                    description=(
-                        f"Canonical, Ubuntu, 14.04 LTS, {arch} trusty image build on "
-                        f"{day.isoformat()}"
-                    ),
-                    owner="canonical",
-                    architecture=_ARCH[arch],
-                    serial=day,
-                    series=f"ubuntu-trusty-{store}-{arch}",
-                    rank=rank,
-                    max_tier=2,
-                    virtualization_type=virt,
-                    root_device_type=root_type,
-                    root_device_name="/dev/sda1",
-                    default_user="ubuntu",
-                    volume_type=vtype,
-                    ena_support=virt == "hvm",
-                )
-    xenial = _cadence("ubuntu-xenial", _d("2019-01-15"), _d("2021-04-20"), 8, 28)
+        yield _Series(
+            key=f"ubuntu-trusty-{store}-{{arch}}",
+            name=f"ubuntu/images/{store}/ubuntu-trusty-14.04-{{arch}}-server-{{d}}",
+            description="Canonical, Ubuntu, 14.04 LTS, {arch} trusty image build on {day}",
+            arches=arches,
+            dates=trusty,
+            max_tier=2,
+            virtualization=virt,
+            root_type=root_type,
+            vtype=vtype,
+            **ubuntu,
+        )
+    xenial = _dates("ubuntu-xenial", "2019-01-15", "2021-04-20", 8, 28)
     for store, root_type, arches, vtype in (
         ("hvm-ssd", "ebs", ("amd64", "arm64"), "gp2"),
         ("hvm-instance", "instance-store", ("amd64",), "standard"),
     ):
-        for arch in arches:
-            for rank, day in _ranked(xenial):
-                serial = day.strftime("%Y%m%d")
-                _spec(
-                    out,
-                    name=f"ubuntu/images/{store}/ubuntu-xenial-16.04-{arch}-server-{serial}",
-                    description=(
-                        f"Canonical, Ubuntu, 16.04 LTS, {arch} xenial image build on "
-                        f"{day.isoformat()}"
-                    ),
-                    owner="canonical",
-                    architecture=_ARCH[arch],
-                    serial=day,
-                    series=f"ubuntu-xenial-{store}-{arch}",
-                    rank=rank,
-                    max_tier=2,
-                    root_device_type=root_type,
-                    root_device_name="/dev/sda1",
-                    default_user="ubuntu",
-                    volume_type=vtype,
-                    boot_mode="uefi" if arch == "arm64" else None,
-                )
+        yield _Series(
+            key=f"ubuntu-xenial-{store}-{{arch}}",
+            name=f"ubuntu/images/{store}/ubuntu-xenial-16.04-{{arch}}-server-{{d}}",
+            description="Canonical, Ubuntu, 16.04 LTS, {arch} xenial image build on {day}",
+            arches=arches,
+            dates=xenial,
+            max_tier=2,
+            root_type=root_type,
+            vtype=vtype,
+            boot=_uefi_arm,
+            **ubuntu,
+        )
+    yield from _ubuntu_esm_pro_eks()
+
+
+_UBUNTU_ESM = (
+    # Canonical keeps refreshing the images of LTS releases in Expanded Security Maintenance:
+    # codename, version, first ESM serial, arches, with minimal images (same span as the LTS)
+    ("xenial", "16.04", "2021-05-18", ("amd64", "arm64"), ("2019-01-15", "2021-04-20")),
+    ("bionic", "18.04", "2023-06-27", ("amd64", "arm64"), None),
+)
+
+_UBUNTU_PRO = (
+    # codename, version, first serial, storage path, arches
+    ("xenial", "16.04", "2021-01-14", "hvm-ssd", ("amd64",)),
+    ("bionic", "18.04", "2021-01-14", "hvm-ssd", ("amd64", "arm64")),
+    ("focal", "20.04", "2021-01-14", "hvm-ssd", ("amd64", "arm64")),
+    ("jammy", "22.04", "2022-04-21", "hvm-ssd", ("amd64", "arm64")),
+    ("noble", "24.04", "2024-04-25", "hvm-ssd-gp3", ("amd64", "arm64")),
+)
+
+_UBUNTU_EKS_OLDER = (
+    # Before jammy: bionic node images up to Kubernetes 1.21, focal from 1.22.
+    ("bionic", "18.04", "1.19", "2020-11-10", "2021-12-20"),
+    ("bionic", "18.04", "1.20", "2021-05-20", "2022-06-30"),
+    ("bionic", "18.04", "1.21", "2021-07-26", "2022-10-31"),
+    ("focal", "20.04", "1.22", "2022-04-05", "2023-06-30"),
+    ("focal", "20.04", "1.23", "2022-08-17", "2023-10-31"),
+    ("focal", "20.04", "1.24", "2022-11-22", "2024-01-31"),
+    ("focal", "20.04", "1.25", "2023-02-27", "2024-05-01"),
+    ("focal", "20.04", "1.26", "2023-04-17", "2024-06-11"),
+    ("focal", "20.04", "1.27", "2023-05-30", "2024-07-24"),
+    ("focal", "20.04", "1.28", "2023-10-02", "2024-11-26"),
+    ("focal", "20.04", "1.29", "2024-01-29", "2025-03-23"),
+)
+
+
+def _ubuntu_esm_pro_eks() -> Iterator[_Series]:
+    """Ubuntu 16.04/18.04 in ESM, Ubuntu Pro, and the EKS images before jammy (issue 13)."""
+    ubuntu = {"owner": "canonical", "root": "/dev/sda1", "user": "ubuntu"}
+    for code, version, first, arches, minimal in _UBUNTU_ESM:
+        yield _Series(
+            key=f"ubuntu-{code}-server-esm-{{arch}}",
+            name=f"ubuntu/images/hvm-ssd/ubuntu-{code}-{version}-{{arch}}-server-{{d}}",
+            description=_ubuntu_description("", version, code),
+            arches=arches,
+            dates=_dates(f"ubuntu-{code}-esm", first, CATALOG_END, 28, 63),
+            max_tier=2,
+            boot=_uefi_arm,
+            **ubuntu,
+        )
+        if minimal is not None:
+            yield _Series(
+                key=f"ubuntu-{code}-minimal-{{arch}}",
+                name=f"ubuntu-minimal/images/hvm-ssd/ubuntu-{code}-{version}-{{arch}}-minimal-{{d}}",
+                description=_ubuntu_description(" Minimal", version, code),
+                arches=arches,
+                dates=_dates(f"ubuntu-{code}-minimal", *minimal, 8, 24),
+                max_tier=2,
+                boot=_uefi_arm,
+                **ubuntu,
+            )
+    for code, version, first, store, arches in _UBUNTU_PRO:
+        yield _Series(
+            key=f"ubuntu-pro-{code}-{{arch}}",
+            name=f"ubuntu-pro-server/images/{store}/ubuntu-{code}-{version}-{{arch}}-pro-server-{{d}}",
+            description=(
+                f"Canonical, Ubuntu Pro, {version} LTS, {{arch}} {code} image build on {{day}}"
+            ),
+            arches=arches,
+            dates=_dates(f"ubuntu-pro-{code}", first, CATALOG_END, 20, 45),
+            max_tier=2,
+            vtype="gp3" if store.endswith("gp3") else "gp2",
+            boot=_UBUNTU_BOOT,
+            platform_details="Ubuntu Pro",
+            usage_operation="RunInstances:0g00",
+            **ubuntu,
+        )
+    for code, version, k8s, first, last in _UBUNTU_EKS_OLDER:
+        yield _Series(
+            key=f"ubuntu-eks-{code}-{k8s}-{{arch}}",
+            name=(
+                f"ubuntu-eks/k8s_{k8s}/images/hvm-ssd/ubuntu-{code}-{version}-{{arch}}-server-{{d}}"
+            ),
+            description=(
+                f"Canonical, Ubuntu EKS Node OS (k8s_{k8s}), {version} LTS, {{arch}} {code} "
+                "image build on {day}"
+            ),
+            arches=("amd64", "arm64"),
+            dates=_dates(f"ubuntu-eks-{code}-{k8s}", first, last, 14, 35),
+            max_tier=1,
+            volume=20,
+            boot=_uefi_arm,
+            **ubuntu,
+        )
 
 
 # --- Amazon Linux -----------------------------------------------------------
@@ -579,431 +753,344 @@ def _al2023_minor(day: date) -> int:
     return sum(1 for start in _AL2023_MINORS if day >= start) - 1
 
 
-def _amazon_linux(out: _Specs) -> None:
-    # Amazon Linux 2: 2.0.YYYYMMDD.N, until its end of life (2026-06-30).
-    al2 = _cadence("amzn2", _d("2020-01-13"), _d("2026-06-30"), 10, 35)
-    al2_variants = (
-        # (name template, description template, arch, first day, volume, vtype)
-        (
-            "amzn2-ami-hvm-{v}-x86_64-gp2",
-            "Amazon Linux 2 AMI {v} x86_64 HVM gp2",
-            "x86_64",
-            "2020-01-01",
-            8,
-            "gp2",
-        ),
-        (
-            "amzn2-ami-hvm-{v}-x86_64-ebs",
-            "Amazon Linux 2 AMI {v} x86_64 HVM ebs",
-            "x86_64",
-            "2020-01-01",
-            8,
-            "standard",
-        ),
-        (
-            "amzn2-ami-hvm-{v}-arm64-gp2",
-            "Amazon Linux 2 AMI {v} arm64 HVM gp2",
-            "arm64",
-            "2020-01-01",
-            8,
-            "gp2",
-        ),
-        (
-            "amzn2-ami-kernel-5.10-hvm-{v}-x86_64-gp2",
-            "Amazon Linux 2 Kernel 5.10 AMI {v} x86_64 HVM gp2",
-            "x86_64",
-            "2021-11-01",
-            8,
-            "gp2",
-        ),
-        (
-            "amzn2-ami-kernel-5.10-hvm-{v}-arm64-gp2",
-            "Amazon Linux 2 Kernel 5.10 AMI {v} arm64 HVM gp2",
-            "arm64",
-            "2021-11-01",
-            8,
-            "gp2",
-        ),
-        (
-            "amzn2-ami-minimal-hvm-{v}-x86_64-ebs",
-            "Amazon Linux 2 AMI {v} x86_64 Minimal HVM ebs",
-            "x86_64",
-            "2020-01-01",
-            2,
-            "standard",
-        ),
-        (
-            "amzn2-ami-minimal-hvm-{v}-arm64-ebs",
-            "Amazon Linux 2 AMI {v} arm64 Minimal HVM ebs",
-            "arm64",
-            "2020-01-01",
-            2,
-            "standard",
-        ),
-    )
-    for tmpl, desc, arch, first, size, vtype in al2_variants:
-        since = _d(first)
-        dates = [d for d in al2 if d >= since]
-        for rank, day in _ranked(dates):
-            n = 1 if _h("amzn2-respin", day) % 10 == 0 else 0
-            v = f"2.0.{day:%Y%m%d}.{n}"
-            _spec(
-                out,
-                name=tmpl.format(v=v),
-                description=desc.format(v=v),
-                owner="amazon",
-                architecture=arch,
-                serial=day,
-                series=tmpl,
-                rank=rank,
-                root_device_name="/dev/xvda",
-                default_user="ec2-user",
-                volume_size=size,
-                volume_type=vtype,
-                boot_mode="uefi" if arch == "arm64" else None,
-            )
+def _al2_version(day: date, i: int) -> str:
+    return f"2.0.{day:%Y%m%d}.{1 if _h('amzn2-respin', day) % 10 == 0 else 0}"
 
-    # Amazon Linux 2023: 2023.M.YYYYMMDD.N, kernel 6.1, and 6.12 from 2023.7.
-    al2023 = _cadence("al2023", _d("2023-03-15"), CATALOG_END, 7, 21)
-    for kernel, first in (("6.1", "2023-03-15"), ("6.12", "2025-04-14")):
-        since = _d(first)
-        dates = [d for d in al2023 if d >= since]
-        for minimal in (False, True):
-            for arch in ("x86_64", "arm64"):
-                series = f"al2023-{kernel}-{minimal}-{arch}"
-                for rank, day in _ranked(dates):
-                    n = 1 if _h("al2023-respin", day) % 11 == 0 else 0
-                    v = f"2023.{_al2023_minor(day)}.{day:%Y%m%d}.{n}"
-                    kind = "-minimal" if minimal else ""
-                    _spec(
-                        out,
-                        name=f"al2023-ami{kind}-{v}-kernel-{kernel}-{arch}",
-                        description=(
-                            f"Amazon Linux 2023 AMI {v} {arch} {'Minimal ' if minimal else ''}"
-                            f"HVM kernel-{kernel}"
-                        ),
-                        owner="amazon",
-                        architecture=arch,
-                        serial=day,
-                        series=series,
-                        rank=rank,
-                        root_device_name="/dev/xvda",
-                        default_user="ec2-user",
-                        volume_size=2 if minimal else 8,
-                        volume_type="gp3",
-                        boot_mode="uefi" if arch == "arm64" else "uefi-preferred",
-                        deprecate_after=90,
-                    )
 
-    # The first-generation Amazon Linux AMI: paravirtual, instance-store (S3) and HVM.
-    al1 = _cadence("amzn1", _d("2019-01-10"), _d("2023-12-15"), 20, 45)
-    for kind, virt, root_type, suffix, desc_kind, vtype, root in (
-        ("hvm", "hvm", "ebs", "x86_64-gp2", "x86_64 HVM gp2", "gp2", "/dev/xvda"),
-        ("hvm", "hvm", "ebs", "x86_64-ebs", "x86_64 HVM EBS", "standard", "/dev/xvda"),
-        ("hvm", "hvm", "instance-store", "x86_64-s3", "x86_64 HVM S3", "standard", "/dev/xvda"),
-        ("pv", "paravirtual", "ebs", "x86_64-ebs", "x86_64 PV EBS", "standard", "/dev/sda1"),
-        (
-            "pv",
-            "paravirtual",
-            "instance-store",
-            "x86_64-s3",
-            "x86_64 PV S3",
-            "standard",
-            "/dev/sda1",
-        ),
-        (
-            "minimal-hvm",
-            "hvm",
-            "ebs",
-            "x86_64-ebs",
-            "x86_64 Minimal HVM EBS",
-            "standard",
-            "/dev/xvda",
-        ),
-        (
-            "minimal-pv",
-            "paravirtual",
-            "ebs",
-            "x86_64-ebs",
-            "x86_64 Minimal PV EBS",
-            "standard",
-            "/dev/sda1",
-        ),
-    ):
-        series = f"amzn-ami-{kind}-{suffix}"
-        for rank, day in _ranked(al1):
-            n = _h("amzn1-respin", day) % 3 // 2
-            v = f"2018.03.0.{day:%Y%m%d}.{n}"
-            _spec(
-                out,
-                name=f"amzn-ami-{kind}-{v}-{suffix}",
-                description=f"Amazon Linux AMI {v} {desc_kind}",
-                owner="amazon",
-                architecture="x86_64",
-                serial=day,
-                series=series,
-                rank=rank,
-                max_tier=2,
-                virtualization_type=virt,
-                root_device_type=root_type,
-                root_device_name=root,
-                default_user="ec2-user",
-                volume_type=vtype,
-                ena_support=virt == "hvm",
-            )
+def _al2023_version(day: date, i: int) -> str:
+    n = 1 if _h("al2023-respin", day) % 11 == 0 else 0
+    return f"2023.{_al2023_minor(day)}.{day:%Y%m%d}.{n}"
 
-    # ECS-optimised (published by the ECS account, alias amazon).
-    ecs2 = _cadence("ecs-al2", _d("2020-06-04"), _d("2026-06-30"), 12, 30)
-    for tmpl, desc_arch, arch, first in (
-        ("amzn2-ami-ecs-hvm-2.0.{d}-x86_64-ebs", "x86_64", "x86_64", "2020-01-01"),
-        ("amzn2-ami-ecs-hvm-2.0.{d}-arm64-ebs", "arm64", "arm64", "2020-01-01"),
-        ("amzn2-ami-ecs-kernel-5.10-hvm-2.0.{d}-x86_64-ebs", "x86_64", "x86_64", "2022-03-01"),
-        ("amzn2-ami-ecs-kernel-5.10-hvm-2.0.{d}-arm64-ebs", "arm64", "arm64", "2022-03-01"),
-    ):
-        since = _d(first)
-        dates = [d for d in ecs2 if d >= since]
-        for rank, day in _ranked(dates):
-            _spec(
-                out,
-                name=tmpl.format(d=f"{day:%Y%m%d}"),
-                description=f"Amazon Linux AMI 2.0.{day:%Y%m%d} {desc_arch} ECS HVM GP2",
-                owner="amazon-ecs",
-                architecture=arch,
-                serial=day,
-                series=tmpl,
-                rank=rank,
-                root_device_name="/dev/xvda",
-                default_user="ec2-user",
-                volume_size=30,
-                boot_mode="uefi" if arch == "arm64" else None,
-            )
-    ecs2023 = _cadence("ecs-al2023", _d("2023-06-08"), CATALOG_END, 12, 30)
-    for kind, arch in (("ecs", "x86_64"), ("ecs", "arm64"), ("ecs-gpu", "x86_64")):
-        series = f"al2023-ami-{kind}-{arch}"
-        for rank, day in _ranked(ecs2023):
-            _spec(
-                out,
-                name=f"al2023-ami-{kind}-hvm-2023.0.{day:%Y%m%d}-kernel-6.1-{arch}",
-                description=f"Amazon Linux AMI 2023.0.{day:%Y%m%d} {arch} ECS HVM EBS",
-                owner="amazon-ecs",
-                architecture=arch,
-                serial=day,
-                series=series,
-                rank=rank,
-                root_device_name="/dev/xvda",
-                default_user="ec2-user",
-                volume_size=30,
-                volume_type="gp3",
-                boot_mode="uefi" if arch == "arm64" else "uefi-preferred",
-            )
 
-    # EKS-optimised nodes: every release covers the Kubernetes versions in support.
-    k8s_versions = (
-        ("1.24", "2022-11-15"),
-        ("1.25", "2023-02-21"),
-        ("1.26", "2023-04-11"),
-        ("1.27", "2023-05-24"),
-        ("1.28", "2023-09-26"),
-        ("1.29", "2024-01-23"),
-        ("1.30", "2024-05-23"),
-        ("1.31", "2024-09-26"),
-        ("1.32", "2025-01-23"),
-        ("1.33", "2025-05-29"),
-        ("1.34", "2025-10-02"),
-    )
-    releases = _cadence("eks", _d("2023-01-10"), CATALOG_END, 14, 35)
-    per_series: dict[str, list[tuple[date, str, str, str, str]]] = {}
-    for day in releases:
-        for k8s, released in k8s_versions:
+def _al1_version(day: date, i: int) -> str:
+    return f"2018.03.0.{day:%Y%m%d}.{_h('amzn1-respin', day) % 3 // 2}"
+
+
+_AL2_VARIANTS = (
+    # name ({v} = 2.0.YYYYMMDD.N), arch, first day, volume, volume type
+    ("amzn2-ami-hvm-{v}-x86_64-gp2", "x86_64", "2020-01-01", 8, "gp2"),
+    ("amzn2-ami-hvm-{v}-x86_64-ebs", "x86_64", "2020-01-01", 8, "standard"),
+    ("amzn2-ami-hvm-{v}-arm64-gp2", "arm64", "2020-01-01", 8, "gp2"),
+    ("amzn2-ami-kernel-5.10-hvm-{v}-x86_64-gp2", "x86_64", "2021-11-01", 8, "gp2"),
+    ("amzn2-ami-kernel-5.10-hvm-{v}-arm64-gp2", "arm64", "2021-11-01", 8, "gp2"),
+    ("amzn2-ami-minimal-hvm-{v}-x86_64-ebs", "x86_64", "2020-01-01", 2, "standard"),
+    ("amzn2-ami-minimal-hvm-{v}-arm64-ebs", "arm64", "2020-01-01", 2, "standard"),
+    ("amzn2-ami-minimal-hvm-{v}-x86_64-gp2", "x86_64", "2020-01-01", 2, "gp2"),
+    ("amzn2-ami-minimal-hvm-{v}-arm64-gp2", "arm64", "2020-01-01", 2, "gp2"),
+)
+
+
+def _al2_description(name: str) -> str:
+    """The description Amazon gives a name, e.g. for ``amzn2-ami-kernel-5.10-hvm-{v}-arm64-gp2``:
+    ``Amazon Linux 2 Kernel 5.10 AMI {v} arm64 HVM gp2``."""
+    head, _, tail = name.partition("-hvm-{v}-")
+    arch, volume = tail.split("-")
+    kernel = head.removeprefix("amzn2-ami").removeprefix("-kernel-")
+    minimal = kernel == "-minimal"
+    kernel = "" if minimal or not kernel else f" Kernel {kernel}"
+    return f"Amazon Linux 2{kernel} AMI {{v}} {arch} {'Minimal ' if minimal else ''}HVM {volume}"
+
+
+_AL1_VARIANTS = (
+    # kind, virtualization, root device type, suffix, description tail, volume type, root
+    ("hvm", "hvm", "ebs", "x86_64-gp2", "x86_64 HVM gp2", "gp2", "/dev/xvda"),
+    ("hvm", "hvm", "ebs", "x86_64-ebs", "x86_64 HVM EBS", "standard", "/dev/xvda"),
+    ("hvm", "hvm", "instance-store", "x86_64-s3", "x86_64 HVM S3", "standard", "/dev/xvda"),
+    ("pv", "paravirtual", "ebs", "x86_64-ebs", "x86_64 PV EBS", "standard", "/dev/sda1"),
+    ("pv", "paravirtual", "instance-store", "x86_64-s3", "x86_64 PV S3", "standard", "/dev/sda1"),
+    ("minimal-hvm", "hvm", "ebs", "x86_64-ebs", "x86_64 Minimal HVM EBS", "standard", "/dev/xvda"),
+    ("minimal-pv", "paravirtual", "ebs", "x86_64-ebs", "x86_64 Minimal PV EBS", "standard",
+     "/dev/sda1"),
+)  # fmt: skip
+
+_AL1_OLDER = (
+    # release, first image, last image
+    ("2016.09", "2016-09-27", "2017-04-03"),
+    ("2017.03", "2017-04-04", "2017-09-30"),
+    ("2017.09", "2017-10-01", "2018-04-10"),
+    ("2018.03", "2018-04-11", "2018-12-20"),
+)
+
+
+def _al1_older_version(release: str, first: date) -> Callable[[date, int], str]:
+    # A point release (.1) about two months after each release, as Amazon Linux had.
+    def version(day: date, i: int) -> str:
+        point = 1 if day - first >= timedelta(days=60) and release != "2018.03" else 0
+        return f"{release}.{point}.{day:%Y%m%d}"
+
+    return version
+
+
+_ECS_AL2_VARIANTS = (
+    ("amzn2-ami-ecs-hvm-2.0.{d}-x86_64-ebs", "x86_64", "2020-01-01"),
+    ("amzn2-ami-ecs-hvm-2.0.{d}-arm64-ebs", "arm64", "2020-01-01"),
+    ("amzn2-ami-ecs-kernel-5.10-hvm-2.0.{d}-x86_64-ebs", "x86_64", "2022-03-01"),
+    ("amzn2-ami-ecs-kernel-5.10-hvm-2.0.{d}-arm64-ebs", "arm64", "2022-03-01"),
+    ("amzn2-ami-ecs-gpu-hvm-2.0.{d}-x86_64-ebs", "x86_64", "2020-01-01"),
+)
+
+_K8S_VERSIONS = (
+    ("1.24", "2022-11-15"),
+    ("1.25", "2023-02-21"),
+    ("1.26", "2023-04-11"),
+    ("1.27", "2023-05-24"),
+    ("1.28", "2023-09-26"),
+    ("1.29", "2024-01-23"),
+    ("1.30", "2024-05-23"),
+    ("1.31", "2024-09-26"),
+    ("1.32", "2025-01-23"),
+    ("1.33", "2025-05-29"),
+    ("1.34", "2025-10-02"),
+)
+
+_DLAMI = (
+    # label ({v} = the PyTorch version of the day), OS, arch, first, last, root, user
+    ("Base OSS Nvidia Driver GPU AMI", "Ubuntu 20.04", "x86_64", "2023-06-01", "2025-05-31",
+     "/dev/sda1", "ubuntu"),
+    ("Base OSS Nvidia Driver GPU AMI", "Ubuntu 22.04", "x86_64", "2023-06-01", "2026-10-31",
+     "/dev/sda1", "ubuntu"),
+    ("Base OSS Nvidia Driver GPU AMI", "Ubuntu 24.04", "x86_64", "2025-01-15", "2026-10-31",
+     "/dev/sda1", "ubuntu"),
+    ("Base OSS Nvidia Driver GPU AMI", "Amazon Linux 2", "x86_64", "2023-06-01", "2025-06-30",
+     "/dev/xvda", "ec2-user"),
+    ("Base OSS Nvidia Driver GPU AMI", "Amazon Linux 2023", "x86_64", "2024-06-01", "2026-10-31",
+     "/dev/xvda", "ec2-user"),
+    ("ARM64 Base OSS Nvidia Driver GPU AMI", "Ubuntu 22.04", "arm64", "2024-01-10", "2026-10-31",
+     "/dev/sda1", "ubuntu"),
+    ("OSS Nvidia Driver AMI GPU PyTorch {v}", "Ubuntu 22.04", "x86_64", "2023-06-01", "2026-10-31",
+     "/dev/sda1", "ubuntu"),
+)  # fmt: skip
+
+_PYTORCH = (
+    ("2.0.1", "2023-06-01"),
+    ("2.1.0", "2023-10-20"),
+    ("2.2.0", "2024-02-07"),
+    ("2.3.0", "2024-05-10"),
+    ("2.4.1", "2024-09-20"),
+    ("2.5.1", "2024-11-25"),
+    ("2.6.0", "2025-02-20"),
+    ("2.7", "2025-05-15"),
+    ("2.8", "2025-08-20"),
+    ("2.9", "2026-01-15"),
+)
+
+_DLAMI_DESCRIPTION = (
+    "Supported EC2 instances: G4dn, G5, G6, Gr6, G6e, P4d, P4de, P5, P5e, P5en. "
+    "Release notes: https://docs.aws.amazon.com/dlami/latest/devguide/"
+    "appendix-ami-release-notes.html"
+)
+
+
+def _pytorch(day: date, i: int) -> str:
+    return [v for v, since in _PYTORCH if day >= _d(since)][-1]
+
+
+def _eks_series() -> Iterator[_Series]:
+    """EKS-optimised nodes: every release covers the Kubernetes versions in support."""
+    per_series: dict[tuple[str, str, str, str], list[date]] = {}
+    for day in _cadence("eks", _d("2023-01-10"), CATALOG_END, 14, 35):
+        for k8s, released in _K8S_VERSIONS:
             start = _d(released)
             if not start <= day < start + timedelta(days=425):
                 continue
             variants = []
             if day < date(2025, 11, 26) and k8s <= "1.32":
                 variants += [
-                    (f"amazon-eks-node-{k8s}-v{day:%Y%m%d}", "x86_64", "AmazonLinux2"),
-                    (f"amazon-eks-arm64-node-{k8s}-v{day:%Y%m%d}", "arm64", "AmazonLinux2"),
+                    (f"amazon-eks-node-{k8s}-v{{d}}", "x86_64", "AmazonLinux2"),
+                    (f"amazon-eks-arm64-node-{k8s}-v{{d}}", "arm64", "AmazonLinux2"),
                 ]
             if day >= date(2024, 2, 29):
                 for arch in ("x86_64", "arm64"):
                     variants.append(
-                        (
-                            f"amazon-eks-node-al2023-{arch}-standard-{k8s}-v{day:%Y%m%d}",
-                            arch,
-                            "AmazonLinux2023",
-                        )
-                    )
+                        (f"amazon-eks-node-al2023-{arch}-standard-{k8s}-v{{d}}", arch,
+                         "AmazonLinux2023")
+                    )  # fmt: skip
             for name, arch, base in variants:
-                series = f"eks-{base}-{arch}-{k8s}"
-                per_series.setdefault(series, []).append((day, name, arch, base, k8s))
-    for series, items in per_series.items():
-        for rank, (day, name, arch, base, k8s) in zip(
-            range(len(items) - 1, -1, -1), items, strict=True
-        ):
-            _spec(
-                out,
-                name=name,
-                description=f"EKS Kubernetes Worker AMI with {base} image, (k8s: {k8s})",
-                owner="amazon-eks",
-                architecture=arch,
-                serial=day,
-                series=series,
-                rank=rank,
-                max_tier=2,
-                root_device_name="/dev/xvda",
-                default_user="ec2-user",
-                volume_size=20,
-                volume_type="gp3" if base.endswith("2023") else "gp2",
-                boot_mode="uefi" if arch == "arm64" else None,
-            )
+                per_series.setdefault((name, arch, base, k8s), []).append(day)
+    for (name, arch, base, k8s), days in per_series.items():
+        yield _Series(
+            key=f"eks-{base}-{arch}-{k8s}",
+            name=name,
+            description=f"EKS Kubernetes Worker AMI with {base} image, (k8s: {k8s})",
+            owner="amazon-eks",
+            arches=(arch,),
+            dates=tuple(days),
+            max_tier=2,
+            root="/dev/xvda",
+            user="ec2-user",
+            volume=20,
+            vtype="gp3" if base.endswith("2023") else "gp2",
+            boot=_uefi_arm,
+        )
 
-    # AWS Deep Learning AMIs (names with spaces and parentheses, as on AWS).
-    dl_desc = (
-        "Supported EC2 instances: G4dn, G5, G6, Gr6, G6e, P4d, P4de, P5, P5e, P5en. "
-        "Release notes: https://docs.aws.amazon.com/dlami/latest/devguide/"
-        "appendix-ami-release-notes.html"
-    )
-    dl = _cadence("dlami", _d("2023-06-13"), CATALOG_END, 9, 24)
-    pytorch = (
-        ("2.0.1", "2023-06-01"),
-        ("2.1.0", "2023-10-20"),
-        ("2.2.0", "2024-02-07"),
-        ("2.3.0", "2024-05-10"),
-        ("2.4.1", "2024-09-20"),
-        ("2.5.1", "2024-11-25"),
-        ("2.6.0", "2025-02-20"),
-        ("2.7", "2025-05-15"),
-        ("2.8", "2025-08-20"),
-        ("2.9", "2026-01-15"),
-    )
-    for label, os_name, arch, first, last, root, user in (
-        (
-            "Base OSS Nvidia Driver GPU AMI",
-            "Ubuntu 20.04",
-            "x86_64",
-            "2023-06-01",
-            "2025-05-31",
-            "/dev/sda1",
-            "ubuntu",
-        ),
-        (
-            "Base OSS Nvidia Driver GPU AMI",
-            "Ubuntu 22.04",
-            "x86_64",
-            "2023-06-01",
-            "2026-10-31",
-            "/dev/sda1",
-            "ubuntu",
-        ),
-        (
-            "Base OSS Nvidia Driver GPU AMI",
-            "Ubuntu 24.04",
-            "x86_64",
-            "2025-01-15",
-            "2026-10-31",
-            "/dev/sda1",
-            "ubuntu",
-        ),
-        (
-            "Base OSS Nvidia Driver GPU AMI",
-            "Amazon Linux 2",
-            "x86_64",
-            "2023-06-01",
-            "2025-06-30",
-            "/dev/xvda",
-            "ec2-user",
-        ),
-        (
-            "Base OSS Nvidia Driver GPU AMI",
-            "Amazon Linux 2023",
-            "x86_64",
-            "2024-06-01",
-            "2026-10-31",
-            "/dev/xvda",
-            "ec2-user",
-        ),
-        (
-            "ARM64 Base OSS Nvidia Driver GPU AMI",
-            "Ubuntu 22.04",
-            "arm64",
-            "2024-01-10",
-            "2026-10-31",
-            "/dev/sda1",
-            "ubuntu",
-        ),
-        (
-            "OSS Nvidia Driver AMI GPU PyTorch {pt}",
-            "Ubuntu 22.04",
-            "x86_64",
-            "2023-06-01",
-            "2026-10-31",
-            "/dev/sda1",
-            "ubuntu",
-        ),
-    ):
-        lo, hi = _d(first), _d(last)
-        dates = [d for d in dl if lo <= d <= hi]
-        series = f"dlami-{label}-{os_name}-{arch}"
-        for rank, day in _ranked(dates):
-            pt = [v for v, since in pytorch if day >= _d(since)][-1]
-            _spec(
-                out,
-                name=f"Deep Learning {label.format(pt=pt)} ({os_name}) {day:%Y%m%d}",
-                description=dl_desc,
-                owner="amazon-dlami",
-                architecture=arch,
-                serial=day,
-                series=series,
-                rank=rank,
-                max_tier=1,
-                root_device_name=root,
-                default_user=user,
-                volume_size=75,
-                volume_type="gp3",
-                boot_mode="uefi" if arch == "arm64" else None,
+
+def _amazon_linux() -> Iterator[_Series]:
+    amazon = {"root": "/dev/xvda", "user": "ec2-user"}
+    # Amazon Linux 2: 2.0.YYYYMMDD.N, until its end of life (2026-06-30).
+    al2 = _dates("amzn2", "2020-01-13", "2026-06-30", 10, 35)
+    for name, arch, first, size, vtype in _AL2_VARIANTS:
+        yield _Series(
+            key=name,
+            name=name,
+            description=_al2_description(name),
+            owner="amazon",
+            arches=(arch,),
+            dates=_since(al2, first),
+            version=_al2_version,
+            volume=size,
+            vtype=vtype,
+            boot=_uefi_arm,
+            **amazon,
+        )
+    # Amazon Linux 2023: 2023.M.YYYYMMDD.N, kernel 6.1, 6.12 from 2023.7, 6.18 from 2023.10.
+    al2023 = _dates("al2023", "2023-03-15", CATALOG_END, 7, 21)
+    for kernel, first in (("6.1", "2023-03-15"), ("6.12", "2025-04-14"), ("6.18", "2026-03-30")):
+        for minimal in (False, True):
+            for arch in ("x86_64", "arm64"):
+                kind = "-minimal" if minimal else ""
+                yield _Series(
+                    key=f"al2023-{kernel}-{minimal}-{arch}",
+                    name=f"al2023-ami{kind}-{{v}}-kernel-{kernel}-{arch}",
+                    description=(
+                        f"Amazon Linux 2023 AMI {{v}} {arch} {'Minimal ' if minimal else ''}"
+                        f"HVM kernel-{kernel}"
+                    ),
+                    owner="amazon",
+                    arches=(arch,),
+                    dates=_since(al2023, first),
+                    version=_al2023_version,
+                    volume=2 if minimal else 8,
+                    vtype="gp3",
+                    boot=_uefi_preferred,
+                    deprecate_after=90,
+                    **amazon,
+                )
+    # The first-generation Amazon Linux AMI: paravirtual, instance-store (S3) and HVM.
+    al1 = _dates("amzn1", "2019-01-10", "2023-12-15", 20, 45)
+    for kind, virt, root_type, suffix, desc_kind, vtype, root in _AL1_VARIANTS:
+        yield _Series(
+            key=f"amzn-ami-{kind}-{suffix}",
+            name=f"amzn-ami-{kind}-{{v}}-{suffix}",
+            description=f"Amazon Linux AMI {{v}} {desc_kind}",
+            owner="amazon",
+            arches=("x86_64",),
+            dates=al1,
+            version=_al1_version,
+            max_tier=2,
+            virtualization=virt,
+            root_type=root_type,
+            root=root,
+            user="ec2-user",
+            vtype=vtype,
+        )
+    # Older Amazon Linux AMI releases, made before AMIs could carry a deprecation time (2021),
+    # so none has one: AWS still lists them.
+    for release, first, last in _AL1_OLDER:
+        dates = _dates(f"amzn1-{release}", first, last, 14, 40)
+        for kind, virt, root_type, suffix, desc_kind, vtype, root in _AL1_VARIANTS:
+            yield _Series(
+                key=f"amzn-ami-{kind}-{suffix}-{release}",
+                name=f"amzn-ami-{kind}-{{v}}-{suffix}",
+                description=f"Amazon Linux AMI {{v}} {desc_kind}",
+                owner="amazon",
+                arches=("x86_64",),
+                dates=dates,
+                version=_al1_older_version(release, _d(first)),
+                max_tier=2,
+                virtualization=virt,
+                root_type=root_type,
+                root=root,
+                user="ec2-user",
+                vtype=vtype,
+                deprecate_after=None,
             )
+    # ECS-optimised (published by the ECS account, alias amazon).
+    ecs2 = _dates("ecs-al2", "2020-06-04", "2026-06-30", 12, 30)
+    for name, arch, first in _ECS_AL2_VARIANTS:
+        yield _Series(
+            key=name,
+            name=name,
+            description=f"Amazon Linux AMI 2.0.{{d}} {arch} ECS HVM GP2",
+            owner="amazon-ecs",
+            arches=(arch,),
+            dates=_since(ecs2, first),
+            volume=30,
+            boot=_uefi_arm,
+            **amazon,
+        )
+    ecs2023 = _dates("ecs-al2023", "2023-06-08", CATALOG_END, 12, 30)
+    for kind, arch in (("ecs", "x86_64"), ("ecs", "arm64"), ("ecs-gpu", "x86_64")):
+        yield _Series(
+            key=f"al2023-ami-{kind}-{arch}",
+            name=f"al2023-ami-{kind}-hvm-2023.0.{{d}}-kernel-6.1-{arch}",
+            description=f"Amazon Linux AMI 2023.0.{{d}} {arch} ECS HVM EBS",
+            owner="amazon-ecs",
+            arches=(arch,),
+            dates=ecs2023,
+            volume=30,
+            vtype="gp3",
+            boot=_uefi_preferred,
+            **amazon,
+        )
+    yield from _eks_series()
+    # AWS Deep Learning AMIs (names with spaces and parentheses, as on AWS).
+    dl = _dates("dlami", "2023-06-13", CATALOG_END, 9, 24)
+    for label, os_name, arch, first, last, root, user in _DLAMI:
+        yield _Series(
+            key=f"dlami-{label}-{os_name}-{arch}",
+            name=f"Deep Learning {label} ({os_name}) {{d}}",
+            description=_DLAMI_DESCRIPTION.replace("{", "{{").replace("}", "}}"),
+            owner="amazon-dlami",
+            arches=(arch,),
+            dates=_since(dl, first, last),
+            version=_pytorch,
+            max_tier=1,
+            root=root,
+            user=user,
+            volume=75,
+            vtype="gp3",
+            boot=_uefi_arm,
+        )
 
 
 # --- Debian -----------------------------------------------------------------
 
+_DEBIAN_RELEASES = (
+    # major, first serial, last serial, backports images
+    ("10", "2019-07-10", "2024-06-30", True),
+    ("11", "2021-08-15", "2026-08-31", True),
+    ("12", "2023-06-10", "2026-10-31", True),
+    ("13", "2025-08-09", "2026-10-31", False),
+)
 
-def _debian(out: _Specs) -> None:
-    for major, code_first, last, backports in (
-        ("10", "2019-07-10", "2024-06-30", True),
-        ("11", "2021-08-15", "2026-08-31", True),
-        ("12", "2023-06-10", "2026-10-31", True),
-        ("13", "2025-08-09", "2026-10-31", False),
-    ):
-        dates = _cadence(f"debian-{major}", _d(code_first), _d(last), 14, 42)
-        flavours = ("", "backports-") if backports else ("",)
-        for flavour in flavours:
-            for arch in ("amd64", "arm64"):
-                series = f"debian-{major}-{flavour}{arch}"
-                for rank, day in _ranked(dates):
-                    # One build counter for all Debian cloud images, as their pipeline ids.
-                    build = 1080 + (day - date(2021, 8, 1)).days * 3 // 5 + int(major) % 3
-                    serial = f"{day:%Y%m%d}-{build}"
-                    if arch == "arm64":
-                        boot = "uefi"
-                    elif int(major) >= 12:
-                        boot = "uefi-preferred"
-                    else:
-                        boot = None
-                    _spec(
-                        out,
-                        name=f"debian-{major}-{flavour}{arch}-{serial}",
-                        description=(f"Debian {major}{' backports' if flavour else ''} ({serial})"),
-                        owner="debian",
-                        architecture=_ARCH[arch],
-                        serial=day,
-                        series=series,
-                        rank=rank,
-                        root_device_name="/dev/xvda",
-                        default_user="admin",
-                        volume_type="gp3" if int(major) >= 12 else "gp2",
-                        boot_mode=boot,
-                        deprecate_after=None,
-                    )
+
+def _debian_serial(major: str) -> Callable[[date, int], str]:
+    def serial(day: date, i: int) -> str:
+        # One build counter for all Debian cloud images, as their pipeline ids.
+        build = 1080 + (day - date(2021, 8, 1)).days * 3 // 5 + int(major) % 3
+        return f"{day:%Y%m%d}-{build}"
+
+    return serial
+
+
+def _debian() -> Iterator[_Series]:
+    for major, first, last, backports in _DEBIAN_RELEASES:
+        dates = _dates(f"debian-{major}", first, last, 14, 42)
+        for flavour in ("", "backports-") if backports else ("",):
+            yield _Series(
+                key=f"debian-{major}-{flavour}{{arch}}",
+                name=f"debian-{major}-{flavour}{{arch}}-{{v}}",
+                description=f"Debian {major}{' backports' if flavour else ''} ({{v}})",
+                owner="debian",
+                arches=("amd64", "arm64"),
+                dates=dates,
+                version=_debian_serial(major),
+                root="/dev/xvda",
+                user="admin",
+                vtype="gp3" if int(major) >= 12 else "gp2",
+                boot=_uefi_preferred if int(major) >= 12 else _uefi_arm,
+                deprecate_after=None,
+            )
 
 
 # --- Red Hat ----------------------------------------------------------------
@@ -1035,42 +1122,37 @@ _RHEL_MINORS = (
 )
 
 
-def _redhat(out: _Specs) -> None:
+def _rhel_name(release: str, major: int) -> Callable[[_Image], str]:
+    label = release if major == 7 else f"{release}.0"
+
+    def name(image: _Image) -> str:
+        # Red Hat's build number grows by a few with every image of the series.
+        build = _h("rhel-build", release, image.arch) % 6
+        build += sum(1 + _h("rhel-step", release, image.arch, j) % 9 for j in range(1, image.i + 1))
+        disk = "GP3" if image.day >= date(2022, 9, 1) and major >= 8 else "GP2"
+        return f"RHEL-{label}_HVM-{image.day:%Y%m%d}-{image.arch}-{build}-Hourly2-{disk}"
+
+    return name
+
+
+def _redhat() -> Iterator[_Series]:
     for release, ga, last in _RHEL_MINORS:
-        dates = _cadence(f"rhel-{release}", _d(ga), _d(last), 18, 50)
-        label = release if release.startswith("7.") else f"{release}.0"
-        arches = ("x86_64",) if release.startswith("7.") else ("x86_64", "arm64")
         major = int(release.split(".")[0])
-        for arch in arches:
-            build = _h("rhel-build", release, arch) % 6
-            series = f"rhel-{release}-{arch}"
-            for i, (rank, day) in enumerate(_ranked(dates)):
-                if i:
-                    build += 1 + _h("rhel-step", release, arch, i) % 9
-                disk = "GP3" if day >= date(2022, 9, 1) and major >= 8 else "GP2"
-                if arch == "arm64":
-                    boot = "uefi"
-                elif major >= 9:
-                    boot = "uefi-preferred"
-                else:
-                    boot = None
-                _spec(
-                    out,
-                    name=f"RHEL-{label}_HVM-{day:%Y%m%d}-{arch}-{build}-Hourly2-{disk}",
-                    description="Provided by Red Hat, Inc.",
-                    owner="redhat",
-                    architecture=arch,
-                    serial=day,
-                    series=series,
-                    rank=rank,
-                    root_device_name="/dev/sda1",
-                    default_user="ec2-user",
-                    volume_size=10,
-                    volume_type=disk.lower(),
-                    platform_details="Red Hat Enterprise Linux",
-                    usage_operation="RunInstances:0010",
-                    boot_mode=boot,
-                )
+        yield _Series(
+            key=f"rhel-{release}-{{arch}}",
+            name=_rhel_name(release, major),
+            description="Provided by Red Hat, Inc.",
+            owner="redhat",
+            arches=("x86_64",) if major == 7 else ("x86_64", "arm64"),
+            dates=_dates(f"rhel-{release}", ga, last, 18, 50),
+            root="/dev/sda1",
+            user="ec2-user",
+            volume=10,
+            vtype=_gp3_since(date(2022, 9, 1)) if major >= 8 else "gp2",
+            boot=_uefi_preferred if major >= 9 else _uefi_arm,
+            platform_details="Red Hat Enterprise Linux",
+            usage_operation="RunInstances:0010",
+        )
 
 
 # --- Windows ----------------------------------------------------------------
@@ -1082,24 +1164,9 @@ _SQL = {
     "Express": ("Windows", "RunInstances:0002"),
 }
 
-
-def _patch_wednesday(year: int, month: int) -> date:
-    """Amazon's Windows AMIs follow Patch Tuesday by a day."""
-    first = date(year, month, 1)
-    first_tuesday = first + timedelta(days=(1 - first.weekday()) % 7)
-    return first_tuesday + timedelta(days=8)
-
-
-def _windows(out: _Specs) -> None:
-    months = []
-    y, m = 2025, 1
-    while True:
-        day = _patch_wednesday(y, m)
-        if day > CATALOG_END:
-            break
-        months.append(day)
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    editions: dict[str, tuple[str, ...]] = {
+#: Editions by Windows Server year. Retired releases (2012 R2 and older) are absent, as on AWS.
+_WINDOWS_EDITIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
         "2016": ("Full-Base", "Core-Base", "Full-SQL_2017_Standard", "Full-SQL_2019_Standard"),
         "2019": (
             "Full-Base",
@@ -1125,58 +1192,97 @@ def _windows(out: _Specs) -> None:
         ),
         "2025": ("Full-Base", "Core-Base", "Full-SQL_2022_Standard", "Full-SQL_2022_Enterprise"),
     }
-    languages = ("Japanese", "German", "French", "Korean", "Chinese_Simplified")
-    for year, eds in editions.items():
-        dates = [d for d in months if year != "2025" or d >= date(2024, 11, 13)]
-        variants = [("English", ed, 3) for ed in eds]
-        if year in ("2019", "2022", "2025"):
-            variants += [(lang, "Full-Base", 1) for lang in languages]
+)
+_WINDOWS_LANGUAGES = (
+    "Japanese",
+    "German",
+    "French",
+    "Korean",
+    "Chinese_Simplified",
+    # added in issue 13, with 2016 in every language
+    "Chinese_Traditional",
+    "Spanish",
+    "Italian",
+    "Portuguese_Brazil",
+    "Russian",
+    "Dutch",
+    "Swedish",
+    "Turkish",
+    "Polish",
+)
+
+
+def _patch_wednesday(year: int, month: int) -> date:
+    """Amazon's Windows AMIs follow Patch Tuesday by a day."""
+    first = date(year, month, 1)
+    first_tuesday = first + timedelta(days=(1 - first.weekday()) % 7)
+    return first_tuesday + timedelta(days=8)
+
+
+def _patch_wednesdays(year: int, month: int) -> tuple[date, ...]:
+    """Every month's Windows release from year-month up to CATALOG_END."""
+    months = []
+    while (day := _patch_wednesday(year, month)) <= CATALOG_END:
+        months.append(day)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(months)
+
+
+def _windows_series(year: str, lang: str, edition: str, max_tier: int, dates: tuple[date, ...]
+                    ) -> _Series:  # fmt: skip
+    series = f"Windows_Server-{year}-{lang}-{edition}"
+    kind = edition.split("-")[0]
+    if "-SQL_" in edition:
+        _, sql_year, sql_edition = edition.split("-")[1].split("_")
+        details, usage = _SQL[sql_edition]
+        description = (
+            f"Microsoft Windows Server {year} {kind} Locale {lang} with SQL "
+            f"{sql_edition} {sql_year} AMI provided by Amazon"
+        )
+        size = 50
+    else:
+        details, usage = "Windows", "RunInstances:0002"
+        extra = {"ContainersLatest": " with Containers", "ECS_Optimized": " ECS Optimized"}
+        description = (
+            f"Microsoft Windows Server {year}{extra.get(edition.split('-')[1], '')} "
+            f"{kind} Locale {lang} AMI provided by Amazon"
+        )
+        size = 30
+    return _Series(
+        key=series,
+        name=series + "-{dotted}",
+        description=description,
+        owner="microsoft-via-amazon",
+        arches=("x86_64",),
+        dates=dates,
+        version=None,
+        max_tier=max_tier,
+        root="/dev/sda1",
+        user=None,
+        volume=size,
+        vtype=_gp3_since(date(2024, 7, 1)),
+        platform="windows",
+        platform_details=details,
+        usage_operation=usage,
+        boot="uefi-preferred" if year == "2025" else None,
+        deprecate_after=None,
+    )
+
+
+def _windows() -> Iterator[_Series]:
+    months = _patch_wednesdays(2025, 1)
+    for year, editions in _WINDOWS_EDITIONS.items():
+        dates = months if year != "2025" else _since(months, "2024-11-13")
+        variants = [("English", edition, 3) for edition in editions]
+        variants += [(lang, "Full-Base", 1) for lang in _WINDOWS_LANGUAGES]
         for lang, edition, max_tier in variants:
-            series = f"Windows_Server-{year}-{lang}-{edition}"
-            kind = edition.split("-")[0]
-            if "-SQL_" in edition:
-                _, sql_year, sql_edition = edition.split("-")[1].split("_")
-                details, usage = _SQL[sql_edition]
-                desc = (
-                    f"Microsoft Windows Server {year} {kind} Locale {lang} with SQL "
-                    f"{sql_edition} {sql_year} AMI provided by Amazon"
-                )
-                size = 50
-            else:
-                details, usage = "Windows", "RunInstances:0002"
-                extra = {"ContainersLatest": " with Containers", "ECS_Optimized": " ECS Optimized"}
-                desc = (
-                    f"Microsoft Windows Server {year}{extra.get(edition.split('-')[1], '')} "
-                    f"{kind} Locale {lang} AMI provided by Amazon"
-                )
-                size = 30
-            for rank, day in _ranked(dates):
-                _spec(
-                    out,
-                    name=f"{series}-{day:%Y.%m.%d}",
-                    description=desc,
-                    owner="microsoft-via-amazon",
-                    architecture="x86_64",
-                    serial=day,
-                    series=series,
-                    rank=rank,
-                    max_tier=max_tier,
-                    root_device_name="/dev/sda1",
-                    default_user=None,
-                    volume_size=size,
-                    volume_type="gp3" if day >= date(2024, 7, 1) else "gp2",
-                    platform="windows",
-                    platform_details=details,
-                    usage_operation=usage,
-                    boot_mode="uefi-preferred" if year == "2025" else None,
-                    deprecate_after=None,
-                )
+            yield _windows_series(year, lang, edition, max_tier, dates)
 
 
 # --- SUSE (on-demand images are published by Amazon) ------------------------
 
 
-def _suse(out: _Specs) -> None:
+def _suse() -> Iterator[_Series]:
     for sp, first, last in (
         ("sp3", "2021-06-22", "2022-12-31"),
         ("sp4", "2022-06-21", "2023-12-31"),
@@ -1184,33 +1290,29 @@ def _suse(out: _Specs) -> None:
         ("sp6", "2024-06-25", "2025-12-31"),
         ("sp7", "2025-06-17", "2026-10-31"),
     ):
-        dates = _cadence(f"suse-{sp}", _d(first), _d(last), 20, 45)
+        dates = _dates(f"suse-{sp}", first, last, 20, 45)
         for product, arch in (("sles", "x86_64"), ("sles", "arm64"), ("sles-sap", "x86_64")):
-            series = f"suse-{product}-15-{sp}-{arch}"
             title = (
                 "SUSE Linux Enterprise Server for SAP Applications"
                 if product.endswith("sap")
                 else "SUSE Linux Enterprise Server"
             )
-            for rank, day in _ranked(dates):
-                _spec(
-                    out,
-                    name=f"suse-{product}-15-{sp}-v{day:%Y%m%d}-hvm-ssd-{arch}",
-                    description=f"{title} 15 {sp.upper()} (HVM, 64-bit, SSD-Backed)",
-                    owner="suse-via-amazon",
-                    architecture=arch,
-                    serial=day,
-                    series=series,
-                    rank=rank,
-                    max_tier=3 if product == "sles" else 1,
-                    root_device_name="/dev/sda1",
-                    default_user="ec2-user",
-                    volume_size=10,
-                    volume_type="gp3",
-                    platform_details="SUSE Linux",
-                    usage_operation="RunInstances:000g",
-                    boot_mode="uefi" if arch == "arm64" else "legacy-bios",
-                )
+            yield _Series(
+                key=f"suse-{product}-15-{sp}-{arch}",
+                name=f"suse-{product}-15-{sp}-v{{d}}-hvm-ssd-{arch}",
+                description=f"{title} 15 {sp.upper()} (HVM, 64-bit, SSD-Backed)",
+                owner="suse-via-amazon",
+                arches=(arch,),
+                dates=dates,
+                max_tier=3 if product == "sles" else 1,
+                root="/dev/sda1",
+                user="ec2-user",
+                volume=10,
+                vtype="gp3",
+                platform_details="SUSE Linux",
+                usage_operation="RunInstances:000g",
+                boot="uefi" if arch == "arm64" else "legacy-bios",
+            )
 
 
 # --- AWS Marketplace and community publishers -------------------------------
@@ -1767,12 +1869,8 @@ def _marketplace(out: _Specs) -> None:
 @functools.cache
 def _global_specs() -> tuple[_Spec, ...]:
     out: _Specs = []
-    _canonical(out)
-    _amazon_linux(out)
-    _debian(out)
-    _redhat(out)
-    _windows(out)
-    _suse(out)
+    for family in (_canonical, _amazon_linux, _debian, _redhat, _windows, _suse):
+        _expand(out, family())
     _marketplace(out)
     names = {spec.head[0] for spec in out}
     if len(names) != len(out):  # a generator bug, never a user error

@@ -330,7 +330,7 @@ SERIAL_PATTERNS = (
     # Marketplace relistings of Ubuntu append a listing id after the serial.
     ("ubuntu*/images/*", r"-(\d{8})(?:\.\d+)?(?:-[0-9a-f-]{36})?$", "%Y%m%d"),
     ("amzn2-ami-*", r"-2\.0\.(\d{8})", "%Y%m%d"),
-    ("amzn-ami-*", r"-2018\.03\.0\.(\d{8})\.", "%Y%m%d"),
+    ("amzn-ami-*", r"-20\d\d\.\d\d\.\d\.(\d{8})", "%Y%m%d"),
     ("al2023-ami-*", r"-2023\.\d+\.(\d{8})", "%Y%m%d"),
     ("debian-*", r"-(\d{8})-\d+$", "%Y%m%d"),
     ("RHEL-*", r"_HVM-(\d{8})-", "%Y%m%d"),
@@ -443,3 +443,56 @@ def test_serials_run_from_release_to_about_october_2026(
     assert date(2024, 4, 25) <= days[0] < date(2024, 10, 1)
     assert date(2026, 10, 1) <= days[-1] <= CATALOG_END
     assert len(set(days)) == len(days)  # one serial a day at most
+
+
+# --- series real templates filter for (issue 13) ------------------------------
+
+ISSUE_13_FILTERS = (
+    # (owner, name filter) as real templates write them
+    (CANONICAL, "ubuntu/images/*ubuntu-bionic-18.04-amd64-server-*"),
+    (CANONICAL, "ubuntu/images/hvm-ssd/ubuntu-bionic-18.04-amd64-server-*"),
+    (CANONICAL, "*ubuntu-xenial-16.04-amd64-server-*"),
+    (CANONICAL, "ubuntu-pro-server/images/hvm-ssd/ubuntu-bionic-18.04-amd64-pro-server-*"),
+    (CANONICAL, "ubuntu-pro-server/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-pro-server-*"),
+    ("amazon", "amzn2-ami-minimal-hvm-*"),
+    ("amazon", "amzn2-ami-minimal-hvm-*-gp2"),
+    ("amazon", "amzn2-ami-ecs-hvm-*-x86_64-ebs"),
+    ("amazon", "amazon-eks-node-*"),
+    ("amazon", "al2023-ami-minimal-2023.*-kernel-6.18-*"),
+    ("amazon", "al2023-ami-2023.*-kernel-6.18-arm64"),
+    ("amazon", "al2023-ami-2023.*-kernel-6.12-x86_64"),
+    ("amazon", "amzn-ami-hvm-2017.09.*-gp2"),
+    ("amazon", "amzn-ami-hvm-*-x86_64-gp2"),
+    ("amazon", "Windows_Server-2016-English-Full-Base-*"),
+    ("amazon", "Windows_Server-2016-Japanese-Full-Base*"),
+    ("amazon", "Windows_Server-2022-Spanish-Full-Base-*"),
+    ("amazon", "Windows_Server-2025-English-Full-Base-*"),
+)
+
+
+@pytest.mark.parametrize(("owner", "pattern"), ISSUE_13_FILTERS)
+def test_real_template_filters_find_a_current_image(
+    us_east_1: tuple[CatalogImage, ...], owner: str, pattern: str
+) -> None:
+    # What most_recent = true picks without include_deprecated, on the catalogue's last day.
+    live = [
+        image
+        for image in us_east_1
+        if fnmatch.fnmatchcase(image.name, pattern)
+        and matches_owner(image, [owner], "000000000000")
+        and (image.deprecation_time is None or image.deprecation_time > END)
+    ]
+    assert live, pattern
+
+
+def test_retired_windows_releases_are_absent(us_east_1: tuple[CatalogImage, ...]) -> None:
+    for pattern in ("Windows_Server-2012-R2*", "Windows_Server-2012-RTM*", "Windows_Server-2008*"):
+        assert not named(us_east_1, pattern)
+
+
+def test_amazon_linux_1_is_published_only_before_its_end_of_life(
+    us_east_1: tuple[CatalogImage, ...],
+) -> None:
+    al1 = named(us_east_1, "amzn-ami-*")
+    assert al1
+    assert max(image.creation_date for image in al1).date() <= date(2023, 12, 31)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +250,22 @@ def test_per_instance_port_fallback_publishes_the_port(
     assert len({port for _, port in endpoints}) == 2
     for address, port in endpoints:
         assert asyncio.run(_ssh_run(address, key, "echo hi", port=port)) == "hi\n"
+
+
+def test_consistency_eventual_is_served_and_announced(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    server = Server(tmp_path, "--consistency", "eventual")
+    servers.append(server)
+    assert "  consistency eventual (new resources are not found for a moment, as on AWS)" in (
+        server.banner
+    )
+    with urllib.request.urlopen(f"{server.endpoint}/_amibake/status", timeout=10) as answer:
+        status = json.loads(answer.read())
+    assert status["latency"]["name"] == "instant"
+    assert status["latency"]["consistency"] == {
+        "mode": "eventual",
+        "hidden_calls": 2,
+        "hidden_seconds": 5.0,
+    }
+    assert server.stop() == 0

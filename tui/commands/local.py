@@ -46,6 +46,14 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--faults", type=Path, default=None, help="fault plan (TOML or JSON)")
     serve.add_argument(
+        "--consistency",
+        choices=("strong", "eventual"),
+        default=None,
+        help="eventual: a resource just created is not found for a moment by the calls naming "
+        "it (InvalidInstanceID.NotFound ...), as on AWS (default: the latency profile's; "
+        "eventual for realistic)",
+    )
+    serve.add_argument(
         "--no-isolation",
         action="store_true",
         help="run instance commands as plain child processes even if bubblewrap is present",
@@ -81,6 +89,12 @@ def banner(cloud: Any) -> str:
         f"  endpoint   {cloud.endpoint_url}",
         f"  latency    {latency.name} (boot {latency.boot:g}s, ssh {latency.ssh_ready:g}s, "
         f"stop {latency.stop:g}s, image {latency.image:g}s, terminate {latency.terminate:g}s)",
+        f"  consistency {latency.consistency.mode}"
+        + (
+            " (new resources are not found for a moment, as on AWS)"
+            if latency.consistency.eventual
+            else ""
+        ),
         f"  ssh        {ssh}",
         f"  sandbox    {sandbox}",
         f"  data       {cloud.data_dir}",
@@ -101,13 +115,17 @@ def banner(cloud: Any) -> str:
 def serve_command(args: argparse.Namespace) -> int:
     from core.local.cloud import LocalCloud
     from core.local.faults import FaultPlan
+    from core.local.latency import get_profile
 
     plan = FaultPlan.load(args.faults) if args.faults else None
+    latency = get_profile(args.latency)
+    if getattr(args, "consistency", None):
+        latency = latency.with_consistency(args.consistency)
     cloud = LocalCloud(
         host=args.host,
         port=args.port,
         ssh_port=args.ssh_port,
-        latency=args.latency,
+        latency=latency,
         data_dir=args.data_dir,
         isolate=False if args.no_isolation else None,
         faults=plan,
