@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS resources (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     build_id TEXT NOT NULL REFERENCES builds(build_id),
     region TEXT NOT NULL,
-    kind TEXT NOT NULL,            -- key-pair, security-group, instance, volume, image, snapshot
+    kind TEXT NOT NULL,            -- key-pair, security-group, instance, volume, image, snapshot,
+                                   -- role, instance-profile (IAM: global, the build's region),
+                                   -- launch-template, fleet (spot instances)
     token TEXT NOT NULL,           -- the name or idempotency token it was created with
     resource_id TEXT,              -- NULL until the create call answered
     state TEXT NOT NULL,           -- intended / created / deleted / kept

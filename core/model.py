@@ -86,7 +86,9 @@ def thaw(value: Any) -> Any:
 # --------------------------------------------------------------------------- builder
 
 
-SshInterface = Literal["public_ip", "private_ip", "public_dns", "private_dns"]
+SshInterface = Literal[
+    "public_ip", "private_ip", "public_dns", "private_dns", "ipv6", "session_manager"
+]
 ShutdownBehavior = Literal["stop", "terminate"]
 KeyPairType = Literal["rsa", "ed25519"]
 
@@ -108,18 +110,23 @@ class SourceAmiFilter:
 
 @dataclass(frozen=True, kw_only=True)
 class BlockDeviceMapping:
-    """One entry of ``launch_block_device_mappings`` (EBS volume of the build instance)."""
+    """One entry of ``launch_block_device_mappings`` or ``ami_block_device_mappings``.
+
+    As Packer's BlockDevice: ``delete_on_termination`` defaults to false; ``no_device``
+    suppresses the device; a ``virtual_name`` (``ephemeralN``) maps an instance store.
+    """
 
     device_name: str
     volume_size: int | None = None
     volume_type: str | None = None
     iops: int | None = None
     throughput: int | None = None
-    delete_on_termination: bool = True
+    delete_on_termination: bool = False
     encrypted: bool | None = None
     kms_key_id: str | None = None
     snapshot_id: str | None = None
     no_device: bool = False
+    virtual_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +135,138 @@ class AwsPolling:
 
     delay_seconds: int | None = None
     max_attempts: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeregistrationProtection:
+    """``deregistration_protection``: ``with_cooldown`` implies ``enabled`` (as in Packer)."""
+
+    enabled: bool = False
+    with_cooldown: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetadataOptions:
+    """``metadata_options``: the instance metadata service, with Packer's defaults."""
+
+    http_endpoint: Literal["enabled", "disabled"] = "enabled"
+    http_tokens: Literal["optional", "required"] = "optional"
+    http_put_response_hop_limit: int = 1
+    instance_metadata_tags: Literal["enabled", "disabled"] = "disabled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Placement:
+    """``placement`` (and the deprecated top-level ``tenancy``, folded in here)."""
+
+    host_resource_group_arn: str | None = None
+    host_id: str | None = None
+    tenancy: Literal["default", "dedicated", "host"] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyStatement:
+    effect: str = "Allow"
+    action: tuple[str, ...] = ()
+    resource: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyDocument:
+    """``temporary_iam_instance_profile_policy_document``: the temporary role's inline policy."""
+
+    version: str = "2012-10-17"
+    statements: tuple[PolicyStatement, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssumeRole:
+    """``assume_role``: the STS AssumeRole the build's credentials go through (Packer's
+    AssumeRoleConfig). Empty values are not sent."""
+
+    role_arn: str
+    session_name: str | None = None
+    external_id: str | None = None
+    duration_seconds: int | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    transitive_tag_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessConfig:
+    """Packer's AccessConfig: how a builder (or an amazon-* data source) reaches AWS.
+
+    Every field unset means "the build's target" (``--local``, ``--profile``, the app's
+    target). ``access_key``/``secret_key``/``token``/``mfa_code`` are secrets: they join
+    ``BuildSpec.sensitive_values`` and are never written anywhere.
+    """
+
+    profile: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    shared_credentials_file: str | None = None
+    assume_role: AssumeRole | None = None
+    mfa_code: str | None = field(default=None, repr=False)
+    custom_endpoint_ec2: str | None = None
+    skip_credential_validation: bool = False
+    skip_metadata_api_check: bool = False
+    #: retries after the first attempt (None: amibake's default, botocore standard mode)
+    max_retries: int | None = None
+    insecure_skip_tls_verify: bool = False
+    decode_authorization_messages: bool = False
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values to redact from every output."""
+        return tuple(
+            v for v in (self.access_key, self.secret_key, self.token, self.mfa_code) if v
+        )
+
+    @property
+    def is_default(self) -> bool:
+        return self == AccessConfig()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SshBastion:
+    """``ssh_bastion_*``: the host the SSH connection hops through (a direct-tcpip tunnel).
+
+    As in Packer, ``private_key_file``/``certificate_file`` default to the instance's
+    ``ssh_private_key_file``/``ssh_certificate_file`` (the loader fills them in).
+    """
+
+    host: str
+    port: int = 22
+    username: str | None = None
+    password: str | None = None
+    private_key_file: str | None = None
+    certificate_file: str | None = None
+    agent_auth: bool = False
+    interactive: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class SshProxy:
+    """``ssh_proxy_*``: a SOCKS5 proxy the SSH connection goes through."""
+
+    host: str
+    port: int = 1080
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkFilter:
+    """``vpc_filter``, ``subnet_filter``, ``security_group_filter``: EC2 filters (a value with
+    commas is several values, as Packer reads it); for subnets, how to choose among several."""
+
+    filters: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    #: subnets only: the one with the most free addresses (wins over ``random``)
+    most_free: bool = False
+    #: subnets only: any one of those matching
+    random: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,6 +323,118 @@ class AmazonEbsBuilder:
     skip_ami_run_tags: bool = False
     shutdown_behavior: ShutdownBehavior = "stop"
     aws_polling: AwsPolling | None = None
+    # --- AMI options (issue 12)
+    ami_block_device_mappings: tuple[BlockDeviceMapping, ...] = ()
+    #: Packer's trilean: None leaves the instance's ENA attribute as it is
+    ena_support: bool | None = None
+    sriov_support: bool = False
+    snapshot_users: tuple[str, ...] = ()
+    snapshot_groups: tuple[str, ...] = ()
+    #: RFC 3339 text, as in the template
+    deprecate_at: str | None = None
+    ami_org_arns: tuple[str, ...] = ()
+    ami_ou_arns: tuple[str, ...] = ()
+    #: region -> KMS key ("" is the region's default EBS key)
+    region_kms_key_ids: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    skip_save_build_region: bool = False
+    imds_support: Literal["v2.0"] | None = None
+    deregistration_protection: DeregistrationProtection | None = None
+    ami_virtualization_type: Literal["hvm", "paravirtual"] | None = None
+    ami_product_codes: tuple[str, ...] = ()
+    snapshot_copy_duration_minutes: int | None = None
+
+    # --- run options (issue 12)
+    #: "none": no key pair, no SSH rule, no connection (and no provisioners, as in Packer)
+    communicator: Literal["ssh", "none"] = "ssh"
+    availability_zone: str | None = None
+    ebs_optimized: bool = False
+    metadata_options: MetadataOptions = field(default_factory=MetadataOptions)
+    placement: Placement = field(default_factory=Placement)
+    run_volume_tags: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    temporary_iam_instance_profile_policy_document: PolicyDocument | None = None
+    #: Packer checks that ``iam_instance_profile`` exists (GetInstanceProfile) unless set.
+    skip_profile_validation: bool = False
+    no_ephemeral: bool = False
+    #: also set by ``enable_t2_unlimited``; burstable types get "standard" otherwise (Packer)
+    enable_unlimited_credits: bool = False
+    #: "none" unless a reservation id or group is given (Packer's default)
+    capacity_reservation_preference: Literal["none", "open"] | None = None
+    capacity_reservation_id: str | None = None
+    capacity_reservation_group_arn: str | None = None
+    #: license configuration ARNs
+    license_specifications: tuple[str, ...] = ()
+    enable_nitro_enclave: bool = False
+    #: the temporary security group admits the caller's public address (amibake's default)
+    temporary_security_group_source_public_ip: bool = False
+    #: a spot instance through a temporary launch template and an "instant" EC2 Fleet:
+    #: "auto" (up to the on-demand price) or a maximum hourly price; None: on demand
+    spot_price: str | None = None
+    #: launch one of these (``instance_type`` is then empty), the fleet's overrides
+    spot_instance_types: tuple[str, ...] = ()
+    #: on the launch template and the spot instance request
+    spot_tags: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    fleet_tags: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    spot_allocation_strategy: str | None = None
+    #: deprecated by Packer (a warning): kept, not sent
+    spot_price_auto_product: str | None = None
+    #: spot blocks (no longer offered by AWS): sent as Packer sends it; 0 is unset
+    block_duration_minutes: int = 0
+    vpc_filter: NetworkFilter | None = None
+    subnet_filter: NetworkFilter | None = None
+    security_group_filter: NetworkFilter | None = None
+    #: the provisioners stop the instance; the build only waits for "stopped"
+    disable_stop_instance: bool = False
+
+    # --- access options (issue 12)
+    access: AccessConfig = field(default_factory=AccessConfig)
+    #: skip checking the build region and ami_regions with DescribeRegions
+    skip_region_validation: bool = False
+
+    # --- SSH options (issue 12)
+    #: authenticate with the local SSH agent; no temporary key pair is created
+    ssh_agent_auth: bool = False
+    ssh_pty: bool = False
+    ssh_password: str | None = None
+    #: remove the temporary key from ~/.ssh/authorized_keys after provisioning
+    ssh_clear_authorized_keys: bool = False
+    #: after the first successful connection: disconnect, wait this long, connect again
+    pause_before_connecting: float = 0.0
+    #: failed SSH handshakes (after TCP connected) tolerated; None: a 10 s window of refusals
+    ssh_handshake_attempts: int | None = None
+    #: seconds between keepalives; 0 disables them (Packer: a negative duration)
+    ssh_keep_alive_interval: float = 5.0
+    #: a connection silent for this long is dead (None: never)
+    ssh_read_write_timeout: float | None = None
+    #: name of the temporary key pair (None: ``amibake_<build id>``)
+    temporary_key_pair_name: str | None = None
+    ssh_certificate_file: str | None = None
+    ssh_ciphers: tuple[str, ...] = ()
+    ssh_key_exchange_algorithms: tuple[str, ...] = ()
+    # amibake's default is SFTP (Packer's is scp; OpenSSH's own scp speaks SFTP since 9.0)
+    ssh_file_transfer_method: Literal["sftp", "scp"] = "sftp"
+    ssh_bastion: SshBastion | None = None
+    ssh_proxy: SshProxy | None = None
+    #: ``port:host:hostport``: listen on localhost:port here, forward through the instance
+    ssh_local_tunnels: tuple[str, ...] = ()
+    #: ``port:host:hostport``: listen on the instance's localhost:port, forward to here
+    ssh_remote_tunnels: tuple[str, ...] = ()
+    ssh_disable_agent_forwarding: bool = False
+    #: ``ssh_interface = "session_manager"``: wait before starting the session, local port
+    pause_before_ssm: float = 10.0
+    session_manager_port: int | None = None
+    # --- HCL2 build naming (issue 18)
+    #: the name Packer gives this run: ``<build name>.amazon-ebs.<source>`` in a named HCL2
+    #: build, ``amazon-ebs.<source>`` in an unnamed one; "" for legacy JSON and TOML
+    packer_name: str = field(default="", compare=False)  # display only: not part of equality
+
+    def ssh_secrets(self) -> tuple[str, ...]:
+        """The SSH passwords of the template (issue 12): redacted everywhere, like credentials."""
+        values = (
+            self.ssh_password,
+            self.ssh_bastion.password if self.ssh_bastion else None,
+            self.ssh_proxy.password if self.ssh_proxy else None,
+        )
+        return tuple(v for v in values if v)
 
     def matches(self, selector: str) -> bool:
         """Whether an ``only``/``except`` entry names this builder.
@@ -217,15 +468,20 @@ class _ProvisionerCommon:
 
 
 DEFAULT_EXECUTE_COMMAND = "chmod +x {{ .Path }}; {{ .Vars }} {{ .Path }}"
+#: Packer's execute_command when ``use_env_var_file`` is set.
+ENV_VAR_FILE_EXECUTE_COMMAND = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ShellProvisioner(_ProvisionerCommon):
     """Runs commands over SSH: exactly one of ``inline``, ``script``, ``scripts`` is set.
 
-    ``execute_command`` keeps Packer's run-time placeholders ``{{ .Path }}`` and
-    ``{{ .Vars }}``; the engine substitutes them. ``environment_vars`` are
-    ``KEY=value`` strings.
+    ``execute_command`` keeps Packer's run-time placeholders ``{{ .Path }}``,
+    ``{{ .Vars }}`` and ``{{ .EnvVarFile }}``; the engine substitutes them.
+    ``environment_vars`` are ``KEY=value`` strings, ``env`` a map (both as in Packer).
+    ``execute_command`` / ``env_var_format`` ``None``: Packer's default for ``use_env_var_file``.
+    ``remote_path`` ``None``: ``remote_folder``/``remote_file`` (``remote_file`` ``None``:
+    ``script_<random 0-9998>.sh``, as Packer names it).
     """
 
     type: Literal["shell"] = "shell"
@@ -233,21 +489,192 @@ class ShellProvisioner(_ProvisionerCommon):
     script: str | None = None
     scripts: tuple[str, ...] = ()
     environment_vars: tuple[str, ...] = ()
-    execute_command: str = DEFAULT_EXECUTE_COMMAND
+    env: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    env_var_format: str | None = None
+    use_env_var_file: bool = False
+    execute_command: str | None = DEFAULT_EXECUTE_COMMAND
     expect_disconnect: bool = False
+    valid_exit_codes: tuple[int, ...] = (0,)
+    remote_folder: str = "/tmp"
+    remote_file: str | None = None
+    remote_path: str | None = None
+    skip_clean: bool = False
+    #: ``None``: ``/bin/sh -e``, written only when the inline commands have no ``#!`` of their own
+    inline_shebang: str | None = None
+    start_retry_timeout: float = 300.0
+    pause_after: float = 0.0
+    #: keep the scripts' bytes as they are (else CRLF line endings become LF, as in Packer)
+    binary: bool = False
+    overrides: FrozenMap[str, ShellProvisioner] = field(default_factory=FrozenMap)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FileProvisioner(_ProvisionerCommon):
-    """Copies ``source`` to ``destination`` (upload: local -> instance, download: reverse)."""
+    """Copies ``sources`` (or ``content``) to ``destination`` (upload) or back (download).
+
+    :attr:`all_sources` is ``sources`` then ``source`` (Packer appends ``source``).
+    ``generated``: the source is created during the build (it may not exist yet).
+    """
 
     type: Literal["file"] = "file"
-    source: str
+    source: str = ""
+    sources: tuple[str, ...] = ()
+    content: str | None = None
     destination: str
     direction: Literal["upload", "download"] = "upload"
+    generated: bool = False
+    overrides: FrozenMap[str, FileProvisioner] = field(default_factory=FrozenMap)
+
+    @property
+    def all_sources(self) -> tuple[str, ...]:
+        return (*self.sources, *((self.source,) if self.source else ()))
 
 
-Provisioner = ShellProvisioner | FileProvisioner
+@dataclass(frozen=True, kw_only=True)
+class ShellLocalProvisioner(_ProvisionerCommon):
+    """Packer's ``shell-local``: runs on the user's machine, with Packer's environment."""
+
+    type: Literal["shell-local"] = "shell-local"
+    command: str | None = None
+    inline: tuple[str, ...] = ()
+    script: str | None = None
+    scripts: tuple[str, ...] = ()
+    environment_vars: tuple[str, ...] = ()
+    env: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    #: Packer's default ``["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]``
+    execute_command: tuple[str, ...] = ("/bin/sh", "-c", "{{.Vars}} {{.Script}}")
+    inline_shebang: str = "/bin/sh -e"
+    valid_exit_codes: tuple[int, ...] = (0,)
+    use_linux_pathing: bool = False
+    only_on: tuple[str, ...] = ()
+    overrides: FrozenMap[str, ShellLocalProvisioner] = field(default_factory=FrozenMap)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakpointProvisioner(_ProvisionerCommon):
+    """Packer's ``breakpoint``: pauses the build until the user continues."""
+
+    type: Literal["breakpoint"] = "breakpoint"
+    note: str = ""
+    disable: bool = False
+    overrides: FrozenMap[str, BreakpointProvisioner] = field(default_factory=FrozenMap)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnsibleProvisioner(_ProvisionerCommon):
+    """Packer's ``ansible``: ``ansible-playbook`` on the user's machine against the instance.
+
+    amibake connects Ansible straight to the instance over SSH with the build's key
+    (``use_proxy = false`` in Packer's terms); there is no local SSH proxy.
+    """
+
+    type: Literal["ansible"] = "ansible"
+    playbook_file: str
+    command: str = "ansible-playbook"
+    extra_arguments: tuple[str, ...] = ()
+    ansible_env_vars: tuple[str, ...] = ()
+    user: str | None = None
+    groups: tuple[str, ...] = ()
+    empty_groups: tuple[str, ...] = ()
+    host_alias: str = "default"
+    galaxy_file: str | None = None
+    galaxy_command: str = "ansible-galaxy"
+    roles_path: str | None = None
+    collections_path: str | None = None
+    galaxy_force_install: bool = False
+    inventory_directory: str | None = None
+    keep_inventory_file: bool = False
+    use_proxy: bool | None = None
+    #: false (Packer's default): ``ANSIBLE_SCP_IF_SSH=True`` joins the environment.
+    use_sftp: bool = False
+    overrides: FrozenMap[str, AnsibleProvisioner] = field(default_factory=FrozenMap)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PuppetMasterlessProvisioner(_ProvisionerCommon):
+    """Packer's ``puppet-masterless``: upload the manifests and modules, ``puppet apply``."""
+
+    type: Literal["puppet-masterless"] = "puppet-masterless"
+    manifest_file: str
+    manifest_dir: str | None = None
+    module_paths: tuple[str, ...] = ()
+    hiera_config_path: str | None = None
+    facter: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    extra_arguments: tuple[str, ...] = ()
+    execute_command: str | None = None
+    ignore_exit_codes: bool = False
+    prevent_sudo: bool = False
+    puppet_bin_dir: str = ""
+    staging_directory: str = "/tmp/packer-puppet-masterless"
+    working_directory: str | None = None
+    clean_staging_directory: bool = False
+    overrides: FrozenMap[str, PuppetMasterlessProvisioner] = field(default_factory=FrozenMap)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChefSoloProvisioner(_ProvisionerCommon):
+    """Packer's ``chef-solo``: upload cookbooks, write solo.rb and node.json, run chef-solo."""
+
+    type: Literal["chef-solo"] = "chef-solo"
+    cookbook_paths: tuple[str, ...] = ()
+    remote_cookbook_paths: tuple[str, ...] = ()
+    roles_path: str | None = None
+    data_bags_path: str | None = None
+    environments_path: str | None = None
+    chef_environment: str | None = None
+    chef_license: str | None = None
+    #: ``json``, as JSON text (any JSON object)
+    json: str = "{}"
+    run_list: tuple[str, ...] = ()
+    prevent_sudo: bool = False
+    skip_install: bool = False
+    install_command: str | None = None
+    execute_command: str | None = None
+    staging_directory: str = "/tmp/packer-chef-solo"
+    version: str = ""
+    overrides: FrozenMap[str, ChefSoloProvisioner] = field(default_factory=FrozenMap)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnsibleLocalProvisioner(_ProvisionerCommon):
+    """Packer's ``ansible-local``: upload the playbook, run ansible-playbook on the instance."""
+
+    type: Literal["ansible-local"] = "ansible-local"
+    playbook_file: str
+    playbook_dir: str | None = None
+    command: str = "ANSIBLE_FORCE_COLOR=1 PYTHONUNBUFFERED=1 ansible-playbook"
+    extra_arguments: tuple[str, ...] = ()
+    inventory_groups: tuple[str, ...] = ()
+    inventory_file: str | None = None
+    role_paths: tuple[str, ...] = ()
+    group_vars: str | None = None
+    host_vars: str | None = None
+    galaxy_file: str | None = None
+    galaxy_command: str = "ansible-galaxy"
+    #: ``None``: /tmp/packer-provisioner-ansible-local/<random uuid>, as in Packer
+    staging_directory: str | None = None
+    clean_staging_directory: bool = False
+    overrides: FrozenMap[str, AnsibleLocalProvisioner] = field(default_factory=FrozenMap)
+
+
+Provisioner = (
+    ShellProvisioner
+    | FileProvisioner
+    | ShellLocalProvisioner
+    | BreakpointProvisioner
+    | AnsibleProvisioner
+    | PuppetMasterlessProvisioner
+    | ChefSoloProvisioner
+    | AnsibleLocalProvisioner
+)
+
+
+def _post_applies(post: Any, builder: AmazonEbsBuilder) -> bool:
+    if post.builders and builder.name not in post.builders:
+        return False
+    if post.only and not any(builder.matches(s) for s in post.only):
+        return False
+    return not any(builder.matches(s) for s in post.except_)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,11 +693,55 @@ class ManifestPostProcessor:
 
     def applies_to(self, builder: AmazonEbsBuilder) -> bool:
         """Whether this runs for ``builder``: its build block's, and ``only``/``except``."""
-        if self.builders and builder.name not in self.builders:
-            return False
-        if self.only and not any(builder.matches(s) for s in self.only):
-            return False
-        return not any(builder.matches(s) for s in self.except_)
+        return _post_applies(self, builder)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShellLocalPostProcessor:
+    """Packer's ``shell-local`` post-processor: runs on the user's machine after the build."""
+
+    type: Literal["shell-local"] = "shell-local"
+    command: str | None = None
+    inline: tuple[str, ...] = ()
+    script: str | None = None
+    scripts: tuple[str, ...] = ()
+    environment_vars: tuple[str, ...] = ()
+    env: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    execute_command: tuple[str, ...] = ("/bin/sh", "-c", "{{.Vars}} {{.Script}}")
+    inline_shebang: str = "/bin/sh -e"
+    valid_exit_codes: tuple[int, ...] = (0,)
+    use_linux_pathing: bool = False
+    only_on: tuple[str, ...] = ()
+    keep_input_artifact: bool | None = None
+    only: tuple[str, ...] = ()
+    except_: tuple[str, ...] = ()
+    builders: tuple[str, ...] = ()
+
+    def applies_to(self, builder: AmazonEbsBuilder) -> bool:
+        return _post_applies(self, builder)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AmiManagementPostProcessor:
+    """``amazon-ami-management``: keep the newest ``keep_releases`` AMIs carrying
+    ``identifier`` in their ``Amazon_AMI_Management_Identifier`` tag, in each region."""
+
+    type: Literal["amazon-ami-management"] = "amazon-ami-management"
+    identifier: str
+    keep_releases: int | None = None
+    keep_days: int | None = None
+    regions: tuple[str, ...] = ()
+    dry_run: bool = False
+    tag_key: str = "Amazon_AMI_Management_Identifier"
+    only: tuple[str, ...] = ()
+    except_: tuple[str, ...] = ()
+    builders: tuple[str, ...] = ()
+
+    def applies_to(self, builder: AmazonEbsBuilder) -> bool:
+        return _post_applies(self, builder)
+
+
+PostProcessor = ManifestPostProcessor | ShellLocalPostProcessor | AmiManagementPostProcessor
 
 
 # --------------------------------------------------------------------------- the spec
@@ -363,7 +834,7 @@ class BuildSpec:
     variables: FrozenMap[str, Variable] = field(default_factory=FrozenMap)
     builders: tuple[AmazonEbsBuilder, ...]
     provisioners: tuple[Provisioner, ...] = ()
-    post_processors: tuple[ManifestPostProcessor, ...] = ()
+    post_processors: tuple[PostProcessor, ...] = ()
     error_cleanup_provisioner: Provisioner | None = None
     sensitive_values: frozenset[str] = frozenset()
     build_time: _dt.datetime
@@ -386,4 +857,8 @@ class BuildSpec:
 
     def provisioners_for(self, builder: AmazonEbsBuilder) -> tuple[Provisioner, ...]:
         """Provisioners to run for ``builder``, honouring ``only`` / ``except``."""
-        return tuple(p for p in self.provisioners if p.applies_to(builder))
+        return tuple(
+            p.overrides.get(builder.name, p)  # Packer's per-builder `override`
+            for p in self.provisioners
+            if p.applies_to(builder)
+        )

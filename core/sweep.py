@@ -1,10 +1,10 @@
 """Find and delete what builds left behind, through the ledger and through amibake's tags.
 
 Order matters on EC2: instances first (and wait until terminated, which frees
-their security groups and volumes), then security groups (AWS may still say
-DependencyViolation for a moment), key pairs, detached volumes, then AMIs that
-never became artifacts and their snapshots. A successful build's AMIs carry
-the ``amibake:artifact`` tag and are never touched.
+their security groups and volumes), then spot fleets and their launch templates,
+security groups (AWS may still say DependencyViolation for a moment), key pairs,
+detached volumes, then AMIs that never became artifacts and their snapshots. A
+successful build's AMIs carry the ``amibake:artifact`` tag and are never touched.
 """
 
 from __future__ import annotations
@@ -17,15 +17,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.aws import Aws
+from core.aws import Aws, AwsError
 from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
+from core.engine.steps.iam_profile import delete_instance_profile, delete_role
+from core.engine.steps.spot import LIVE_FLEET_STATES, delete_fleet
 from core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
 from core.errors import UsageError
 from core.ledger import Ledger
 from core.paths import state_dir
 
-#: deletion order
-KINDS = ("instance", "security-group", "key-pair", "volume", "image", "snapshot")
+#: deletion order (a role goes before its instance profile: deleting it detaches it)
+KINDS = (
+    "instance",
+    "fleet",
+    "launch-template",
+    "security-group",
+    "key-pair",
+    "role",
+    "instance-profile",
+    "volume",
+    "image",
+    "snapshot",
+)
+#: IAM names of amibake's temporary roles and instance profiles (``amibake_<build id>``)
+IAM_PREFIX = "amibake_"
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,8 @@ class Sweeper:
         self.say = say
         #: resources carrying amibake's tags were seen (before the age and build filters)
         self.seen: set[str] = set()
+        #: IAM is global: its roles and instance profiles are searched with the first region
+        self._iam_searched = False
 
     def _wanted(self, build_id: str | None, created: float | None) -> bool:
         if self.build_id is not None and build_id != self.build_id:
@@ -115,7 +132,16 @@ class Sweeper:
         if self.build_id:
             tag_filter = [{"Name": f"tag:{TAG_BUILD_ID}", "Values": [self.build_id]}]
         call = self.aws.call
-        instances, groups, keys, volumes, images, snapshots = await asyncio.gather(
+        (
+            instances,
+            groups,
+            keys,
+            volumes,
+            images,
+            snapshots,
+            fleets,
+            templates,
+        ) = await asyncio.gather(
             self.aws.collect(region, "DescribeInstances", "Reservations", Filters=tag_filter),
             self.aws.collect(
                 region, "DescribeSecurityGroups", "SecurityGroups", Filters=tag_filter
@@ -125,6 +151,16 @@ class Sweeper:
             call(region, "DescribeImages", Owners=["self"], Filters=tag_filter),
             self.aws.collect(
                 region, "DescribeSnapshots", "Snapshots", OwnerIds=["self"], Filters=tag_filter
+            ),
+            # DescribeFleets has no tag filter: the tags are read below
+            self.aws.collect(
+                region,
+                "DescribeFleets",
+                "Fleets",
+                Filters=[{"Name": "fleet-state", "Values": list(LIVE_FLEET_STATES)}],
+            ),
+            self.aws.collect(
+                region, "DescribeLaunchTemplates", "LaunchTemplates", Filters=tag_filter
             ),
         )
         live = self._live_builds()
@@ -147,6 +183,16 @@ class Sweeper:
                         _tags(instance),
                         instance["State"]["Name"],
                     )
+        for fleet in fleets:
+            if fleet.get("FleetState") in LIVE_FLEET_STATES:
+                add("fleet", fleet["FleetId"], _tags(fleet), fleet.get("Type", ""))
+        for template in templates:
+            add(
+                "launch-template",
+                template["LaunchTemplateId"],
+                _tags(template),
+                template.get("LaunchTemplateName", ""),
+            )
         for group in groups:
             add("security-group", group["GroupId"], _tags(group), group.get("GroupName", ""))
         for key in keys.get("KeyPairs", []):
@@ -170,7 +216,48 @@ class Sweeper:
             if tags.get(TAG_ARTIFACT) == "true" or snapshot["SnapshotId"] in artifact_snapshots:
                 continue
             add("snapshot", snapshot["SnapshotId"], tags, snapshot.get("State", ""))
+        if not self._iam_searched:
+            self._iam_searched = True
+            for kind, resource_id, tags in await self._iam(region):
+                add(kind, resource_id, tags)
         found.extend(await self._untagged(region, {o.resource_id for o in found}, live))
+        return found
+
+    async def _iam(self, region: str) -> list[tuple[str, str, dict[str, str]]]:
+        """amibake's temporary roles and instance profiles, with their tags (IAM's list calls
+        leave tags out, so each candidate named ``amibake_*`` is read with its Get call)."""
+
+        async def iam(operation: str, **params: Any) -> dict[str, Any]:
+            return await self.aws.service_call("iam", region, operation, **params)
+
+        found: list[tuple[str, str, dict[str, str]]] = []
+        for kind, lister, key, name_key, getter, item_key in (
+            ("role", "ListRoles", "Roles", "RoleName", "GetRole", "Role"),
+            (
+                "instance-profile",
+                "ListInstanceProfiles",
+                "InstanceProfiles",
+                "InstanceProfileName",
+                "GetInstanceProfile",
+                "InstanceProfile",
+            ),
+        ):
+            names: list[str] = []
+            marker: str | None = None
+            while True:
+                page = await iam(lister, **({"Marker": marker} if marker else {}))
+                names += [
+                    item[name_key]
+                    for item in page.get(key, [])
+                    if item[name_key].startswith(IAM_PREFIX)
+                ]
+                marker = page.get("Marker") if page.get("IsTruncated") else None
+                if not marker:
+                    break
+            for name in names:
+                tags = _tags((await iam(getter, **{name_key: name}))[item_key])
+                if tags.get(TAG_BUILD_ID):
+                    found.append((kind, name, tags))
         return found
 
     async def _untagged(self, region: str, seen: set[str], live: set[str]) -> list[Orphan]:
@@ -199,6 +286,8 @@ class Sweeper:
                 Filters=[{"Name": "image-id", "Values": sorted(wanted["image"])}],
             )
             for image in images.get("Images", []):
+                if _tags(image).get(TAG_BUILD_ID):
+                    continue  # tagged: the tag search decided (an artifact stays)
                 build_id, started = wanted["image"][image["ImageId"]]
                 detail = f"{image.get('Name', '')} ({image.get('State')})"
                 orphans.append(Orphan(region, "image", image["ImageId"], build_id, started, detail))
@@ -211,6 +300,8 @@ class Sweeper:
                 Filters=[{"Name": "snapshot-id", "Values": sorted(wanted["snapshot"])}],
             )
             for snapshot in snapshots:
+                if _tags(snapshot).get(TAG_BUILD_ID):
+                    continue
                 build_id, started = wanted["snapshot"][snapshot["SnapshotId"]]
                 orphans.append(
                     Orphan(
@@ -229,6 +320,14 @@ class Sweeper:
         call = self.aws.call
         if orphan.kind == "instance":
             await call(region, "TerminateInstances", InstanceIds=[resource_id])
+        elif orphan.kind == "fleet":
+            await delete_fleet(self.aws, region, resource_id)
+        elif orphan.kind == "launch-template":
+            try:
+                await call(region, "DeleteLaunchTemplate", LaunchTemplateId=resource_id)
+            except AwsError as error:
+                if not error.code.startswith("InvalidLaunchTemplate"):
+                    raise
         elif orphan.kind == "security-group":
             await delete_when_free(
                 self.aws,
@@ -241,6 +340,10 @@ class Sweeper:
             )
         elif orphan.kind == "key-pair":
             await call(region, "DeleteKeyPair", KeyName=resource_id)
+        elif orphan.kind == "role":
+            await delete_role(self.aws, region, resource_id)
+        elif orphan.kind == "instance-profile":
+            await delete_instance_profile(self.aws, region, resource_id)
         elif orphan.kind == "volume":
             await call(region, "DeleteVolume", VolumeId=resource_id)
         elif orphan.kind == "image":

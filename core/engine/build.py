@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from core.aws import Aws
+from core.engine.access import builder_aws, ledger_record
 from core.engine.context import BuildContext, BuildOptions, Emit, new_build_id
+from core.engine.postprocess import run_post_processors, write_manifests_async
 from core.engine.runner import Concurrently, Step, describe_error, run_steps
+from core.engine.steps.communicator import NoCommunicatorCheck, SshOnly
+from core.engine.steps.iam_profile import IamInstanceProfileStep
 from core.engine.steps.images import (
     ArtifactsStep,
     CopyImageStep,
@@ -21,12 +25,14 @@ from core.engine.steps.images import (
     ImageAttributesStep,
 )
 from core.engine.steps.instance import LaunchInstanceStep
-from core.engine.steps.key_pair import KeyPairStep
+from core.engine.steps.key_pair import KeyPairStep, uses_temporary_key
+from core.engine.steps.network import NetworkInfoStep
 from core.engine.steps.prevalidate import PreValidateStep
 from core.engine.steps.provision import ProvisionStep
 from core.engine.steps.security_group import SecurityGroupStep
 from core.engine.steps.source_ami import SourceAmiStep
-from core.engine.steps.ssh_connect import ConnectStep
+from core.engine.steps.spot import SpotInstanceStep
+from core.engine.steps.ssh_connect import ClearAuthorizedKeysStep, ConnectStep
 from core.engine.steps.stop_instance import StopInstanceStep
 from core.errors import AmibakeError, UsageError
 from core.events import ArtifactCreated, BuildFinished, BuildStarted
@@ -49,14 +55,23 @@ def amazon_ebs_steps() -> list[Step]:
     """The flow, in order. Fresh step objects per build: they remember what they created."""
     return [
         PreValidateStep(),
+        NoCommunicatorCheck(),
+        NetworkInfoStep(),
         Concurrently(
             "prepare",
             "Preparing source AMI, key pair, security group",
-            [SourceAmiStep(), KeyPairStep(), SecurityGroupStep()],
+            [
+                SourceAmiStep(),
+                SshOnly(KeyPairStep()),
+                SecurityGroupStep(),
+                IamInstanceProfileStep(),
+            ],
         ),
         LaunchInstanceStep(),
-        ConnectStep(),
+        SpotInstanceStep(),
+        SshOnly(ConnectStep()),
         ProvisionStep(),
+        SshOnly(ClearAuthorizedKeysStep()),
         StopInstanceStep(),
         CreateImageStep(),
         EncryptBootStep(),
@@ -97,6 +112,12 @@ async def run_build(
     build_id: str | None = None,
     ledger: Ledger | None = None,
 ) -> BuildResult:
+    own = builder_aws(aws, builder)  # the builder's access options (issue 12)
+    if own is not None:
+        try:
+            return await run_build(spec, builder, own, options, emit, build_id, ledger)
+        finally:
+            own.close()
     ctx = BuildContext(
         spec=spec,
         builder=builder,
@@ -107,13 +128,12 @@ async def run_build(
         ledger=ledger,
     )
     if ledger is not None:
-        target = aws.target
         await asyncio.to_thread(
             ledger.begin_build,
             ctx.build_id,
             builder.name,
             str(spec.source_file or ""),
-            {"profile": target.profile, "endpoint_url": target.endpoint_url},
+            ledger_record(aws),
         )
     emit(
         BuildStarted(
@@ -129,12 +149,15 @@ async def run_build(
     )
     began = time.monotonic()
     outcome, error = await run_steps(ctx, amazon_ebs_steps())
+    built = outcome == "succeeded"
+    if built and spec.post_processors:  # shell-local, amazon-ami-management (issue 12)
+        outcome, error = await run_post_processors(ctx)
     if outcome == "failed" and options.on_error == "abort":
         await keep_for_debugging(ctx)
     if ledger is not None:
         status = "aborted" if outcome == "failed" and options.on_error == "abort" else outcome
         await asyncio.to_thread(ledger.finish_build, ctx.build_id, status)
-    artifacts = dict(ctx.images) if outcome == "succeeded" else {}
+    artifacts = dict(ctx.images) if built else {}
     for region, image_id in artifacts.items():
         emit(
             ArtifactCreated(
@@ -173,7 +196,7 @@ async def keep_for_debugging(ctx: BuildContext) -> None:
 
     if ctx.instance_id and ctx.ssh_host:
         login = f"-p {ctx.ssh_port} {ctx.builder.ssh_username}@{ctx.ssh_host}"
-        if ctx.private_key is not None and ctx.key_name == f"amibake_{ctx.build_id}":
+        if ctx.private_key is not None and uses_temporary_key(ctx.builder):
             # The one case where the temporary key is written: the user asked to keep the
             # instance to log in to it. `amibake sweep` deletes the file with the build.
             key_file = state_dir() / "keys" / f"{ctx.build_id}.pem"
@@ -195,6 +218,8 @@ def _write_private_key(key: Any, path: Path) -> None:
 def packer_build_name(spec: BuildSpec, builder: AmazonEbsBuilder) -> str:
     """The build's name as Packer prints it: ``amazon-ebs.<name>`` for HCL2 (the source
     reference), the builder's name for legacy JSON (and amibake TOML)."""
+    if builder.packer_name:  # HCL2: `<build name>.amazon-ebs.<source>` (CoreBuild.Name)
+        return builder.packer_name
     if spec.source_format == "hcl":
         return f"{builder.type}.{builder.name}"
     return builder.name
@@ -241,10 +266,12 @@ async def run_builds(
 
     tasks = [asyncio.create_task(one(b), name=f"build {b.name}") for b in builders]
     try:
-        return list(await asyncio.gather(*tasks))
+        done = list(await asyncio.gather(*tasks))
     except asyncio.CancelledError:
         # Cancelling the whole run cancels each build; each still cleans up after itself.
         for task in tasks:
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
-        return [r for r in results if isinstance(r, BuildResult)]
+        done = [r for r in results if isinstance(r, BuildResult)]
+    await write_manifests_async(spec, done)  # the `manifest` post-processors (issue 12)
+    return done

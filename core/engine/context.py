@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from core.engine.build_template import build_info, render_build_template
 from core.events import Event, LogLines, Message, ResourceChanged, ResourceState, Stream
 from core.model import AmazonEbsBuilder, BuildSpec
+from core.templates.gotemplate import build_info, render_runtime
 
 if TYPE_CHECKING:
     import asyncssh
@@ -132,12 +132,12 @@ class BuildContext:
 
     def render(self, text: str) -> str:
         """``ami_description`` and tags, rendered as Packer renders them at run time."""
-        return render_build_template(text, self.build_info())
+        return render_runtime(text, self.build_info(), {})
 
     def render_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
         info = self.build_info()
         return {
-            render_build_template(k, info): render_build_template(v, info) for k, v in tags.items()
+            render_runtime(k, info, {}): render_runtime(v, info, {}) for k, v in tags.items()
         }
 
     def image_tags(self) -> dict[str, str]:

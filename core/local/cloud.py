@@ -246,6 +246,7 @@ class LocalCloud:
             return flask_app
 
         app = Gateway(self, DomainDispatcherApplication(backend_app))
+        self.gateway: Gateway | None = app
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self.requested_port and not _port_free(self.host, self.requested_port):
             # Checked first: werkzeug would print its own advice and exit the process.
@@ -370,6 +371,10 @@ class LocalCloud:
             "instances": len(self._instances),
             "faults": self.faults.as_dict(),
             "faults_fired": self.faults.fired(),
+            # calls answered NotFound by eventual consistency, per error code (issue 13)
+            "consistency_answered": dict(gateway.consistency.answered)
+            if (gateway := getattr(self, "gateway", None)) is not None
+            else {},
         }
 
     # -- scheduling on the loop --------------------------------------------------------------
@@ -523,6 +528,7 @@ class LocalCloud:
                 isolate=self.isolate,
             )
             self._instances[instance.id] = local
+            _apply_user_data(local, instance)
             snapshot = getattr(image, "ebs_snapshot", None)
             snapshot_id = snapshot.id if snapshot is not None else None
             local.generation += 1
@@ -690,6 +696,24 @@ class LocalCloud:
             if image is not None and image.state == "pending":
                 image.state = "available"
             self.registry_changed(backend)
+
+
+def _apply_user_data(local: Any, instance: Instance) -> None:
+    """The SSH parts of a ``#cloud-config`` user data (password, authorized keys), as
+    cloud-init would apply them at first boot (core.local.sshd.apply_cloud_config)."""
+    import base64
+
+    from core.local.sshd import apply_cloud_config
+
+    encoded = getattr(instance, "user_data", None)
+    if not encoded:
+        return
+    try:
+        raw = encoded.as_bytes() if hasattr(encoded, "as_bytes") else str(encoded).encode()
+        text = base64.b64decode(raw).decode("utf-8", "replace")
+    except (AttributeError, ValueError):
+        return
+    apply_cloud_config(local.directory, local.username, local.authorized_keys_file, text)
 
 
 def running_cloud() -> LocalCloud | None:

@@ -196,7 +196,12 @@ class LocalAmi(Ami):
         key = kms_key_id_of(snapshot)
         if key is not None:
             ebs["KmsKeyId"] = key
-        return [{"DeviceName": self.root_device_name, "Ebs": ebs}]
+        # CreateImage's BlockDeviceMappings (issue 12): root overrides and extra devices
+        ebs.update(image_attributes.root_overrides(self))
+        return [
+            {"DeviceName": self.root_device_name, "Ebs": ebs},
+            *image_attributes.extra_mappings(self),
+        ]
 
     def get_filter_value(self, filter_name: str, method_name: str | None = None) -> Any:
         extra: dict[str, Callable[[], Any]] = {
@@ -470,7 +475,6 @@ def copy_image_response(self: AmisResponse) -> ActionResult:
         source_image_id=source_image_id,
         source_image_region=source_region,
     )
-    image_attributes.copy_attributes(image, source)
     backend.amis[image_id] = image
     tags: dict[str, str] = {}
     if copy_tags:
@@ -482,6 +486,7 @@ def copy_image_response(self: AmisResponse) -> ActionResult:
     snapshot_tags = _tags_for(tag_specifications, "snapshot")
     if snapshot_tags:
         snapshot.add_tags(snapshot_tags)
+    image_attributes.copy_attributes(image, source)  # after the tags: extra snapshots get them
     assert _runtime is not None
     _runtime.image_copied(backend, image, source, source_region)
     return ActionResult({"ImageId": image_id})
@@ -698,6 +703,15 @@ def _image_xml(backend: EC2Backend, image: Ami) -> str:
     if mappings:
         parts.append("<blockDeviceMapping>")
         for mapping in mappings:
+            if "Ebs" not in mapping:  # an instance store (virtualName) or a NoDevice
+                parts.append(
+                    "<item>"
+                    + _tag("deviceName", mapping["DeviceName"])
+                    + _tag("virtualName", mapping.get("VirtualName"))
+                    + _tag("noDevice", mapping.get("NoDevice"))
+                    + "</item>"
+                )
+                continue
             ebs = mapping["Ebs"]
             parts.append(
                 "<item>"
@@ -707,6 +721,8 @@ def _image_xml(backend: EC2Backend, image: Ami) -> str:
                 + _tag("volumeSize", ebs.get("VolumeSize"))
                 + _tag("deleteOnTermination", ebs.get("DeleteOnTermination"))
                 + _tag("volumeType", ebs.get("VolumeType"))
+                + _tag("iops", ebs.get("Iops"))
+                + _tag("throughput", ebs.get("Throughput"))
                 + _tag("encrypted", ebs.get("Encrypted", False))
                 + _tag("kmsKeyId", ebs.get("KmsKeyId"))
                 + "</ebs></item>"
@@ -1034,6 +1050,10 @@ def install(runtime: Runtime) -> None:
     from core.local import ssm_public
 
     ssm_public.install()
+    # EC2 Fleet spot launches from the whole launch template (the spot step's fleets).
+    from core.local import fleets
+
+    fleets.install()
 
 
 def uninstall() -> None:

@@ -40,17 +40,18 @@ is one located "not supported yet" line.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.errors import AmibakeError
-from core.model import SourceAmiFilter
+from core.model import AccessConfig, SourceAmiFilter
 from core.templates.errors import Problems, suggest
 from core.templates.evaluate import UNKNOWN, EvalError, Scope
 from core.templates.nodes import BadNode, ListNode, MapNode, Node, Scalar, Section
-from core.templates.schema import Reader, _check_region, _source_ami_filter
+from core.templates.schema import Reader, _check_region, _source_ami_filter, decode_access
 
 SUPPORTED_TYPES = (
     "amazon-ami",
@@ -61,30 +62,15 @@ SUPPORTED_TYPES = (
 )
 HTTP_METHODS = ("HEAD", "GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 
-#: Packer's AWS access options (AccessConfig). amibake's data sources use the
-#: build's target, as its builders do; ``region`` alone is honoured.
-_CREDENTIALS = "data sources use the build's target: boto3's credential chain or the local cloud"
+#: Packer's AWS access options (AccessConfig) amibake's data sources do not use; the
+#: others (profile, keys, assume_role, custom_endpoint_ec2...) are read by
+#: :func:`~core.templates.schema.decode_access` and applied as for builders.
+_CREDENTIALS = "amibake's data sources do not use it"
 ACCESS_OPTIONS: dict[str, str] = dict.fromkeys(
-    (
-        "access_key",
-        "secret_key",
-        "token",
-        "profile",
-        "shared_credentials_file",
-        "assume_role",
-        "mfa_code",
-        "vault_aws_engine",
-        "custom_endpoint_ec2",
-        "skip_credential_validation",
-        "skip_metadata_api_check",
-        "insecure_skip_tls_verify",
-        "decode_authorization_messages",
-        "skip_region_validation",
-        "max_retries",
-        "aws_polling",
-        "polling",
-    ),
-    _CREDENTIALS,
+    ("skip_region_validation", "aws_polling", "polling"), _CREDENTIALS
+)
+ACCESS_OPTIONS["vault_aws_engine"] = (
+    "amibake has no HashiCorp Vault client: use profile, access_key/secret_key or assume_role"
 )
 
 #: Each type's outputs (the attributes ``data.TYPE.NAME.<attr>`` may read).
@@ -143,6 +129,7 @@ class DataSourceResolver(Protocol):
 class AmiConfig:
     filter: SourceAmiFilter
     region: str | None
+    access: AccessConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +137,7 @@ class ParameterConfig:
     name: str
     with_decryption: bool
     region: str | None
+    access: AccessConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +147,7 @@ class SecretConfig:
     version_id: str | None
     version_stage: str
     region: str | None
+    access: AccessConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +241,10 @@ def decode_config(section: Section, body: MapNode, problems: Problems) -> Config
     unsupported = ACCESS_OPTIONS if section.type.startswith("amazon-") else {}
     r = Reader(body, section.path, problems, unsupported)
     config = _DECODERS[section.type](r)
+    if section.type.startswith("amazon-"):
+        access = decode_access(r)  # the data source's own access options (issue 12)
+        if config is not None and not access.is_default:
+            config = dataclasses.replace(config, access=access)  # type: ignore[type-var]
     r.finish()
     return config
 
@@ -356,6 +349,10 @@ def _http_outputs(config: HttpConfig, resolver: DataSourceResolver) -> dict[str,
 
 def execute(config: Config, resolver: DataSourceResolver) -> dict[str, Any]:
     """Run one data source; raises AmibakeError (one line) when its call fails."""
+    access = getattr(config, "access", None)
+    with_access = getattr(resolver, "with_access", None)
+    if access is not None and with_access is not None:
+        resolver = with_access(access)  # its own credentials/endpoint (issue 12)
     if isinstance(config, NullConfig):
         return {"output": config.input}
     if isinstance(config, AmiConfig):
@@ -425,6 +422,8 @@ class DataSources:
         self.resolver = resolver
         self.scope: Scope | None = None
         self._stack: list[str] = []
+        #: the data sources' template credentials (the loader redacts them everywhere)
+        self.secrets: set[str] = set()
 
     @property
     def shape_only(self) -> bool:
@@ -471,6 +470,8 @@ class DataSources:
         assert isinstance(body, MapNode)
         before = len(self.problems.items)
         config = decode_config(section, body, self.problems)
+        if getattr(config, "access", None) is not None:
+            self.secrets.update(config.access.secrets())  # type: ignore[union-attr]
         if errors or _has_bad(body) or len(self.problems.items) > before:
             raise EvalError(where, f"data source `{key}` is invalid", reported=True)
         unknown: list[str] = []

@@ -1714,6 +1714,15 @@ def _env(ctx: FunctionContext, name: str) -> str:
     return ctx.env.get(name, "")
 
 
+def _go_replace_n(_ctx: FunctionContext, src: str, old: str, new: str, n: Any) -> str:
+    """Packer JSON's ``replace old new n src`` (Go's strings.Replace; n < 0: all)."""
+    from core.templates.gotemplate import _go_replace
+
+    if n != int(n):
+        raise FunctionError("the count must be a whole number", 3)
+    return _go_replace(src, old, new, int(n))
+
+
 def _unix_timestamp(ctx: FunctionContext) -> str:
     return str(int(ctx.now.timestamp()))
 
@@ -1857,6 +1866,7 @@ REGISTRY: dict[str, Function] = {
         # amibake extras: the targets of Packer JSON's functions, and older conveniences
         F("clean_resource_name", "s", lambda _c, s: clean_resource_name(s), extra=True),
         F("env", "s", _env, extra=True),
+        F("go_replace", "sssn", _go_replace_n, extra=True),
         F("isotime", "s*", _isotime, extra=True),
         F("tonumber", "a", _tonumber, extra=True),
         F("tostring", "a", _tostring, extra=True),

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import AmibakeError
 from core.templates.errors import Loc, suggest
 from core.templates.nodes import Attr, Binary, Call, Cond, Expr, Index, Lit, Name, Tmpl, Unary
 
@@ -41,7 +42,6 @@ UNSUPPORTED_FUNCTIONS = {
     "vault": "Vault lookups are not supported yet by amibake",
     "aws_secretsmanager": "Secrets Manager lookups are not supported yet by amibake",
     "aws_secretsmanager_raw": "Secrets Manager lookups are not supported yet by amibake",
-    "strftime": "`strftime` is not supported yet by amibake; use `isotime`",
     # packer-plugin-sdk keeps `sed` only to fail with this message
     "sed": "template function `sed` is deprecated in Packer; use `replace` or `replace_all`",
 }
@@ -50,6 +50,7 @@ UNSUPPORTED_FUNCTIONS = {
 #: therefore resolved at load time, also inside run-time actions.
 CONTEXT_FUNCTIONS = (
     "user",
+    "strftime",
     "env",
     "timestamp",
     "uuid",
@@ -80,14 +81,54 @@ PURE_FUNCTIONS = (
     "or",
     "not",
 )
-KNOWN_FUNCTIONS = (*CONTEXT_FUNCTIONS, *PURE_FUNCTIONS, "build")
+#: Go's builtins that only run-time actions use (their operands are build data).
+RUNTIME_ONLY_FUNCTIONS = ("index", "len", "print")
+KNOWN_FUNCTIONS = (*CONTEXT_FUNCTIONS, *PURE_FUNCTIONS, *RUNTIME_ONLY_FUNCTIONS, "build")
 _UNSUPPORTED_ACTIONS = ("range", "with", "define", "template", "block", "break", "continue")
 
 
-class GoTemplateError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class GoTemplateError(AmibakeError):
+    """A Go-template action that cannot be parsed or rendered (one line)."""
+
+
+#: The fields of Packer's BuildInfoTemplate (builder/common/interpolate_build_info.go): the
+#: data the amazon-ebs builder renders ``ami_description`` and the tags with at run time.
+BUILD_INFO_FIELDS = (
+    "BuildRegion",
+    "SourceAMI",
+    "SourceAMICreationDate",
+    "SourceAMIName",
+    "SourceAMIOwner",
+    "SourceAMIOwnerName",
+    "SourceAMITags",
+)
+#: The builder options Packer renders with that data (the rest are rendered at load).
+#: (Packer's builder.go also renders run_volume_tags at run time.)
+BUILD_TEMPLATE_OPTIONS = (
+    "ami_description",
+    "tags",
+    "run_tags",
+    "snapshot_tags",
+    "run_volume_tags",
+    "spot_tags",
+    "fleet_tags",
+)
+
+
+def build_info(region: str, image: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Packer's BuildInfoTemplate for a build in ``region`` from the source ``image``
+    (the ``fields`` of :func:`render_runtime` for the options above)."""
+    if image is None:
+        return {"BuildRegion": region}
+    return {
+        "BuildRegion": region,
+        "SourceAMI": image.get("ImageId", ""),
+        "SourceAMICreationDate": image.get("CreationDate", ""),
+        "SourceAMIName": image.get("Name", ""),
+        "SourceAMIOwner": image.get("OwnerId", ""),
+        "SourceAMIOwnerName": image.get("ImageOwnerAlias", ""),
+        "SourceAMITags": {t["Key"]: t.get("Value", "") for t in image.get("Tags", [])},
+    }
 
 
 # --------------------------------------------------------------------------- lexing
@@ -510,6 +551,10 @@ class _LoadTime:
         if name == "isotime":
             arity(0, 1)
             return Call("isotime", tuple(exprs), loc), "str"
+        if name == "strftime":
+            # packer-plugin-sdk's funcGenStrftime: jehiah/go-strftime at the build's start
+            arity(1)
+            return Call("legacy_strftime", tuple(exprs), loc), "str"
         if name == "packer_version":
             arity(0)
             return Lit(PACKER_COMPAT_VERSION, loc), "str"
@@ -583,20 +628,17 @@ class _LoadTime:
     def replace_n(self, exprs: list[Expr]) -> Expr:
         """``replace old new n src``: Go's strings.Replace (n < 0: every occurrence)."""
         old, new, count, src = exprs
-        if not isinstance(count, Lit) or not isinstance(count.value, int):
+        if isinstance(count, Lit) and not isinstance(count.value, int):
             raise GoTemplateError("`replace` needs a whole number as its count")
-        n = count.value
-        if n < 0:
+        if isinstance(count, Lit) and count.value < 0:
             return Call("replace", (src, old, new), self.loc)
-        if all(isinstance(e, Lit) and isinstance(e.value, str) for e in (old, new, src)):
+        if isinstance(count, Lit) and all(
+            isinstance(e, Lit) and isinstance(e.value, str) for e in (old, new, src)
+        ):
             assert isinstance(old, Lit) and isinstance(new, Lit) and isinstance(src, Lit)
-            return Lit(_go_replace(src.value, old.value, new.value, n), self.loc)
-        if n == 0:
-            return src
-        raise GoTemplateError(
-            "`replace` with a count other than -1 on a computed value is not supported yet "
-            "by amibake; use `replace_all`"
-        )
+            return Lit(_go_replace(src.value, old.value, new.value, count.value), self.loc)
+        # a computed source or count: Go's strings.Replace when the value is known
+        return Call("go_replace", (src, old, new, count), self.loc)
 
 
 def _go_replace(src: str, old: str, new: str, n: int) -> str:
@@ -738,13 +780,21 @@ class _Runtime:
             return self.pipe(arg.value)
         if arg.kind == "ident":
             return self.call(arg.value, [])
-        # a field: .A.B
+        # a field: .A.B. The data is a struct (a missing field is an error); values below
+        # it that are maps (.SourceAMITags) give Go's invalid value for a missing key,
+        # printed "<no value>" (text/template's default missingkey option, as Packer uses it).
         value: Any = self.fields
         for i, name in enumerate(arg.value):
+            where = "." + ".".join(arg.value[: i + 1])
             if isinstance(value, Mapping) and name in value:
                 value = value[name]
                 continue
-            where = "." + ".".join(arg.value[: i + 1])
+            if i > 0 and isinstance(value, Mapping):
+                value = None
+                continue
+            if i > 0:
+                what = "nil" if value is None else type(value).__name__
+                raise GoTemplateError(f"`{{{{{where}}}}}`: cannot read field `{name}` of {what}")
             known = list(value) if isinstance(value, Mapping) else []
             available = ", ".join(f".{k}" for k in sorted(known)) or "none"
             raise GoTemplateError(
@@ -791,6 +841,10 @@ def _go_truth(value: Any) -> bool:
 def _go_text(value: Any) -> str:
     if value is None:
         return "<no value>"
+    if isinstance(value, Mapping):  # fmt's %v of a map: keys sorted
+        return "map[" + " ".join(f"{k}:{_go_text(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(_go_text(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -880,4 +934,43 @@ _RUNTIME_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {
     "and": _need(-1, _and),
     "or": _need(-1, _or),
     "not": _need(1, lambda v: not _go_truth(v)),
+    "index": _need(-1, lambda *a: _index(*a)),
+    "len": _need(1, lambda v: _len(v)),
+    "print": _need(-1, lambda *a: _print(a)),
 }
+
+
+def _index(*args: Any) -> Any:
+    """Go's ``index``: a missing map key is the zero value ("" for Packer's string maps)."""
+    if not args:
+        raise GoTemplateError(
+            "`index` takes a map or list and keys, e.g. index .SourceAMITags `Name`"
+        )
+    value = args[0]
+    for key in args[1:]:
+        if isinstance(value, Mapping):
+            value = value.get(key, "")
+        elif isinstance(value, list | tuple | str) and isinstance(key, int):
+            if not 0 <= key < len(value):
+                raise GoTemplateError(f"`index`: index out of range: {key}")
+            value = value[key]
+        else:
+            what = "nil" if value is None else type(value).__name__
+            raise GoTemplateError(f"`index`: cannot index {what} with `{key}`")
+    return value
+
+
+def _len(value: Any) -> int:
+    if not isinstance(value, Mapping | list | tuple | str):
+        raise GoTemplateError(f"`len`: cannot take the length of {_go_text(value)}")
+    return len(value)
+
+
+def _print(values: tuple[Any, ...]) -> str:
+    """Go's fmt.Sprint: spaces between operands when neither is a string."""
+    out = ""
+    for i, value in enumerate(values):
+        if i and not isinstance(value, str) and not isinstance(values[i - 1], str):
+            out += " "
+        out += _go_text(value)
+    return out

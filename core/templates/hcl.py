@@ -90,6 +90,8 @@ BUILD_BLOCKS = (
     "hcp_packer_registry",
 )
 VARIABLE_KEYS = ("type", "default", "description", "sensitive", "nullable")
+#: Roots a variable's default cannot refer to (Packer decodes defaults without variables).
+DEFAULT_FORBIDDEN_ROOTS = ("var", "local", "data", "source", "path", "packer", "build")
 DYNAMIC_KEYS = ("for_each", "iterator", "labels")
 BUILDER_TYPES = ("amazon-ebs",)
 
@@ -125,7 +127,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 class Block:
     type: str
     labels: list[tuple[str, Loc]]
-    body: Tree
+    body: Any  # a Lark tree; a JsonBody for the JSON syntax
     loc: Loc
 
 
@@ -299,6 +301,17 @@ class HclReader:
         except HclSyntaxError as error:
             self.problems.add(error.loc, "", error.message)
             return False
+        self.read_top(attributes, blocks, raw, builds)
+        return True
+
+    def read_top(
+        self,
+        attributes: list[tuple[str, Loc, Any]],
+        blocks: list[Block],
+        raw: RawTemplate,
+        builds: list[tuple[Block, HclReader]],
+    ) -> None:
+        """A file's top-level attributes (errors) and blocks, read into ``raw``."""
         for name, loc, _ in attributes:
             self.problems.add(
                 loc, name, "attributes are not allowed at the top level of a template"
@@ -315,7 +328,6 @@ class HclReader:
                     self.top_block(block, raw)
             except HclSyntaxError as error:
                 self.problems.add(error.loc, block.type, error.message)
-        return True
 
     def expect_labels(self, block: Block, count: int, what: str) -> bool:
         if len(block.labels) != count:
@@ -503,8 +515,7 @@ class HclReader:
             kpath = f"{path}.{key}"
             try:
                 if key == "type":
-                    decl.type = " ".join(self.text_of(tree).split())
-                    decl.type_constraint = type_from_expr(self.exprs.build(tree))
+                    decl.type, decl.type_constraint = self.type_of(tree)
                     continue
                 node = self.value(tree)
             except HclSyntaxError as error:
@@ -514,7 +525,7 @@ class HclReader:
                 self.problems.add(error.loc, kpath, error.message)
                 continue
             if key == "default":
-                decl.default = node
+                decl.default = self.default_value(node, kpath)
                 decl.has_default = True
             elif key in ("description", "sensitive", "nullable"):
                 if not isinstance(node, Scalar):
@@ -542,6 +553,15 @@ class HclReader:
             # Packer: an untyped variable takes its default's type (-var text converts to it)
             decl.type_constraint = infer_type(decl.default.value)
         self.add_variable(raw, decl)
+
+    def default_value(self, node: Node, path: str) -> Node:
+        """A variable's ``default``: Packer evaluates it with no variables at all (only
+        ``env()``), so ``var.``, ``local.``, ``data.``... there is HCL's "Variables not
+        allowed" error."""
+        bad = [loc for ref, loc in references(node) if ref[0] in DEFAULT_FORBIDDEN_ROOTS]
+        for loc in bad:
+            self.problems.add(loc, path, "Variables not allowed: Variables may not be used here.")
+        return Scalar("", node.loc) if bad else node  # reported: no second error
 
     def validation(self, block: Block, decl: VariableDecl, path: str) -> None:
         """``validation { condition = ..., error_message = "..." }`` (Packer's checks)."""
@@ -610,6 +630,10 @@ class HclReader:
             self.problems.add(condition.loc, path, f"the condition must refer to var.{name}")
             return False
         return True
+
+    def type_of(self, tree: Tree) -> tuple[str, Any]:
+        """A variable's ``type``: its text and parsed constraint."""
+        return " ".join(self.text_of(tree).split()), type_from_expr(self.exprs.build(tree))
 
     def text_of(self, tree: Tree) -> str:
         """Source text of a tree (for type constraints such as ``list(string)``)."""
@@ -1202,6 +1226,7 @@ def assemble(raw: RawTemplate, evaluate: Evaluate | None, problems: Problems) ->
                     section.loc,
                     name=name,
                     type_loc=section.type_loc,
+                    packer_name=f"{bname + '.' if bname else ''}{section.type}.{local}",
                 )
             )
             builder_names.append(name)
@@ -1443,8 +1468,8 @@ def read_hcl_files(files: list[tuple[str, str]], problems: Problems) -> RawTempl
 
     Variables, locals, sources, data sources and builds of all files share one
     namespace; defining a name twice is a located error. ``*.pkr.json`` files
-    (HCL2's JSON syntax) are reported as not supported yet. ``None`` when no
-    file could be parsed at all.
+    are read in HCL2's JSON syntax (:mod:`core.templates.hcljson`). ``None`` when
+    no file could be parsed at all.
     """
     if not files:
         return None
@@ -1454,13 +1479,11 @@ def read_hcl_files(files: list[tuple[str, str]], problems: Problems) -> RawTempl
     parsed = 0
     for text, file in files:
         if file.endswith(".json"):
-            problems.add(
-                Loc(file, 1, 1),
-                "",
-                "HCL2 JSON syntax (*.pkr.json) is not supported yet: write this file as *.pkr.hcl",
-            )
-            continue
-        reader = HclReader(file, problems)
+            from core.templates.hcljson import JsonSyntaxReader
+
+            reader: HclReader = JsonSyntaxReader(file, problems)
+        else:
+            reader = HclReader(file, problems)
         if reader.read_into(text, raw, builds):
             parsed += 1
     if not parsed:

@@ -22,6 +22,9 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
 MAX_DEPTH = 100
+#: With ``keep_duplicates``, the n-th repeat of key ``k`` is stored as ``k + DUPLICATE + n``
+#: (HCL's JSON syntax merges repeated block keys; see core.templates.hcljson).
+DUPLICATE = "\x00"
 
 
 class JsonSyntaxError(Exception):
@@ -33,8 +36,13 @@ class JsonSyntaxError(Exception):
 
 class _Reader:
     def __init__(
-        self, text: str, file: str, on_string: Callable[[str, Loc, str], Node] | None
+        self,
+        text: str,
+        file: str,
+        on_string: Callable[[str, Loc, str], Node] | None,
+        keep_duplicates: bool = False,
     ) -> None:
+        self.keep_duplicates = keep_duplicates
         self.text = text
         self.file = file
         self.pos = 0
@@ -129,9 +137,15 @@ class _Reader:
             value = self.value(depth + 1)
             self.path.pop()
             if key in node.entries:
-                self.duplicates.append(
-                    (key_loc, self.path_text() + ("." if self.path else "") + key)
-                )
+                if self.keep_duplicates:
+                    n = 1
+                    while f"{key}{DUPLICATE}{n}" in node.entries:
+                        n += 1
+                    key = f"{key}{DUPLICATE}{n}"
+                else:
+                    self.duplicates.append(
+                        (key_loc, self.path_text() + ("." if self.path else "") + key)
+                    )
             node.entries[key] = value
             node.key_locs[key] = key_loc
             self.skip_ws()
@@ -171,13 +185,15 @@ def parse_json(
     file: str,
     problems: Problems,
     on_string: Callable[[str, Loc, str], Node] | None = None,
+    *,
+    keep_duplicates: bool = False,
 ) -> Node | None:
     """Parse ``text``; syntax errors and duplicate keys go to ``problems``.
 
     ``on_string`` turns each string value (not keys) into a node, which is how
     Packer's ``{{ }}`` templates are parsed as they are read.
     """
-    reader = _Reader(text, file, on_string)
+    reader = _Reader(text, file, on_string, keep_duplicates)
     try:
         node = reader.value(0)
         reader.skip_ws()

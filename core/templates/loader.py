@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -50,6 +51,8 @@ BUILDER_TYPES = ("amazon-ebs",)
 
 def detect_format(path: Path, text: str) -> str:
     name = path.name.lower()
+    if name.endswith(".pkr.json"):  # Packer: HCL2 in its JSON syntax; a plain .json is legacy
+        return "hcl"
     if name.endswith(".json"):
         return "json"
     if name.endswith(".hcl"):
@@ -588,6 +591,8 @@ def build_spec(
             section.type, name, body, section.path, problems, render=scope.eval
         )
         if builder is not None:
+            if section.packer_name:
+                builder = dataclasses.replace(builder, packer_name=section.packer_name)
             builders.append(builder)
     ebs = [b for b in raw.builders if b.type in BUILDER_TYPES]
     scope.source = (
@@ -658,6 +663,10 @@ def build_spec(
             continue
         if name in raw.sensitive_locals:  # `local "x" { sensitive = true }`
             sensitive.update(_leaf_strings(value))
+    for builder in builders:  # template credentials are secrets (issue 12)
+        sensitive.update(builder.access.secrets())
+        sensitive.update(builder.ssh_secrets())
+    sensitive.update(data_sources.secrets)
     if not builders and not problems:
         problems.add(raw.loc or Loc(raw.file), "builders", "a template needs at least one builder")
     problems.raise_if_any()
@@ -759,23 +768,51 @@ def bound_to_skipped_builders(section: Section, raw: RawTemplate, problems: Prob
     return True
 
 
+def profile_region(profile: str, env: Mapping[str, str]) -> str | None:
+    """The ``region`` of an AWS profile in the shared config file (botocore's reader).
+
+    The file is ``AWS_CONFIG_FILE`` or ``$HOME/.aws/config`` from ``env`` (never the
+    network); a missing or unreadable file, or a profile without a region, gives None.
+    """
+    from botocore.configloader import load_config
+    from botocore.exceptions import BotoCoreError
+
+    file = env.get("AWS_CONFIG_FILE") or (
+        str(Path(env["HOME"]) / ".aws" / "config") if env.get("HOME") else None
+    )
+    if not file or not Path(file).expanduser().is_file():
+        return None
+    try:
+        config = load_config(file)
+    except (BotoCoreError, OSError, ValueError):
+        return None
+    region = config.get("profiles", {}).get(profile, {}).get("region")
+    return region if isinstance(region, str) and region else None
+
+
 def region_from_env(body: MapNode, path: str, env: Mapping[str, str], problems: Problems) -> None:
-    """An unset or empty ``region`` comes from AWS_REGION / AWS_DEFAULT_REGION, as the AWS
-    SDK gives it to Packer; without either, one located error says what to set."""
+    """An unset or empty ``region`` comes from AWS_REGION / AWS_DEFAULT_REGION, then from the
+    region of the AWS profile (the builder's ``profile``, else AWS_PROFILE, else ``default``)
+    in the shared config file, as the AWS SDK gives it to Packer; without any, one located
+    error says what to set."""
     node = body.entries.get("region")
     if node is not None and not (isinstance(node, Scalar) and node.value in (None, "")):
         return
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        if env.get(name):
-            loc = node.loc if node is not None else body.loc
-            body.entries["region"] = Scalar(env[name], loc)
-            body.key_locs.setdefault("region", loc)
-            return
     loc = node.loc if node is not None else body.loc
+    profile = body.entries.get("profile")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        name = profile.value if isinstance(profile, Scalar) and profile.value else None
+        region = profile_region(name or env.get("AWS_PROFILE") or "default", env)
+    if region:
+        body.entries["region"] = Scalar(region, loc)
+        body.key_locs.setdefault("region", loc)
+        return
     problems.add(
         loc,
         f"{path}.region",
-        "no region: set `region` in the builder, or AWS_REGION (or AWS_DEFAULT_REGION)",
+        "no region: set `region` in the builder, AWS_REGION (or AWS_DEFAULT_REGION), or a "
+        "`region` in the AWS profile's ~/.aws/config",
     )
     body.entries["region"] = BadNode(loc)
 

@@ -320,6 +320,8 @@ class Section:
     type_loc: Loc | None = None
     #: HCL2: the builders (by name) of the build block a provisioner/post-processor is in.
     builders: tuple[str, ...] = ()
+    #: HCL2 builders: Packer's run name, ``[<build name>.]<type>.<source local name>``.
+    packer_name: str = ""
 
 
 @dataclass(slots=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from typing import Any
 
 import tomli_w
 
 from core.templates.errors import Loc, Problems, TemplateError
 from core.templates.nodes import (
+    SPLAT_ITEM,
     Attr,
     BadNode,
     Binary,
@@ -22,6 +24,7 @@ from core.templates.nodes import (
     Cond,
     Expr,
     ExprNode,
+    ForX,
     Index,
     ListNode,
     Lit,
@@ -32,7 +35,10 @@ from core.templates.nodes import (
     RawTemplate,
     Scalar,
     Section,
+    Splat,
     Tmpl,
+    TmplFor,
+    TmplIf,
     TupleX,
     Unary,
 )
@@ -54,15 +60,8 @@ def hcl_expr(expr: Expr) -> str:
         if isinstance(value, int | float):
             return repr(value)
         return _hcl_string(str(value))
-    if isinstance(expr, Tmpl):
-        return (
-            '"'
-            + "".join(
-                _hcl_escape(p) if isinstance(p, str) else "${" + hcl_expr(p) + "}"
-                for p in expr.parts
-            )
-            + '"'
-        )
+    if isinstance(expr, Tmpl | TmplIf | TmplFor):
+        return '"' + _template_body(expr, _hcl_escape) + '"'
     if isinstance(expr, Name):
         return expr.name
     if isinstance(expr, Attr):
@@ -83,7 +82,42 @@ def hcl_expr(expr: Expr) -> str:
     if isinstance(expr, ObjectX):
         items = ", ".join(f"({hcl_expr(k)}) = {hcl_expr(v)}" for k, v in expr.items)
         return "{" + items + "}"
-    raise TypeError(expr)  # pragma: no cover
+    if isinstance(expr, ForX):
+        names = f"{expr.key_var}, {expr.value_var}" if expr.key_var else expr.value_var
+        head = f"for {names} in {hcl_expr(expr.collection)} : "
+        cond = f" if {hcl_expr(expr.cond)}" if expr.cond is not None else ""
+        if expr.key is None:
+            return f"[{head}{hcl_expr(expr.value)}{cond}]"
+        group = "..." if expr.group else ""
+        return f"{{{head}{hcl_expr(expr.key)} => {hcl_expr(expr.value)}{group}{cond}}}"
+    if isinstance(expr, Splat):
+        each = hcl_expr(expr.each)  # over Name(SPLAT_ITEM), printed "*"
+        return f"{_paren(expr.obj)}[*]{each[len(SPLAT_ITEM) :]}"
+    raise TypeError(expr)  # pragma: no cover - every Expr kind is handled above
+
+
+def _template_body(expr: Expr, escape: Callable[[str], str]) -> str:
+    """The inside of a string template: text, ``${ }`` and ``%{ if }``/``%{ for }`` directives."""
+    if isinstance(expr, Lit):
+        return escape("" if expr.value is None else _literal_text(expr.value))
+    if isinstance(expr, Tmpl):
+        return "".join(
+            escape(p) if isinstance(p, str) else _template_body(p, escape) for p in expr.parts
+        )
+    if isinstance(expr, TmplIf):
+        other = _template_body(expr.other, escape)
+        return (
+            f"%{{ if {hcl_expr(expr.test)} }}{_template_body(expr.then, escape)}"
+            + (f"%{{ else }}{other}" if other else "")
+            + "%{ endif }"
+        )
+    if isinstance(expr, TmplFor):
+        names = f"{expr.key_var}, {expr.value_var}" if expr.key_var else expr.value_var
+        return (
+            f"%{{ for {names} in {hcl_expr(expr.collection)} }}"
+            f"{_template_body(expr.body, escape)}%{{ endfor }}"
+        )
+    return "${" + hcl_expr(expr) + "}"
 
 
 def _paren(expr: Expr) -> str:
@@ -103,14 +137,7 @@ def _hcl_string(text: str) -> str:
 
 def template_text(expr: Expr) -> str:
     """An expression as an amibake TOML string template."""
-    if isinstance(expr, Tmpl):
-        return "".join(
-            p.replace("${", "$${").replace("%{", "%%{")
-            if isinstance(p, str)
-            else "${" + hcl_expr(p) + "}"
-            for p in expr.parts
-        )
-    return "${" + hcl_expr(expr) + "}"
+    return _template_body(expr, lambda p: p.replace("${", "$${").replace("%{", "%%{"))
 
 
 # --------------------------------------------------------------------------- TOML

@@ -22,7 +22,6 @@ import pytest
 
 from core.aws import Aws
 from core.engine.build import packer_build_name, run_builds, select_builders
-from core.engine.build_template import BuildTemplateError, render_build_template
 from core.engine.context import TAG_BUILD_ID
 from core.events import Event, ResourceChanged, StepStarted
 from core.ledger import Ledger
@@ -31,6 +30,7 @@ from core.local.faults import FaultPlan, FaultRule
 from core.settings import Settings
 from core.sweep import Sweeper
 from core.templates import TemplateError, load
+from core.templates.gotemplate import GoTemplateError, render_runtime
 from tests.engine.test_build import FOCAL, Harness, builder, harness, restore_cloud, shell
 from tui.commands.build import Printer, _amibake_tags
 
@@ -143,18 +143,20 @@ def test_render_build_template_as_packer_does() -> None:
         "SourceAMIName": "ubuntu/images/focal 20.04",
         "SourceAMITags": {"Name": "base"},
     }
-    assert render_build_template("{{ .BuildRegion }}/{{.SourceAMI}}", info) == (
+    assert render_runtime("{{ .BuildRegion }}/{{.SourceAMI}}", info, {}) == (
         "eu-central-1/ami-0123456789abcdef0"
     )
-    assert render_build_template("{{ .SourceAMITags.Name }}", info) == "base"
-    assert render_build_template('{{ index .SourceAMITags "Name" }}', info) == "base"
-    # A tag the source lacks is Go's zero value for map[string]string: empty.
-    assert render_build_template("[{{ .SourceAMITags.Missing }}]", info) == "[]"
-    assert render_build_template("{{ .SourceAMIName | clean_resource_name }}", info) == (
+    assert render_runtime("{{ .SourceAMITags.Name }}", info, {}) == "base"
+    assert render_runtime('{{ index .SourceAMITags "Name" }}', info, {}) == "base"
+    # Go's text/template (default missingkey): a missing key of the map field prints
+    # "<no value>"; `index` gives the map's zero value, "".
+    assert render_runtime("[{{ .SourceAMITags.Missing }}]", info, {}) == "[<no value>]"
+    assert render_runtime('[{{ index .SourceAMITags "Missing" }}]', info, {}) == "[]"
+    assert render_runtime("{{ .SourceAMIName | clean_resource_name }}", info, {}) == (
         "ubuntu/images/focal 20.04"
     )
-    with pytest.raises(BuildTemplateError, match=r"`\.SourceAmiName` is not build template data"):
-        render_build_template("{{ .SourceAmiName }}", info)
+    with pytest.raises(GoTemplateError, match=r"did you mean `SourceAMIName`"):
+        render_runtime("{{ .SourceAmiName }}", info, {})
 
 
 # -- a build -----------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ async def test_ssh_refused_until_late_still_builds(fault_cloud: LocalCloud, tmp_
             FaultPlan([FaultRule(operation="ssh", drop_after_bytes=4000, times=1)]),
             [{"type": "shell", "inline": ["head -c 100000 /dev/zero | tr '\\0' x | fold -w 80"]}],
             {},
-            "connection",
+            "disconnected unexpectedly",
         ),
         (
             FaultPlan([FaultRule(operation="ssh", wrong_host_key=True, times=1)]),

@@ -73,6 +73,7 @@ RUNS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
             "devicemap_root": "/dev/sda1",
             "devicemap_data_b": "/dev/sdb",
             "instance_type": "m5.large",
+            "source_ami": "ami-0123456789abcdef0",
         },
     ),
     "21-cloud42-packer-templates-packer_encrypted_base_image.json": (
@@ -302,13 +303,26 @@ def load_entry(name: str, scratch: Path) -> Any:
 
 NOT_SUPPORTED_YET = "not supported yet"
 
+# Problems Packer reports too, with these templates as published: their authors ship a
+# placeholder that a user replaces before building.
+PACKER_REJECTS_TOO: dict[str, tuple[str, ...]] = {
+    # `"kms_key_id": "KMS_KEY_ARN"`: Packer's ValidateKmsKey refuses it ("... is not a valid
+    # KMS Key Id"), as amibake does.
+    "21-cloud42-packer-templates-packer_encrypted_base_image.json": ("kms_key_id",),
+}
+
 
 def remaining_problems(name: str, scratch: Path) -> list[str]:
     """The problems that are not "not supported yet" lines (empty: Packer-compatible)."""
     try:
         load_entry(name, scratch)
     except TemplateError as error:
-        return [str(p) for p in error.problems if NOT_SUPPORTED_YET not in p.message]
+        expected = PACKER_REJECTS_TOO.get(name, ())
+        return [
+            str(p)
+            for p in error.problems
+            if NOT_SUPPORTED_YET not in p.message and not p.path.endswith(expected or ("\0",))
+        ]
     return []
 
 
@@ -323,4 +337,13 @@ def test_a_real_template_loads_or_names_only_what_is_not_supported_yet(
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not next to this checkout")
 def test_every_var_run_names_an_entry_of_the_corpus() -> None:
     # A renamed corpus entry must not silently lose its variables.
-    assert set(RUNS) | set(COMPANIONS) <= set(corpus_entries())
+    assert set(RUNS) | set(COMPANIONS) | set(PACKER_REJECTS_TOO) <= set(corpus_entries())
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not next to this checkout")
+@pytest.mark.parametrize("name", sorted(PACKER_REJECTS_TOO))
+def test_what_packer_rejects_too_is_rejected(name: str, tmp_path: Path) -> None:
+    with pytest.raises(TemplateError) as caught:
+        load_entry(name, tmp_path)
+    paths = [p.path for p in caught.value.problems if NOT_SUPPORTED_YET not in p.message]
+    assert paths and all(p.endswith(PACKER_REJECTS_TOO[name]) for p in paths)

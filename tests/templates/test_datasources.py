@@ -150,8 +150,8 @@ def test_a_spec_without_data_sources_has_nothing_unresolved() -> None:
         ),
         (
             'data "amazon-parameterstore" "p" {\n  name = "/x"\n  access_key = "AKIA"\n}\n',
-            "t.pkr.hcl:3:3: data.amazon-parameterstore.p.access_key: `access_key` is not "
-            "supported yet",
+            "t.pkr.hcl:3:16: data.amazon-parameterstore.p.access_key: `access_key` and "
+            "`secret_key` must both be either set or not set",
         ),
         (
             'data "null" "n" {\n}\n',

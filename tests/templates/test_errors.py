@@ -21,7 +21,7 @@ BAD_JSON = """{
       "instnce_type": "t2.micro",
       "ssh_username": "ubuntu",
       "ami_name": "bad name!",
-      "spot_price": "auto",
+      "winrm_port": 5986,
       "ssh_port": "abc"
     }
   ]
@@ -34,15 +34,15 @@ def test_all_json_problems_at_once() -> None:
         "t.json:4:5: builders[0].instance_type: `instance_type` is required",
         # Packer: an undeclared user variable is "" (a warning names `region`), and an empty
         # region comes from AWS_REGION, unset here
-        "t.json:6:17: builders[0].region: no region: set `region` in the builder, or AWS_REGION"
-        " (or AWS_DEFAULT_REGION)",
+        "t.json:6:17: builders[0].region: no region: set `region` in the builder, AWS_REGION"
+        " (or AWS_DEFAULT_REGION), or a `region` in the AWS profile's ~/.aws/config",
         "t.json:7:28: builders[0].source_ami_filter.owners: `owners` is required with a filter"
         " (account IDs or aliases)",
         "t.json:8:7: builders[0].instnce_type: unknown option `instnce_type`;"
         " did you mean `instance_type`?",
         "t.json:10:19: builders[0].ami_name: AMI names must be 3-128 characters of letters,"
         " digits, spaces and ( ) [ ] . / - ' @ _ (found `!`; use clean_resource_name)",
-        "t.json:11:7: builders[0].spot_price: `spot_price` is not supported yet by amibake",
+        "t.json:11:7: builders[0].winrm_port: `winrm_port` is not supported yet by amibake",
         "t.json:12:19: builders[0].ssh_port: expected a whole number, got `abc`",
     ]
 
@@ -73,7 +73,7 @@ source "amazon-ebs" "x" {
 }
 build {
   sources = ["source.amazon-ebs.x"]
-  provisioner "ansible" {}
+  provisioner "chef-client" {}
 }
 """
 
@@ -86,8 +86,9 @@ def test_all_hcl_problems_at_once() -> None:
         " did you mean `timestamp`?",
         "t.pkr.hcl:10:12: source.amazon-ebs.x.tags.aws:x: tag keys starting with `aws:` are"
         " reserved by AWS",
-        "t.pkr.hcl:14:15: build.provisioner[0].type: provisioner `ansible` is not supported yet"
-        " by amibake (supported: shell, file)",
+        "t.pkr.hcl:14:15: build.provisioner[0].type: provisioner `chef-client` is not supported"
+        " yet by amibake (supported: shell, file, shell-local, breakpoint, ansible, ansible-local,"
+        " chef-solo, puppet-masterless)",
     ]
 
 
@@ -153,7 +154,8 @@ def test_syntax_errors(text: str, fmt: str, expected: str) -> None:
         (
             {"ssh_interface": "public"},
             "t.json:10:24: builders[0].ssh_interface: expected one of public_ip, private_ip,"
-            " public_dns, private_dns, got `public`; did you mean `public_ip`?",
+            " public_dns, private_dns, ipv6, session_manager, got `public`;"
+            " did you mean `public_ip`?",
         ),
         (
             {"ssh_timeout": "5 minutes"},
@@ -166,8 +168,8 @@ def test_syntax_errors(text: str, fmt: str, expected: str) -> None:
         ),
         (
             {"access_key": "AKIA"},
-            "t.json:10:7: builders[0].access_key: `access_key` is not supported yet by amibake"
-            " (amibake uses boto3's credential chain: environment, profiles, SSO)",
+            "t.json:10:21: builders[0].access_key: `access_key` and `secret_key` must both be"
+            " either set or not set",
         ),
         (
             {"type": "docker"},

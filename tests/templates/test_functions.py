@@ -155,6 +155,7 @@ def test_the_registry_holds_exactly_packers_table_plus_marked_extras() -> None:
     assert extras == {
         "clean_resource_name",
         "env",
+        "go_replace",
         "isotime",
         "tonumber",
         "tostring",
@@ -435,6 +436,10 @@ EXAMPLES: list[tuple[str, Any]] = [
     ('clean_resource_name("a:b*c (d)")', "a-b-c (d)"),
     ("unix_timestamp()", "1678886405"),
     ('isotime("2006-01-02")', "2023-03-15"),
+    # Packer JSON's `replace old new n src` (Go's strings.Replace) with a computed count
+    ('go_replace("a-b-c-d", "-", "+", 2)', "a+b+c-d"),
+    ('go_replace("a-b", "-", "+", -1)', "a+b"),
+    ('go_replace("ab", "", "_", 2)', "_a_b"),
 ]
 
 

@@ -198,3 +198,65 @@ def test_provision_renders_execute_command_with_the_run_time_renderer() -> None:
     with pytest.raises(ProvisionError) as caught:
         render_execute_command("{{ .Sudo }}", "/tmp/s.sh", "A=1")
     assert str(caught.value).startswith("execute_command: `{{.Sudo}}` is not available here")
+
+
+# -- one renderer for run-time Go templates (provisioner fields and build template data) -----
+
+
+def test_runtime_renders_packers_build_info_with_go_semantics() -> None:
+    from core.templates.gotemplate import build_info
+
+    image = {
+        "ImageId": "ami-0123456789abcdef0",
+        "Name": "focal",
+        "OwnerId": "099720109477",
+        "Tags": [{"Key": "Name", "Value": "base"}],
+    }
+    info = build_info("eu-west-1", image)
+    assert render_runtime("{{ .SourceAMITags.Name }}@{{ .BuildRegion }}", info, {}) == (
+        "base@eu-west-1"
+    )
+    # text/template's default missingkey: a missing map key prints "<no value>", is false
+    # in {{if}}, and `index` gives the map's zero value ""
+    assert render_runtime("{{ .SourceAMITags.Gone }}", info, {}) == "<no value>"
+    assert render_runtime("{{if .SourceAMITags.Gone}}y{{else}}n{{end}}", info, {}) == "n"
+    assert render_runtime('[{{ index .SourceAMITags "Gone" }}]', info, {}) == "[]"
+    assert render_runtime("{{ len .SourceAMITags }}", info, {}) == "1"
+    assert render_runtime("{{ .SourceAMITags }}", info, {}) == "map[Name:base]"
+    with pytest.raises(GoTemplateError, match="did you mean `SourceAMIName`"):
+        render_runtime("{{ .SourceAmiName }}", info, {})
+    with pytest.raises(GoTemplateError, match="cannot read field `X` of str"):
+        render_runtime("{{ .SourceAMI.X }}", info, {})
+
+
+def test_runtime_index_of_a_list_and_print() -> None:
+    assert render_runtime("{{ index .L 1 }}", {"L": ["a", "b"]}, {}) == "b"
+    with pytest.raises(GoTemplateError, match="index out of range: 5"):
+        render_runtime("{{ index .L 5 }}", {"L": ["a"]}, {})
+    assert render_runtime('{{ print 1 2 "x" 3 }}', {}, {}) == "1 2x3"
+
+
+def test_go_template_errors_are_amibake_errors() -> None:
+    from core.errors import AmibakeError
+
+    assert issubclass(GoTemplateError, AmibakeError)
+
+
+def test_legacy_replace_with_a_computed_source_and_count() -> None:
+    from tests.templates.helpers import json_builder, load_text
+
+    text = json_builder(
+        variables={"name": "a.b.c.d", "n": "2"},
+        ami_name="{{ user `name` | replace `.` `-` 2 }}",
+        ami_description="{{ replace `.` `_` -1 (user `name`) }}",
+    )
+    spec = load_text(text)
+    assert spec.builders[0].ami_name == "a-b-c.d"
+    assert spec.builders[0].ami_description == "a_b_c_d"
+
+
+def test_legacy_strftime_is_go_strftime_at_the_builds_start() -> None:
+    from tests.templates.helpers import json_builder, load_text
+
+    spec = load_text(json_builder(ami_name='ami-{{ strftime "%Y%m%d-%H%M%S" }}'))
+    assert spec.builders[0].ami_name == "ami-20230315-132005"

@@ -535,3 +535,62 @@ def test_local_block_needs_an_expression_and_locals_are_unique() -> None:
         "t.pkr.hcl:1:1: local.a.expression: `expression` is required",
         "t.pkr.hcl:7:1: local.b: local is defined twice (first at t.pkr.hcl:5:3)",
     ]
+
+
+def test_a_named_build_prefixes_packers_run_name() -> None:
+    """packer/build.go CoreBuild.Name: ``<build name>.<source ref>``, e.g. ``web.amazon-ebs.x``;
+    headless output and the summary print it."""
+    import io
+
+    from core.engine.build import packer_build_name
+    from core.events import StepStarted
+    from tui.commands.build import Printer
+
+    source = """
+source "amazon-ebs" "x" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "img"
+}
+"""
+    named = load_text(source + 'build {\n  name = "web"\n  sources = ["amazon-ebs.x"]\n}\n', "hcl")
+    plain = load_text(source + 'build { sources = ["source.amazon-ebs.x"] }\n', "hcl")
+    assert named.builders[0].packer_name == "web.amazon-ebs.x"
+    assert plain.builders[0].packer_name == "amazon-ebs.x"
+    (builder,) = named.builders
+    names = {builder.name: packer_build_name(named, builder)}
+    assert names == {"x": "web.amazon-ebs.x"}
+    out = io.StringIO()
+    Printer(out, colour=False, timestamps=False, names=names)(
+        StepStarted(build="x", step="instance", title="Launching the instance")
+    )
+    assert out.getvalue() == "==> web.amazon-ebs.x: Launching the instance\n"
+
+
+@pytest.mark.parametrize(
+    ("default", "col"),
+    [("data.amazon-ami.ubuntu.id", 13), ('"${local.a}-x"', 16), ("var.b", 13)],
+)
+def test_variable_defaults_cannot_use_variables_or_data_sources(default: str, col: int) -> None:
+    """Packer decodes defaults with only `env()` (decodeInputVariables): HCL's error."""
+    text = f"""
+locals {{ a = "x" }}
+variable "ami" {{
+  default = {default}
+}}
+source "amazon-ebs" "x" {{
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "img-${{var.ami}}"
+}}
+build {{ sources = ["source.amazon-ebs.x"] }}
+"""
+    assert problems_of(text, "hcl") == [
+        f"t.pkr.hcl:4:{col}: variable.ami.default: Variables not allowed: Variables may not be"
+        " used here."
+    ]
+    assert load_text(text.replace(default, 'env("HOME")'), "hcl", env={"HOME": "/h"})

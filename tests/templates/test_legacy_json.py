@@ -155,7 +155,7 @@ def test_unsupported_post_processor_for_amazon_ebs_is_one_line() -> None:
     text = template(**{"post-processors": [[{"type": "compress"}, {"type": "manifest"}]]})
     assert problems_of(text) == [
         "t.json:5:17: post-processors[0][0].type: post-processor `compress` is not supported"
-        " yet by amibake (supported: manifest)"
+        " yet by amibake (supported: manifest, shell-local, amazon-ami-management)"
     ]
 
 

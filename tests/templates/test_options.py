@@ -3,6 +3,8 @@ the environment, and one honest line for what is unknown or not supported yet.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.templates.schema import AMAZON_EBS_OPTIONS
@@ -93,8 +95,8 @@ def test_empty_region_comes_from_the_environment() -> None:
 
 def test_no_region_anywhere_is_one_located_line() -> None:
     assert problems_of(json_builder(region="")) == [
-        "t.json:5:17: builders[0].region: no region: set `region` in the builder, or AWS_REGION"
-        " (or AWS_DEFAULT_REGION)"
+        "t.json:5:17: builders[0].region: no region: set `region` in the builder, AWS_REGION"
+        " (or AWS_DEFAULT_REGION), or a `region` in the AWS profile's ~/.aws/config"
     ]
 
 
@@ -125,7 +127,9 @@ def test_a_source_ami_of_another_form_is_a_warning_as_packer_checks_it_at_run_ti
 # ----------------------------------------------------------------- option messages
 
 
-@pytest.mark.parametrize("key", ["skip_region_validation", "max_retries", "spot_price", "ssh_pty"])
+@pytest.mark.parametrize(
+    "key", ["windows_password_timeout", "winrm_port"]
+)
 def test_valid_options_not_implemented_are_not_supported_yet(key: str) -> None:
     assert problems_of(json_builder(**{key: "x"})) == [
         f"t.json:10:7: builders[0].{key}: `{key}` is not supported yet by amibake"
@@ -133,9 +137,10 @@ def test_valid_options_not_implemented_are_not_supported_yet(key: str) -> None:
 
 
 def test_credential_options_are_not_supported_yet_with_the_reason() -> None:
-    assert problems_of(json_builder(access_key="AKIA")) == [
-        "t.json:10:7: builders[0].access_key: `access_key` is not supported yet by amibake"
-        " (amibake uses boto3's credential chain: environment, profiles, SSO)"
+    assert problems_of(json_builder(vault_aws_engine={"name": "r"})) == [
+        "t.json:10:7: builders[0].vault_aws_engine: `vault_aws_engine` is not supported yet by"
+        " amibake (amibake has no HashiCorp Vault client: use profile, access_key/secret_key or"
+        " assume_role)"
     ]
 
 
@@ -168,7 +173,8 @@ def test_the_option_list_comes_from_the_plugin() -> None:
 def test_winrm_builder_needs_no_ssh_username_only_one_line_for_the_communicator() -> None:
     text = json_builder(ssh_username=None, communicator="winrm", winrm_username="Administrator")
     assert problems_of(text) == [
-        "t.json:10:7: builders[0].communicator: `communicator` is not supported yet by amibake",
+        "t.json:10:23: builders[0].communicator: `communicator = \"winrm\"` is not supported yet"
+        " by amibake (ssh and none are)",
         "t.json:11:7: builders[0].winrm_username: `winrm_username` is not supported yet by amibake",
     ]
 
@@ -180,7 +186,30 @@ def test_third_party_provisioner_is_not_supported_yet() -> None:
     doc["provisioners"] = [{"type": "goss", "tests": ["a.yaml"]}, {"type": "shel"}]
     assert problems_of(json.dumps(doc, indent=2)) == [
         "t.json:14:15: provisioners[0].type: provisioner `goss` is not supported yet by amibake"
-        " (supported: shell, file)",
+        " (supported: shell, file, shell-local, breakpoint, ansible, ansible-local, chef-solo,"
+        " puppet-masterless)",
         "t.json:20:15: provisioners[1].type: unknown provisioner type `shel`; did you mean"
         " `shell`?",
     ]
+
+
+def test_empty_region_comes_from_the_aws_profile_config(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "[default]\nregion = us-east-2\n\n[profile build]\nregion = ap-south-1\n"
+        "\n[profile bare]\noutput = json\n"
+    )
+    env = {"AWS_CONFIG_FILE": str(config)}
+    assert builder(region="", env=env).region == "us-east-2"  # type: ignore[attr-defined]
+    with_profile = {**env, "AWS_PROFILE": "build"}
+    assert builder(region=None, env=with_profile).region == "ap-south-1"  # type: ignore[attr-defined]
+    # the builder's `profile` option names the profile (Packer's AccessConfig.Profile)
+    assert builder(region="", profile="build", env=env).region == "ap-south-1"  # type: ignore[attr-defined]
+    # $HOME/.aws/config when AWS_CONFIG_FILE is unset
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[default]\nregion = eu-north-1\n")
+    assert builder(region="", env={"HOME": str(tmp_path)}).region == "eu-north-1"  # type: ignore[attr-defined]
+    assert problems_of(json_builder(region=""), env={**env, "AWS_PROFILE": "bare"})[0].endswith(
+        "no region: set `region` in the builder, AWS_REGION (or AWS_DEFAULT_REGION), or a"
+        " `region` in the AWS profile's ~/.aws/config"
+    )

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from core.templates import TemplateError, convert, load
+from core.templates.errors import Loc, Problems
 
-from .helpers import FIXTURES, NOW, fixed_uuid
+from .helpers import FIXTURES, NOW, fixed_uuid, load_text
 
 VARS = {"required_var": "hello"}
 
@@ -89,3 +90,83 @@ def test_hcl_to_json_rejects_what_packer_json_cannot_express(tmp_path: Path) -> 
         f"{path}:89:24: source.amazon-ebs.web.ami_description:"
         ' `(length(var.ami_regions) > 1) ? "multi" : "single"` cannot be written as Packer JSON',
     ]
+
+
+# -- the newer expression nodes convert (HCL syntax) or give one located line -----------------
+
+NEW_NODES_HCL = """
+variable "users" {
+  type    = list(object({ name = string }))
+  default = [{ name = "alice" }, { name = "bob" }]
+}
+locals {
+  names   = [for u in var.users : upper(u.name) if u.name != ""]
+  by_name = { for i, u in var.users : u.name => i }
+  splat   = var.users[*].name
+}
+source "amazon-ebs" "x" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "img-%{ if length(var.users) > 1 }many%{ else }one%{ endif }"
+  ami_description = "%{ for u in var.users }${u.name};%{ endfor }"
+}
+build {
+  sources = ["source.amazon-ebs.x"]
+  provisioner "shell" { inline = local.names }
+}
+"""
+
+
+def test_for_splat_and_template_directives_print_as_hcl() -> None:
+    from core.templates.hclexpr import parse_expression, parse_template
+    from core.templates.writers import hcl_expr
+
+    here = Loc("t", 1, 1)
+    for text in (
+        '[for u in var.users : upper(u.name) if u.name != ""]',
+        "{for i, u in var.users : u.name => i}",
+        "{for u in var.users : u.name => u...}",
+        "var.users[*].name",
+        "var.users[*]",
+    ):
+        printed = hcl_expr(parse_expression(text, here))
+        assert hcl_expr(parse_expression(printed, here)) == printed
+    directive = parse_template(
+        "a%{ if x }b%{ else }c%{ endif }%{ for k, v in m }${v}%{ endfor }", here
+    )
+    assert hcl_expr(directive) == (
+        '"a%{ if x }b%{ else }c%{ endif }%{ for k, v in m }${v}%{ endfor }"'
+    )
+
+
+def test_new_nodes_convert_to_toml_and_load_back_the_same() -> None:
+    from core.templates.hcl import read_hcl
+    from core.templates.writers import to_toml
+
+    problems = Problems()
+    raw = read_hcl(NEW_NODES_HCL, "t.pkr.hcl", problems)
+    assert raw is not None and not problems
+    toml_text = to_toml(raw)
+    original = load_text(NEW_NODES_HCL, "hcl")
+    converted = load_text(toml_text, "toml")
+    assert converted.builders[0].ami_name == original.builders[0].ami_name == "img-many"
+    assert converted.builders[0].ami_description == "alice;bob;"
+    assert converted.provisioners[0].inline == original.provisioners[0].inline == ("ALICE", "BOB")
+
+
+def test_new_nodes_to_packer_json_are_one_located_line_each() -> None:
+    from core.templates.hcl import read_hcl
+    from core.templates.writers import to_json
+
+    problems = Problems()
+    raw = read_hcl(NEW_NODES_HCL, "t.pkr.hcl", problems)
+    assert raw is not None
+    with pytest.raises(TemplateError) as caught:
+        to_json(raw)
+    lines = [str(p) for p in caught.value.problems]
+    assert lines and all(line.startswith("t.pkr.hcl:") for line in lines), lines
+    unwritable = [line for line in lines if line.endswith("cannot be written as Packer JSON")]
+    assert any("%{ for u in var.users }" in line for line in unwritable), lines
+    assert any("%{ if length(var.users) > 1 }" in line for line in unwritable), lines

@@ -286,7 +286,7 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
     from core.aws import Aws, Target
     from core.engine.build import BuildResult, packer_build_name, run_builds, select_builders
     from core.engine.context import BuildOptions
-    from core.history import BuildRecorder, write_manifest
+    from core.history import BuildRecorder
     from core.ledger import Ledger
 
     builders = select_builders(spec, args.only, args.except_)
@@ -381,12 +381,7 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
             await asyncio.to_thread(cloud.stop)
             if started:
                 started.clear()
-    manifests = [p for p in spec.post_processors if p.type == "manifest"]
-    by_name = {b.name: b for b in spec.builders}
-    for post in manifests:
-        # only/except, and (HCL2) the build block it belongs to, choose its builds
-        mine = [r for r in results if r.name not in by_name or post.applies_to(by_name[r.name])]
-        write_manifest(Path(post.output), mine, {b.name: b.type for b in spec.builders}, post)
+    # post-processors (manifest included) run in the engine: core/engine/postprocess.py
     if not args.json:
         _summary(results, {b.name: packer_build_name(spec, b) for b in builders})
     statuses = {r.status for r in results}

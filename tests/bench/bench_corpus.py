@@ -1,0 +1,163 @@
+"""How far each real-world template of ``../shared/corpus`` gets, on the local cloud.
+
+Run with ``.venv/bin/python tests/bench/bench_corpus.py [NAME-PREFIX ...]`` (skips when the
+corpus folder is absent). For every entry it prints one row:
+
+* ``validate``: ``valid``, or the distinct "not supported yet" causes that stop it;
+* ``build``: for a valid template, one builder of it built on the local cloud (``instant``
+  profile), with the local cloud's own default VPC, subnet and security group given to its
+  subnet/VPC/security-group variables: the last step reached and, when it failed, why
+  (e.g. the first provisioner that needs root or the network, which the sandbox lacks).
+
+The variables and companion files are those of ``tests/templates/test_corpus.py``. The table
+is printed in Markdown, ready for the README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from core.aws import Aws, Target
+from core.engine.build import run_builds
+from core.engine.context import BuildOptions
+from core.events import Event, LogLines, StepFinished, StepStarted
+from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from core.templates import TemplateError, load
+from tests.templates.test_corpus import (
+    CORPUS,
+    ENV,
+    NOT_SUPPORTED_YET,
+    RUNS,
+    corpus_entries,
+    entry_path,
+)
+
+NETWORK_VARIABLE = re.compile(r"(subnet|vpc|security_group)", re.I)
+
+
+def local_network_ids(cloud: LocalCloud, region: str) -> dict[str, str]:
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2",
+        region_name=region,
+        endpoint_url=cloud.endpoint_url,
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
+    )
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
+        "Subnets"
+    ][0]
+    group = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+            {"Name": "group-name", "Values": ["default"]},
+        ]
+    )["SecurityGroups"][0]
+    return {"vpc": vpc["VpcId"], "subnet": subnet["SubnetId"], "security_group": group["GroupId"]}
+
+
+def local_value(name: str, ids: dict[str, str]) -> str | None:
+    lowered = name.lower()
+    for key in ("subnet", "vpc", "security_group"):
+        if key in lowered:
+            return ids[key]
+    return None
+
+
+def validate(name: str, scratch: Path, extra: dict[str, str] | None = None) -> Any:
+    var_files, variables = RUNS.get(name, ((), {}))
+    return load(
+        entry_path(name, scratch),
+        vars=list({**variables, **(extra or {})}.items()),
+        var_files=[CORPUS / f for f in var_files],
+        env=ENV,
+    )
+
+
+async def build_one(spec: Any, cloud: LocalCloud) -> str:
+    builder = spec.builders[0]
+    target = Target(
+        endpoint_url=cloud.endpoint_url,
+        access_key_id=FAKE_ACCESS_KEY,
+        secret_access_key=FAKE_SECRET_KEY,
+    )
+    steps: list[str] = []
+    errors: list[str] = []
+    last_lines: list[str] = []
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, StepStarted):
+            steps.append(event.title)
+        elif isinstance(event, StepFinished) and event.error:
+            errors.append(event.error)
+        elif isinstance(event, LogLines):
+            last_lines[:] = (last_lines + list(event.lines))[-3:]
+
+    aws = Aws(target)
+    try:
+        options = BuildOptions(target=target, ssh_port=cloud.ssh_port)
+        results = await run_builds(spec, (builder,), aws, options, on_event)
+    finally:
+        aws.close()
+    result = results[0]
+    if result.status == "succeeded":
+        return f"built ({len(steps)} steps)"
+    reached = steps[-1] if steps else "nothing"
+    why = (result.error or (errors[-1] if errors else "")).splitlines()[0][:120]
+    return f"stopped at {reached}: {why}"
+
+
+def main(prefixes: list[str]) -> int:
+    if not CORPUS.is_dir():
+        print(f"skipped: {CORPUS} is absent")
+        return 0
+    names = [n for n in corpus_entries() if not prefixes or n.startswith(tuple(prefixes))]
+    rows: list[tuple[str, str, str]] = []
+    with (
+        tempfile.TemporaryDirectory() as scratch_dir,
+        LocalCloud(latency="instant", data_dir=Path(scratch_dir) / "cloud") as cloud,
+    ):
+        for index, name in enumerate(names):
+            scratch = Path(scratch_dir) / f"e{index}"
+            try:
+                spec = validate(name, scratch / "a")
+            except TemplateError as error:
+                causes = sorted(
+                    {p.message for p in error.problems if NOT_SUPPORTED_YET in p.message}
+                )
+                others = [p for p in error.problems if NOT_SUPPORTED_YET not in p.message]
+                status = "; ".join(causes) if not others else f"INVALID: {others[0]}"
+                rows.append((name, status, ""))
+                continue
+            region = spec.builders[0].region
+            ids = local_network_ids(cloud, region)
+            networked = {
+                v: value
+                for v in spec.variables
+                if NETWORK_VARIABLE.search(v) and (value := local_value(v, ids)) is not None
+            }
+            try:
+                spec = validate(name, scratch / "b", networked)
+                outcome = asyncio.run(build_one(spec, cloud))
+            except TemplateError as error:
+                outcome = f"not built: {error}"
+            except Exception as error:  # the table reports it; the next entry still runs
+                outcome = f"not built: {type(error).__name__}: {error}"
+            rows.append((name, "valid", outcome))
+            print(f"{name}: {outcome}", file=sys.stderr)
+    print("| template | validate | build on the local cloud (first builder) |")
+    print("|---|---|---|")
+    for name, status, outcome in rows:
+        print(f"| `{name}` | {status} | {outcome} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
