@@ -202,7 +202,7 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return str(value.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
     return str(value)
 
 
@@ -213,15 +213,19 @@ def now_iso() -> str:
 # -- Packer's source_ami_filter from an image ----------------------------------------------
 
 # A dated serial and what follows it: -20240101, .20241215.0-x86_64..., -2024.01.15 ...
-_SERIAL = re.compile(r"(?<=[-_.])(?:20\d{6}(?:\.\d+)?|20\d{2}[.-]\d{2}[.-]\d{2}(?:[.-]\d+)?)")
+_SERIAL = re.compile(
+    r"(?<=[-_.])(?:20\d{6}(?:\.\d+|T\d+Z?)?|20\d{2}[.-]\d{2}[.-]\d{2}(?:[.-]\d+)?)"
+)
 _SEMVER_DATE = re.compile(r"(?<=[-_.])\d+\.\d+\.20\d{6}(?:\.\d+)?")
 
 
 def name_wildcard(name: str) -> str:
     """The AWS wildcard that matches ``name`` and the later images of its series.
 
-    The dated serial (``20241023``, ``2.0.20241215.0``, ``2024.01.15``) becomes ``*``;
-    a name with no serial is returned unchanged (an exact name filter).
+    The one such function: the browser's "use as source" and the editor's scaffold both
+    use it. The dated serial (``20241023``, ``20240101T1234Z``, ``2.0.20241215.0``,
+    ``2024.01.15``) becomes ``*``; a name with no serial is returned unchanged (an exact
+    name filter).
     """
     for pattern in (_SEMVER_DATE, _SERIAL):
         match = pattern.search(name)

@@ -3,7 +3,8 @@
 Each build gets ``<data dir>/builds/<build id>/`` holding ``events.ndjson`` (every
 event, redacted by the engine), ``build.log`` (the human-readable log) and
 ``record.json`` (template, redacted variables, status, artifacts), written as
-events arrive so a crash leaves what happened so far.
+events arrive so a crash leaves what happened so far. :func:`read_records`,
+:func:`replay_events` and :func:`rerun_spec` read them back for the app's history.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from core.events import (
     ResourceChanged,
     StepFinished,
     StepStarted,
+    event_from_dict,
 )
 from core.model import BuildSpec, ManifestPostProcessor
 
@@ -141,7 +144,7 @@ class BuildRecorder:
 def write_manifest(
     path: Path,
     results: list[Any],
-    builders: dict[str, str],
+    builders: Mapping[str, str],
     post_processor: ManifestPostProcessor | None = None,
 ) -> Path:
     """Append this run's builds to a Packer-style manifest (``builds`` + ``last_run_uuid``)."""
@@ -169,3 +172,110 @@ def write_manifest(
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(path, manifest)
     return path
+
+
+# -- reading the records back (the app's history) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    directory: Path
+    build_id: str
+    build: str
+    template: str
+    region: str
+    status: str
+    started: float
+    duration: float | None
+    error: str | None
+    artifacts: dict[str, str]
+    variables: dict[str, str]
+
+    @classmethod
+    def read(cls, directory: Path) -> BuildRecord | None:
+        try:
+            data = json.loads((directory / "record.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        try:  # a record edited or cut by hand is skipped, not a crash of the history
+            duration = data.get("duration")
+            error = data.get("error")
+            return cls(
+                directory=directory,
+                build_id=str(data.get("build_id", directory.name)),
+                build=str(data.get("build", "")),
+                template=str(data.get("template", "")),
+                region=str(data.get("region", "")),
+                status=str(data.get("status", "unknown")),
+                started=float(data.get("started") or 0.0),
+                duration=float(duration) if duration is not None else None,
+                error=str(error) if error is not None else None,
+                artifacts={str(k): str(v) for k, v in dict(data.get("artifacts") or {}).items()},
+                variables={str(k): str(v) for k, v in dict(data.get("variables") or {}).items()},
+            )
+        except (TypeError, ValueError):
+            return None
+
+
+def read_records(root: Path | None = None) -> list[BuildRecord]:
+    """Every build record, newest first."""
+    root = root or builds_dir()
+    try:
+        directories = [p for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+    records = [r for r in (BuildRecord.read(d) for d in directories) if r is not None]
+    return sorted(records, key=lambda r: (r.started, r.build_id), reverse=True)
+
+
+def replay_events(directory: Path) -> Iterator[Event]:
+    """The events of a recorded build, skipping lines a crash may have cut."""
+    try:
+        handle = open(directory / "events.ndjson", encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        return
+    with handle:
+        for line in handle:
+            try:
+                yield event_from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                continue
+
+
+def rerun_spec(record: BuildRecord) -> tuple[BuildSpec, Path, list[str]]:
+    """The spec to build ``record``'s template again; raises AmibakeError when it cannot load.
+
+    Returns (spec, path, names of sensitive variables left at their defaults).
+    """
+    from core.errors import UsageError
+    from core.model import REDACTED
+    from core.templates import load
+
+    if not record.template:
+        raise UsageError("this build was started from an unsaved template; open it in the editor")
+    path = Path(record.template)
+    if not path.exists():
+        raise UsageError(f"the template {path} is no longer there")
+    values = [(k, v) for k, v in record.variables.items() if v != REDACTED]
+    skipped = [k for k, v in record.variables.items() if v == REDACTED]
+    spec = load(path, vars=values)
+    return spec, path, skipped
+
+
+def repoint_records(build_ids: Iterable[str], template: str) -> None:
+    """Name ``template`` in the records of ``build_ids`` (built from a temporary copy of it).
+
+    The app builds unsaved text from a hidden copy next to the template, removed after the
+    run; its records must name the template the user knows. Unreadable records are skipped.
+    """
+    for build_id in build_ids:
+        record = builds_dir() / build_id / "record.json"
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            if data.get("template") != template:
+                data["template"] = template
+                _write_json(record, data)
+        except (OSError, ValueError, AttributeError):
+            continue

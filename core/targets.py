@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.aws import Aws, AwsError, CredentialsError
+from core.aws import Aws, AwsError, CredentialsError, Target
 from core.settings import LOCAL_TARGET
+
+if TYPE_CHECKING:
+    from core.local.cloud import LocalCloud
 
 DEFAULT_REGION = "us-east-1"
 
@@ -34,6 +37,21 @@ class TargetInfo:
     @property
     def is_local(self) -> bool:
         return self.key == LOCAL_TARGET
+
+
+def local_target(cloud: LocalCloud) -> Target:
+    """The :class:`Target` of a running local cloud: its endpoint and its fake credentials.
+
+    The one place that builds it (the app's session, ``amibake build --local`` and the
+    data-source resolver all use this).
+    """
+    from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+
+    return Target(
+        endpoint_url=cloud.endpoint_url,
+        access_key_id=FAKE_ACCESS_KEY,
+        secret_access_key=FAKE_SECRET_KEY,
+    )
 
 
 LOCAL = TargetInfo(LOCAL_TARGET, "Local cloud (embedded, no AWS account)", kind="local")
@@ -109,7 +127,8 @@ def default_target(remembered: str | None, targets: list[TargetInfo] | None = No
 def profile_region(profile: str | None) -> str | None:
     """The region a profile is configured with, if any."""
     try:
-        return _session(profile).region_name
+        region = _session(profile).region_name
+        return str(region) if region else None
     except Exception:
         return None
 

@@ -31,12 +31,15 @@ from core.aws import Target
 from core.catalog import CatalogCache
 from core.errors import AmibakeError
 from core.settings import LOCAL_TARGET, Settings
-from core.targets import TargetInfo, default_target, list_targets
+from core.targets import TargetInfo, default_target, list_targets, local_target
+from tui.host import BuildsHost
+from tui.keymap import unknown_keymap_ids
 from tui.modals.recovery import offer_recovery
-from tui.session import Session, SessionChanged, UseAsSource, local_target
+from tui.session import Session, SessionChanged, UseAsSource
 
 if TYPE_CHECKING:
     from core.local.cloud import LocalCloud
+    from tui.screens.browser import BrowserScreen
 
 # Regions offered before DescribeRegions has answered (and if it cannot).
 FALLBACK_REGIONS = (
@@ -57,7 +60,8 @@ class AmibakeCommands(Provider):
     """The command palette's amibake commands, aware of the current screen and session."""
 
     def _commands(self) -> list[tuple[str, Any, str]]:
-        app: AmibakeApp = self.app  # type: ignore[assignment]
+        app = self.app
+        assert isinstance(app, AmibakeApp)  # the provider is registered on AmibakeApp only
         session = app.session
         commands: list[tuple[str, Any, str]] = [
             ("Switch target…", app.action_pick_target, "the local cloud or an AWS profile"),
@@ -119,7 +123,7 @@ class AmibakeCommands(Provider):
                 yield Hit(score, matcher.highlight(name), callback, help=help_text or None)
 
 
-class AmibakeApp(App[None]):
+class AmibakeApp(BuildsHost):
     """amibake's terminal app."""
 
     CSS_PATH = "app.tcss"
@@ -178,7 +182,7 @@ class AmibakeApp(App[None]):
     # -- lifecycle -------------------------------------------------------------------------
 
     @property
-    def browser(self) -> Any:
+    def browser(self) -> BrowserScreen | None:
         from tui.screens.browser import BrowserScreen
 
         for screen in self.screen_stack:
@@ -195,6 +199,14 @@ class AmibakeApp(App[None]):
         self._update_title()
         if self.settings.load_error:
             self.notify(self.settings.load_error, title="Settings", severity="warning", timeout=10)
+        unknown = unknown_keymap_ids(self.settings.keymap)
+        if unknown:
+            self.notify(
+                f"[keymap] names no binding: {', '.join(unknown)}",
+                title="Settings",
+                severity="warning",
+                timeout=10,
+            )
         self.push_screen(BrowserScreen())
         if self.recover:
             self.run_worker(offer_recovery(self), group="recovery", exit_on_error=False)
@@ -266,7 +278,9 @@ class AmibakeApp(App[None]):
         from core.local.cloud import LocalCloud
 
         try:
-            cloud = LocalCloud(latency=self.settings.latency).start()
+            cloud = LocalCloud(
+                latency=self.settings.latency, instance_network=self.settings.instance_network
+            ).start()
         except AmibakeError as error:
             self.call_from_thread(
                 self.report_error, "The local cloud did not start", str(error), modal=True
@@ -461,48 +475,10 @@ class AmibakeApp(App[None]):
 
     @work(exclusive=True, group="sweep", exit_on_error=False)
     async def action_sweep(self) -> None:
-        from core.ledger import Ledger
-        from core.sweep import Sweeper
+        """Find what builds left behind in this region and delete it once confirmed."""
+        from tui.modals.recovery import sweep_region
 
-        session = self.session
-        if not session.ready:
-            self.notify("the local cloud is still starting")
-            return
-        try:
-            ledger = Ledger()
-            finder = Sweeper(session.aws(), ledger=ledger, dry_run=True)
-            found = await finder.find(session.region)
-        except AmibakeError as error:
-            self.report_error("Sweep", str(error))
-            return
-        except Exception as error:
-            self.report_error("Sweep", f"{type(error).__name__}: {error}")
-            return
-        if not found:
-            self.notify(f"nothing left behind in {session.region}", title="Sweep")
-            return
-        from tui.modals.build_confirm import ConfirmationModal
-
-        kinds = ", ".join(sorted({orphan.kind for orphan in found}))
-        confirmed = await self.push_screen_wait(
-            ConfirmationModal(
-                f"Delete {len(found)} leftover resources in {session.region}?",
-                detail=kinds,
-                confirm_label="Delete",
-            )
-        )
-        if not confirmed:
-            return
-        try:
-            sweeper = Sweeper(session.aws(), ledger=ledger)
-            report = await sweeper.sweep([session.region])
-        except Exception as error:
-            self.report_error("Sweep", f"{type(error).__name__}: {error}")
-            return
-        if report.clean:
-            self.notify(f"deleted {len(report.deleted)} resources", title="Sweep")
-        else:
-            self.report_error("Sweep", f"{len(report.failed)} resources could not be deleted")
+        await sweep_region(self, self.session, self.report_error)
 
     # -- help and quit ---------------------------------------------------------------------
 
@@ -512,9 +488,3 @@ class AmibakeApp(App[None]):
         if isinstance(self.screen, HelpModal):
             return
         self.push_screen(HelpModal(key_rows(self.screen), title=f"Keys · {self.screen.id or ''}"))
-
-    async def action_quit(self) -> None:
-        """Quit; while builds run, ask first, then cancel them and clean up before exiting."""
-        from tui.build_runner import quit_app
-
-        quit_app(self)

@@ -8,8 +8,8 @@ treats SIGTERM as "cancel and clean up". The UI process only reads those lines,
 so a provisioner printing a million lines costs the UI's loop some JSON decoding
 and never a fight for the GIL with the engine.
 
-Events are folded into a :class:`~tui.build_state.BuildState` per builder (under
-``lock``, kept for the screens that read the states); subscribers (the monitor
+Events are folded into a :class:`~tui.build_state.BuildState` per builder on the
+app's event loop (the screens read the states there too); subscribers (the monitor
 screen) receive at most one :class:`BuildRunUpdated` message per
 :data:`FLUSH_INTERVAL` carrying the batch of events since the last one, with log
 lines summarised by count (the lines themselves are in the state's bounded buffer).
@@ -19,8 +19,8 @@ is what is saved, else a hidden temporary copy next to it (so relative paths suc
 as ``files/motd`` resolve), removed when the run is over.
 
 Runs belong to the app, not to a screen: leaving the monitor does not stop a
-build, and :func:`quit_app` asks before quitting while builds run, then cancels
-them and waits for their cleanup before exiting.
+build, and the app's quit (:func:`tui.host.quit_app`) asks before quitting while
+builds run, then cancels them and waits for their cleanup before exiting.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
-import threading
 import time
 import weakref
 from collections import deque
@@ -48,6 +46,7 @@ from textual.message_pump import MessagePump
 from core.errors import UsageError
 from core.events import BuildStarted, Event, LogLines, event_from_dict
 from tui.build_state import BuildState
+from tui.child_files import hidden_copy, write_var_file
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -65,9 +64,6 @@ READ_CHUNK = 1 << 20
 
 #: Lines of the child's stderr kept for error messages.
 STDERR_LINES = 50
-
-#: The file name suffix that makes the CLI read a template in its format.
-SUFFIXES = {"json": ".json", "hcl": ".pkr.hcl", "toml": ".toml"}
 
 
 class Session(Protocol):
@@ -124,9 +120,9 @@ class BuildRun:
         }
         for builder in self.builders:
             self.states[builder.name].region = builder.region
-        self.lock = threading.Lock()
         self.started = time.time()
-        self.finished = threading.Event()
+        #: set when the run is over (its child exited and its files are removed)
+        self.finished = asyncio.Event()
         self.cancel_requested = False
         self.error: str | None = None
         #: the child's exit status once it is over
@@ -187,21 +183,19 @@ class BuildRun:
         as further signals would make it leave before its cleanup is done.
         """
         self.cancel_requested = True
-        with self.lock:
-            for state in self.states.values():
-                if not state.finished:
-                    state.status = "cancelling"
-                    state.version += 1
+        for state in self.states.values():
+            if not state.finished:
+                state.status = "cancelling"
+                state.version += 1
         self._signal_child()
         self._notify()
 
     async def wait(self, timeout: float | None = None) -> bool:
-        """Wait (without blocking the UI loop) until the run is over; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.finished.is_set():
-            if deadline is not None and time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.05)
+        """Wait until the run is over; False on timeout."""
+        try:
+            await asyncio.wait_for(self.finished.wait(), timeout)
+        except TimeoutError:
+            return False
         return True
 
     # -- the child process ------------------------------------------------------------------
@@ -248,25 +242,9 @@ class BuildRun:
         return env
 
     def _write_var_file(self) -> Path | None:
-        """The user's variables as a JSON var-file the child reads with ``--var-file``.
-
-        Unlike ``--var`` it is not visible to ``ps``: the file is 0600 in a 0700 directory
-        of its own, and removed when the run is over (:meth:`_finish`).
-        """
-        values = {
-            name: _plain(variable.value)
-            for name, variable in self.spec.variables.items()
-            if variable.origin not in ("default", "env") and variable.value is not None
-        }
-        if not values:
-            return None
-        directory = Path(tempfile.mkdtemp(prefix="amibake-vars-"))
-        path = directory / "variables.json"
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(values, handle)
-        self._var_file = path
-        return path
+        """The user's variables in a private var-file for ``--var-file`` (removed by _finish)."""
+        self._var_file = write_var_file(self.spec)
+        return self._var_file
 
     def _template_file(self) -> Path:
         """The file the child builds: the saved original, or a hidden copy of the text."""
@@ -282,20 +260,7 @@ class BuildRun:
             with contextlib.suppress(OSError, UnicodeDecodeError):
                 if path.read_text(encoding="utf-8") == text:
                     return path
-        suffix = SUFFIXES.get(self.spec.source_format, ".json")
-        base = path.name.removesuffix(suffix) if path else "template"
-        directory = path.parent if path else Path.cwd()
-        try:
-            descriptor, name = tempfile.mkstemp(
-                prefix=f".{base}.amibake-", suffix=suffix, dir=directory
-            )
-        except OSError as error:
-            raise UsageError(
-                f"cannot write the template to build in {directory}: {error.strerror or error}"
-            ) from None
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        self._temporary = Path(name)
+        self._temporary = hidden_copy(text, path, self.spec.source_format)
         return self._temporary
 
     def _signal_child(self) -> None:
@@ -380,24 +345,23 @@ class BuildRun:
             except (ValueError, KeyError, TypeError):
                 continue  # not an event (a stray print): the child's stderr has its words
         states, pending = self.states, self._pending
-        with self.lock:
-            for event in events:
-                if type(event) is LogLines:
-                    state = states.get(event.build)
-                    if state is not None:
-                        state.apply(event)
-                    self._pending_lines += len(event.lines)
-                    continue
-                if type(event) is BuildStarted:
-                    self._build_ids.add(event.build_id)
-                    if self._temporary is not None:
-                        # the copy is gone after the run: show (and record) the template's name
-                        original = str(self.template_path) if self.template_path else ""
-                        event = dataclasses.replace(event, template=original)
+        for event in events:
+            if type(event) is LogLines:
                 state = states.get(event.build)
                 if state is not None:
                     state.apply(event)
-                pending.append(event)
+                self._pending_lines += len(event.lines)
+                continue
+            if type(event) is BuildStarted:
+                self._build_ids.add(event.build_id)
+                if self._temporary is not None:
+                    # the copy is gone after the run: show (and record) the template's name
+                    original = str(self.template_path) if self.template_path else ""
+                    event = dataclasses.replace(event, template=original)
+            state = states.get(event.build)
+            if state is not None:
+                state.apply(event)
+            pending.append(event)
 
     async def _read_stderr(self, stderr: asyncio.StreamReader) -> None:
         while line := await stderr.readline():
@@ -407,26 +371,23 @@ class BuildRun:
 
     def _child_over(self, returncode: int | None) -> None:
         """Builds the child never finished: cancelled if we asked, else failed with its words."""
-        with self.lock:
-            unfinished = [s for s in self.states.values() if not s.finished]
+        unfinished = [s for s in self.states.values() if not s.finished]
         if not unfinished:
             return
         if self.cancel_requested:
-            with self.lock:
-                for state in unfinished:
-                    state.status = "cancelled"
-                    state.version += 1
+            for state in unfinished:
+                state.status = "cancelled"
+                state.version += 1
             return
         last = self._stderr[-1] if self._stderr else ""
         self._fail(last or f"the build process exited with status {returncode}")
 
     def _fail(self, message: str) -> None:
         self.error = message
-        with self.lock:
-            for state in self.states.values():
-                if not state.finished:
-                    state.status, state.error = "failed", message
-                    state.version += 1
+        for state in self.states.values():
+            if not state.finished:
+                state.status, state.error = "failed", message
+                state.version += 1
 
     def _finish(self) -> None:
         if self._var_file is not None:
@@ -436,28 +397,13 @@ class BuildRun:
         if self._temporary is not None:
             with contextlib.suppress(OSError):
                 self._temporary.unlink()
-            self._fix_records()
+            from core.history import repoint_records
+
+            original = str(self.template_path) if self.template_path else ""
+            repoint_records(self._build_ids, original)
         self.finished.set()
         self._flush(final=True)
         _release_collector()
-
-    def _fix_records(self) -> None:
-        """Point the history's records at the template, not at the removed temporary copy."""
-        from core.history import builds_dir
-
-        original = str(self.template_path) if self.template_path else ""
-        for build_id in self._build_ids:
-            record = builds_dir() / build_id / "record.json"
-            try:
-                data = json.loads(record.read_text(encoding="utf-8"))
-                if data.get("template") == original:
-                    continue
-                data["template"] = original
-                scratch = record.with_suffix(".tmp")
-                scratch.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-                os.replace(scratch, record)
-            except (OSError, ValueError, AttributeError):
-                continue
 
     # -- batching ---------------------------------------------------------------------------
 
@@ -467,12 +413,11 @@ class BuildRun:
             self._flush()
 
     def _flush(self, final: bool = False) -> None:
-        with self.lock:
-            if not self._pending and not self._pending_lines and not final:
-                return
-            events = self._pending[:]
-            self._pending.clear()
-            lines, self._pending_lines = self._pending_lines, 0
+        if not self._pending and not self._pending_lines and not final:
+            return
+        events = self._pending[:]
+        self._pending.clear()
+        lines, self._pending_lines = self._pending_lines, 0
         self._notify(events, lines, final)
 
     def _notify(
@@ -512,14 +457,6 @@ def _release_collector() -> None:
         gc.unfreeze()
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 # -- runs of an app ---------------------------------------------------------------------------
 
 _RUNS: weakref.WeakKeyDictionary[Any, list[BuildRun]] = weakref.WeakKeyDictionary()
@@ -550,7 +487,8 @@ def start_run(
     ``template_text`` is what to build (the editor's text, saved or not); without it,
     the file at ``template_path`` (or the spec's own file) is built.
     """
-    session = app.session  # type: ignore[attr-defined]
+    # App declares no session: the amibake app and the tests' host app both carry one
+    session: Session = app.session  # type: ignore[attr-defined]
     run = BuildRun(
         spec,
         target=session.target,
@@ -562,60 +500,3 @@ def start_run(
     )
     run.start(app)
     return run
-
-
-def quit_app(app: App[Any]) -> None:
-    """The app's quit action: asks first while builds run, then cancels, cleans up and exits.
-
-    The app calls this from ``action_quit`` (instead of ``App.exit``). While the
-    builds clean up, their monitor is shown; the app exits when every run is over.
-    """
-    active = active_runs(app)
-    if not active:
-        app.exit()
-        return
-    if any(run.cancel_requested for run in active):
-        app.notify(
-            "Cleaning up what the builds created; amibake quits when it is done.",
-            title="Quitting",
-        )
-        return
-    from tui.modals.build_confirm import ConfirmationModal
-
-    count = sum(len(run.states) for run in active)
-    builds = "a build is" if count == 1 else f"{count} builds are"
-
-    def answered(confirmed: bool | None) -> None:
-        if not confirmed:
-            return
-        for run in active:
-            run.cancel()
-        _show_cleanup(app, active[0])
-        app.run_worker(_exit_when_done(app, active), group="amibake-quit", exclusive=True)
-
-    app.push_screen(
-        ConfirmationModal(
-            f"{builds[0].upper()}{builds[1:]} running. Cancel, clean up and quit?",
-            detail="Every temporary resource is deleted before amibake exits.",
-            confirm_label="Cancel builds and quit",
-        ),
-        answered,
-    )
-
-
-async def _exit_when_done(app: App[Any], active: list[BuildRun]) -> None:
-    for run in active:
-        await run.wait()
-    app.exit()
-
-
-def _show_cleanup(app: App[Any], run: BuildRun) -> None:
-    from tui.screens.monitor import MonitorScreen
-
-    for screen in app.screen_stack:
-        if isinstance(screen, MonitorScreen) and screen.run is run:
-            if app.screen is not screen:
-                while app.screen is not screen and len(app.screen_stack) > 1:
-                    app.pop_screen()
-            return
-    app.push_screen(MonitorScreen.attach(run))

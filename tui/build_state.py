@@ -1,7 +1,8 @@
 """What the TUI knows about one build, folded from its engine events.
 
-The same model serves a live build (events arrive from the engine thread) and a
-past one (events replayed from ``events.ndjson``). It holds no widget: the
+The same model serves a live build (events the build child process writes, read
+by :class:`tui.build_runner.BuildRun` on the app's loop) and a past one (events
+replayed from ``events.ndjson``). The step plan arrives in ``BuildStarted``. It holds no widget: the
 monitor and history screens render it, diffing rows by key.
 """
 
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from itertools import islice, repeat
 from typing import NamedTuple
 
-from core.engine.build import amazon_ebs_steps
 from core.events import (
     ArtifactCreated,
     BuildFinished,
@@ -30,13 +30,6 @@ from core.events import (
 #: Lines of SSH output kept in memory per build; the whole log is on disk (build.log).
 LOG_BUFFER_LINES = 20_000
 
-#: The amazon-ebs flow, shown before the build reaches each step (name, title), when the
-#: build's own plan (core.engine.build.planned_steps) is not known: a replay from history.
-PLANNED_STEPS: tuple[tuple[str, str], ...] = tuple(
-    (step.name, step.title)
-    for step in amazon_ebs_steps()
-    if step.name not in ("encrypt-boot", "artifacts")
-)
 CLEANUP_STEP = "cleanup"
 
 
@@ -121,10 +114,6 @@ class BuildState:
         """A build about to run ``steps`` (name, title)."""
         return cls(name, steps={step: StepRow(step, title) for step, title in steps})
 
-    def __post_init__(self) -> None:
-        if not self.steps:
-            self.steps = {name: StepRow(name, title) for name, title in PLANNED_STEPS}
-
     # -- folding events ---------------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
@@ -144,6 +133,8 @@ class BuildState:
             self.template = event.template
             self.region = event.region
             self.variables = dict(event.variables)
+            if not self.steps:  # a replay: the plan travels in the event (older records: none)
+                self.steps = {name: StepRow(name, title) for name, title in event.steps}
             self.status = "running"
             self.started = event.time
         elif isinstance(event, StepStarted):

@@ -38,6 +38,7 @@ from textual.message import Message
 
 from core.aws import Aws, Target
 from core.settings import LOCAL_TARGET, Settings
+from core.targets import local_target
 
 if TYPE_CHECKING:
     from core.local.cloud import LocalCloud
@@ -120,17 +121,6 @@ class Session:
             settings=settings or Settings.load(),
             target_name=f"profile:{profile or 'default'}",
         )
-
-
-def local_target(cloud: LocalCloud) -> Target:
-    """The :class:`Target` of a running local cloud (its endpoint, its fake credentials)."""
-    from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
-
-    return Target(
-        endpoint_url=cloud.endpoint_url,
-        access_key_id=FAKE_ACCESS_KEY,
-        secret_access_key=FAKE_SECRET_KEY,
-    )
 
 
 class SessionChanged(Message, bubble=False):

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import paths
+from core.catalog import name_wildcard
 from core.errors import AmibakeError
 from core.templates.errors import Problems
+
+if TYPE_CHECKING:
+    from core.model import BuildSpec
 
 # -- syntax highlighting ---------------------------------------------------------------------
 
@@ -109,7 +112,6 @@ def remember_template(path: Path, settings: Any = None) -> None:
 
 # -- scaffolding -----------------------------------------------------------------------------
 
-_SERIAL = re.compile(r"(\d{8}(\.\d+)?|\d{4}\.\d{2}\.\d+(\.\d+)?|\d{8}T\d+Z?)(?=[^/]*$)")
 
 
 def _field(image: dict[str, Any], *names: str) -> Any:
@@ -117,12 +119,6 @@ def _field(image: dict[str, Any], *names: str) -> Any:
         if image.get(name) not in (None, ""):
             return image[name]
     return None
-
-
-def name_wildcard(name: str) -> str:
-    """The image's name with its dated serial as ``*``: the filter then finds newer releases."""
-    wildcard, count = _SERIAL.subn("*", name, count=1)
-    return wildcard if count else name
 
 
 def guess_ssh_username(name: str, platform: str = "") -> str:
@@ -227,7 +223,7 @@ class VariableField:
 class Validation:
     """The outcome of loading the editor's text: a spec or problems, and the variables."""
 
-    spec: Any | None = None
+    spec: BuildSpec | None = None
     problems: list[Any] = field(default_factory=list)
     variables: list[VariableField] = field(default_factory=list)
     error: str | None = None  # an error that is not a template problem (unreadable var file...)
@@ -355,7 +351,8 @@ def validate_folder(
         raw = None
     result.variables = _variable_fields(raw)
     values = _known_values(result.variables, variables)
-    return _loaded(result, lambda: load(folder, vars=values, unsaved=unsaved))
+    texts: dict[str | os.PathLike[str], str] = {path: text for path, text in unsaved.items()}
+    return _loaded(result, lambda: load(folder, vars=values, unsaved=texts))
 
 
 def preview_lines(spec: Any) -> list[tuple[str, str]]:

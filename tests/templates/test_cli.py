@@ -160,7 +160,7 @@ def test_convert_needs_to(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_commands_do_not_import_textual() -> None:
     code = (
-        "import sys, tui.cli, tui.commands.templates, core.templates, core.model;"
+        "import sys, tui.cli, tui.cli.templates, core.templates, core.model;"
         "tui.cli.build_parser();"
         "from core.templates import load; load('tests/templates/fixtures/seed.json');"
         "bad = [m for m in ('textual', 'rich') if m in sys.modules];"

@@ -148,8 +148,8 @@ def test_syntax_errors(text: str, fmt: str, expected: str) -> None:
         (
             {"source_ami": None, "source_ami_filter": {"owners": ["canonicall"]}},
             "t.json:12:11: builders[0].source_ami_filter.owners[0]: `canonicall` is not an owner:"
-            " expected a 12-digit account ID or one of amazon, aws-marketplace, microsoft, self,"
-            " canonical, aws-canonical, debian, redhat; did you mean `canonical`?",
+            " expected a 12-digit account ID or one of amazon, aws-marketplace, aws-backup-vault,"
+            " microsoft, self, canonical, aws-canonical, debian, redhat; did you mean `canonical`?",
         ),
         (
             {"ssh_interface": "public"},

@@ -3,7 +3,7 @@
 ``BuildsTestApp`` stands in for the real app: it provides ``app.session`` with
 the interface of tui/session.py (target, region, ssh_port, local_cloud,
 settings) built from the session's local cloud, and quits through
-:func:`tui.build_runner.quit_app` as the real app does.
+:func:`tui.host.quit_app` as the real app does.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
 from core.aws import Target
+from core.engine.build import amazon_ebs_steps
 from core.engine.context import TAG_BUILD_ID
 from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from tui.build_runner import quit_app
+from tui.host import BuildsHost
 
 
 @dataclass
@@ -51,7 +52,7 @@ class _Home(Screen[None]):
         yield Static("home")
 
 
-class BuildsTestApp(App[None]):
+class BuildsTestApp(BuildsHost):
     """A minimal host app; ``first`` builds the screen shown on start."""
 
     def __init__(
@@ -65,9 +66,6 @@ class BuildsTestApp(App[None]):
         self.push_screen(_Home())
         if self._first is not None:
             self.push_screen(self._first())
-
-    def action_quit(self) -> None:  # type: ignore[override]
-        quit_app(self)
 
 
 def tagged_resources(
@@ -113,6 +111,13 @@ def write_template(directory: Path, name: str, text: str) -> Path:
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 
+#: The plan a scripted build announces in BuildStarted: the whole amazon-ebs flow.
+PLAN: tuple[tuple[str, str], ...] = tuple(
+    (step.name, step.title)
+    for step in amazon_ebs_steps()
+    if step.name not in ("encrypt-boot", "artifacts")
+)
+
 
 def scripted_events(build: str = "demo", *, upto: str = "finished") -> list[Any]:
     """A plausible build's events at fixed times; ``upto``: provisioning, cancelling, finished."""
@@ -137,6 +142,7 @@ def scripted_events(build: str = "demo", *, upto: str = "finished") -> list[Any]
             template="demo.pkr.hcl",
             region="us-east-1",
             variables={"app_version": "1.0.0"},
+            steps=PLAN,
         ),
     ]
     steps = [

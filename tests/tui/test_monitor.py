@@ -123,8 +123,7 @@ async def test_cancel_mid_build_leaves_nothing(fast_cloud: LocalCloud, tmp_path:
         state = run.states["chatty"]
 
         def provisioning() -> bool:
-            with run.lock:
-                return state.steps["provision"].state == "running" and state.log_total > 10
+            return state.steps["provision"].state == "running" and state.log_total > 10
 
         await wait_until(pilot, provisioning, 60, "provisioning")
         await pilot.press("c")

@@ -14,7 +14,17 @@ from textual.widgets import Button, Label
 class ConfirmationModal(ModalScreen[bool]):
     """Answers True (y) or False (n / escape), as posting's confirmation modal does."""
 
-    CSS_PATH = "../screens/builds.tcss"
+    DEFAULT_CSS = """
+    ConfirmationModal { align: center middle; }
+    ConfirmationModal > Vertical {
+        width: 64; height: auto; padding: 1 2;
+        border: thick $warning; background: $surface;
+    }
+    ConfirmationModal #confirm-question { text-style: bold; width: 1fr; }
+    ConfirmationModal #confirm-detail { color: $text-muted; margin-top: 1; width: 1fr; }
+    ConfirmationModal Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    ConfirmationModal Button { margin-left: 1; }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),

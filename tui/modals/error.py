@@ -14,6 +14,19 @@ from textual.widgets import Button, Label
 class ErrorModal(ModalScreen[None]):
     """A title, a one-line message (wrapped) and OK; enter or escape closes it."""
 
+    DEFAULT_CSS = """
+    ErrorModal { align: center middle; }
+    #error-box {
+        width: 72;
+        height: auto;
+        border: thick $error;
+        background: $surface;
+        padding: 1 2;
+    }
+    #error-title { text-style: bold; width: 1fr; padding-bottom: 1; }
+    #error-message { width: 1fr; padding-bottom: 1; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter", "close", "Close", id="error.close"),
     ]

@@ -28,6 +28,20 @@ def key_rows(screen: Screen[object]) -> list[tuple[str, str]]:
 class HelpModal(ModalScreen[None]):
     """The keys in effect (after any remapping from the config file)."""
 
+    DEFAULT_CSS = """
+    HelpModal { align: center middle; }
+    #help-box {
+        width: 72;
+        height: 80%;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    #help-title { text-style: bold; width: 1fr; padding-bottom: 1; }
+    #help-hint { color: $text-muted; padding-top: 1; }
+    #help-keys { height: 1fr; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "close", "Close", id="help.close"),
     ]

@@ -17,6 +17,21 @@ from textual.widgets.option_list import Option
 class PickerModal(ModalScreen[str | None]):
     """Answers the key of the chosen option, a typed value ``accept`` allows, or None."""
 
+    DEFAULT_CSS = """
+    PickerModal { align: center middle; }
+    #picker {
+        width: 64;
+        height: auto;
+        max-height: 80%;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    #picker-title { text-style: bold; width: 1fr; padding-bottom: 1; }
+    #picker-options { height: auto; max-height: 20; }
+    #picker-hint { color: $text-muted; padding-top: 1; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel"),
         Binding("down", "move(1)", "Down", show=False, id="picker.down"),

@@ -4,12 +4,14 @@
 process is gone left resources, a :class:`RecoveryModal` lists them and offers to
 sweep them now (``y``) or later (``n`` / ``escape``; ``amibake sweep`` does it
 from the shell too). The sweep runs in a worker with the session's target and
-reports through notifications.
+reports through notifications. :func:`sweep_region` is the app's "sweep leftovers in
+this region" (find, confirm, delete).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
@@ -18,11 +20,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from core.errors import AmibakeError
+from tui.modals.build_confirm import ConfirmationModal
+
 if TYPE_CHECKING:
     from textual.app import App
 
     from core.aws import Target
     from core.ledger import LedgerBuild
+    from tui.session import Session
 
 
 def describe(build: LedgerBuild) -> str:
@@ -113,7 +119,7 @@ async def sweep_builds(app: App[Any], builds: list[LedgerBuild]) -> None:
     """Sweep each build with the session's target; say what happened."""
     from core.aws import Aws
     from core.ledger import Ledger
-    from core.sweep import Sweeper
+    from core.sweep import sweep_builds as sweep
 
     session = await ready_session(app)
     if session is None:
@@ -121,19 +127,15 @@ async def sweep_builds(app: App[Any], builds: list[LedgerBuild]) -> None:
         return
     ledger = await asyncio.to_thread(Ledger)
     aws = Aws(session.target)
-    deleted, failed = 0, 0
     try:
-        for build in builds:
-            sweeper = Sweeper(aws, ledger=ledger, build_id=build.build_id)
-            report = await sweeper.sweep(build.regions or (session.region,))
-            deleted += len(report.deleted)
-            failed += len(report.failed)
+        report = await sweep(aws, ledger, builds, fallback_region=session.region)
     except Exception as error:  # shown, never raised into the UI
         app.notify(f"Sweep failed: {error}", severity="error", timeout=10)
         return
     finally:
         await asyncio.to_thread(aws.close)
         await asyncio.to_thread(ledger.close)
+    deleted, failed = len(report.deleted), len(report.failed)
     if failed:
         app.notify(
             f"Swept {deleted} resource(s); {failed} could not be deleted "
@@ -159,3 +161,48 @@ async def offer_recovery(app: App[Any]) -> None:
             await sweep_builds(app, builds)
 
     await app.push_screen(RecoveryModal(builds), answered)
+
+
+async def sweep_region(
+    app: App[Any], session: Session, report_error: Callable[[str, str], None]
+) -> None:
+    """The app's sweep: find what builds left in the session's region, confirm, delete."""
+    from core.ledger import Ledger
+    from core.sweep import Sweeper
+
+    if not session.ready:
+        app.notify("the local cloud is still starting")
+        return
+    try:
+        ledger = Ledger()
+        finder = Sweeper(session.aws(), ledger=ledger, dry_run=True)
+        found = await finder.find(session.region)
+    except AmibakeError as error:
+        report_error("Sweep", str(error))
+        return
+    except Exception as error:
+        report_error("Sweep", f"{type(error).__name__}: {error}")
+        return
+    if not found:
+        app.notify(f"nothing left behind in {session.region}", title="Sweep")
+        return
+    kinds = ", ".join(sorted({orphan.kind for orphan in found}))
+    confirmed = await app.push_screen_wait(
+        ConfirmationModal(
+            f"Delete {len(found)} leftover resources in {session.region}?",
+            detail=kinds,
+            confirm_label="Delete",
+        )
+    )
+    if not confirmed:
+        return
+    try:
+        sweeper = Sweeper(session.aws(), ledger=ledger)
+        report = await sweeper.sweep([session.region])
+    except Exception as error:
+        report_error("Sweep", f"{type(error).__name__}: {error}")
+        return
+    if report.clean:
+        app.notify(f"deleted {len(report.deleted)} resources", title="Sweep")
+    else:
+        report_error("Sweep", f"{len(report.failed)} resources could not be deleted")

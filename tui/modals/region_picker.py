@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
 from core.settings import Settings
 from tui.modals.picker import PickerModal
@@ -60,4 +60,4 @@ class RegionPicker(PickerModal):
             self.notify(f"cannot save settings: {error}", severity="warning")
         self.options = region_options(self.regions, favourites)
         self.current = region
-        self._fill(self.query_one("#picker-filter").value)  # type: ignore[attr-defined]
+        self._fill(self.query_one("#picker-filter", Input).value)

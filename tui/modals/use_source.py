@@ -18,6 +18,22 @@ from core.catalog import source_ami_filter
 class UseAsSourceModal(ModalScreen[bool | None]):
     """Answers False for ``source_ami`` (i), True for ``source_ami_filter`` (f), None (escape)."""
 
+    DEFAULT_CSS = """
+    UseAsSourceModal { align: center middle; }
+    #source-box {
+        width: 80;
+        height: auto;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+    }
+    #source-title { text-style: bold; width: 1fr; padding-bottom: 1; }
+    #source-name { color: $text-accent; padding-bottom: 1; }
+    #source-filter { background: $panel; margin-bottom: 1; }
+    #source-buttons { height: auto; align-horizontal: right; }
+    #source-buttons Button { margin-left: 2; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("i", "answer(False)", "Exact id", id="source.exact"),
         Binding("f", "answer(True)", "Filter", id="source.filter"),

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from rich.markup import escape
 from textual import on, work
@@ -25,7 +24,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
 
 from core.catalog import (
@@ -37,12 +35,28 @@ from core.catalog import (
     format_age,
 )
 from core.errors import AmibakeError
-from core.settings import is_account_id
+from core.owners import is_account_id
 from tui.session import SessionChanged, UseAsSource
+from tui.widgets.image_details import StatusLine, details_markup
 from tui.widgets.image_table import COLUMNS, ImageTable
 
 if TYPE_CHECKING:
-    from tui.app import AmibakeApp
+    from core.catalog import CatalogCache
+    from tui.session import Session
+
+
+class BrowserHost(Protocol):
+    """What the browser needs of the app that shows it (the app is never imported here)."""
+
+    session: Session
+    catalog_cache: CatalogCache
+    now_override: str | None
+
+    def report_error(self, title: str, message: str, *, modal: bool = False) -> None: ...
+
+    def save_settings(self) -> None: ...
+
+    def switch_region(self, region: str) -> None: ...
 
 #: Seconds the detail panel waits for the cursor to settle.
 DETAILS_DELAY = 0.06
@@ -52,15 +66,6 @@ FACET_LABELS = {
     "virtualization": "virt",
     "root_device": "root",
 }
-
-
-class StatusLine(Widget):
-    """One line of text that repaints without a layout pass (it changes every keystroke)."""
-
-    text: reactive[str] = reactive("", layout=False)
-
-    def render(self) -> str:
-        return self.text
 
 
 class BrowserScreen(Screen[None]):
@@ -105,8 +110,9 @@ class BrowserScreen(Screen[None]):
         self._details_timer: Timer | None = None
 
     @property
-    def amibake(self) -> AmibakeApp:
-        return self.app  # type: ignore[return-value]
+    def amibake(self) -> BrowserHost:
+        """The app, typed by what the browser uses of it."""
+        return cast("BrowserHost", self.app)
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -438,73 +444,3 @@ class BrowserScreen(Screen[None]):
             return
         image = self.index.image(row)
         text.update(details_markup(image, self.index.now))
-
-
-def details_markup(image: dict[str, Any], now: str) -> str:
-    """The detail panel's text for one DescribeImages entry."""
-
-    def line(label: str, value: Any) -> str:
-        return f"[b]{label}[/b] {escape(str(value))}"
-
-    deprecation = image.get("DeprecationTime")
-    deprecated = bool(deprecation) and str(deprecation) <= now
-    owner = image.get("ImageOwnerAlias")
-    owner_text = f"{owner} ({image.get('OwnerId')})" if owner else image.get("OwnerId", "")
-    lines = [
-        f"[b $accent]{escape(str(image.get('Name', '')))}[/]",
-        "",
-        line("Id", image.get("ImageId", "")),
-        line("Owner", owner_text),
-        line("Created", image.get("CreationDate", "")),
-    ]
-    if deprecation:
-        lines.append(
-            line("Deprecation", deprecation) + (" [b $warning]deprecated[/]" if deprecated else "")
-        )
-    lines.append(
-        line(
-            "Type",
-            f"{image.get('Architecture', '')} · {image.get('VirtualizationType', '')} · "
-            f"{image.get('RootDeviceType', '')} ({image.get('RootDeviceName', '-')})",
-        )
-    )
-    lines.append(line("Platform", image.get("PlatformDetails", "-")))
-    extras = []
-    if image.get("EnaSupport"):
-        extras.append("ENA")
-    if image.get("BootMode"):
-        extras.append(f"boot {image['BootMode']}")
-    if image.get("Public") is not None:
-        extras.append("public" if image.get("Public") else "private")
-    if extras:
-        lines.append(line("Flags", ", ".join(extras)))
-    if image.get("Description"):
-        lines += ["", "[b]Description[/b]", escape(str(image["Description"]))]
-    devices = image.get("BlockDeviceMappings") or []
-    if devices:
-        lines += ["", "[b]Block devices[/b]"]
-        for device in devices:
-            ebs = device.get("Ebs") or {}
-            if ebs:
-                summary = (
-                    f"{ebs.get('VolumeSize', '?')} GiB {ebs.get('VolumeType', '')} "
-                    f"{ebs.get('SnapshotId', '')}"
-                    + (" encrypted" if ebs.get("Encrypted") else "")
-                    + (" (kept)" if ebs.get("DeleteOnTermination") is False else "")
-                )
-            else:
-                summary = str(device.get("VirtualName", "ephemeral"))
-            lines.append(f"  {escape(str(device.get('DeviceName', '')))}  {escape(summary)}")
-    tags = image.get("Tags") or []
-    if tags:
-        lines += ["", "[b]Tags[/b]"]
-        for tag in sorted(tags, key=lambda t: str(t.get("Key", ""))):
-            lines.append(f"  {escape(str(tag.get('Key')))} = {escape(str(tag.get('Value')))}")
-    if image.get("ProductCodes"):
-        codes = ", ".join(str(c.get("ProductCodeId")) for c in image["ProductCodes"])
-        lines += ["", line("Product codes", codes)]
-    return "\n".join(lines)
-
-
-def details_json(image: dict[str, Any]) -> str:
-    return json.dumps(image, indent=2, default=str)

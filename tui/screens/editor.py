@@ -20,21 +20,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from core.errors import AmibakeError
-from tui.modals.build_confirm import ConfirmationModal
+from tui.messages import BuildRequested
+from tui.screens.editor_files import NEW_TEMPLATE_NAME, EditorFiles
 from tui.template_support import (
     HCL_HIGHLIGHTS,
     Validation,
     VariableField,
-    folder_template_files,
     hcl_language,
     preview_lines,
-    recent_templates,
     remember_template,
     scaffold_from_image,
     template_folder_of,
@@ -46,54 +43,13 @@ from tui.template_support import (
 #: Seconds of quiet after a keystroke before the template is validated again.
 VALIDATE_DELAY = 0.4
 LANGUAGES = {"json": "json", "hcl": "hcl", "toml": "toml"}
-NEW_TEMPLATE_NAME = "new-template.pkr.hcl"
 
 
 def _var_id(name: str) -> str:
     return "var-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
-class PathModal(ModalScreen[Path | None]):
-    """Asks for a file path; recent templates can be picked from a list."""
-
-    CSS_PATH = "builds.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss_none", "Cancel", id="path.cancel"),
-    ]
-
-    def __init__(self, title: str, initial: str = "", recent: list[Path] | None = None) -> None:
-        super().__init__()
-        self.title_text = title
-        self.initial = initial
-        self.recent = recent or []
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(self.title_text, id="path-title")
-            yield Input(self.initial, placeholder="path/to/template.pkr.hcl", id="path-input")
-            if self.recent:
-                yield OptionList(
-                    *(Option(str(p), id=str(i)) for i, p in enumerate(self.recent)),
-                    id="path-recent",
-                )
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted, "#path-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
-        self.dismiss(Path(value).expanduser() if value else None)
-
-    @on(OptionList.OptionSelected, "#path-recent")
-    def _picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.recent[int(event.option.id or 0)])
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
-
-
-class EditorScreen(Screen[None]):
+class EditorScreen(EditorFiles):
     """Edit a template and launch its builds."""
 
     CSS_PATH = "builds.tcss"
@@ -206,28 +162,6 @@ class EditorScreen(Screen[None]):
         self._update_title()
         self._schedule_validation(delay=0)
 
-    def _settings(self) -> Any:
-        """The app's settings (recent templates live there), when the app has them."""
-        return getattr(getattr(self.app, "session", None), "settings", None)
-
-    @property
-    def text_area(self) -> TextArea:
-        return self.query_one("#editor-text", TextArea)
-
-    @property
-    def text(self) -> str:
-        return self.text_area.text
-
-    @property
-    def modified(self) -> bool:
-        if self.text != self._saved_text:
-            return True
-        return any(
-            text != self._saved_texts.get(path)
-            for path, text in self._buffers.items()
-            if path != self.path
-        )
-
     @property
     def fmt(self) -> str:
         return template_format(self.path or Path(NEW_TEMPLATE_NAME), self.text)
@@ -301,7 +235,7 @@ class EditorScreen(Screen[None]):
         self._sync_variables(result.variables)
         self._show_preview(result)
         button = self.query_one("#editor-build", Button)
-        if result.ok:
+        if result.ok and result.spec is not None:
             builds = len(result.spec.builders)
             self._set_status(
                 Text(f"✔ Valid: {builds} build{'s' if builds > 1 else ''} ready (ctrl+b)"),
@@ -450,169 +384,6 @@ class EditorScreen(Screen[None]):
             text.append(value, style="cyan")
         preview.update(text)
 
-    # -- files ------------------------------------------------------------------------------
-
-    def action_save(self) -> None:
-        if self.path is None:
-            self.action_save_as()
-            return
-        if self.folder is not None:  # every edited file of the folder template
-            self._buffers[self.path] = self.text
-            for path, text in self._buffers.items():
-                if path != self.path and text != self._saved_texts.get(path):
-                    if not self._write_file(path, text):
-                        return
-                    self._saved_texts[path] = text
-        self._write(self.path)
-
-    def action_save_as(self) -> None:
-        initial = str(self.path) if self.path else str(Path.cwd() / NEW_TEMPLATE_NAME)
-
-        def chosen(path: Path | None) -> None:
-            if path is not None:
-                self._write(path)
-
-        self.app.push_screen(PathModal("Save the template as", initial), chosen)
-
-    def _write_file(self, path: Path, text: str) -> bool:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        except OSError as error:
-            self.notify(
-                f"cannot write {path}: {error.strerror or error}", title="Save", severity="error"
-            )
-            return False
-        return True
-
-    def _write(self, path: Path) -> None:
-        text = self.text
-        if not self._write_file(path, text):
-            return
-        moved = path != self.path
-        if self.folder is not None:
-            if moved:  # saved elsewhere: open what that file belongs to
-                self._open(path)
-                return
-            self._buffers[path] = self._saved_texts[path] = text
-        self.path = path
-        self._saved_text = text
-        remember_template(path, self._settings())
-        self.notify(f"Saved {path}", title="Save")
-        self._update_title()
-        if moved:
-            self._load_text(text)  # the format (and so the highlighting) may follow the name
-
-    def action_open(self) -> None:
-        def chosen(path: Path | None) -> None:
-            if path is None:
-                return
-            if self.modified:
-                self._confirm_discard(lambda: self._open(path))
-            else:
-                self._open(path)
-
-        self.app.push_screen(
-            PathModal("Open a template", recent=recent_templates(self._settings())), chosen
-        )
-
-    def _open(self, path: Path) -> None:
-        folder = template_folder_of(path)
-        if folder is not None:
-            self._open_folder(folder, path)
-            return
-        self._leave_folder()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            self.notify(f"cannot open {path}: {reason}", title="Open", severity="error")
-            return
-        self.path = path
-        remember_template(path, self._settings())
-        self._var_values.clear()
-        self._load_text(text)
-
-    # -- folder templates -------------------------------------------------------------------
-
-    def _open_folder(self, folder: Path, path: Path | None) -> bool:
-        """Show ``folder``'s files in the picker and ``path`` (or the first one) in the text."""
-        try:
-            files = folder_template_files(folder)
-            texts = {f: f.read_text(encoding="utf-8") for f in files}
-        except (OSError, UnicodeDecodeError, AmibakeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            self.notify(f"cannot open {folder}: {reason}", title="Open", severity="error")
-            return False
-        if not files:
-            self.notify(
-                f"{folder}: no *.pkr.hcl or *.pkr.json file in this folder",
-                title="Open",
-                severity="error",
-            )
-            return False
-        self.folder = folder
-        self._buffers = dict(texts)
-        self._saved_texts = dict(texts)
-        self._var_values.clear()
-        remember_template(folder, self._settings())
-        picker = self.query_one("#editor-files", OptionList)
-        picker.clear_options()
-        picker.add_options(Option(f.name, id=str(i)) for i, f in enumerate(files))
-        self.query_one("#files-box").remove_class("hidden")
-        shown = path if path in texts else files[0]
-        self.path = shown
-        self._load_text(texts[shown])
-        picker.highlighted = files.index(shown)
-        return True
-
-    def _leave_folder(self) -> None:
-        self.folder = None
-        self._buffers.clear()
-        self._saved_texts.clear()
-        self.query_one("#files-box").add_class("hidden")
-
-    def _unsaved(self) -> dict[Path, str]:
-        """The folder's texts as the editor has them (the shown file's current text)."""
-        unsaved = dict(self._buffers)
-        if self.path is not None:
-            unsaved[self.path] = self.text
-        return unsaved
-
-    def _switch_file(self, path: Path) -> None:
-        """Show another file of the folder template; its edits and the others' are kept."""
-        if self.folder is None or self.path is None or path == self.path:
-            return
-        self._buffers[self.path] = self.text
-        self.path = path
-        self._load_text(self._buffers[path])
-        self._saved_text = self._saved_texts[path]
-        self._update_title()
-        picker = self.query_one("#editor-files", OptionList)
-        picker.highlighted = list(self._buffers).index(path)
-
-    @on(OptionList.OptionSelected, "#editor-files")
-    def _file_picked(self, event: OptionList.OptionSelected) -> None:
-        files = list(self._buffers)
-        index = int(event.option.id or 0)
-        if 0 <= index < len(files):
-            self._switch_file(files[index])
-            self.text_area.focus()
-
-    def _confirm_discard(self, then: Any) -> None:
-        def answered(discard: bool | None) -> None:
-            if discard:
-                then()
-
-        self.app.push_screen(
-            ConfirmationModal(
-                "Discard the unsaved changes?",
-                confirm_label="Discard",
-                cancel_label="Keep editing",
-            ),
-            answered,
-        )
-
     def action_back(self) -> None:
         if self.modified and self.path is not None:
             self._confirm_discard(self.dismiss)
@@ -639,8 +410,6 @@ class EditorScreen(Screen[None]):
         if reason is not None:
             self.notify(f"Cannot build yet: {reason}", title="Build", severity="warning")
             return
-        from tui.screens.monitor import MonitorScreen
-
         if self.folder is not None:
             # the build reads the folder's files: they must be the ones validated here
             if self.modified:
@@ -649,10 +418,10 @@ class EditorScreen(Screen[None]):
                 )
                 return
             result = validate_folder(self.folder, unsaved={}, variables=self._var_values)
-            if not result.ok:
+            if result.spec is None or not result.ok:
                 self._show_validation(self.generation, result)
                 return
-            self.app.push_screen(MonitorScreen(result.spec, self.folder))
+            self.post_message(BuildRequested(result.spec, self.folder))
             return
         # Load again so the build gets its own timestamp (ami_name) and the current variables.
         file = str(self.path) if self.path else NEW_TEMPLATE_NAME
@@ -664,7 +433,7 @@ class EditorScreen(Screen[None]):
             template_dir=template_dir,
             variables=self._var_values,
         )
-        if not result.ok:
+        if result.spec is None or not result.ok:
             self._show_validation(self.generation, result)
             return
-        self.app.push_screen(MonitorScreen(result.spec, self.path, template_text=self.text))
+        self.post_message(BuildRequested(result.spec, self.path, template_text=self.text))

@@ -8,9 +8,6 @@ monitor (a build still running in this app opens its live monitor instead).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,99 +20,12 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static
 
-from core.events import event_from_dict
-from core.history import builds_dir
-from core.model import REDACTED
+from core.history import BuildRecord, read_records, replay_events, rerun_spec
 from tui.build_runner import BuildRun, runs
 from tui.build_state import BuildState
+from tui.messages import BuildRequested, OpenRun
 from tui.widgets.build_panel import BuildPanel
 from tui.widgets.build_panes import format_duration, status_badge
-
-
-@dataclass(frozen=True)
-class BuildRecord:
-    directory: Path
-    build_id: str
-    build: str
-    template: str
-    region: str
-    status: str
-    started: float
-    duration: float | None
-    error: str | None
-    artifacts: dict[str, str]
-    variables: dict[str, str]
-
-    @classmethod
-    def read(cls, directory: Path) -> BuildRecord | None:
-        try:
-            data = json.loads((directory / "record.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict):
-            return None
-        try:  # a record edited or cut by hand is skipped, not a crash of the history
-            duration = data.get("duration")
-            error = data.get("error")
-            return cls(
-                directory=directory,
-                build_id=str(data.get("build_id", directory.name)),
-                build=str(data.get("build", "")),
-                template=str(data.get("template", "")),
-                region=str(data.get("region", "")),
-                status=str(data.get("status", "unknown")),
-                started=float(data.get("started") or 0.0),
-                duration=float(duration) if duration is not None else None,
-                error=str(error) if error is not None else None,
-                artifacts={str(k): str(v) for k, v in dict(data.get("artifacts") or {}).items()},
-                variables={str(k): str(v) for k, v in dict(data.get("variables") or {}).items()},
-            )
-        except (TypeError, ValueError):
-            return None
-
-
-def read_records(root: Path | None = None) -> list[BuildRecord]:
-    """Every build record, newest first."""
-    root = root or builds_dir()
-    try:
-        directories = [p for p in root.iterdir() if p.is_dir()]
-    except OSError:
-        return []
-    records = [r for r in (BuildRecord.read(d) for d in directories) if r is not None]
-    return sorted(records, key=lambda r: (r.started, r.build_id), reverse=True)
-
-
-def replay_events(directory: Path) -> Iterator[Any]:
-    """The events of a recorded build, skipping lines a crash may have cut."""
-    try:
-        handle = open(directory / "events.ndjson", encoding="utf-8")  # noqa: SIM115
-    except OSError:
-        return
-    with handle:
-        for line in handle:
-            try:
-                yield event_from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                continue
-
-
-def rerun_spec(record: BuildRecord) -> tuple[Any, Path, list[str]]:
-    """The spec to build ``record``'s template again; raises AmibakeError when it cannot load.
-
-    Returns (spec, path, names of sensitive variables left at their defaults).
-    """
-    from core.errors import UsageError
-    from core.templates import load
-
-    if not record.template:
-        raise UsageError("this build was started from an unsaved template; open it in the editor")
-    path = Path(record.template)
-    if not path.exists():
-        raise UsageError(f"the template {path} is no longer there")
-    values = [(k, v) for k, v in record.variables.items() if v != REDACTED]
-    skipped = [k for k, v in record.variables.items() if v == REDACTED]
-    spec = load(path, vars=values)
-    return spec, path, skipped
 
 
 class HistoryScreen(Screen[None]):
@@ -222,9 +132,7 @@ class HistoryScreen(Screen[None]):
             return
         for run in runs(self.app):
             if run.running and any(s.build_id == record.build_id for s in run.states.values()):
-                from tui.screens.monitor import MonitorScreen
-
-                self.app.push_screen(MonitorScreen.attach(run))
+                self.post_message(OpenRun(run))
                 return
         self.app.push_screen(BuildRecordScreen(record))
 
@@ -239,7 +147,6 @@ class HistoryScreen(Screen[None]):
 
 def rerun(screen: Screen[Any], record: BuildRecord) -> BuildRun | None:
     from core.errors import AmibakeError
-    from tui.screens.monitor import MonitorScreen
 
     try:
         spec, path, skipped = rerun_spec(record)
@@ -252,7 +159,7 @@ def rerun(screen: Screen[Any], record: BuildRecord) -> BuildRun | None:
             title="Rerun",
             severity="warning",
         )
-    screen.app.push_screen(MonitorScreen(spec, path))
+    screen.post_message(BuildRequested(spec, path))
     return None
 
 

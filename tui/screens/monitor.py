@@ -28,6 +28,7 @@ from core.errors import AmibakeError
 from core.events import BuildFinished
 from core.model import BuildSpec
 from tui.build_runner import BuildRun, BuildRunUpdated, start_run
+from tui.messages import OpenHistory
 from tui.modals.build_confirm import ConfirmationModal
 from tui.widgets.build_panel import BuildPanel
 from tui.widgets.build_panes import STATUS_BADGES
@@ -51,7 +52,6 @@ class MonitorScreen(Screen[None]):
         Binding("c", "cancel_builds", "Cancel build", id="monitor.cancel"),
         Binding("escape", "back", "Back", id="monitor.back"),
         Binding("slash", "search", "Search output", id="monitor.search"),
-        Binding("f", "follow", "Follow output", show=False, id="monitor.follow"),
         Binding("o", "focus_output", "Output", show=False, id="monitor.focus_output"),
         Binding("h", "history", "History", show=False, id="monitor.history"),
     ]
@@ -67,9 +67,11 @@ class MonitorScreen(Screen[None]):
         id: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id)
-        if spec is None and run is None:
-            raise ValueError("MonitorScreen needs a spec to build or a run to show")
-        self.spec = spec if spec is not None else run.spec  # type: ignore[union-attr]
+        if spec is None:
+            if run is None:
+                raise ValueError("MonitorScreen needs a spec to build or a run to show")
+            spec = run.spec
+        self.spec = spec
         self.template_path = template_path if run is None else run.template_path
         #: what to build, as the editor shows it (None: the file at template_path)
         self.template_text = template_text
@@ -157,15 +159,14 @@ class MonitorScreen(Screen[None]):
         if run is None:
             return
         tabs = self.query_one(TabbedContent)
-        with run.lock:
-            for index, (name, panel) in enumerate(self._panels.items()):
-                state = run.states[name]
-                panel.sync(state)
-                pane_id = self._pane_id(name, index)
-                tab = tabs.get_tab(pane_id)
-                label = badge_label(name, state.status)
-                if tab.label.plain != label.plain:
-                    tab.label = label
+        for index, (name, panel) in enumerate(self._panels.items()):
+            state = run.states[name]
+            panel.sync(state)
+            pane_id = self._pane_id(name, index)
+            tab = tabs.get_tab(pane_id)
+            label = badge_label(name, state.status)
+            if tab.label.plain != label.plain:
+                tab.label = label
         self._update_chrome()
 
     def _pane_id(self, name: str, fallback: int) -> str:
@@ -178,10 +179,9 @@ class MonitorScreen(Screen[None]):
         if run is None:
             return
         active = self.query_one(TabbedContent).active_pane
-        with run.lock:
-            for name, panel in self._panels.items():
-                if panel.parent is active:
-                    panel.tick(run.states[name])
+        for name, panel in self._panels.items():
+            if panel.parent is active:
+                panel.tick(run.states[name])
         self._update_chrome()
 
     def _update_chrome(self) -> None:
@@ -276,20 +276,13 @@ class MonitorScreen(Screen[None]):
         if panel is not None:
             panel.open_search()
 
-    def action_follow(self) -> None:
-        panel = self.active_panel
-        if panel is not None:
-            panel.log_view.action_toggle_follow()
-
     def action_focus_output(self) -> None:
         panel = self.active_panel
         if panel is not None:
             panel.log_view.focus()
 
     def action_history(self) -> None:
-        from tui.screens.history import HistoryScreen
-
-        self.app.push_screen(HistoryScreen())
+        self.post_message(OpenHistory())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_builds":

@@ -33,6 +33,26 @@ def _fits(text: Text, width: int) -> bool:
 class BuildPanel(Vertical):
     """Renders a :class:`BuildState`; call :meth:`sync` whenever it changed."""
 
+    DEFAULT_CSS = """
+    BuildPanel { height: 1fr; }
+    BuildPanel .build-box {
+        border: round $primary-darken-1;
+        border-title-color: $text-accent;
+        border-subtitle-color: $text-muted;
+        height: 1fr;
+    }
+    BuildPanel .build-box:focus-within { border: round $accent; }
+    BuildPanel #build-summary { height: auto; padding: 0 1; }
+    BuildPanel #build-top { height: 15; }  /* every step of a full plan, and the cleanup row */
+    BuildPanel #steps-box { width: 3fr; }
+    BuildPanel #resources-box { width: 4fr; }
+    BuildPanel #output-box { height: 1fr; min-height: 6; }
+    BuildPanel #artifacts-box { height: auto; max-height: 8; }
+    BuildPanel #log-search { dock: bottom; height: 3; }
+    BuildPanel DataTable { height: 1fr; background: $surface; scrollbar-size-horizontal: 0; }
+    BuildPanel #build-artifacts { height: auto; }
+    """
+
     def __init__(self, build_name: str, *, live: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.build_name = build_name

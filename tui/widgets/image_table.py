@@ -17,7 +17,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -71,6 +71,47 @@ def _cell(record: ImageRecord, key: str) -> str:
 
 class ImageTable(ScrollView, can_focus=True):
     """Virtualised, sortable table of images. Line 0 is the header; it never scrolls."""
+
+    DEFAULT_CSS = """
+    ImageTable {
+        width: 1fr;
+        height: 1fr;
+        scrollbar-gutter: stable;
+    }
+
+    ImageTable > .image-table--header {
+        background: $panel;
+        color: $text;
+        text-style: bold;
+    }
+
+    ImageTable > .image-table--sorted {
+        color: $accent;
+    }
+
+    ImageTable > .image-table--cursor {
+        background: $block-cursor-blurred-background;
+    }
+
+    ImageTable:focus > .image-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+
+    ImageTable > .image-table--deprecated {
+        color: $text-disabled;
+    }
+
+    ImageTable > .image-table--id {
+        color: $text-accent;
+    }
+
+    ImageTable > .image-table--empty {
+        color: $text-muted;
+        text-style: italic;
+    }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="table.up"),
@@ -277,8 +318,8 @@ class ImageTable(ScrollView, can_focus=True):
         self._layouts[width] = layout
         return layout
 
-    def render_lines(self, crop: object) -> list[Strip]:  # type: ignore[override]
-        lines = super().render_lines(crop)  # type: ignore[arg-type]
+    def render_lines(self, crop: Region) -> list[Strip]:
+        lines = super().render_lines(crop)
         self.painted_generation = self.generation
         return lines
 

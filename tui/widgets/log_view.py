@@ -44,6 +44,16 @@ def clean(text: str) -> str:
 class BuildLogView(ScrollView, can_focus=True):
     """Bounded, virtualised view of a build's output lines."""
 
+    DEFAULT_CSS = """
+    BuildLogView { height: 1fr; background: $surface; }
+    BuildLogView > .log-view--gutter { color: $text-disabled; }
+    BuildLogView > .log-view--stderr { color: $error; }
+    BuildLogView > .log-view--info { color: $text-accent; text-style: italic; }
+    BuildLogView > .log-view--error { color: $error; text-style: bold; }
+    BuildLogView > .log-view--match { background: $warning 60%; color: $text; }
+    BuildLogView > .log-view--current { background: $accent 30%; }
+    """
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_follow", "Follow", id="log.follow"),
         Binding("n", "search_next", "Next match", show=False, id="log.search_next"),

@@ -14,49 +14,13 @@ from typing import Any
 
 from core.errors import UsageError
 from core.model import BuildSpec, FileProvisioner, ShellProvisioner
-from core.templates import TemplateError, convert, format_template, load
-
-
-def _var(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got `{text}`")
-    return name.strip(), value
-
-
-def add_input_options(parser: argparse.ArgumentParser) -> None:
-    """``--var`` and ``--var-file``, the same for validate, inspect and build."""
-    parser.add_argument(
-        "--var",
-        action="append",
-        type=_var,
-        metavar="NAME=VALUE",
-        help="set a variable (repeatable; applied after every var file, as Packer does)",
-    )
-    parser.add_argument(
-        "--var-file",
-        action="append",
-        metavar="FILE",
-        help="read variables from a JSON, HCL or TOML file (repeatable, in order; a folder's "
-        "*.auto.pkrvars.hcl/json come first)",
-    )
-
-
-def load_template(
-    args: argparse.Namespace, *, warn_undeclared_vars: bool = True, datasources: Any = None
-) -> BuildSpec:
-    """The spec of ``args.template`` (a file or a folder) with the command's variables.
-
-    ``datasources``: a resolver evaluating the template's data sources (build,
-    ``validate --evaluate-datasources``); without one they are checked by shape only.
-    """
-    return load(
-        args.template,
-        vars=list(getattr(args, "var", None) or []),
-        var_files=list(getattr(args, "var_file", None) or []),
-        warn_undeclared_vars=warn_undeclared_vars,
-        datasources=datasources,
-    )
+from core.templates import TemplateError, convert, format_template
+from tui.cli.options import (
+    add_input_options,
+    add_target_options,
+    datasource_resolver,
+    load_template,
+)
 
 
 def print_warnings(spec: BuildSpec) -> None:
@@ -101,25 +65,7 @@ def _validate_resolver(args: argparse.Namespace, started: list[Any]) -> Any:
     """With ``--evaluate-datasources``: the target's resolver (Packer's flag of that name)."""
     if not getattr(args, "evaluate_datasources", False):
         return None  # data sources checked by shape only, as Packer's validate does
-    import os
-
-    from core.datasources_aws import resolver_for
-
-    if not args.local:
-        return resolver_for(
-            profile=args.profile,
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
-            region=args.region,
-        )
-
-    def start_cloud() -> Any:
-        if not started:
-            from core.local.cloud import LocalCloud
-
-            started.append(LocalCloud(latency="instant").start())
-        return started[0]
-
-    return resolver_for(local_cloud=start_cloud, region=args.region)
+    return datasource_resolver(args, started, latency="instant")
 
 
 def _show(value: Any) -> str:
@@ -321,14 +267,11 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="run the template's data sources against the target (default: check their shape)",
     )
-    p.add_argument(
-        "--local",
-        action="store_true",
-        help="with --evaluate-datasources: against the embedded local cloud",
-    )
-    p.add_argument("--profile", help="with --evaluate-datasources: the AWS profile")
-    p.add_argument(
-        "--region", help="with --evaluate-datasources: the region of data sources without one"
+    add_target_options(
+        p,
+        local="with --evaluate-datasources: against the embedded local cloud",
+        profile="with --evaluate-datasources: the AWS profile",
+        region="with --evaluate-datasources: the region of data sources without one",
     )
     p.set_defaults(handler=cmd_validate)
 

@@ -26,7 +26,13 @@ from core.events import (
     StepStarted,
 )
 from core.local.latency import DEFAULT_PROFILE, PROFILES
-from tui.commands.templates import add_input_options, load_template, print_warnings
+from tui.cli.options import (
+    add_input_options,
+    add_target_options,
+    datasource_resolver,
+    load_template,
+)
+from tui.cli.templates import print_warnings
 
 EXIT_BUILT, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 COLOURS = ("\x1b[32m", "\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[34m")
@@ -73,10 +79,11 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument("--json", action="store_true", help="write events as NDJSON on stdout")
     build.add_argument("--timestamp-ui", action="store_true", help="prefix lines with the time")
-    build.add_argument(
-        "--local",
-        action="store_true",
-        help="build on the embedded local cloud (no AWS account needed)",
+    add_target_options(
+        build,
+        local="build on the embedded local cloud (no AWS account needed)",
+        profile="AWS profile (default: boto3's credential chain)",
+        region="build in this region instead of the template's",
     )
     build.add_argument(
         "--latency",
@@ -84,8 +91,6 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_PROFILE,
         help="with --local: how long state transitions take",
     )
-    build.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
-    build.add_argument("--region", help="build in this region instead of the template's")
     build.add_argument(
         "--no-host-key-check",
         action="store_true",
@@ -198,7 +203,7 @@ def build_command(args: argparse.Namespace) -> int:
     # A local cloud the template's data sources started (on first use); the build reuses it.
     started: list[Any] = []
     try:
-        resolver = datasource_resolver(args, started)
+        resolver = datasource_resolver(args, started, args.latency)
         try:
             spec: BuildSpec = load_template(
                 args, warn_undeclared_vars=args.warn_on_undeclared_var, datasources=resolver
@@ -222,31 +227,6 @@ def build_command(args: argparse.Namespace) -> int:
     finally:
         for cloud in started:
             cloud.stop()
-
-
-def datasource_resolver(args: argparse.Namespace, started: list[Any]) -> Any:
-    """The resolver of the build's target for the template's data sources.
-
-    With ``--local`` the local cloud starts only when a data source needs it; it is
-    appended to ``started`` for the build to reuse.
-    """
-    from core.datasources_aws import resolver_for
-
-    if not args.local:
-        return resolver_for(
-            profile=args.profile,
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
-            region=args.region,
-        )
-
-    def start_cloud() -> Any:
-        if not started:
-            from core.local.cloud import LocalCloud
-
-            started.append(LocalCloud(latency=args.latency).start())
-        return started[0]
-
-    return resolver_for(local_cloud=start_cloud, region=args.region)
 
 
 class Outstanding:
@@ -293,15 +273,13 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
     ledger = await asyncio.to_thread(Ledger)
     cloud = started[0] if started else None
     if args.local:
-        from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+        from core.local.cloud import LocalCloud
+        from core.targets import local_target
 
         if cloud is None:
             cloud = await asyncio.to_thread(LocalCloud(latency=args.latency).start)
-        target = Target(
-            endpoint_url=cloud.endpoint_url,
-            access_key_id=FAKE_ACCESS_KEY,
-            secret_access_key=FAKE_SECRET_KEY,
-        )
+        assert cloud is not None
+        target = local_target(cloud)
         ssh_port = cloud.ssh_port
     else:
         target = Target(profile=args.profile, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
@@ -395,8 +373,8 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
 async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
     """Report builds an earlier run left unfinished; sweep them first with --recover."""
     from core.aws import Aws
-    from core.sweep import Sweeper
-    from tui.commands.sweep import recovery_notice
+    from core.sweep import sweep_builds
+    from tui.cli.sweep import recovery_notice
 
     if not args.recover:
         recovery_notice(ledger, target)
@@ -404,17 +382,17 @@ async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
     unfinished = ledger.unfinished_builds(target)
     if not unfinished:
         return
+    for build in unfinished:
+        print(f"amibake: recovering build {build.build_id}", file=sys.stderr)
     aws = Aws(target)
     try:
-        for build in unfinished:
-            print(f"amibake: recovering build {build.build_id}", file=sys.stderr)
-            sweeper = Sweeper(
-                aws,
-                ledger=ledger,
-                build_id=build.build_id,
-                say=lambda text: print(f"  {text}", file=sys.stderr),
-            )
-            await sweeper.sweep(build.regions or ("us-east-1",))
+        await sweep_builds(
+            aws,
+            ledger,
+            unfinished,
+            fallback_region="us-east-1",
+            say=lambda text: print(f"  {text}", file=sys.stderr),
+        )
     finally:
         aws.close()
 

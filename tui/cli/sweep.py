@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from core.errors import AmibakeError, UsageError
+
+if TYPE_CHECKING:
+    from core.aws import Target
+    from core.ledger import Ledger, LedgerBuild
 
 
 def register(subparsers: Any) -> None:
@@ -108,7 +112,9 @@ async def _regions(args: argparse.Namespace, ledger: Any, aws: Any) -> list[str]
     return list(dict.fromkeys(regions))
 
 
-def recovery_notice(ledger: Any, target: Any, stream: Any = sys.stderr) -> list[Any]:
+def recovery_notice(
+    ledger: Ledger, target: Target, stream: TextIO = sys.stderr
+) -> list[LedgerBuild]:
     """Tell the user about builds an earlier run left unfinished on ``target``; returns them."""
     unfinished = ledger.unfinished_builds(target)
     if unfinished:

@@ -58,6 +58,29 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="run instance commands as plain child processes even if bubblewrap is present",
     )
+    serve.add_argument(
+        "--no-overlay",
+        action="store_true",
+        help="keep the plain sandbox (home and /opt) even where instances can have their own "
+        "overlay root filesystem",
+    )
+    serve.add_argument(
+        "--instance-network",
+        action="store_true",
+        help="instances share this machine's network (apt reaches its mirrors); default: off, "
+        "instances have no network",
+    )
+    serve.add_argument(
+        "--no-default-vpc",
+        action="store_true",
+        help="no region has a default VPC, as in accounts that deleted it (builds must name "
+        "a subnet_id or subnet_filter)",
+    )
+    serve.add_argument(
+        "--enforce-security-groups",
+        action="store_true",
+        help="instances refuse SSH from sources their security groups do not admit, as on AWS",
+    )
     serve.set_defaults(handler=serve_command)
 
 
@@ -73,7 +96,9 @@ def banner(cloud: Any) -> str:
             "127.0.0.1 only here: each instance gets its own port, published in its "
             "tag 'amibake:local:ssh-port'"
         )
-    if cloud.isolated:
+    if getattr(cloud, "overlay_mode", False):
+        sandbox = cloud.instance_mode
+    elif cloud.isolated:
         sandbox = (
             "bubblewrap (commands isolated: read-only host, private home and /tmp, no network)"
         )
@@ -96,7 +121,22 @@ def banner(cloud: Any) -> str:
             else ""
         ),
         f"  ssh        {ssh}",
+        *(
+            ["  network    no default VPC in any region (set subnet_id or subnet_filter)"]
+            if not getattr(cloud, "default_vpc", True)
+            else []
+        ),
+        *(
+            ["  groups     security groups enforced on SSH"]
+            if getattr(cloud, "enforce_security_groups", False)
+            else []
+        ),
         f"  sandbox    {sandbox}",
+        *(
+            [f"  overlay    not available: {cloud.overlay_reason} (instances get the sandbox)"]
+            if not getattr(cloud, "overlay_mode", True) and getattr(cloud, "overlay_reason", None)
+            else []
+        ),
         f"  data       {cloud.data_dir}",
         "",
         "Use it from another shell (AWS CLI, boto3, amibake):",
@@ -130,6 +170,10 @@ def serve_command(args: argparse.Namespace) -> int:
         isolate=False if args.no_isolation else None,
         faults=plan,
         addressing=args.addressing,
+        overlay=False if getattr(args, "no_overlay", False) else None,
+        instance_network=getattr(args, "instance_network", False),
+        default_vpc=not getattr(args, "no_default_vpc", False),
+        enforce_security_groups=getattr(args, "enforce_security_groups", False),
     )
     stop = threading.Event()
 

@@ -1,7 +1,7 @@
 """The ``amibake`` entry point.
 
 Subcommands are headless (``amibake local serve``, ``amibake validate`` ...);
-each lives in a module of :mod:`tui.commands`. User errors print one line on
+each lives in a module of this package. User errors print one line on
 stderr and exit with the error's status; a traceback is never shown for them.
 """
 
@@ -11,24 +11,26 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from core import __version__
 from core.errors import AmibakeError
 
 #: Modules of tui.commands; each has register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = (
-    "tui.commands.build",
-    "tui.commands.templates",
-    "tui.commands.sweep",
-    "tui.commands.local",
-    "tui.commands.examples",
+    "tui.cli.build",
+    "tui.cli.templates",
+    "tui.cli.sweep",
+    "tui.cli.local",
+    "tui.cli.examples",
+    "tui.cli.iam_policy",
 )
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line and exits 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
