@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +145,31 @@ async def run_build(
                 name: ("<sensitive>" if v.sensitive else spec.redact(str(v.value)))
                 for name, v in spec.variables.items()
             },
+            steps=tuple(planned_steps(spec, builder)),
         )
     )
     began = time.monotonic()
     outcome, error = await run_steps(ctx, amazon_ebs_steps())
+    if _ed25519_refused(error, builder) and options.on_error != "abort":
+        # The AMI's sshd takes no ed25519 keys (old OpenSSH, FIPS): the instance only knows
+        # the key it was launched with, so the build starts again (after its cleanup) with
+        # an RSA temporary key, as temporary_key_pair_type = "rsa" would (issue 10).
+        ctx.say(
+            "The AMI's sshd refuses ed25519 keys: building again with an RSA temporary key "
+            '(set temporary_key_pair_type = "rsa" to skip this)',
+            "warning",
+        )
+        builder = replace(builder, temporary_key_pair_type="rsa")
+        ctx = BuildContext(
+            spec=spec,
+            builder=builder,
+            aws=aws,
+            options=options,
+            emit_event=emit,
+            build_id=ctx.build_id,
+            ledger=ledger,
+        )
+        outcome, error = await run_steps(ctx, amazon_ebs_steps())
     built = outcome == "succeeded"
     if built and spec.post_processors:  # shell-local, amazon-ami-management (issue 12)
         outcome, error = await run_post_processors(ctx)
@@ -187,6 +208,17 @@ async def run_build(
         error=message,
         artifacts=artifacts,
         snapshots={r: list(s) for r, s in ctx.snapshots.items() if r in artifacts},
+    )
+
+
+def _ed25519_refused(error: BaseException | None, builder: AmazonEbsBuilder) -> bool:
+    from core.ssh import KeyTypeRefused
+
+    return (
+        isinstance(error, KeyTypeRefused)
+        and error.key_type == "ssh-ed25519"
+        and builder.temporary_key_pair_type == "ed25519"
+        and uses_temporary_key(builder)
     )
 
 

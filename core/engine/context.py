@@ -48,8 +48,9 @@ class BuildOptions:
     ssh_port: int | None = None
     #: verify the SSH host key against the fingerprints in the console output when present.
     verify_host_key: bool = True
-    #: how long to look for fingerprints in the console output before connecting unverified.
-    console_wait: float = 20.0
+    #: how long to look for fingerprints in the console output before connecting unverified
+    #: (GetConsoleOutput with Latest; issue 10).
+    console_wait: float = 180.0
     parallel_builds: int = 0  # 0: all builders at once
     #: put amibake's ``amibake:*`` bookkeeping tags on the AMIs and snapshots (the temporary
     #: resources carry them always); off: cleanup and sweep find them through the ledger.

@@ -12,9 +12,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from core.engine.context import BuildContext
+from core.engine.retry import IN_FLIGHT, wait_in_flight
 from core.errors import AmibakeError
 from core.events import StepFinished, StepStarted
 
@@ -74,19 +75,23 @@ def first_user_error(error: BaseException) -> BaseException:
     return error
 
 
-async def _cleanup_one(ctx: BuildContext, step: Step) -> None:
+async def _cleanup_one(ctx: BuildContext, step: Step) -> BaseException | None:
     try:
         await step.cleanup(ctx)
     except Exception as error:  # one failed cleanup must not stop the others
         if not isinstance(error, AmibakeError):
             log.exception("cleanup of %s failed", step.name)
         ctx.say(f"Cleanup of {step.title.lower()} failed: {describe_error(error)}", "error")
+        return error
+    return None
 
 
 async def run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str, BaseException | None]:
     """Run the steps, then the cleanups. Returns (outcome, error)."""
     started: list[Step] = []
     outcome, failure = "succeeded", None
+    in_flight: set[asyncio.Future[Any]] = set()  # create calls (core.engine.retry.CreateCall)
+    IN_FLIGHT.set(in_flight)
     try:
         for step in steps:
             if not step.applies(ctx):
@@ -103,7 +108,7 @@ async def run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str, Base
         ctx.say("Build failed; --on-error=abort keeps its resources for debugging.", "warning")
         return outcome, failure
 
-    cleanup = asyncio.ensure_future(_cleanup_all(ctx, started))
+    cleanup = asyncio.ensure_future(_cleanup_all(ctx, started, in_flight))
     interrupted = False
     while not cleanup.done():
         try:
@@ -155,6 +160,26 @@ async def _run_one(ctx: BuildContext, step: Step) -> None:
     )
 
 
-async def _cleanup_all(ctx: BuildContext, started: list[Step]) -> None:
-    for step in reversed(started):
-        await _cleanup_one(ctx, step)
+async def _cleanup_all(
+    ctx: BuildContext, started: list[Step], in_flight: set[asyncio.Future[Any]]
+) -> None:
+    # A create call that was sent may still create its resource: no cleanup decides
+    # anything before it has answered (issue 10).
+    await wait_in_flight(in_flight, ctx.say)
+    errors = [await _cleanup_one(ctx, step) for step in reversed(started)]
+    await _after_expired_credentials(ctx, [e for e in errors if e is not None])
+
+
+async def _after_expired_credentials(ctx: BuildContext, errors: list[BaseException]) -> None:
+    """The credentials expired and cleanup could not finish: say exactly what is left and the
+    sweep command that finishes it with fresh credentials (issue 10)."""
+    from core.engine.steps.credentials import expired, left_behind
+
+    if not any(expired(e) for e in errors):
+        return
+    left, command = await asyncio.to_thread(left_behind, ctx)
+    ctx.say(
+        f"The AWS credentials expired before cleanup finished; left behind: {left}. "
+        f"With fresh credentials, run: {command}",
+        "error",
+    )

@@ -1,21 +1,38 @@
-"""Adaptive polling for EC2 state changes.
+"""Waiting for EC2 state changes: one coalescing waiter per region for the whole process.
 
-Polls come every half second for the first few seconds (most waits end there
-on a fast target, and each poll late is time lost), then the delay grows to a
-cap of a few seconds, so long transitions do not hammer the API. A template's
-``aws_polling`` pins the delay and the number of attempts, as in Packer.
-Throttling during polls is botocore's retry mode's business.
+Every build's waits on instances, images, snapshots and volumes in a region go to
+that region's :class:`RegionWaiter`, which sends one Describe call per kind per
+tick for all the ids waited on (batched up to :data:`BATCH` ids) and wakes each
+waiting build when its resource reaches its state. 20 builds poll as often as one.
+
+Cadence: each wait learns how long its kind of transition takes (instance to
+``running``, image to ``available``...) and polls around that expected time: rarely
+while it is far off, often near it, backing off again when it is overdue. Nothing
+learned yet: a quick first look, then backing off. All Describe calls of the
+waiters in the process keep at least :data:`MIN_GAP` seconds apart.
+
+A template's ``aws_polling`` (or Packer's ``AWS_POLL_DELAY_SECONDS``,
+``AWS_MAX_ATTEMPTS`` and ``AWS_TIMEOUT_SECONDS``, read as Packer reads them, see
+:meth:`PollPolicy.from_template`) pins the delay and the number of attempts.
+
+Throttling and transient errors inside a wait count as "not yet": botocore's
+``adaptive`` retry mode retries each call; a call that still fails only delays the
+next tick, it never fails the build.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from core.aws import Aws, AwsError
+from core.aws import Aws, AwsError, target_key
 from core.errors import AmibakeError
 from core.model import AwsPolling
 
@@ -30,6 +47,21 @@ class WaitFailed(AmibakeError):
     pass
 
 
+#: The AWS waiters' own delay (seconds) Packer keeps when only the attempts are given.
+AWS_WAITER_DELAY = 15.0
+#: Packer's delay when AWS_TIMEOUT_SECONDS is set without a delay.
+TIMEOUT_ENV_DELAY = 2.0
+
+
+def _env_int(environ: Mapping[str, str], name: str) -> int | None:
+    """An integer environment variable; unset, empty or invalid reads as unset (Packer)."""
+    value = environ.get(name, "")
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class PollPolicy:
     initial: float = 0.5
@@ -38,15 +70,46 @@ class PollPolicy:
     timeout: float = 1800.0
     #: seconds during which the delay stays at ``initial`` before it starts growing
     hold: float = 5.0
+    #: a fixed delay (``aws_polling`` or AWS_POLL_DELAY_SECONDS): no adaptive cadence
+    pinned: bool = False
 
     @classmethod
-    def from_template(cls, polling: AwsPolling | None, timeout: float) -> PollPolicy:
-        if polling is None or (polling.delay_seconds is None and polling.max_attempts is None):
+    def from_template(
+        cls,
+        polling: AwsPolling | None,
+        timeout: float,
+        *,
+        default_attempts: int = 40,
+        environ: Mapping[str, str] | None = None,
+    ) -> PollPolicy:
+        """The template's ``aws_polling`` over Packer's environment variables.
+
+        As packer-plugin-amazon's getWaiterOptions: a delay (``delay_seconds`` or
+        AWS_POLL_DELAY_SECONDS) alone keeps the waiter's ``default_attempts``; attempts
+        (``max_attempts`` or AWS_MAX_ATTEMPTS) alone keep AWS's 15 s delay for the
+        deadline (amibake polls adaptively within it); AWS_TIMEOUT_SECONDS without
+        attempts gives ``timeout / delay`` attempts with the delay defaulting to 2 s;
+        AWS_MAX_ATTEMPTS wins over AWS_TIMEOUT_SECONDS. Zero means unset, as in Packer.
+        Nothing set: the adaptive cadence and ``timeout``.
+        """
+        env = os.environ if environ is None else environ
+        delay = polling.delay_seconds if polling is not None else None
+        attempts = polling.max_attempts if polling is not None else None
+        delay = delay or _env_int(env, "AWS_POLL_DELAY_SECONDS") or None
+        attempts = attempts or _env_int(env, "AWS_MAX_ATTEMPTS") or None
+        env_timeout = _env_int(env, "AWS_TIMEOUT_SECONDS") or None
+        if attempts is None and env_timeout is not None:
+            delay = delay or int(TIMEOUT_ENV_DELAY)
+            attempts = max(1, env_timeout // delay)
+        if delay is None and attempts is None:
             return cls(timeout=timeout)
-        delay = float(polling.delay_seconds) if polling.delay_seconds is not None else 2.0
-        attempts = polling.max_attempts
-        total = delay * attempts if attempts is not None else timeout
-        return cls(initial=delay, factor=1.0, cap=delay, timeout=total, hold=0.0)
+        if delay is None:
+            assert attempts is not None
+            return cls(timeout=attempts * AWS_WAITER_DELAY)
+        total = float(delay) * (attempts if attempts is not None else default_attempts)
+        return cls(
+            initial=float(delay), factor=1.0, cap=float(delay), timeout=total, hold=0.0, pinned=True
+        )
 
     def delays(self) -> Callable[[], float]:
         current = [self.initial]
@@ -60,6 +123,352 @@ class PollPolicy:
             return delay
 
         return next_delay
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of resource a region's waiter describes in batches."""
+
+    operation: str
+    ids_parameter: str
+    id_key: str
+    not_found: tuple[str, ...]
+    items: Callable[[dict[str, Any]], list[dict[str, Any]]]
+    state: Callable[[dict[str, Any]], str]
+
+
+KINDS: dict[str, Kind] = {
+    "instance": Kind(
+        "DescribeInstances",
+        "InstanceIds",
+        "InstanceId",
+        ("InvalidInstanceID.NotFound",),
+        lambda r: [i for res in r.get("Reservations", []) for i in res.get("Instances", [])],
+        lambda i: str(i.get("State", {}).get("Name", "")),
+    ),
+    "image": Kind(
+        "DescribeImages",
+        "ImageIds",
+        "ImageId",
+        ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"),
+        lambda r: list(r.get("Images", [])),
+        lambda i: str(i.get("State", "")),
+    ),
+    "snapshot": Kind(
+        "DescribeSnapshots",
+        "SnapshotIds",
+        "SnapshotId",
+        ("InvalidSnapshot.NotFound",),
+        lambda r: list(r.get("Snapshots", [])),
+        lambda i: str(i.get("State", "")),
+    ),
+    "volume": Kind(
+        "DescribeVolumes",
+        "VolumeIds",
+        "VolumeId",
+        ("InvalidVolume.NotFound",),
+        lambda r: list(r.get("Volumes", [])),
+        lambda i: str(i.get("State", "")),
+    ),
+}
+
+#: Ids per Describe call (well under what EC2 accepts in one request).
+BATCH = 200
+#: Seconds between any two Describe calls of the process's waiters (at most 1/MIN_GAP a second).
+MIN_GAP = 0.25
+#: The shortest and longest delay between two looks at one resource (adaptive cadence).
+NEAR = 0.1
+FAR = 5.0
+#: Errors that mean "ask again later", never "the wait failed".
+NOT_YET = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+        "EndpointUnreachable",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+        "ConnectionClosedError",
+    }
+)
+
+#: CopyImage over the region's quota of concurrent copies: retried until a copy ends.
+COPY_QUOTA_CODES = ("ResourceLimitExceeded",)
+
+#: (target, region, kind, state) -> seconds the transition is expected to take (learned).
+EXPECTED: dict[tuple[str, str, str, str], float] = {}
+
+
+def adaptive_delay(elapsed: float, expected: float | None) -> float:
+    """Seconds until the next look at a resource ``elapsed`` seconds into its wait."""
+    if expected is None:  # nothing learned: a quick first look, then backing off
+        return min(FAR, max(NEAR * 2.5, elapsed * 0.25))
+    remaining = expected - elapsed
+    if remaining > NEAR:  # far from it: halve the distance
+        return min(FAR, max(NEAR, remaining / 2))
+    return min(FAR, max(NEAR, -remaining * 0.25))  # near it, then overdue: back off
+
+
+@dataclass(eq=False)
+class Watch:
+    resource_id: str
+    state: str
+    policy: PollPolicy
+    failed_states: tuple[str, ...]
+    missing: dict[str, Any] | None
+    future: asyncio.Future[dict[str, Any]]
+    started: float = field(default_factory=time.monotonic)
+    due: float = 0.0
+    #: when a look last found it not there yet (bounds the learned transition time)
+    last_pending: float | None = None
+
+
+class RegionWaiter:
+    """All waits of one target and region, served by one task on the running loop."""
+
+    def __init__(self, aws: Aws, region: str) -> None:
+        self.aws = aws
+        self.region = region
+        self.key = target_key(aws.target)
+        self.watches: dict[str, list[Watch]] = {kind: [] for kind in KINDS}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: the latest Describe calls sent: (kind, ids) (what tests and benchmarks look at)
+        self.sent: deque[tuple[str, tuple[str, ...]]] = deque(maxlen=256)
+
+    def expected(self, kind: str, state: str) -> float | None:
+        return EXPECTED.get((self.key, self.region, kind, state))
+
+    def _learn(self, kind: str, watch: Watch, now: float) -> None:
+        # the transition happened between the last "not yet" and now
+        seen = now - watch.started
+        if watch.last_pending is not None:
+            seen = (watch.last_pending - watch.started + seen) / 2
+        else:
+            seen *= 0.8  # done at the first look: it may have been done well before
+        key = (self.key, self.region, kind, watch.state)
+        previous = EXPECTED.get(key)
+        EXPECTED[key] = seen if previous is None else previous * 0.5 + seen * 0.5
+
+    def _schedule(self, kind: str, watch: Watch, now: float) -> None:
+        if watch.policy.pinned:
+            watch.due = now + watch.policy.initial
+        else:
+            delay = adaptive_delay(now - watch.started, self.expected(kind, watch.state))
+            watch.due = now + delay
+
+    async def wait(
+        self,
+        kind: str,
+        resource_id: str,
+        state: str,
+        *,
+        policy: PollPolicy,
+        what: str,
+        failed_states: tuple[str, ...] = (),
+        missing: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        watch = Watch(resource_id, state, policy, failed_states, missing, loop.create_future())
+        watch.due = watch.started  # the first look at once
+        if not policy.pinned:
+            expected = self.expected(kind, state)
+            if expected is not None:
+                watch.due = watch.started + max(0.0, expected - NEAR)
+        self.watches[kind].append(watch)
+        self._ensure_running()
+        try:
+            return await asyncio.wait_for(asyncio.shield(watch.future), policy.timeout)
+        except TimeoutError:
+            raise WaitTimeout(f"timed out after {policy.timeout:g}s waiting for {what}") from None
+        except WaitFailed as error:
+            raise WaitFailed(f"{what}: {error}") from None
+        finally:
+            if watch in self.watches[kind]:
+                self.watches[kind].remove(watch)
+            if not watch.future.done():
+                watch.future.cancel()
+
+    def _ensure_running(self) -> None:
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        global _last_call
+        while any(self.watches.values()):
+            self._wake.clear()
+            now = time.monotonic()
+            due_kinds = [
+                kind for kind, ws in self.watches.items() if ws and min(w.due for w in ws) <= now
+            ]
+            if not due_kinds:
+                soonest = min(w.due for ws in self.watches.values() for w in ws)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, soonest - now))
+                continue
+            for kind in due_kinds:
+                gap = _last_call + MIN_GAP - time.monotonic()
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                _last_call = time.monotonic()
+                await self._tick(kind)
+
+    async def _tick(self, kind: str) -> None:
+        watches = [w for w in self.watches[kind] if not w.future.done()]
+        ids = list(dict.fromkeys(w.resource_id for w in watches))
+        found: dict[str, dict[str, Any]] = {}
+        throttled = False
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start : start + BATCH]
+            try:
+                found.update(await self._describe(kind, batch))
+            except AwsError as error:
+                if error.code not in NOT_YET:
+                    for watch in watches:
+                        if watch.resource_id in batch and not watch.future.done():
+                            watch.future.set_exception(error)
+                    continue
+                throttled = True
+        now = time.monotonic()
+        spec = KINDS[kind]
+        for watch in watches:
+            if watch.future.done():
+                continue
+            item = found.get(watch.resource_id)
+            if item is None and not throttled:
+                item = watch.missing
+            if item is None:  # not visible yet, or the call was throttled: not yet
+                watch.last_pending = now
+                self._schedule(kind, watch, now)
+                if throttled:
+                    watch.due = max(watch.due, now + 1.0)
+                continue
+            current = spec.state(item)
+            if current == watch.state:
+                if not watch.policy.pinned:
+                    self._learn(kind, watch, now)
+                watch.future.set_result(item)
+            elif current in watch.failed_states:
+                reason = item.get("StateReason", {}).get("Message", "")
+                watch.future.set_exception(
+                    WaitFailed(f"it is {current}" + (f" ({reason})" if reason else ""))
+                )
+            else:
+                watch.last_pending = now
+                self._schedule(kind, watch, now)
+
+    async def _describe(self, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The batch's resources by id; ids EC2 does not know (yet) are left out."""
+        spec = KINDS[kind]
+        self.sent.append((kind, tuple(ids)))
+        try:
+            answer = await self.aws.call(self.region, spec.operation, **{spec.ids_parameter: ids})
+        except AwsError as error:
+            if error.code not in spec.not_found:
+                raise
+            if len(ids) == 1:
+                return {}
+            # one unknown id fails the whole call: ask for each (rare: right after a create)
+            found: dict[str, dict[str, Any]] = {}
+            for one in ids:
+                found.update(await self._describe(kind, [one]))
+            return found
+        return {str(item[spec.id_key]): item for item in spec.items(answer)}
+
+
+_last_call = 0.0
+_WAITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], RegionWaiter]]
+_WAITERS = weakref.WeakKeyDictionary()
+
+
+def region_waiter(aws: Aws, region: str) -> RegionWaiter:
+    """The one waiter of ``aws``'s target in ``region`` (per running event loop)."""
+    loop = asyncio.get_running_loop()
+    waiters = _WAITERS.setdefault(loop, {})
+    key = (target_key(aws.target), region)
+    waiter = waiters.get(key)
+    if waiter is None:
+        # its own Aws (shared clients, own threads): a build's Aws may close before others end
+        waiter = waiters[key] = RegionWaiter(Aws(aws.target, max_workers=4), region)
+    return waiter
+
+
+async def wait_for_state(
+    aws: Aws,
+    region: str,
+    kind: str,
+    resource_id: str,
+    state: str,
+    *,
+    what: str,
+    policy: PollPolicy,
+    failed_states: tuple[str, ...] = (),
+    missing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Wait until ``resource_id`` (an ``instance``/``image``/``snapshot``/``volume``)
+    reads ``state``; raise WaitFailed when it reads one of ``failed_states``.
+
+    ``missing``: what an id EC2 does not know stands for (e.g. a terminated instance
+    that has aged out); by default it is not visible yet and the wait goes on.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown resource kind {kind!r}")
+    return await region_waiter(aws, region).wait(
+        kind,
+        resource_id,
+        state,
+        policy=policy,
+        what=what,
+        failed_states=failed_states,
+        missing=missing,
+    )
+
+
+#: How long the stop wait lets an instance take before it forces the stop.
+FORCE_STOP_AFTER = 300.0
+
+
+async def wait_for_stop(
+    aws: Aws,
+    region: str,
+    instance_id: str,
+    *,
+    policy: PollPolicy,
+    force_after: float | None = FORCE_STOP_AFTER,
+) -> dict[str, Any]:
+    """Wait for a stopping instance to read ``stopped``.
+
+    ``terminated`` / ``shutting-down`` fail the wait at once (the instance is gone, there
+    is nothing to snapshot). An instance still not stopped after ``force_after`` seconds
+    (hung in its shutdown) gets one ``StopInstances(Force=True)``, then the wait goes on.
+    """
+    what = f"instance {instance_id} to stop"
+    failed = ("terminated", "shutting-down")
+    if force_after is None or force_after >= policy.timeout:
+        return await wait_for_state(
+            aws, region, "instance", instance_id, "stopped",
+            what=what, policy=policy, failed_states=failed,
+        )  # fmt: skip
+    try:
+        first = PollPolicy(**{**policy.__dict__, "timeout": force_after})
+        return await wait_for_state(
+            aws, region, "instance", instance_id, "stopped",
+            what=what, policy=first, failed_states=failed,
+        )  # fmt: skip
+    except WaitTimeout:
+        pass
+    await aws.call(region, "StopInstances", InstanceIds=[instance_id], Force=True)
+    rest = PollPolicy(**{**policy.__dict__, "timeout": policy.timeout - force_after})
+    return await wait_for_state(
+        aws, region, "instance", instance_id, "stopped",
+        what=what, policy=rest, failed_states=failed,
+    )  # fmt: skip
 
 
 async def poll(

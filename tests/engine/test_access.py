@@ -254,7 +254,7 @@ def test_max_retries_and_tls_reach_botocore_config(local: LocalCloud) -> None:
     aws = Aws(Target(endpoint_url=local.endpoint_url, max_retries=4, verify_tls=False))
     try:
         client = aws.client("ec2", "us-east-1")
-        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
+        assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 5}
         assert client._endpoint.http_session._verify is False
     finally:
         aws.close()

@@ -32,7 +32,7 @@ from core.sweep import Sweeper
 from core.templates import TemplateError, load
 from core.templates.gotemplate import GoTemplateError, render_runtime
 from tests.engine.test_build import FOCAL, Harness, builder, harness, restore_cloud, shell
-from tui.commands.build import Printer, _amibake_tags
+from tui.cli.build import Printer, _amibake_tags
 
 CANONICAL = "099720109477"
 __all__ = ["harness", "restore_cloud"]  # the fixtures of test_build.py, used here too

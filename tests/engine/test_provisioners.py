@@ -20,7 +20,7 @@ from core.engine.provisioners import breakpoint
 from core.events import BreakpointReached, Event, LogLines, Message, ResourceChanged
 from core.local.cloud import LocalCloud
 from core.local.faults import FaultPlan
-from tests.engine.test_build import FOCAL, Harness, builder, shell
+from tests.engine.test_build import AS_ROOT, FOCAL, Harness, builder, shell
 
 STUB_PLAYBOOK = """#!/bin/sh
 # a stand-in for ansible-playbook: records what amibake gives it
@@ -39,7 +39,7 @@ stat -c '%a' "$key" > "$out/key.mode"
 head -c 35 "$key" > "$out/key.head"
 echo "$inventory" > "$out/inventory.path"
 echo "$ANSIBLE_NOCOLOR" > "$out/env"
-echo "${ANSIBLE_SCP_IF_SSH:-unset}" > "$out/scp"
+echo "${{ANSIBLE_SCP_IF_SSH:-unset}}" > "$out/scp"
 echo "playbook ran"
 """
 
@@ -338,7 +338,8 @@ async def test_tools_on_the_instance_run_packers_commands(harness: Harness, tmp_
         {
             "builders": [builder(skip_create_ami=True)],
             "provisioners": [
-                shell(*install),
+                # overlay roots: /usr/local/bin is root's, as on EC2 (issue 13)
+                shell(*install, **(AS_ROOT if harness.cloud.overlay_mode else {})),
                 {
                     "type": "puppet-masterless",
                     "manifest_file": "site.pp",

@@ -27,7 +27,7 @@ from core.local.faults import FaultPlan
 from core.ssh import Communicator, SshSettings, connect_options
 
 from .conftest import SSH_PORT_TAG, Instance, wait_for
-from .test_build import Harness, builder, shell
+from .test_build import AS_ROOT, Harness, builder, shell
 
 
 @pytest.fixture
@@ -102,6 +102,8 @@ async def test_one_build_carries_out_the_connection_options(
                 "mkdir -p /usr/local/bin",
                 f"printf '{wrapper}' > /usr/local/bin/scp && chmod +x /usr/local/bin/scp",
                 "[ -t 1 ] && echo stdout-is-a-terminal",
+                # overlay roots: /usr/local/bin is root's, as on EC2 (issue 13)
+                **(AS_ROOT if harness.cloud.overlay_mode else {}),
             ),
             {"type": "file", "source": str(payload), "destination": "payload.txt"},
             shell("cat ~/payload.txt", "stat -c %a ~/payload.txt", "cat ~/scp.log"),

@@ -1,11 +1,36 @@
-"""The polling policy: fast while transitions are young, then backing off; aws_polling pins it."""
+"""Waiting for EC2: the polling policy (adaptive; aws_polling and Packer's AWS_* variables
+pin it) and the region's one coalescing waiter against the local cloud."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from core.engine.waiters import PollPolicy, WaitFailed, WaitTimeout, poll
+from core.aws import CALLS, Aws, Target
+from core.engine.waiters import (
+    FAR,
+    NEAR,
+    PollPolicy,
+    WaitFailed,
+    WaitTimeout,
+    adaptive_delay,
+    poll,
+    region_waiter,
+    wait_for_state,
+    wait_for_stop,
+)
+from core.events import Event
+from core.local.cloud import LocalCloud
+from core.local.faults import FaultPlan, FaultRule
+from core.local.latency import get_profile
 from core.model import AwsPolling
+from tests.engine.conftest import FOCAL_WILDCARD as FOCAL
+from tests.engine.conftest import Instance
 
 
 def delays(policy: PollPolicy, count: int) -> list[float]:
@@ -55,3 +80,222 @@ async def test_poll_returns_when_done_and_reports_failure_and_timeout() -> None:
         await poll(
             stuck, lambda v: False, what="image", policy=PollPolicy(initial=0.01, timeout=0.05)
         )
+
+
+# --- Packer's environment knobs (builder/common/state.go getWaiterOptions) ---------------
+
+
+def test_environment_knobs_as_packer_reads_them() -> None:
+    def policy(polling: AwsPolling | None = None, **env: str) -> PollPolicy:
+        return PollPolicy.from_template(polling, timeout=900, environ=env)
+
+    assert policy() == PollPolicy(timeout=900)  # nothing set: adaptive
+    # a delay alone keeps the waiter's attempts (40; AMIs 120)
+    assert policy(AWS_POLL_DELAY_SECONDS="3").timeout == 120
+    assert policy(AWS_POLL_DELAY_SECONDS="3").pinned
+    ami = PollPolicy.from_template(
+        None, timeout=3600, default_attempts=120, environ={"AWS_POLL_DELAY_SECONDS": "5"}
+    )
+    assert ami.timeout == 600
+    # attempts alone keep AWS's own 15 s delay for the deadline; the cadence stays adaptive
+    alone = policy(AWS_MAX_ATTEMPTS="10")
+    assert (alone.timeout, alone.pinned) == (150, False)
+    # AWS_TIMEOUT_SECONDS: timeout / delay attempts, the delay defaulting to 2 s
+    assert delays(policy(AWS_TIMEOUT_SECONDS="60"), 2) == [2.0, 2.0]
+    assert policy(AWS_TIMEOUT_SECONDS="60").timeout == 60
+    assert policy(AWS_TIMEOUT_SECONDS="60", AWS_POLL_DELAY_SECONDS="7").timeout == 56
+    # AWS_MAX_ATTEMPTS wins over AWS_TIMEOUT_SECONDS
+    assert (
+        policy(AWS_TIMEOUT_SECONDS="60", AWS_MAX_ATTEMPTS="4", AWS_POLL_DELAY_SECONDS="1").timeout
+        == 4
+    )
+    # the template wins over the environment; invalid or zero values read as unset
+    pinned = policy(AwsPolling(delay_seconds=9), AWS_POLL_DELAY_SECONDS="3", AWS_MAX_ATTEMPTS="2")
+    assert (pinned.initial, pinned.timeout) == (9.0, 18.0)
+    assert policy(AWS_POLL_DELAY_SECONDS="soon", AWS_MAX_ATTEMPTS="0") == PollPolicy(timeout=900)
+
+
+def test_adaptive_cadence_is_fast_near_the_expected_time_and_slow_far_from_it() -> None:
+    # learned: 20 s expected -> far off, halve the distance; near it, the shortest delay
+    assert adaptive_delay(0.0, 20.0) == FAR
+    assert adaptive_delay(16.0, 20.0) == 2.0
+    assert adaptive_delay(19.95, 20.0) == NEAR
+    # overdue: backing off again, up to the cap
+    assert NEAR < adaptive_delay(24.0, 20.0) < adaptive_delay(30.0, 20.0) <= FAR
+    # nothing learned: a quick first look, then backing off
+    first = [adaptive_delay(t, None) for t in (0.0, 4.0, 16.0, 60.0)]
+    assert first == sorted(first) and first[0] < 0.5 and first[-1] == FAR
+
+
+# --- the region's one waiter against the local cloud -----------------------------------
+
+
+@pytest.fixture
+def aws(engine_cloud: LocalCloud) -> Iterator[Aws]:
+    from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+
+    client = Aws(
+        Target(
+            endpoint_url=engine_cloud.endpoint_url,
+            access_key_id=FAKE_ACCESS_KEY,
+            secret_access_key=FAKE_SECRET_KEY,
+            max_retries=0,  # no botocore retries: the waiter itself must ride out throttling
+        )
+    )
+    yield client
+    client.close()
+
+
+async def test_many_waits_share_one_describe_per_tick_and_each_wakes_at_its_state(
+    aws: Aws, launch: Callable[..., Instance], ec2: Any
+) -> None:
+    instances = [launch(wait=False) for _ in range(4)]
+    ids = [i.id for i in instances]
+    policy = PollPolicy(timeout=60)
+    waiter = region_waiter(aws, "us-east-1")
+    waiter.sent.clear()
+    before = CALLS["DescribeInstances"]
+
+    running = await asyncio.gather(
+        *(
+            wait_for_state(aws, "us-east-1", "instance", i, "running", what=i, policy=policy)
+            for i in ids
+        )
+    )
+    assert [r["InstanceId"] for r in running] == ids
+    assert all(r["State"]["Name"] == "running" for r in running)
+    # one Describe per tick for every id still waited on; the first tick asked for all four
+    sent = [entry for entry in waiter.sent if entry[0] == "instance"]
+    assert sent[0] == ("instance", tuple(ids))
+    assert CALLS["DescribeInstances"] - before == len(sent)
+
+    # two wait to stop, two to run: one Describe per tick serves both, each wakes at its own
+    ec2.stop_instances(InstanceIds=ids[:2])
+    waiter.sent.clear()
+    stopped, still = await asyncio.gather(
+        asyncio.gather(
+            *(wait_for_stop(aws, "us-east-1", i, policy=policy, force_after=None) for i in ids[:2])
+        ),
+        asyncio.gather(
+            *(
+                wait_for_state(aws, "us-east-1", "instance", i, "running", what=i, policy=policy)
+                for i in ids[2:]
+            )
+        ),
+    )
+    assert [s["State"]["Name"] for s in stopped] == ["stopped", "stopped"]
+    assert [s["State"]["Name"] for s in still] == ["running", "running"]
+    assert waiter.sent[0] == ("instance", (ids[0], ids[1], ids[2], ids[3]))
+    assert all(len(entry[1]) <= 4 for entry in waiter.sent)
+
+
+async def test_throttling_inside_a_wait_is_not_yet_and_failure_states_fail(
+    aws: Aws,
+    launch: Callable[..., Instance],
+    ec2: Any,
+    faults: Callable[[FaultPlan], None],
+) -> None:
+    instance = launch(wait=False)
+    plan = FaultPlan(rules=(FaultRule("DescribeInstances", error="RequestLimitExceeded", times=2),))
+    faults(plan)
+    found = await wait_for_state(
+        aws, "us-east-1", "instance", instance.id, "running",
+        what="instance", policy=PollPolicy(timeout=60),
+    )  # fmt: skip
+    assert found["State"]["Name"] == "running"
+    assert plan.fired()[0]["fired"] == 2  # both throttled answers were ridden out
+    faults(FaultPlan())
+
+    ec2.terminate_instances(InstanceIds=[instance.id])
+    with pytest.raises(
+        WaitFailed, match=rf"instance {instance.id} to stop: it is (terminated|shutting-down)"
+    ):
+        await wait_for_stop(aws, "us-east-1", instance.id, policy=PollPolicy(timeout=60))
+
+
+async def test_a_hung_stop_is_forced_after_the_bound(
+    aws: Aws, launch: Callable[..., Instance]
+) -> None:
+    instance = launch()
+    before = CALLS["StopInstances"]
+    # nobody stops it (as an instance hung in its shutdown): after the bound, a forced stop
+    found = await wait_for_stop(
+        aws, "us-east-1", instance.id, policy=PollPolicy(timeout=60), force_after=0.5
+    )
+    assert found["State"]["Name"] == "stopped"
+    assert CALLS["StopInstances"] - before == 1
+
+
+async def test_copy_image_over_the_copy_quota_waits_for_a_slot(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    from tests.engine.test_build import Harness, builder
+
+    harness = Harness(cloud, tmp_path)
+    west = cloud.client("ec2", "us-west-2")
+    east = cloud.client("ec2", "us-east-1")
+    source = east.describe_images(
+        Owners=["099720109477"], Filters=[{"Name": "name", "Values": [FOCAL]}]
+    )["Images"][0]["ImageId"]
+    # a slow copy of someone's holds the region's only slot (the plan's quota: one)
+    cloud.set_latency(replace(get_profile("instant"), copy=600.0))
+    cloud.set_faults(FaultPlan(copy_image_limit=1))
+    other = west.copy_image(SourceImageId=source, SourceRegion="us-east-1", Name="slot-holder")
+    refused: list[str] = []
+
+    def on_event(event: Event) -> None:
+        if "ResourceLimitExceeded" in event.to_json() and not refused:
+            refused.append(event.to_json())
+            # the other copy ends (deregistered): the slot frees, later copies are instant
+            cloud.set_latency("instant")
+            west.deregister_image(ImageId=other["ImageId"])
+
+    try:
+        template = harness.template({"builders": [builder(ami_regions=["us-west-2"])]})
+        [result] = await harness.build(template, on_event=on_event)
+    finally:
+        cloud.set_latency("instant")
+        cloud.set_faults(FaultPlan())
+    assert result.status == "succeeded", result.error
+    assert refused, "CopyImage was never refused"
+    copies = [r for r in cloud.gateway.requests if r["action"] == "CopyImage"]
+    assert len(copies) >= 3  # the holder's, the refused one, the one that landed
+    assert harness.leftovers(result.build_id, ("us-east-1", "us-west-2")).keys() <= {
+        "images",
+        "snapshots",
+    }
+
+
+async def test_ssh_retries_a_refused_port_soon_and_a_capped_number_of_times() -> None:
+    import socket
+
+    from core.ssh import REFUSED_FAST_ATTEMPTS, Communicator, SshTimeout
+
+    with socket.socket() as probe:  # a port nobody listens on: every attempt is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    attempts: list[str] = []
+    with pytest.raises(SshTimeout, match="refused"):
+        await Communicator.connect(
+            host="127.0.0.1",
+            port=port,
+            username="nobody",
+            timeout=2.0,
+            on_attempt=lambda n, reason: attempts.append(reason),
+        )
+    # backing off from 0.5 s would make 3 attempts in 2 s; short retries make many more,
+    # never more than the cap plus the backed-off ones
+    assert 6 <= len(attempts) <= REFUSED_FAST_ATTEMPTS + 5
+
+
+def test_fault_plans_carry_the_copy_quota() -> None:
+    from core.errors import UsageError
+
+    plan = FaultPlan.from_mapping(
+        {"copy_image_limit": 2, "rules": [{"operation": "ec2:*", "probability": 0.2,
+                                           "error": "RequestLimitExceeded"}]}
+    )  # fmt: skip
+    assert plan.copy_image_limit == 2
+    assert plan.as_dict()["copy_image_limit"] == 2
+    with pytest.raises(UsageError, match="copy_image_limit"):
+        FaultPlan.from_mapping({"copy_image_limit": 0})

@@ -24,14 +24,23 @@ import pytest
 from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID
 from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
 from core.local.faults import FaultPlan
-from core.local.latency import LatencyProfile
+from core.local.latency import Consistency, LatencyProfile
 
 AMIBAKE = [sys.executable, "-m", "tui"]
 REGIONS = ("us-east-1", "us-west-2")
 
 #: Short transitions: every wait lasts long enough to be killed in, and a build takes ~5 s.
+#: Eventually consistent as AWS is (issue 10): a new resource is not found by the first two
+#: calls naming it, for up to a second.
 QUICK = LatencyProfile(
-    "quick", boot=0.8, ssh_ready=0.5, stop=0.8, terminate=0.8, image=1.0, copy=1.0
+    "quick",
+    boot=0.8,
+    ssh_ready=0.5,
+    stop=0.8,
+    terminate=0.8,
+    image=1.0,
+    copy=1.0,
+    consistency=Consistency("eventual", hidden_calls=2, hidden_seconds=1.0),
 )
 
 
@@ -184,9 +193,16 @@ def artifacts(cloud: LocalCloud, build_id: str, regions: tuple[str, ...] = REGIO
 
 @pytest.fixture
 def quick_cloud(cloud: LocalCloud) -> Iterator[LocalCloud]:
-    """The session cloud on the quick profile, no faults; restored afterwards."""
+    """The session cloud on the quick profile (eventually consistent), no faults and security
+    groups enforced on SSH (issue 10); restored afterwards. (The published IAM policy is not
+    imposed here: the tests set up the user's own key pairs and groups through the same
+    endpoint; tests/engine/test_real_aws.py builds under exactly that policy.)"""
     cloud.set_latency(QUICK)
     cloud.set_faults(FaultPlan())
-    yield cloud
-    cloud.set_latency("instant")
-    cloud.set_faults(FaultPlan())
+    cloud.enforce_security_groups = True
+    try:
+        yield cloud
+    finally:
+        cloud.set_latency("instant")
+        cloud.set_faults(FaultPlan())
+        cloud.enforce_security_groups = False

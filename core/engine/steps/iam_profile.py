@@ -14,6 +14,7 @@ from typing import Any
 
 from core.aws import AwsError
 from core.engine.context import BuildContext
+from core.engine.retry import CreateCall
 from core.engine.runner import Step
 from core.model import PolicyDocument
 
@@ -83,19 +84,29 @@ class IamInstanceProfileStep(Step):
         tags = self._tags(ctx)
         row = await ctx.intend("instance-profile", name)
         self.profile = name  # set before the call: a cancel in flight still deletes by name
-        await self._iam(ctx, "CreateInstanceProfile", InstanceProfileName=name, Tags=tags)
-        await ctx.created(row, "instance-profile", name)
+
+        # Create calls run as CreateCalls: a cancel in flight waits for their answer before
+        # cleanup deletes by name (a delete sent first would leave them behind; issue 10).
+        async def create_profile(row: int | None = row) -> None:
+            await self._iam(ctx, "CreateInstanceProfile", InstanceProfileName=name, Tags=tags)
+            await ctx.created(row, "instance-profile", name)
+
+        await CreateCall().send(create_profile())
         row = await ctx.intend("role", name)
         self.role = name
-        await self._iam(
-            ctx,
-            "CreateRole",
-            RoleName=name,
-            Description="Temporary role for amibake",
-            AssumeRolePolicyDocument=TRUST_POLICY,
-            Tags=tags,
-        )
-        await ctx.created(row, "role", name)
+
+        async def create_role(row: int | None = row) -> None:
+            await self._iam(
+                ctx,
+                "CreateRole",
+                RoleName=name,
+                Description="Temporary role for amibake",
+                AssumeRolePolicyDocument=TRUST_POLICY,
+                Tags=tags,
+            )
+            await ctx.created(row, "role", name)
+
+        await CreateCall().send(create_role())
         self.policy = name
         await self._iam(
             ctx,

@@ -15,9 +15,23 @@ from typing import Any
 
 from core.aws import AwsError
 from core.engine.context import TAG_ARTIFACT, BuildContext
-from core.engine.retry import call_until_visible
+from core.engine.retry import (
+    PATIENT_POLICY,
+    STOPPED_POLICY,
+    UNCERTAIN_CODES,
+    CreateCall,
+    call_until_visible,
+    codes_for,
+    until_visible,
+)
 from core.engine.runner import Step
-from core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
+from core.engine.waiters import (
+    AMI_GONE,
+    COPY_QUOTA_CODES,
+    PollPolicy,
+    delete_when_free,
+    wait_for_state,
+)
 from core.model import BlockDeviceMapping
 
 
@@ -92,9 +106,10 @@ class CreateImageStep(Step):
         if ctx.ami_description:
             params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["Name"])
-        image_id = await create_call(ctx, ctx.region, "CreateImage", params)
+        image_id = await create_call(
+            ctx, ctx.region, "CreateImage", params, row, detail=params["Name"]
+        )
         ctx.images[ctx.region] = image_id
-        await ctx.created(row, "image", image_id, detail=params["Name"])
         ctx.say(f"Creating AMI {image_id} ({params['Name']}); waiting for it to be available")
         await wait_available(ctx, ctx.region, image_id)
 
@@ -147,9 +162,8 @@ class EncryptBootStep(Step):
         if ctx.ami_description:
             params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["ClientToken"])
-        image_id = await create_call(ctx, region, "CopyImage", params)
+        image_id = await create_call(ctx, region, "CopyImage", params, row, detail=builder.ami_name)
         ctx.images[region] = image_id
-        await ctx.created(row, "image", image_id, detail=builder.ami_name)
         key = key_id or "the default EBS key"
         ctx.say(f"Encrypting {source_id} with {key} as {image_id}; waiting for it")
         intermediate_snapshots = ctx.snapshots.get(region, [])
@@ -158,15 +172,45 @@ class EncryptBootStep(Step):
         ctx.say(f"Removed the unencrypted intermediate AMI {source_id}")
 
 
-async def create_call(ctx: BuildContext, region: str, action: str, params: dict[str, Any]) -> str:
+async def create_call(
+    ctx: BuildContext,
+    region: str,
+    action: str,
+    params: dict[str, Any],
+    row: int | None = None,
+    detail: str | None = None,
+) -> str:
     """CreateImage / CopyImage. While the call is unanswered, ``region`` is in
-    ``ctx.unanswered_images``: without amibake's tags, cleanup then looks the AMI up by name."""
+    ``ctx.unanswered_images``: without amibake's tags, cleanup then looks the AMI up by name.
+
+    The call and the record of its answer run as a :class:`CreateCall` (issue 10): a cancel
+    while it is in flight does not lose the AMI; the runner waits for the answer before any
+    cleanup, and the answer is in the ledger (and in ``ctx.images`` for a region without one).
+    CreateImage is tried again while EC2 does not see the instance stopped yet (Packer: for
+    up to 15 minutes)."""
     ctx.unanswered_images.add(region)
-    try:
-        image_id = str((await ctx.aws.call(region, action, **params))["ImageId"])
-    except AwsError:
-        ctx.unanswered_images.discard(region)  # AWS answered: nothing was created
-        raise
+    # CopyImage: AWS caps concurrent copies per region (ResourceLimitExceeded): wait for a
+    # slot as patiently as for a stopped instance (issue 10 item 9).
+    retried = codes_for("stopped-instance") if action == "CreateImage" else COPY_QUOTA_CODES
+
+    async def call() -> str:
+        try:
+            answer = await until_visible(
+                lambda: ctx.aws.call(region, action, **params),
+                codes=retried,
+                policy=STOPPED_POLICY,
+                on_retry=lambda error, _: ctx.say(f"Not yet: {error}", "warning"),
+            )
+        except AwsError as error:
+            if error.code not in UNCERTAIN_CODES:
+                ctx.unanswered_images.discard(region)  # AWS answered: nothing was created
+            raise
+        image_id = str(answer["ImageId"])
+        ctx.images.setdefault(region, image_id)
+        await ctx.created(row, "image", image_id, region, detail=detail)
+        return image_id
+
+    image_id = await CreateCall().send(call())
     ctx.unanswered_images.discard(region)
     return image_id
 
@@ -255,9 +299,10 @@ class CopyImageStep(Step):
         if ctx.ami_description:
             params["Description"] = ctx.ami_description
         row = await ctx.intend("image", params["ClientToken"], region)
-        image_id = await create_call(ctx, region, "CopyImage", params)
+        image_id = await create_call(
+            ctx, region, "CopyImage", params, row, detail=f"copy of {source_id}"
+        )
         ctx.images[region] = image_id
-        await ctx.created(row, "image", image_id, region, detail=f"copy of {source_id}")
         ctx.say(f"Copying {source_id} to {region} as {image_id}")
         await wait_available(ctx, region, image_id)
 
@@ -352,26 +397,19 @@ class ImageAttributesStep(Step):
 
 
 async def wait_available(ctx: BuildContext, region: str, image_id: str) -> None:
-    async def fetch() -> dict[str, Any]:
-        try:
-            found = await ctx.aws.call(region, "DescribeImages", ImageIds=[image_id])
-        except AwsError as error:
-            if error.code == "InvalidAMIID.NotFound":  # not visible yet right after creation
-                return {"State": "pending"}
-            raise
-        images = found.get("Images", [])
-        return images[0] if images else {"State": "pending"}
-
-    image = await poll(
-        fetch,
-        lambda i: i.get("State") == "available",
+    # The region's one waiter (issue 16); an id not visible yet right after creation
+    # reads as "not yet".
+    image = await wait_for_state(
+        ctx.aws,
+        region,
+        "image",
+        image_id,
+        "available",
         what=f"AMI {image_id} in {region} to be available",
-        policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=3600),
-        failed=lambda i: (
-            f"it is {i['State']}: {i.get('StateReason', {}).get('Message', '')}"
-            if i.get("State") in ("failed", "invalid", "deregistered", "error")
-            else None
+        policy=PollPolicy.from_template(
+            ctx.builder.aws_polling, timeout=3600, default_attempts=120
         ),
+        failed_states=("failed", "invalid", "deregistered", "error"),
     )
     snapshots = [
         m["Ebs"]["SnapshotId"]
@@ -404,7 +442,17 @@ async def replace_same_name(ctx: BuildContext, region: str) -> None:
             for mapping in image.get("BlockDeviceMappings", []):
                 snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
                 if snapshot_id:
-                    await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot_id)
+                    # Right after DeregisterImage the snapshot is still "in use" for a while
+                    # (issue 10): deleted once EC2 lets go of it.
+                    await delete_when_free(
+                        ctx.aws,
+                        region,
+                        "DeleteSnapshot",
+                        in_use="InvalidSnapshot.InUse",
+                        gone=("InvalidSnapshot.NotFound",),
+                        what=f"snapshot {snapshot_id}",
+                        SnapshotId=snapshot_id,
+                    )
                     ctx.say(f"Deleted its snapshot {snapshot_id}")
 
 
@@ -482,6 +530,8 @@ class ArtifactsStep(Step):
                     region,
                     "CreateTags",
                     kinds=("image", "snapshot"),
+                    # fresh copies' snapshots: Packer retries for about 2 minutes (issue 10)
+                    policy=PATIENT_POLICY,
                     Resources=[image_id, *snapshots],
                     Tags=[{"Key": TAG_ARTIFACT, "Value": "true"}],
                 )

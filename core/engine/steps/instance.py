@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import string
 from pathlib import Path
 from typing import Any
 
 from core.aws import AwsError
 from core.engine.context import BuildContext
-from core.engine.retry import call_until_visible
+from core.engine.retry import CreateCall, call_until_visible, find_until_certain
 from core.engine.runner import Step
 from core.engine.steps.iam_profile import instance_profile_name
 from core.engine.steps.network import network
-from core.engine.waiters import PollPolicy, poll
+from core.engine.waiters import PollPolicy, wait_for_state
 from core.errors import AmibakeError
 from core.templates.schema import BURSTABLE_RE
 
@@ -23,6 +25,7 @@ class LaunchInstanceStep(Step):
 
     def __init__(self) -> None:
         self.launched: str | None = None
+        self.launch = CreateCall()
 
     def applies(self, ctx: BuildContext) -> bool:
         return not is_spot(ctx.builder)  # core.engine.steps.spot launches those
@@ -30,18 +33,34 @@ class LaunchInstanceStep(Step):
     async def run(self, ctx: BuildContext) -> None:
         params = launch_parameters(ctx)
         row = await ctx.intend("instance", params["ClientToken"])
-        reservation = await call_until_visible(  # the new key pair and group (issue 13)
-            ctx.aws, ctx.region, "RunInstances", kinds=("key-pair", "security-group"), **params
-        )
-        instance_id = reservation["Instances"][0]["InstanceId"]
-        self.launched = ctx.instance_id = instance_id
-        await ctx.created(row, "instance", instance_id, detail=ctx.builder.instance_type)
+
+        async def launch() -> str:
+            reservation = await call_until_visible(  # the new key pair, group, profile
+                ctx.aws,
+                ctx.region,
+                "RunInstances",
+                kinds=("key-pair", "security-group", "instance-profile"),
+                on_retry=lambda error, _: ctx.say(f"Not launched yet: {error}", "warning"),
+                **params,
+            )
+            instance_id = str(reservation["Instances"][0]["InstanceId"])
+            self.launched = ctx.instance_id = instance_id
+            await ctx.created(row, "instance", instance_id, detail=ctx.builder.instance_type)
+            return instance_id
+
+        # A cancel while RunInstances is in flight does not lose the instance (issue 10).
+        instance_id = await self.launch.send(launch())
         await wait_until_running(ctx, instance_id)
 
     async def cleanup(self, ctx: BuildContext) -> None:
         if self.launched is None:
-            # Killed or cancelled while RunInstances was in flight? The ClientToken tells.
-            self.launched = await launched_by_token(ctx)
+            # The call was answered before any cleanup (the runner waits for it); without an
+            # answer, an uncertain outcome means looking again until it is certain.
+            outcome = await self.launch.outcome()
+            if outcome in ("unsent", "refused"):
+                await ctx.settled("instance")
+                return
+            self.launched = await launched_by_token(ctx, certain=outcome == "answered")
             if self.launched is None:
                 return
         await terminate_instance(ctx, self.launched)
@@ -56,17 +75,21 @@ def is_spot(builder: Any) -> bool:
 async def wait_until_running(ctx: BuildContext, instance_id: str) -> dict[str, Any]:
     """Wait for the launched instance to run; record its volumes and the address to reach."""
     ctx.say(f"Launched instance {instance_id}; waiting for it to run")
-    instance = await poll(
-        lambda: describe_instance(ctx, instance_id),
-        lambda i: i["State"]["Name"] == "running",
+    instance = await wait_for_state(  # the region's one waiter (issue 16)
+        ctx.aws,
+        ctx.region,
+        "instance",
+        instance_id,
+        "running",
         what=f"instance {instance_id} to be running",
         policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
-        failed=lambda i: (
-            f"it is {i['State']['Name']} ({i.get('StateReason', {}).get('Message', '')})"
-            if i["State"]["Name"] in ("shutting-down", "terminated", "stopped")
-            else None
-        ),
+        failed_states=("shutting-down", "terminated", "stopped"),
     )
+    builder = ctx.builder
+    if not (builder.ssh_host or builder.ssh_interface or instance.get("PublicIpAddress")):
+        # EC2 may publish the public address a moment after "running": describe once more
+        # before falling back to the private one (issue 10)
+        instance = await describe_instance(ctx, instance_id)
     ctx.instance = instance
     for mapping in instance.get("BlockDeviceMappings", []):
         volume_id = mapping.get("Ebs", {}).get("VolumeId")
@@ -81,14 +104,25 @@ async def wait_until_running(ctx: BuildContext, instance_id: str) -> dict[str, A
 async def terminate_instance(ctx: BuildContext, instance_id: str) -> None:
     """Terminate the build's instance, wait for it, then delete the volumes it leaves."""
     ctx.resource("instance", instance_id, "deleting")
+    # Right after its launch, EC2 may not know the instance yet: NotFound then means "not
+    # yet", not "gone"; only after the retries is it taken as gone (issue 10).
     try:
-        await ctx.aws.call(ctx.region, "TerminateInstances", InstanceIds=[instance_id])
+        await call_until_visible(
+            ctx.aws,
+            ctx.region,
+            "TerminateInstances",
+            kinds=("instance",),
+            InstanceIds=[instance_id],
+        )
     except AwsError as error:
         if error.code != "InvalidInstanceID.NotFound":
             raise
-    await poll(
-        lambda: describe_instance(ctx, instance_id),
-        lambda i: i["State"]["Name"] == "terminated",
+    await wait_for_state(
+        ctx.aws,
+        ctx.region,
+        "instance",
+        instance_id,
+        "terminated",
         what=f"instance {instance_id} to terminate",
         policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
     )
@@ -160,18 +194,36 @@ def launch_tag_specifications(ctx: BuildContext) -> list[dict[str, Any]]:
     return specifications
 
 
-def read_user_data(ctx: BuildContext) -> str | None:
+def read_user_data(ctx: BuildContext) -> bytes | None:
+    """The bytes the instance gets as user data (``user_data`` or ``user_data_file``).
+
+    As Packer (StepRunSourceInstance): user data that already is base64 is passed as it is,
+    so the instance gets what it decodes to; anything else is the payload itself. A
+    ``user_data_file`` is read as bytes (a gzip'ed cloud-config is binary). boto3 encodes
+    RunInstances' UserData itself; the spot launch template's is encoded by its step."""
     builder = ctx.builder
-    user_data = builder.user_data
+    data: bytes | None = builder.user_data.encode() if builder.user_data else None
     if builder.user_data_file:
         path = Path(builder.user_data_file)
         if not path.is_absolute() and ctx.spec.source_file is not None:
             path = ctx.spec.source_file.parent / path
         try:
-            user_data = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as error:
             raise AmibakeError(f"cannot read user_data_file {path}: {error.strerror}") from None
-    return user_data
+    if not data:
+        return None
+    return already_base64(data) or data
+
+
+def already_base64(data: bytes) -> bytes | None:
+    """What ``data`` decodes to if it is standard base64 (Go's StdEncoding: padded, line
+    breaks ignored), else None."""
+    text = data.replace(b"\r", b"").replace(b"\n", b"")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def launch_block_device_mappings(ctx: BuildContext) -> list[dict[str, Any]]:
@@ -319,12 +371,29 @@ async def delete_leftover_volumes(ctx: BuildContext) -> None:
         await ctx.deleted("volume", volume_id)
 
 
-async def launched_by_token(ctx: BuildContext) -> str | None:
-    """The instance RunInstances created for this build, found by the tags it was launched with."""
-    found = await ctx.aws.call(ctx.region, "DescribeInstances", Filters=[ctx.build_filter()])
-    for reservation in found.get("Reservations", []):
-        for instance in reservation.get("Instances", []):
-            if instance["State"]["Name"] != "terminated":
-                return str(instance["InstanceId"])
-    await ctx.settled("instance")
-    return None
+async def launched_by_token(ctx: BuildContext, *, certain: bool = True) -> str | None:
+    """The instance RunInstances created for this build, found by the tags it was launched with.
+
+    ``certain`` False (the launch's outcome is unknown): one negative answer proves nothing,
+    so look again while the consistency policy allows; found nothing even then, the ledger's
+    intent stays open for ``amibake sweep`` instead of being settled."""
+
+    async def lookup() -> str | None:
+        found = await ctx.aws.call(ctx.region, "DescribeInstances", Filters=[ctx.build_filter()])
+        for reservation in found.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                if instance["State"]["Name"] != "terminated":
+                    return str(instance["InstanceId"])
+        return None
+
+    instance_id = await find_until_certain(lookup, certain=certain)
+    if instance_id is None:
+        if certain:
+            await ctx.settled("instance")
+        else:
+            ctx.say(
+                "The launch's outcome is unknown and no instance of the build was found; "
+                f"the ledger keeps it: run 'amibake sweep --region {ctx.region}' later",
+                "warning",
+            )
+    return instance_id

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncssh
 
 from core.engine.context import BuildContext
+from core.engine.retry import CreateCall
 from core.engine.runner import Step
 from core.errors import AmibakeError
 from core.model import AmazonEbsBuilder
@@ -32,6 +33,7 @@ class KeyPairStep(Step):
 
     def __init__(self) -> None:
         self.created: str | None = None
+        self.create = CreateCall()
 
     async def run(self, ctx: BuildContext) -> None:
         from core.engine.steps.ssh_connect import check_session_manager
@@ -66,20 +68,31 @@ class KeyPairStep(Step):
         )
         name = builder.temporary_key_pair_name or f"amibake_{ctx.build_id}"
         row = await ctx.intend("key-pair", name)
-        # Set before the call: if it is cancelled in flight, cleanup still deletes by name.
+        # Set before the call: if it is cancelled in flight, cleanup still deletes by name,
+        # once the call has answered (the runner waits for it: a delete sent before the
+        # import arrives would leave the key pair behind; issue 10).
         self.created = name
-        await ctx.aws.call(
-            ctx.region,
-            "ImportKeyPair",
-            KeyName=name,
-            PublicKeyMaterial=key.export_public_key("openssh"),
-            TagSpecifications=[ctx.tag_specification("key-pair")],
-        )
+
+        async def create() -> None:
+            await ctx.aws.call(
+                ctx.region,
+                "ImportKeyPair",
+                KeyName=name,
+                PublicKeyMaterial=key.export_public_key("openssh"),
+                TagSpecifications=[ctx.tag_specification("key-pair")],
+            )
+            await ctx.created(row, "key-pair", name)
+
+        await self.create.send(create())
         ctx.private_key, ctx.key_name = key, name
-        await ctx.created(row, "key-pair", name)
 
     async def cleanup(self, ctx: BuildContext) -> None:
         if self.created is None:
+            return
+        if await self.create.outcome() == "refused":
+            # AWS refused the import (a key pair of that name exists?): not ours to delete.
+            await ctx.settled("key-pair")
+            self.created = None
             return
         ctx.resource("key-pair", self.created, "deleting")
         await ctx.aws.call(ctx.region, "DeleteKeyPair", KeyName=self.created)

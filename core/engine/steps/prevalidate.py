@@ -9,6 +9,7 @@ from core.aws import AwsError
 from core.engine.access import describe_access
 from core.engine.context import BuildContext
 from core.engine.runner import Step
+from core.engine.steps.credentials import warn_if_expiring
 from core.errors import AmibakeError
 
 
@@ -17,6 +18,7 @@ class PreValidateStep(Step):
     title = "Checking credentials, regions and the AMI name"
 
     async def run(self, ctx: BuildContext) -> None:
+        await warn_if_expiring(ctx)  # credentials that expire before the build ends (issue 10)
         access = describe_access(ctx.aws.target)
         if access:
             ctx.say(access)

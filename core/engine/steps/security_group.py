@@ -1,13 +1,25 @@
-"""The temporary security group: the SSH port only, from the caller's own address."""
+"""The temporary security group: the SSH port only, from the caller's own address.
+
+Where the SSH connection comes from decides what the group admits (issue 10):
+
+* ``temporary_security_group_source_cidrs`` when given (IPv4 blocks in ``IpRanges``, IPv6
+  blocks in ``Ipv6Ranges``);
+* SSH to a private address (``ssh_interface`` private_ip/private_dns, or an instance that
+  gets no public IP: ``associate_public_ip_address = false`` or a subnet that does not map
+  one): the caller is inside the network, so the subnet's CIDR (else the VPC's) is admitted;
+* otherwise the public address checkip.amazonaws.com reports, asked directly (not through the
+  environment's HTTP proxy: asyncssh does not use it either), as a /32 (or an IPv6 /128).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import urllib.request
+from typing import Any
 
 from core.engine.context import BuildContext
-from core.engine.retry import call_until_visible
+from core.engine.retry import CreateCall, call_until_visible, find_until_certain
 from core.engine.runner import Step
 from core.engine.steps.network import ec2_filters, network
 from core.engine.waiters import delete_when_free
@@ -24,6 +36,7 @@ class SecurityGroupStep(Step):
     def __init__(self) -> None:
         self.created: str | None = None
         self.requested = False
+        self.create = CreateCall()
 
     async def run(self, ctx: BuildContext) -> None:
         builder = ctx.builder
@@ -44,10 +57,11 @@ class SecurityGroupStep(Step):
                 "using the CIDRs",
                 "warning",
             )
-        if ssh and not cidrs:
-            # amibake's default is Packer's temporary_security_group_source_public_ip.
-            cidrs = [await caller_cidr(ctx)]
         vpc_id = await _vpc_for(ctx)
+        if ssh and not cidrs:
+            private = await private_source_cidrs(ctx, vpc_id)
+            # amibake's default is Packer's temporary_security_group_source_public_ip.
+            cidrs = private or [await caller_cidr(ctx)]
         name = f"amibake_{ctx.build_id}"
         row = await ctx.intend("security-group", name)
         params = {
@@ -58,10 +72,17 @@ class SecurityGroupStep(Step):
         if vpc_id:
             params["VpcId"] = vpc_id
         self.requested = True
-        group_id = (await ctx.aws.call(ctx.region, "CreateSecurityGroup", **params))["GroupId"]
-        self.created = group_id
+
+        async def create() -> str:
+            answer = await ctx.aws.call(ctx.region, "CreateSecurityGroup", **params)
+            group_id = str(answer["GroupId"])
+            self.created = group_id
+            await ctx.created(row, "security-group", group_id, detail=name)
+            return group_id
+
+        # A cancel while the call is in flight does not lose the group (issue 10).
+        group_id = await self.create.send(create())
         ctx.security_group_ids = [group_id]
-        await ctx.created(row, "security-group", group_id, detail=name)
         if not ssh:
             ctx.say(f"Security group {group_id} has no SSH rule (communicator none)")
             return
@@ -71,27 +92,33 @@ class SecurityGroupStep(Step):
             "AuthorizeSecurityGroupIngress",
             kinds=("security-group",),
             GroupId=group_id,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": ctx.ssh_port,
-                    "ToPort": ctx.ssh_port,
-                    "IpRanges": [{"CidrIp": c, "Description": "amibake SSH"} for c in cidrs],
-                }
-            ],
+            IpPermissions=[ssh_permission(ctx.ssh_port, cidrs)],
         )
         ctx.say(f"Security group {group_id} allows port {ctx.ssh_port} from {', '.join(cidrs)}")
 
     async def cleanup(self, ctx: BuildContext) -> None:
         if self.created is None and self.requested:
-            # Cancelled while CreateSecurityGroup was in flight: find it by its tags.
-            found = await ctx.aws.call(
-                ctx.region, "DescribeSecurityGroups", Filters=[ctx.build_filter()]
-            )
-            groups = found.get("SecurityGroups", [])
-            self.created = groups[0]["GroupId"] if groups else None
-            if self.created is None:
+            # The runner waited for CreateSecurityGroup's answer; only an unknown outcome
+            # (the call failed on the way) needs looking for the group, until certain.
+            outcome = await self.create.outcome()
+
+            async def lookup() -> str | None:
+                found = await ctx.aws.call(
+                    ctx.region, "DescribeSecurityGroups", Filters=[ctx.build_filter()]
+                )
+                groups = found.get("SecurityGroups", [])
+                return str(groups[0]["GroupId"]) if groups else None
+
+            if outcome == "unknown":
+                self.created = await find_until_certain(lookup, certain=False)
+            if self.created is None and outcome != "unknown":
                 await ctx.settled("security-group")
+            elif self.created is None:
+                ctx.say(
+                    "CreateSecurityGroup's outcome is unknown and no group of the build was "
+                    f"found; the ledger keeps it: run 'amibake sweep --region {ctx.region}' later",
+                    "warning",
+                )
         if self.created is None:
             return
         group_id = self.created
@@ -111,24 +138,84 @@ class SecurityGroupStep(Step):
         self.created = None
 
 
+def ssh_permission(port: int, cidrs: list[str]) -> dict[str, Any]:
+    """The SSH ingress rule: IPv4 blocks in IpRanges, IPv6 blocks in Ipv6Ranges (EC2 rejects
+    an IPv6 block given as CidrIp)."""
+    permission: dict[str, Any] = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+    v4 = [c for c in cidrs if ipaddress.ip_network(c, strict=False).version == 4]
+    v6 = [c for c in cidrs if ipaddress.ip_network(c, strict=False).version == 6]
+    if v4:
+        permission["IpRanges"] = [{"CidrIp": c, "Description": "amibake SSH"} for c in v4]
+    if v6:
+        permission["Ipv6Ranges"] = [{"CidrIpv6": c, "Description": "amibake SSH"} for c in v6]
+    return permission
+
+
+def ssh_goes_private(ctx: BuildContext, subnet: dict[str, Any] | None) -> bool:
+    """Will SSH reach the instance on a private address? (see the module docstring)"""
+    builder = ctx.builder
+    if builder.ssh_host or builder.ssh_interface in ("public_ip", "public_dns", "ipv6"):
+        return False
+    if builder.ssh_interface in ("private_ip", "private_dns"):
+        return True
+    if builder.associate_public_ip_address is not None:
+        return not builder.associate_public_ip_address
+    return subnet is not None and subnet.get("MapPublicIpOnLaunch") is False
+
+
+async def private_source_cidrs(ctx: BuildContext, vpc_id: str | None) -> list[str]:
+    """For SSH to a private address: the subnet's CIDR, else the VPC's (the default VPC's
+    when none is given); on the local cloud also 127.0.0.1/32, the source of its routes."""
+    subnet_id = network(ctx).subnet_id
+    subnet = None
+    if subnet_id:
+        found = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[subnet_id])
+        subnet = found["Subnets"][0]
+    if not ssh_goes_private(ctx, subnet):
+        return []
+    cidrs: list[str] = []
+    if subnet is not None and subnet.get("CidrBlock"):
+        cidrs.append(subnet["CidrBlock"])
+    else:
+        filters = (
+            {"VpcIds": [vpc_id]}
+            if vpc_id
+            else {"Filters": [{"Name": "isDefault", "Values": ["true"]}]}
+        )
+        vpcs = (await ctx.aws.call(ctx.region, "DescribeVpcs", **filters)).get("Vpcs", [])
+        cidrs += [v["CidrBlock"] for v in vpcs[:1] if v.get("CidrBlock")]
+    if ctx.aws.target.is_loopback:
+        cidrs.append("127.0.0.1/32")
+    if not cidrs:
+        raise AmibakeError(
+            "cannot find the CIDR of the subnet or VPC SSH goes through (private address); "
+            "set temporary_security_group_source_cidrs"
+        )
+    ctx.say(f"SSH goes to a private address: admitting {', '.join(cidrs)}")
+    return cidrs
+
+
+def ask_checkip(url: str = CHECKIP_URL) -> str:
+    """The caller's public address as checkip reports it, asked directly: an HTTP proxy of the
+    environment would report the proxy's address, and the SSH connection does not use it."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=5) as response:
+        return str(response.read().decode().strip())
+
+
 async def caller_cidr(ctx: BuildContext) -> str:
-    """The caller's address as a /32: 127.0.0.1 for an endpoint on this machine."""
+    """The caller's address as a /32 (IPv6: /128): 127.0.0.1 for an endpoint on this machine."""
     target = ctx.aws.target
     if target.is_loopback:
         return "127.0.0.1/32"
-
-    def ask() -> str:
-        with urllib.request.urlopen(CHECKIP_URL, timeout=5) as response:
-            return response.read().decode().strip()
-
     try:
-        address = ipaddress.ip_address(await asyncio.to_thread(ask))
+        address = ipaddress.ip_address(await asyncio.to_thread(ask_checkip))
     except (OSError, ValueError):
         raise AmibakeError(
             "cannot find your public IP address for the temporary security group; "
             "set temporary_security_group_source_cidrs"
         ) from None
-    return f"{address}/32"
+    return f"{address}/{address.max_prefixlen}"
 
 
 async def groups_by_filter(ctx: BuildContext) -> list[str]:
@@ -156,4 +243,18 @@ async def _vpc_for(ctx: BuildContext) -> str | None:
     if where.subnet_id:
         subnets = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[where.subnet_id])
         return subnets["Subnets"][0]["VpcId"]
+    await require_default_vpc(ctx)
     return None
+
+
+async def require_default_vpc(ctx: BuildContext) -> None:
+    """Without a subnet the instance and the group go to the region's default VPC: say so
+    in one line when there is none (EC2 would answer VPCIdNotSpecified or worse)."""
+    found = await ctx.aws.call(
+        ctx.region, "DescribeVpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}]
+    )
+    if not found.get("Vpcs"):
+        raise AmibakeError(
+            f"region {ctx.region} has no default VPC: set subnet_id or subnet_filter "
+            "(and vpc_id or vpc_filter) to say where the instance goes"
+        )

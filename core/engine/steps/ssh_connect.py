@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncssh
 
+from core.aws import AwsError
 from core.engine.context import BuildContext
 from core.engine.runner import Step
 from core.engine.steps.key_pair import read_key, uses_temporary_key
@@ -30,6 +31,9 @@ from core.ssh import (
     SshSettings,
     fingerprints_from_console,
 )
+
+#: ``ssh_handshake_attempts`` when the template leaves it out (Packer's default)
+PACKER_HANDSHAKE_ATTEMPTS = 10
 
 #: the AWS plugin ``ssh_interface = "session_manager"`` needs (as Packer does)
 SESSION_MANAGER_PLUGIN = "session-manager-plugin"
@@ -96,14 +100,26 @@ async def connect_instance(
     """Connect to the build's instance with the builder's SSH settings (and tunnels)."""
     assert ctx.ssh_host is not None
     builder = ctx.builder
+    attempts = builder.ssh_handshake_attempts or PACKER_HANDSHAKE_ATTEMPTS
+
+    def refused(attempt: int, reason: str) -> None:
+        # a refused login is worth a line: the user may be one user data creates late
+        if "denied" in reason.lower():
+            ctx.say(
+                f"SSH login as {builder.ssh_username} refused ({reason}); retrying "
+                f"(up to {attempts} handshake attempts within ssh_timeout)"
+            )
+
     communicator = await Communicator.connect(
         host=host or ctx.ssh_host,
         port=port or ctx.ssh_port,
         username=builder.ssh_username,
         timeout=builder.ssh_timeout,
         settings=ssh_settings(ctx),
-        handshake_attempts=builder.ssh_handshake_attempts,
+        # Packer's default: 10 failed handshakes (refused logins included), within ssh_timeout
+        handshake_attempts=attempts,
         expected_fingerprints=expected_fingerprints,
+        on_attempt=refused,
     )
     try:
         await communicator.open_tunnels(builder.ssh_local_tunnels, builder.ssh_remote_tunnels)
@@ -275,15 +291,51 @@ class ClearAuthorizedKeysStep(Step):
                 ctx.say(f"Could not clean {where}: {reason}", "warning")
 
 
+#: error codes of a GetConsoleOutput that may not be asked with Latest (not a Nitro instance)
+LATEST_UNSUPPORTED = ("UnsupportedOperation", "InvalidParameterValue", "InvalidParameter")
+#: error codes of a GetConsoleOutput the caller's IAM policy denies
+DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+#: how long to wait for fingerprints without ``Latest``: the buffered output changes only
+#: shortly after a state change, so waiting longer rarely helps
+BUFFERED_WAIT = 20.0
+
+
 async def host_fingerprints(ctx: BuildContext) -> tuple[str, ...]:
-    """Fingerprints cloud-init printed to the console, polled for a short while."""
+    """Fingerprints cloud-init printed to the console, polled for a while.
+
+    Asked with ``Latest=True`` (the console as it is now; without it EC2 returns the output
+    buffered at the last state change, which rarely has them), for up to ``LATEST_WAIT``
+    for ``console_wait`` (3 minutes by default: cloud-init prints them a minute or two into
+    the boot on AWS; at most ssh_timeout, as Packer bounds its whole wait for SSH); where EC2
+    refuses ``Latest`` (instances not on Nitro), without it for at most ``BUFFERED_WAIT``. A
+    denied GetConsoleOutput means "not verified", with a warning."""
     assert ctx.instance_id is not None
-    deadline = time.monotonic() + ctx.options.console_wait
+    latest = True
+    wait = min(ctx.options.console_wait, ctx.builder.ssh_timeout)
+    started = time.monotonic()
     delay = 0.5
     while True:
-        output = await ctx.aws.call(ctx.region, "GetConsoleOutput", InstanceId=ctx.instance_id)
+        params: dict[str, Any] = {"InstanceId": ctx.instance_id}
+        if latest:
+            params["Latest"] = True
+        try:
+            output = await ctx.aws.call(ctx.region, "GetConsoleOutput", **params)
+        except AwsError as error:
+            if latest and error.code in LATEST_UNSUPPORTED:
+                ctx.say("GetConsoleOutput cannot give the latest output here: asking without it")
+                latest = False
+                wait = min(wait, BUFFERED_WAIT)
+                continue
+            if error.code in DENIED:
+                ctx.say(
+                    "GetConsoleOutput is denied (ec2:GetConsoleOutput missing from the IAM "
+                    "policy): the host key is not verified",
+                    "warning",
+                )
+                return ()
+            raise
         found = fingerprints_from_console(output.get("Output") or "")
-        if found or time.monotonic() >= deadline:
+        if found or time.monotonic() >= started + wait:
             return found
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 3.0)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from core.engine.context import BuildContext
 from core.engine.runner import Step
-from core.engine.steps.instance import describe_instance
-from core.engine.waiters import PollPolicy, poll
+from core.engine.waiters import PollPolicy, wait_for_stop
 from core.errors import AmibakeError
 
 
@@ -43,10 +42,10 @@ class StopInstanceStep(Step):
             ctx.say("Automatic instance stop disabled: waiting for the instance to stop itself")
         else:
             await ctx.aws.call(ctx.region, "StopInstances", InstanceIds=[ctx.instance_id])
-        await poll(
-            lambda: describe_instance(ctx, ctx.instance_id or ""),
-            lambda i: i["State"]["Name"] == "stopped",
-            what=f"instance {ctx.instance_id} to stop",
+        await wait_for_stop(  # the region's one waiter; forces a hung stop (issue 16)
+            ctx.aws,
+            ctx.region,
+            ctx.instance_id,
             policy=PollPolicy.from_template(ctx.builder.aws_polling, timeout=900),
         )
         ctx.say(f"Instance {ctx.instance_id} stopped")
