@@ -29,6 +29,9 @@ The file::
 
     [build]
     tag_artifacts = true        # amibake:* tags on the AMIs and snapshots (--no-amibake-tags)
+
+    [local]
+    instance_network = false    # local instances share this machine's network (apt mirrors)
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 import tomli_w
 
 from core import paths
+from core.owners import PUBLISHER_ACCOUNTS
 
 SETTINGS_FILE = "settings.toml"
 MAX_RECENT_TEMPLATES = 10
@@ -69,17 +73,13 @@ class OwnerPreset:
 #: Built-in presets, in the order the browser shows them.
 BUILTIN_OWNER_PRESETS: tuple[OwnerPreset, ...] = (
     OwnerPreset("amazon", "Amazon", ("amazon",)),
-    OwnerPreset("canonical", "Canonical", ("099720109477",)),
-    OwnerPreset("debian", "Debian", ("136693071363",)),
-    OwnerPreset("redhat", "Red Hat", ("309956199498",)),
+    OwnerPreset("canonical", "Canonical", (PUBLISHER_ACCOUNTS["canonical"],)),
+    OwnerPreset("debian", "Debian", (PUBLISHER_ACCOUNTS["debian"],)),
+    OwnerPreset("redhat", "Red Hat", (PUBLISHER_ACCOUNTS["redhat"],)),
     OwnerPreset("microsoft", "Microsoft (via Amazon)", ("amazon",), (("platform", ("windows",)),)),
     OwnerPreset("marketplace", "Marketplace", ("aws-marketplace",)),
     OwnerPreset("self", "Self", ("self",)),
 )
-
-
-def is_account_id(value: str) -> bool:
-    return len(value) == 12 and value.isdigit()
 
 
 class SettingsError(ValueError):
@@ -103,6 +103,8 @@ class Settings:
     #: amibake's own ``amibake:*`` tags on the AMIs and snapshots it builds (the temporary
     #: resources always carry them); ``amibake build --no-amibake-tags`` turns them off too.
     tag_artifacts: bool = True
+    #: local instances share the host's network (``amibake local serve --instance-network``)
+    instance_network: bool = False
     #: One line when the file could not be read; the defaults are in use and save() is off.
     load_error: str | None = None
 
@@ -155,6 +157,8 @@ class Settings:
         self.keymap = {key: _get(keymap, key, str, "", where="keymap") for key in keymap}
         build = _table(data, "build")
         self.tag_artifacts = _get(build, "tag_artifacts", bool, True, where="build")
+        local = _table(data, "local")
+        self.instance_network = _get(local, "instance_network", bool, False, where="local")
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -178,6 +182,8 @@ class Settings:
             data["keymap"] = dict(self.keymap)
         if not self.tag_artifacts:
             data["build"] = {"tag_artifacts": False}
+        if self.instance_network:
+            data["local"] = {"instance_network": True}
         return data
 
     def save(self) -> bool:

@@ -51,7 +51,8 @@ build {
     environment_vars = ["APP_VERSION=${var.app_version}"]
     inline = [
       "echo \"installing demo app $APP_VERSION as $(whoami) on $(hostname)\"",
-      "mkdir -p /opt/demo",
+      # /opt is root's on a cloud image; the local sandbox without overlay roots has no sudo
+      "sudo install -d -o \"$(id -un)\" /opt/demo 2>/dev/null || mkdir -p /opt/demo",
       "echo \"$APP_VERSION\" > /opt/demo/VERSION",
       "cp ~/motd /opt/demo/motd",
       "ls -l /opt/demo",

@@ -22,6 +22,7 @@ import errno
 import ipaddress
 import logging
 import os
+import shlex
 import shutil
 import socket
 import threading
@@ -121,6 +122,11 @@ class LocalCloud:
         isolate: bool | None = None,
         faults: FaultPlan | None = None,
         addressing: str = "auto",
+        overlay: bool | None = None,
+        instance_network: bool = False,
+        enforce_security_groups: bool = False,
+        default_vpc: bool = True,
+        fingerprint_delay: float = 0.0,
     ) -> None:
         if not _is_loopback(host):
             raise UsageError(f"the local cloud listens on loopback only, not {host}")
@@ -136,10 +142,30 @@ class LocalCloud:
         self.latency = get_profile(latency) if isinstance(latency, str) else latency
         self.data_dir = Path(data_dir) if data_dir is not None else paths.local_cloud_dir()
         self.isolate = isolate
+        #: each instance its own overlay root (core.local.rootfs): None = when available,
+        #: True = required, False = the plain sandbox
+        self.overlay = overlay
+        #: instances share the host's network (apt reaches the host's mirrors); off by default
+        self.instance_network = instance_network
+        self.overlay_mode = False
+        #: why instances have no overlay root (one line), when they have none
+        self.overlay_reason = ""
         #: "address": each instance its own 127.1.x.y on ssh_port; "port": all on 127.0.0.1,
         #: each on its own port (published in the SSH_PORT_TAG tag); "auto": address if possible.
         self.addressing = addressing
         self.faults = faults or FaultPlan()
+        #: issue 10 realism: the instances' sshd refuses sources their security groups do not
+        #: admit; no default VPC in any region; the console shows the SSH host key
+        #: fingerprints this long after boot (GetConsoleOutput without Latest shows the
+        #: output of the boot transition only, as on AWS); images whose sshd refuses ed25519
+        #: user keys (by image id or name pattern)
+        self.enforce_security_groups = enforce_security_groups
+        self.default_vpc = default_vpc
+        self.fingerprint_delay = fingerprint_delay
+        self.refuse_ed25519_images: set[str] = set()
+        #: an identity policy every request is checked against (core.iam_policy.evaluate);
+        #: None: everything is allowed
+        self.iam_policy: dict[str, Any] | None = None
         self.moto_lock = threading.RLock()
         self.account_id = DEFAULT_ACCOUNT
         self._instances: dict[str, LocalInstance] = {}
@@ -164,7 +190,7 @@ class LocalCloud:
     def isolated(self) -> bool:
         if self.isolate is False:
             return False
-        return find_bubblewrap() is not None
+        return self.overlay_mode or find_bubblewrap() is not None
 
     def _prepare_data_dir(self) -> None:
         try:
@@ -182,9 +208,33 @@ class LocalCloud:
         self.content = ContentStore(self.data_dir / "snapshots")
         self.registry = Registry(self.data_dir / "registry.json")
 
+    def _choose_overlay(self) -> None:
+        from core.local.rootfs import overlay_support
+
+        if self.overlay is False or self.isolate is False:
+            self.overlay_mode = False
+            self.overlay_reason = "overlay roots are turned off"
+            return
+        support = overlay_support()
+        if self.overlay is True and not support.available:
+            raise LocalCloudError(f"overlay roots requested but not available: {support.reason}")
+        self.overlay_mode = support.available
+        self.overlay_reason = support.reason
+
+    @property
+    def instance_mode(self) -> str:
+        """One line for banners: what a local instance is here, and why when it is the
+        fallback sandbox."""
+        network = "host network" if self.instance_network else "no network"
+        if self.overlay_mode:
+            return f"overlay root per instance (sudo, apt, systemctl enable; {network})"
+        kind = "bubblewrap sandbox" if self.isolated else "plain processes (NOT isolated)"
+        return f"{kind}, home and /opt only; no overlay root: {self.overlay_reason}"
+
     def start(self) -> LocalCloud:
         global _active
-        if self.isolate is True and find_bubblewrap() is None:
+        self._choose_overlay()
+        if self.isolate is True and not self.overlay_mode and find_bubblewrap() is None:
             raise LocalCloudError("isolation requested but bubblewrap (bwrap) is not usable here")
         with _active_lock:
             if _active is not None:
@@ -367,6 +417,9 @@ class LocalCloud:
             if self.per_instance_addresses
             else "per-instance-port",
             "isolated": self.isolated,
+            "overlay": self.overlay_mode,
+            "instance_mode": self.instance_mode,
+            "instance_network": self.instance_network,
             "data_dir": str(self.data_dir),
             "instances": len(self._instances),
             "faults": self.faults.as_dict(),
@@ -406,8 +459,26 @@ class LocalCloud:
     def catalog(self, region: str) -> Sequence[CatalogImage]:
         return catalog_for_region(region)
 
+    def set_default_vpc(self, present: bool, region: str | None = None) -> None:
+        """With ``present`` False a region has no default VPC (its VPC stays, but is not
+        the default: describe ``isDefault=true`` finds none), as in accounts that deleted it;
+        ``region`` None: every region, now and created later."""
+        from moto.ec2.models import ec2_backends
+
+        if region is None:
+            self.default_vpc = present
+        with self._moto():
+            backends = ec2_backends[self.account_id]
+            for name in [region] if region else list(backends.keys()):
+                vpc = getattr(backends[name], "default_vpc", None)
+                if vpc is not None:
+                    vpc.is_default = present
+
     def restore_region(self, backend: EC2Backend) -> None:
         from core.local.moto_ext import LocalAmi, restore_snapshot
+
+        if not self.default_vpc and getattr(backend, "default_vpc", None) is not None:
+            backend.default_vpc.is_default = False
 
         saved = self.registry.region(backend.account_id, backend.region_name)
         snapshots = {}
@@ -491,13 +562,20 @@ class LocalCloud:
         self.registry.replace_region(account, backend.region_name, images, snapshots)
 
     def _allocate_address(self) -> str:
+        """A private address from the lower half of this process's block (its public twin,
+        :func:`public_address_for`, is in the upper half)."""
         if not self.per_instance_addresses:
             return "127.0.0.1"
-        for host in instance_network().hosts():
+        network = instance_network()
+        private_block = next(network.subnets(new_prefix=network.prefixlen + 1))
+        for host in private_block.hosts():
             address = str(host)
             if address.endswith((".0", ".255")) or address in self._addresses_in_use:
                 continue
-            if not _port_free(address, self.ssh_port):
+            if not (
+                _port_free(address, self.ssh_port)
+                and _port_free(public_address_for(address), self.ssh_port)
+            ):
                 # Another local cloud (or anything else) holds this address's SSH port.
                 continue
             self._addresses_in_use.add(address)
@@ -515,8 +593,10 @@ class LocalCloud:
             if instance.key_name and instance.key_name in backend.key_pairs:
                 keys.append(backend.key_pairs[instance.key_name].public_key.strip())
             address = self._allocate_address()
-            self._assign_address(instance, address)
+            public = public_address_for(address)
+            self._assign_address(instance, address, public)
             instance.amibake_address = address
+            instance.amibake_public_address = public
             instance.amibake_username = username
             local = LocalInstance(
                 instance_id=instance.id,
@@ -526,30 +606,72 @@ class LocalCloud:
                 directory=self.data_dir / "instances" / region / instance.id,
                 authorized_keys=keys,
                 isolate=self.isolate,
+                overlay=self.overlay_mode,
+                image_layer=self.content.layer(region, _snapshot_of(image)),
+                network=self.instance_network,
             )
+            local.public_address = public
             self._instances[instance.id] = local
-            _apply_user_data(local, instance)
+            local.admit = self._admit_for(region, instance.id)
+            local.refuse_ed25519 = self._refuses_ed25519(image)
+            late = self.latency.user_data > 0
+            if local.root is None and not late:
+                _apply_user_data(local, instance)
+            elif not late:  # cloud-init, at first boot, into the instance's own root
+                local.pending_user_data = instance
+            # cloud-init's later stages (_cloud_init): a late user data, then its #! script
+            local.cloud_init_pending = instance
             snapshot = getattr(image, "ebs_snapshot", None)
             snapshot_id = snapshot.id if snapshot is not None else None
             local.generation += 1
             self._spawn(self._boot(local, local.generation, region, snapshot_id))
 
     @staticmethod
-    def _assign_address(instance: Instance, address: str) -> None:
+    def _assign_address(instance: Instance, address: str, public: str) -> None:
+        """The private address, and the public one unless the instance has none (as on
+        EC2: associate_public_ip_address false, or a subnet that maps none)."""
         nic = instance.nics[0]
         nic.private_ip_address = address
         if nic.public_ip is not None or instance.associate_public_ip is not False:
-            nic.public_ip = address
+            nic.public_ip = public
 
     def instances_starting(self, backend: EC2Backend, instances: Sequence[Instance]) -> None:
         for instance in instances:
             local = self._instances.get(instance.id)
             if local is None:
                 continue
-            self._assign_address(instance, local.address)
+            self._assign_address(instance, local.address, local.public_address)
             local.generation += 1
             local.booted_at = None
             self._spawn(self._boot(local, local.generation, backend.region_name, None))
+
+    def instances_rebooting(self, backend: EC2Backend, instances: Sequence[Instance]) -> None:
+        """RebootInstances: SSH drops, processes die, the instance comes back with its files."""
+        for instance in instances:
+            local = self._instances.get(instance.id)
+            if local is None:
+                continue
+            local.generation += 1
+            self._spawn(self._reboot(local, local.generation, backend.region_name))
+
+    async def _reboot(self, local: LocalInstance, generation: int, region: str) -> None:
+        await local.halt()
+        if not self._current(local, generation):
+            return
+        local.booted_at = None
+        await self._boot(local, generation, region, None)
+
+    async def _watch_halt(self, local: LocalInstance, generation: int, region: str) -> None:
+        """A ``reboot`` (or ``shutdown -r``, ``poweroff``) inside the instance: as on EC2 the
+        instance comes back with the same files (a guest power off is a reboot here)."""
+        root = local.root
+        if root is None:
+            return
+        asked = await asyncio.to_thread(root.wait_halt_request)
+        if not asked or not self._current(local, generation):
+            return
+        local.generation += 1
+        await self._reboot(local, local.generation, region)
 
     def instances_stopping(self, backend: EC2Backend, instances: Sequence[Instance]) -> None:
         for instance in instances:
@@ -587,11 +709,67 @@ class LocalCloud:
         self.content.delete(backend.region_name, snapshot_id)
         self.registry_changed(backend)
 
-    def console_output(self, instance: Instance) -> str | None:
+    def console_output(self, instance: Instance, latest: bool = False) -> str | None:
+        """The console as GetConsoleOutput shows it: without ``latest`` the output buffered at
+        the boot transition, which has no host key fingerprints when they come later
+        (``fingerprint_delay``); with it, the output so far (AWS: Nitro instances only)."""
         local = self._instances.get(instance.id)
         if local is None or instance.state not in ("running", "stopping", "stopped"):
             return None
-        return local.console_output()
+        text = local.console_output()
+        if text is None or local.booted_at is None or self.fingerprint_delay <= 0:
+            return text
+        from datetime import UTC
+
+        elapsed = (datetime.now(UTC) - local.booted_at).total_seconds()
+        if latest and elapsed >= self.fingerprint_delay:
+            return text
+        return text.split("-----BEGIN SSH HOST KEY", 1)[0]
+
+    # -- issue 10: security groups and old sshds ----------------------------------------------
+
+    def _admit_for(self, region: str, instance_id: str) -> Any:
+        def admit(source: str, _port: int) -> bool:
+            # the port the groups speak of is the cloud's SSH port (a per-instance fallback
+            # port stands for it)
+            return self.admits(region, instance_id, source, self.ssh_port)
+
+        return admit
+
+    def admits(self, region: str, instance_id: str, source: str, port: int) -> bool:
+        """Do the instance's security groups admit TCP from ``source`` to ``port``? Always
+        yes unless ``enforce_security_groups``."""
+        if not self.enforce_security_groups:
+            return True
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            return False
+        with self._moto():
+            backend = self._backend(region)
+            try:
+                instance = backend.get_instance(instance_id)
+            except Exception:
+                return False
+            groups = {g.id: g for g in instance.security_groups}
+            for nic in getattr(instance, "nics", {}).values():
+                groups.update({g.id: g for g in nic.group_set})
+            for group in groups.values():
+                for rule in group.ingress_rules:
+                    if _rule_admits(backend, rule, address, port, self._instances):
+                        return True
+        return False
+
+    def _refuses_ed25519(self, image: Any) -> bool:
+        import fnmatch
+
+        if image is None:
+            return False
+        name = getattr(image, "name", "") or ""
+        return any(
+            image.id == wanted or fnmatch.fnmatchcase(name, wanted)
+            for wanted in self.refuse_ed25519_images
+        )
 
     # -- transitions (on the loop) -----------------------------------------------------------
 
@@ -606,7 +784,19 @@ class LocalCloud:
         self, local: LocalInstance, generation: int, region: str, snapshot_id: str | None
     ) -> None:
         started = asyncio.get_running_loop().time()
-        if snapshot_id is not None:
+        if local.root is not None:
+            # The overlay root: a first boot copies the image's layer; /tmp and /run are fresh.
+            await asyncio.to_thread(local.root.start)
+            pending, local.pending_user_data = local.pending_user_data, None
+            if pending is not None:
+                await asyncio.to_thread(_apply_user_data, local, pending)
+            self._spawn(self._watch_halt(local, generation, region))
+            if snapshot_id is not None and self.content.layer(region, snapshot_id) is None:
+                # an image captured without overlay roots: its home and /opt come along
+                await asyncio.to_thread(
+                    self.content.restore, region, snapshot_id, local.persistent_dirs()
+                )
+        elif snapshot_id is not None:
             # First boot from an image we built: its files come with it.
             await asyncio.to_thread(
                 self.content.restore, region, snapshot_id, local.persistent_dirs()
@@ -639,6 +829,32 @@ class LocalCloud:
             with self._moto():
                 instance = self._backend(region).get_instance(local.instance_id)
                 instance.add_tag(SSH_PORT_TAG, str(port))
+        self._spawn(self._cloud_init(local, generation))
+
+    async def _cloud_init(self, local: LocalInstance, generation: int) -> None:
+        """After sshd is up, as cloud-init's later stages on a first boot: with a
+        ``latency.user_data`` delay the user data's users, keys and passwords appear only
+        now; then a ``#!`` user data script runs inside the instance (once per instance)."""
+        instance, local.cloud_init_pending = local.cloud_init_pending, None
+        if instance is None:
+            return
+        if self.latency.user_data > 0:
+            await asyncio.sleep(self.latency.user_data)
+            if not self._current(local, generation):
+                return
+            await asyncio.to_thread(_apply_user_data, local, instance)
+        script = _user_data_text(instance)
+        if script is None or not script.startswith("#!") or not self._current(local, generation):
+            return
+        interpreter = script[2:].splitlines()[0].strip() or "/bin/sh"
+        # run by content (the #! line is a comment to sh, bash and python): in every sandbox
+        # mode the same command line works without a file of its own
+        process = await local.sandbox.start_process(f"{interpreter} -c {shlex.quote(script)}")
+        output, _ = await process.communicate()
+        local.sandbox.release(process)
+        log_file = local.directory / "cloud-init-output.log"
+        await asyncio.to_thread(log_file.write_bytes, output or b"")
+        local.user_data_status = process.returncode
 
     async def _power_off(
         self, local: LocalInstance, generation: int, region: str, final: str
@@ -660,7 +876,10 @@ class LocalCloud:
         self, region: str, image_id: str, snapshot_id: str | None, local: LocalInstance | None
     ) -> None:
         started = asyncio.get_running_loop().time()
-        if snapshot_id is not None and local is not None:
+        if snapshot_id is not None and local is not None and local.root is not None:
+            # everything the instance changed under / (its upper layer), image layers included
+            await asyncio.to_thread(self.content.capture_layer, region, snapshot_id, local.root)
+        elif snapshot_id is not None and local is not None:
             await asyncio.to_thread(
                 self.content.capture, region, snapshot_id, local.persistent_dirs()
             )
@@ -698,6 +917,52 @@ class LocalCloud:
             self.registry_changed(backend)
 
 
+def _rule_admits(
+    backend: Any, rule: Any, address: Any, port: int, instances: dict[str, Any]
+) -> bool:
+    """One ingress rule of a security group against a TCP connection."""
+    protocol = (rule.ip_protocol or "").lower()
+    if protocol not in ("tcp", "6", "-1", "all"):
+        return False
+    if protocol not in ("-1", "all") and not (
+        rule.from_port is not None and rule.from_port <= port <= rule.to_port
+    ):
+        return False
+    block = rule.ip_range.get("CidrIp") or rule.ip_range.get("CidrIpv6")
+    if block:
+        try:
+            return address in ipaddress.ip_network(block, strict=False)
+        except ValueError:
+            return False
+    source_group = rule.source_group.get("GroupId")
+    if source_group:
+        # a group as the source: the addresses of the instances in it
+        for local in instances.values():
+            try:
+                other = backend.get_instance(local.instance_id)
+            except Exception:
+                continue
+            if str(address) in (local.address, local.public_address) and any(
+                g.id == source_group for g in other.security_groups
+            ):
+                return True
+    return False
+
+
+def _user_data_text(instance: Instance) -> str | None:
+    """The instance's user data as text (None: none, or not decodable)."""
+    import base64
+
+    encoded = getattr(instance, "user_data", None)
+    if not encoded:
+        return None
+    try:
+        raw = encoded.as_bytes() if hasattr(encoded, "as_bytes") else str(encoded).encode()
+        return base64.b64decode(raw).decode("utf-8", "replace")
+    except (AttributeError, ValueError):
+        return None
+
+
 def _apply_user_data(local: Any, instance: Instance) -> None:
     """The SSH parts of a ``#cloud-config`` user data (password, authorized keys), as
     cloud-init would apply them at first boot (core.local.sshd.apply_cloud_config)."""
@@ -714,6 +979,24 @@ def _apply_user_data(local: Any, instance: Instance) -> None:
     except (AttributeError, ValueError):
         return
     apply_cloud_config(local.directory, local.username, local.authorized_keys_file, text)
+
+
+def public_address_for(private: str) -> str:
+    """An instance's public address: its private one moved to the upper half of the block
+    (127.N.x.y -> 127.N.x+128.y); 127.0.0.1 (one address for all) stays as it is."""
+    if private == "127.0.0.1":
+        return private
+    network = instance_network()
+    address = ipaddress.ip_address(private)
+    if address not in network:
+        return private
+    half = network.num_addresses // 2
+    return str(address + half) if int(address) - int(network.network_address) < half else private
+
+
+def _snapshot_of(image: Any) -> str | None:
+    snapshot = getattr(image, "ebs_snapshot", None)
+    return snapshot.id if snapshot is not None else None
 
 
 def running_cloud() -> LocalCloud | None:

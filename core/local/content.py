@@ -4,6 +4,9 @@
   into ``snapshots/<region>/<snapshot-id>.tar``; an instance launched from the
   image starts with them; CopyImage copies the file; DeleteSnapshot removes it.
   Contents belong to snapshots, not AMIs, exactly as on EBS.
+* Overlay mode (:mod:`core.local.rootfs`): CreateImage captures the instance's whole upper
+  layer (everything it changed under ``/``) into ``snapshots/<region>/<snapshot-id>.layer/``;
+  an instance launched from the image starts with a copy of it as its own upper layer.
 * The registry (``registry.json``): the images and snapshots the account built
   itself, so they survive a restart of the local cloud. The catalogue of public
   images is generated, never stored.
@@ -15,6 +18,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -50,7 +54,25 @@ class ContentStore:
         return self.root / region / f"{snapshot_id}.tar"
 
     def has(self, region: str, snapshot_id: str) -> bool:
-        return self.path(region, snapshot_id).exists()
+        path = self.path(region, snapshot_id)
+        return path.exists() or self.layer(region, snapshot_id) is not None
+
+    def layer_path(self, region: str, snapshot_id: str) -> Path:
+        return self.root / region / f"{snapshot_id}.layer"
+
+    def layer(self, region: str, snapshot_id: str | None) -> Path | None:
+        """The snapshot's overlay layer (an image captured in overlay mode), if it has one."""
+        if snapshot_id is None:
+            return None
+        path = self.layer_path(region, snapshot_id)
+        return path if path.is_dir() else None
+
+    def capture_layer(self, region: str, snapshot_id: str, root: Any) -> Path:
+        """Copy an instance root's upper layer (a :class:`core.local.rootfs.InstanceRoot`)."""
+        target = self.layer_path(region, snapshot_id)
+        shutil.rmtree(target, ignore_errors=True)
+        result: Path = root.capture(target)
+        return result
 
     def capture(self, region: str, snapshot_id: str, dirs: Iterable[tuple[str, Path]]) -> Path:
         """Write the given (guest dir, host dir) pairs into the snapshot's tarball."""
@@ -89,6 +111,19 @@ class ContentStore:
         return True
 
     def copy(self, source_region: str, source_id: str, region: str, snapshot_id: str) -> bool:
+        layer = self.layer(source_region, source_id)
+        if layer is not None:
+            target = self.layer_path(region, snapshot_id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = target.with_name(f".{target.name}.partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            subprocess.run(
+                ["cp", "-a", "--reflink=auto", str(layer), str(staging)],
+                check=True,
+                capture_output=True,
+            )
+            staging.rename(target)
+            return True
         source = self.path(source_region, source_id)
         if not source.exists():
             return False
@@ -100,6 +135,7 @@ class ContentStore:
     def delete(self, region: str, snapshot_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(region, snapshot_id).unlink()
+        shutil.rmtree(self.layer_path(region, snapshot_id), ignore_errors=True)
 
 
 class Registry:

@@ -17,6 +17,11 @@ Which calls a rule hits: the ``nth`` matching call (1-based), or each matching
 call with a ``probability`` (from a seeded generator, so a chaos run can be
 replayed), or every matching call; ``times`` caps how often it fires.
 
+A plan may also cap concurrent AMI copies as AWS does per destination region:
+``copy_image_limit = 2`` answers ``CopyImage`` with ``ResourceLimitExceeded`` while
+that many copies are still pending there. Throttling a share of calls is a rule
+with ``probability`` and ``error = "RequestLimitExceeded"`` (below).
+
 A plan may also set the cloud's consistency (see :class:`core.local.latency.Consistency`):
 ``consistency = "eventual"``, or a table with ``hidden_calls`` / ``hidden_seconds``.
 
@@ -68,6 +73,11 @@ ERROR_MESSAGES: dict[str, str] = {
     "InsufficientInstanceCapacity": (
         "We currently do not have sufficient capacity in the Availability Zone you requested."
     ),
+    # expired session credentials (issue 10): what EC2, STS and IAM answer
+    "ExpiredToken": "The security token included in the request is expired",
+    "RequestExpired": "Request has expired.",
+    "ExpiredTokenException": "The security token included in the request is expired",
+    "InvalidSnapshot.InUse": "The snapshot is currently in use by an AMI.",
 }
 
 _RULE_KEYS = {
@@ -177,6 +187,8 @@ class FaultPlan:
     seed: int = 0
     #: overrides the latency profile's consistency while this plan is in force
     consistency: Consistency | None = None
+    #: the most CopyImage copies pending at once per destination region (None: no quota)
+    copy_image_limit: int | None = None
     _calls: list[int] = field(default_factory=list, init=False, repr=False)
     _fired: list[int] = field(default_factory=list, init=False, repr=False)
     _rng: random.Random = field(init=False, repr=False)
@@ -245,7 +257,11 @@ class FaultPlan:
             ]
 
     def as_dict(self) -> dict[str, Any]:
-        extra = {} if self.consistency is None else {"consistency": self.consistency.as_dict()}
+        extra: dict[str, Any] = {}
+        if self.consistency is not None:
+            extra["consistency"] = self.consistency.as_dict()
+        if self.copy_image_limit is not None:
+            extra["copy_image_limit"] = self.copy_image_limit
         return {
             **extra,
             "seed": self.seed,
@@ -259,7 +275,7 @@ class FaultPlan:
     def from_mapping(cls, data: Mapping[str, Any]) -> FaultPlan:
         if not isinstance(data, Mapping):
             raise UsageError("fault plan: expected a table with a 'rules' list")
-        unknown = set(data) - {"rules", "seed", "consistency"}
+        unknown = set(data) - {"rules", "seed", "consistency", "copy_image_limit"}
         if unknown:
             raise UsageError(f"fault plan: unknown key(s) {', '.join(sorted(unknown))}")
         rules = data.get("rules", [])
@@ -269,10 +285,14 @@ class FaultPlan:
         if not isinstance(seed, int):
             raise UsageError("fault plan: 'seed' must be an integer")
         consistency = data.get("consistency")
+        limit = data.get("copy_image_limit")
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise UsageError("fault plan: 'copy_image_limit' must be a positive integer")
         return cls(
             rules=[FaultRule.from_mapping(r) for r in rules],
             seed=seed,
             consistency=None if consistency is None else Consistency.from_value(consistency),
+            copy_image_limit=limit,
         )
 
     @classmethod

@@ -50,6 +50,17 @@ _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+
 _READ_ONLY = ("Describe", "Get", "List")
 
 
+_IMAGE_ID = re.compile(rb"<imageId>(ami-[0-9a-f]+)</imageId>")
+
+
+def _changes_registry(action: str, body: bytes) -> bool:
+    """Whether a successful call may change what the registry persists (the account's
+    images and snapshots, their tags and permissions): saving after every other mutating
+    call (RunInstances, StopInstances, CreateTags on an instance...) costs time for nothing."""
+    if "Image" in action or "Snapshot" in action:
+        return True
+    return action in ("CreateTags", "DeleteTags") and (b"ami-" in body or b"snap-" in body)
+
 def request_scope(environ: dict[str, Any]) -> tuple[str, str]:
     """(service, region) from the SigV4 Authorization header; ec2/us-east-1 when unsigned."""
     match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -80,6 +91,8 @@ class Gateway:
         #: STS the parameters (what tests assert about AssumeRole); see GET /_amibake/requests
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG)
         self._requests_lock = threading.Lock()
+        #: region -> AMI ids of CopyImage copies (the fault plan's copy_image_limit)
+        self._copies: dict[str, set[str]] = {}
         #: eventual consistency: the fault plan's, else the latency profile's (issue 13)
         self.consistency = ConsistencyTracker(
             lambda: self.cloud.faults.consistency or self.cloud.latency.consistency
@@ -138,6 +151,9 @@ class Gateway:
         self._note(environ, service, action, body)
         if service == "sts" and action == "DecodeAuthorizationMessage":
             return self._decode_authorization(start_response, body)
+        denied = self._denied(service, action)
+        if denied is not None:
+            return self._fault(start_response, service, denied)
         if service != "sts":
             # One account whatever signs the request: credentials from an AssumeRole of a
             # role in another account would otherwise reach an empty moto account.
@@ -147,6 +163,8 @@ class Gateway:
             time.sleep(decision.delay)
         if decision.rule is not None:
             return self._fault(start_response, service, decision.rule)
+        if action == "CopyImage" and self._copies_at_limit(region):
+            return self._fault(start_response, service, FaultRule(action, "ResourceLimitExceeded"))
         unseen = None
         if service == "ec2":
             unseen = self.consistency.check(region, action, body, environ.get("QUERY_STRING", ""))
@@ -174,10 +192,54 @@ class Gateway:
                 return [body]
             status, headers = status_headers
             if service == "ec2" and status.startswith("2") and not action.startswith(_READ_ONLY):
-                self._save_region(region)
+                if action == "CopyImage":  # copy_image_limit counts the pending ones
+                    copied = _IMAGE_ID.search(payload)
+                    if copied is not None:
+                        self._copies.setdefault(region, set()).add(copied.group(1).decode())
+                if _changes_registry(action, body):
+                    self._save_region(region)
                 self.consistency.created(region, action, payload)
         start_response(status, headers)
         return [payload]
+
+    def _denied(self, service: str, action: str) -> FaultRule | None:
+        """The cloud's IAM policy (``LocalCloud.iam_policy``) does not allow this call: AWS's
+        answer (sts:GetCallerIdentity needs no permission, as on AWS)."""
+        from core.iam_policy import evaluate
+
+        policy = self.cloud.iam_policy
+        if policy is None or not action or (service, action) == ("sts", "GetCallerIdentity"):
+            return None
+        if evaluate(policy, f"{service}:{action}"):
+            return None
+        if service == "ec2":
+            code = "UnauthorizedOperation"
+            message = "You are not authorized to perform this operation."
+        else:
+            json_api = service in ("ssm", "secretsmanager")
+            code = "AccessDeniedException" if json_api else "AccessDenied"
+            message = f"User is not authorized to perform: {service}:{action}"
+        return FaultRule(action, error=code, message=message, status=403)
+
+    def _copies_at_limit(self, region: str) -> bool:
+        """The fault plan's ``copy_image_limit``: that many copies still pending in ``region``."""
+        limit = self.cloud.faults.copy_image_limit
+        if limit is None:
+            return False
+        from moto.ec2.models import ec2_backends
+
+        regions = ec2_backends[self.cloud.account_id]
+        if region not in regions.keys():  # noqa: SIM118
+            return False
+        with self.cloud.moto_lock:
+            amis = regions[region].amis
+            pending = {
+                image_id
+                for image_id in self._copies.get(region, ())
+                if getattr(amis.get(image_id), "state", "") == "pending"
+            }
+            self._copies[region] = pending
+            return len(pending) >= limit
 
     @staticmethod
     def _action(environ: dict[str, Any], body: bytes) -> str:
@@ -200,7 +262,12 @@ class Gateway:
     def _fault(start_response: StartResponse, service: str, rule: FaultRule) -> Iterable[bytes]:
         assert rule.error is not None
         body = error_body(service, rule.error, rule.error_message)
-        reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
+        reason = {
+            400: "Bad Request",
+            403: "Forbidden",
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+        }
         status = f"{rule.http_status} {reason.get(rule.http_status, 'Error')}"
         start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
         return [body]

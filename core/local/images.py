@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 
+from core.owners import PUBLISHER_ACCOUNTS, owner_matches
 from core.regions import COMMERCIAL_REGIONS
 
 __all__ = [
@@ -83,25 +83,8 @@ class CatalogImage:
     public: bool = True
 
 
-#: Publishing accounts. Marketplace vendors do not publish under their own
-#: account: AWS Marketplace owns every listed image (alias ``aws-marketplace``).
-OWNER_ACCOUNTS: Mapping[str, str] = MappingProxyType(
-    {
-        "canonical": "099720109477",
-        "amazon": "137112412989",
-        "amazon-ecs": "591542846629",
-        "amazon-eks": "602401143452",
-        "amazon-dlami": "898082745236",
-        "debian": "136693071363",
-        "redhat": "309956199498",
-        "microsoft-via-amazon": "801119661308",
-        "suse-via-amazon": "013907871322",
-        "aws-marketplace": "679593333241",
-        "centos": "125523088429",
-        "rocky": "792107900819",
-        "almalinux": "764336703387",
-    }
-)
+#: Publishing accounts (core/owners.py is their one home).
+OWNER_ACCOUNTS: Mapping[str, str] = PUBLISHER_ACCOUNTS
 
 #: The last day any serial in the catalogue may carry.
 CATALOG_END = date(2026, 10, 31)
@@ -124,7 +107,6 @@ _ALIAS_OF: Mapping[str, str | None] = MappingProxyType(
     }
 )
 
-_ACCOUNT_ID = re.compile(r"\d{12}")
 
 # ---------------------------------------------------------------------------
 # Regions: (launch date or None for "before the catalogue starts", tier).
@@ -1949,27 +1931,5 @@ def catalog_for_region(region: str) -> tuple[CatalogImage, ...]:
 
 
 def matches_owner(image: CatalogImage, owners: Sequence[str], self_account: str) -> bool:
-    """DescribeImages ``Owners`` semantics for one image.
-
-    ``amazon`` and ``aws-marketplace`` match the owner alias only (so Canonical's
-    images, which have none, are matched by their account id alone), ``self``
-    matches ``self_account``, and a 12-digit id matches the owner id. An empty
-    ``owners`` places no restriction. Anything else is rejected with ValueError,
-    as AWS rejects it (InvalidUserID.Malformed).
-    """
-    if not owners:
-        return True
-    matched = False
-    for owner in owners:
-        if owner in ("amazon", "aws-marketplace"):
-            matched = matched or image.owner_alias == owner
-        elif owner == "self":
-            matched = matched or image.owner_id == self_account
-        elif _ACCOUNT_ID.fullmatch(owner):
-            matched = matched or image.owner_id == owner
-        else:
-            raise ValueError(
-                f"Invalid owner {owner!r}: expected self, amazon, "
-                "aws-marketplace or a 12-digit account id"
-            )
-    return matched
+    """DescribeImages ``Owners`` semantics for one image (:func:`core.owners.owner_matches`)."""
+    return owner_matches(image.owner_id, image.owner_alias, owners, self_account)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import asyncssh
 
+from core.local.rootfs import GUEST_GID, GUEST_UID, InstanceRoot
 from core.local.sandbox import Sandbox
 from core.local.sshd import InstanceSSHServer, host_key_fingerprint_block
 
@@ -36,16 +38,33 @@ class LocalInstance:
         directory: Path,
         authorized_keys: Sequence[str],
         isolate: bool | None,
+        overlay: bool = False,
+        image_layer: Path | None = None,
+        network: bool = False,
     ) -> None:
         self.instance_id = instance_id
         self.region = region
         self.address = address
+        #: the public address (issue 10): another loopback address, served by the same sshd
+        self.public_address = address
         self.username = username
         self.directory = directory
         self.authorized_keys = list(authorized_keys)
         self.hostname = hostname_for(address)
         directory.mkdir(parents=True, exist_ok=True)
-        self.sandbox = Sandbox(directory, username, self.hostname, isolate=isolate)
+        #: overlay mode: the instance's own root filesystem (None: the plain sandbox)
+        self.root: InstanceRoot | None = None
+        if overlay:
+            self.root = InstanceRoot(
+                directory / "root",
+                username,
+                self.hostname,
+                image_layer=image_layer,
+                network=network,
+            )
+        self.sandbox = Sandbox(directory, username, self.hostname, isolate=isolate, root=self.root)
+        #: a moto Instance whose user data cloud-init applies at first boot (overlay mode)
+        self.pending_user_data: object | None = None
         self.sandbox.ensure_layout()
         self.host_key = self._load_or_create_host_key()
         self.ssh: InstanceSSHServer | None = None
@@ -53,6 +72,14 @@ class LocalInstance:
         #: bumped by every state change; a scheduled transition only applies if it is unchanged
         self.generation = 0
         self.booted_at: datetime | None = None
+        #: the security-group check the cloud gives its sshd (None: none) and whether that
+        #: sshd refuses ed25519 user keys (issue 10)
+        self.admit: Callable[[str, int], bool] | None = None
+        self.refuse_ed25519 = False
+        #: the moto Instance whose user data cloud-init's later stages still have to apply
+        #: (late users, the #! script; LocalCloud._cloud_init) and the script's exit status
+        self.cloud_init_pending: object | None = None
+        self.user_data_status: int | None = None
 
     def _load_or_create_host_key(self) -> asyncssh.SSHKey:
         # Kept in the instance directory (outside the guest's view) so it survives stop/start.
@@ -122,7 +149,11 @@ class LocalInstance:
                 sandbox=self.sandbox,
                 drop_after_bytes=drop_after_bytes,
                 authorized_keys_file=self.authorized_keys_file,
+                admit=self.admit,
             )
+            server.refuse_ed25519 = self.refuse_ed25519
+            if candidate and self.public_address != self.address:
+                server.extra_hosts = (self.public_address,)
             try:
                 self.ssh_port = await server.start()
             except Exception as error:  # the address or port is taken: try the next
@@ -148,11 +179,13 @@ class LocalInstance:
             present = ""
         have = {" ".join(line.split()[:2]) for line in present.splitlines()}
         missing = [k for k in self.authorized_keys if " ".join(k.split()[:2]) not in have]
-        if not missing and path.exists():
-            return
-        text = present if not present or present.endswith("\n") else present + "\n"
-        path.write_text(text + "".join(f"{k}\n" for k in missing), encoding="utf-8")
-        path.chmod(0o600)
+        if missing or not path.exists():
+            text = present if not present or present.endswith("\n") else present + "\n"
+            path.write_text(text + "".join(f"{k}\n" for k in missing), encoding="utf-8")
+            path.chmod(0o600)
+        if self.root is not None:  # the default user's own, as cloud-init leaves them
+            for owned in (path.parent, path):
+                os.lchown(owned, GUEST_UID, GUEST_GID)
 
     async def stop_ssh(self) -> None:
         server, self.ssh = self.ssh, None
@@ -163,7 +196,23 @@ class LocalInstance:
         """Power off: SSH goes away and every process in the sandbox dies."""
         await self.stop_ssh()
         await self.sandbox.kill_all()
+        if self.root is not None:
+            await asyncio.to_thread(self.root.stop)
+
+    def disk_used(self) -> int:
+        """Bytes this instance keeps on the host (overlay mode: its upper layer)."""
+        if self.root is not None:
+            return self.root.disk_used()
+        total = 0
+        for _, host_dir in self.persistent_dirs():
+            for base, _, files in os.walk(host_dir):
+                for name in files:
+                    with contextlib.suppress(OSError):
+                        total += os.lstat(os.path.join(base, name)).st_size
+        return total
 
     def destroy(self) -> None:
+        if self.root is not None:
+            self.root.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(self.directory)

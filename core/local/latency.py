@@ -92,6 +92,9 @@ class LatencyProfile:
     image: float  # image pending -> available (and its snapshots pending -> completed)
     copy: float  # a CopyImage copy pending -> available
     consistency: Consistency = field(default=STRONG)  # how soon new resources are visible
+    #: SSH up -> cloud-init has applied the user data (its users, keys and passwords, then its
+    #: ``#!`` script): on AWS a user that user data creates appears this late (issue 10)
+    user_data: float = 0.0
 
     def total_build_floor(self) -> float:
         """Sum of the transitions one plain amazon-ebs build waits for.

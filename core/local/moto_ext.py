@@ -72,7 +72,7 @@ class Runtime(Protocol):
         self, backend: EC2Backend, image: LocalAmi, source: Ami, source_region: str
     ) -> None: ...
     def snapshot_deleted(self, backend: EC2Backend, snapshot_id: str) -> None: ...
-    def console_output(self, instance: Instance) -> str | None: ...
+    def console_output(self, instance: Instance, latest: bool = False) -> str | None: ...
     def registry_changed(self, backend: EC2Backend) -> None: ...
 
 
@@ -541,16 +541,13 @@ def _decode_token(token: str, query_key: str) -> int:
 
 
 def _owner_matches(image: Ami, owners: Sequence[str], account_id: str) -> bool:
-    for owner in owners:
-        if owner == "self":
-            if image.owner_id == account_id:
-                return True
-        elif owner in ("amazon", "aws-marketplace", "aws-backup-vault"):
-            if image.owner_alias == owner:
-                return True
-        elif image.owner_id == owner:
-            return True
-    return False
+    """The one owner matcher (core/owners.py); a malformed owner is AWS's error."""
+    from core.owners import owner_matches
+
+    try:
+        return owner_matches(image.owner_id, image.owner_alias, owners, account_id)
+    except ValueError as error:
+        raise EC2ClientError("InvalidUserID.Malformed", str(error)) from None
 
 
 def _visible(image: Ami, account_id: str) -> bool:
@@ -943,11 +940,29 @@ def _wrap_deregister(original: Callable[..., Any]) -> Callable[..., Any]:
     return deregister_image
 
 
+#: instance families built before the Nitro system (GetConsoleOutput Latest unsupported)
+XEN_FAMILIES = frozenset(
+    {"c1", "c3", "c4", "cc2", "d2", "f1", "g2", "g3", "g3s", "h1", "i2", "i3"}
+    | {"m1", "m2", "m3", "m4", "p2", "p3", "r3", "r4", "t1", "t2", "x1", "x1e"}
+)
+
+
+def nitro_instance_type(instance_type: str) -> bool:
+    return instance_type.split(".", 1)[0] not in XEN_FAMILIES
+
+
 def console_output_response(self: General) -> ActionResult:
     instance_id = self._get_param("InstanceId")
     instance = self.ec2_backend.get_instance(instance_id)
     assert _runtime is not None
-    text = _runtime.console_output(instance)
+    latest = str(self._get_param("Latest") or "").lower() == "true"
+    if latest and not nitro_instance_type(instance.instance_type):
+        # AWS answers Latest only for instances on the Nitro system
+        raise EC2ClientError(
+            "UnsupportedOperation",
+            "This instance type does not support retrieving the latest console output.",
+        )
+    text = _runtime.console_output(instance, latest)
     result: dict[str, Any] = {"InstanceId": instance.id, "Timestamp": utcnow()}
     if text is not None:
         result["Output"] = Base64EncodedString.from_raw_string(text)
@@ -955,7 +970,9 @@ def console_output_response(self: General) -> ActionResult:
 
 
 def _public_dns_name(self: Instance) -> str | None:
-    address = getattr(self, "amibake_address", None)
+    address = getattr(self, "amibake_public_address", None) or getattr(
+        self, "amibake_address", None
+    )
     if address is not None:
         return address if self.public_ip else None
     return _ORIGINAL_PUBLIC_DNS.fget(self)  # type: ignore[union-attr]
@@ -1001,6 +1018,20 @@ def _wrap_backend_init(original: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
+def _wrap_reboot(original: Callable[..., Any]) -> Callable[..., Any]:
+    """RebootInstances: the machine behind each running instance restarts (issue 13)."""
+
+    def reboot_instances(self: InstanceBackend, instance_ids: list[str]) -> Any:
+        result = original(self, instance_ids)
+        hook = getattr(_runtime, "instances_rebooting", None)
+        running = [i for i in result if i.state == "running"]
+        if hook is not None and running:
+            hook(self, running)
+        return result
+
+    return reboot_instances
+
+
 def install(runtime: Runtime) -> None:
     """Point the extensions at ``runtime``; patches moto's classes the first time."""
     global _runtime, _installed
@@ -1035,6 +1066,7 @@ def install(runtime: Runtime) -> None:
         "stopped",
     )
     InstanceBackend.terminate_instances = _wrap_terminate(InstanceBackend.terminate_instances)  # type: ignore[method-assign]
+    InstanceBackend.reboot_instances = _wrap_reboot(InstanceBackend.reboot_instances)  # type: ignore[method-assign]
     SecurityGroupBackend.delete_security_group = _wrap_delete_security_group(  # type: ignore[method-assign]
         SecurityGroupBackend.delete_security_group
     )

@@ -34,6 +34,7 @@ import os
 import platform
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,7 @@ class InstanceRoot:
         self._work = self.directory / "work"
         self._merged = self.directory / "merged"
         self._base = self.directory / "base"
+        self._masks = self.directory / "masks"
         self._init: subprocess.Popen[str] | None = None
         self._pid1: int | None = None
 
@@ -170,7 +172,18 @@ class InstanceRoot:
         shutil.rmtree(self._work, ignore_errors=True)
         self._work.mkdir()
         write_guest_files(self.upper, self.username, self.hostname)
+        offline = self.upper / _NO_NETWORK_APT
+        if self.network:
+            offline.unlink(missing_ok=True)
+        else:
+            # No network: apt fails as it does offline ("Temporary failure resolving"), at once.
+            offline.parent.mkdir(parents=True, exist_ok=True)
+            offline.write_text(_NO_NETWORK_APT_TEXT, encoding="utf-8")
+        masks_source = self.directory / "masks.src"
+        write_masks(masks_source, self.hidden_paths(), self._host_key_file())
         config = {
+            "masks_source": str(masks_source),
+            "masks": str(self._masks),
             "base": str(self._base),
             "upper": str(self.upper),
             "work": str(self._work),
@@ -230,6 +243,20 @@ class InstanceRoot:
         self.stop()
         self.start()
 
+    def wait_halt_request(self) -> bool:
+        """Block until the instance asks to reboot or power off (True), or its root stops (False).
+
+        Its pid 1 says so and waits to be ended: the caller drops SSH, then :meth:`reboot`.
+        """
+        process = self._init
+        if process is None or process.stdout is None:
+            return False
+        try:
+            line = process.stdout.readline()
+        except (OSError, ValueError):
+            return False
+        return line.strip() == "halting"
+
     def wait_halted(self, timeout: float = _START_TIMEOUT) -> None:
         """Wait for pid 1 to leave (after a ``reboot`` or ``poweroff`` inside the instance)."""
         if self._init is not None:
@@ -255,17 +282,43 @@ class InstanceRoot:
             f"--wd=/proc/{self.pid1}/root{home}",
             "--",
         ]
+        # Nothing in the instance may mount or unmount (the masks and the read-only /proc knobs
+        # stay), load modules, reboot the host or read raw memory, root included.
+        bounding = f"--bounding-set={','.join('-' + cap for cap in _DROPPED_CAPS)}"
         if user == "root":
-            return [*enter, *argv]
+            return [*enter, "setpriv", bounding, "--", *argv]
         return [
             *enter,
             "setpriv",
+            bounding,
             f"--reuid={user}",
             f"--regid={user}",
             "--init-groups",
             "--",
             *argv,
         ]
+
+    # -- what the host keeps to itself --------------------------------------------------------
+
+    def hidden_paths(self) -> list[Path]:
+        """Host directories shown empty in the instance beyond :data:`HIDDEN_DIRS`: amibake's
+        own directories, the home of whoever runs it, and the local cloud's data directory."""
+        from core import paths
+
+        hidden = [paths.data_dir(), paths.config_dir(), paths.cache_dir(), paths.state_dir()]
+        if os.environ.get("AMIBAKE_HOME"):
+            hidden.append(Path(os.environ["AMIBAKE_HOME"]).expanduser())
+        for home in (os.environ.get("HOME"), _sudo_user_home()):
+            if home and home != "/":
+                hidden.append(Path(home))
+        # <data dir>/instances/<region>/<id>/root: every instance, image layer and key lives there
+        data = next((p.parent for p in self.directory.parents if p.name == "instances"), None)
+        hidden.append(data if data is not None else self.directory.parent)
+        return hidden
+
+    def _host_key_file(self) -> Path | None:
+        path = self.directory.parent / HOST_KEY_FILE
+        return path if path.is_file() else None
 
     def environment(
         self, user: str | None = None, extra: Mapping[str, str] | None = None
@@ -344,6 +397,184 @@ class InstanceRoot:
         return total
 
 
+# -- the mask layer: what the instance must not see of the host ---------------------------
+
+#: host directories every instance sees empty (opaque in the mask layer)
+HIDDEN_DIRS = (
+    "/root",
+    "/home",
+    "/etc/ssl/private",
+    "/var/lib/sudo",
+    "/var/lib/private",
+    "/var/log",
+    "/var/tmp",
+    "/var/backups",
+    "/var/mail",
+    "/var/spool/mail",
+    "/var/spool/cron",
+    "/srv",
+    "/mnt",
+    "/media",
+    "/boot",
+)
+#: host trees scanned at boot for what an unprivileged host user could not read
+_SCANNED = ("/etc", "/var", "/opt", "/usr/local")
+#: the instance's own generated files (not the host's): shadow files come with the accounts
+_OWN_FILES = ("etc/shadow", "etc/gshadow")
+_SSH_DIR = "etc/ssh"
+HOST_KEY_FILE = "ssh_host_ed25519_key"  # the instance sshd's key, next to the root's directory
+_DROPPED_CAPS = (
+    "sys_admin",
+    "sys_module",
+    "sys_rawio",
+    "sys_boot",
+    "sys_time",
+    "syslog",
+    "mac_admin",
+    "mac_override",
+)
+_SCAN_TTL = 60.0
+_scan_cache: tuple[float, tuple[str, ...], tuple[str, ...]] | None = None
+
+
+def _sudo_user_home() -> str | None:
+    user = os.environ.get("SUDO_USER")
+    if not user:
+        return None
+    import pwd
+
+    try:
+        return pwd.getpwnam(user).pw_dir
+    except KeyError:
+        return None
+
+
+def unreadable_host_paths() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(directories, files) under :data:`_SCANNED` that an unprivileged host user could not
+    read: directories without r-x and regular files without r for others. Cached a minute."""
+    global _scan_cache
+    import time
+
+    now = time.monotonic()
+    if _scan_cache is not None and now - _scan_cache[0] < _SCAN_TTL:
+        return _scan_cache[1], _scan_cache[2]
+    dirs: list[str] = []
+    files: list[str] = []
+    for top in _SCANNED:
+        for here, subdirs, names in os.walk(top, onerror=lambda _: None):
+            keep = []
+            for name in subdirs:
+                path = os.path.join(here, name)
+                with contextlib.suppress(OSError):
+                    info = os.lstat(path)
+                    if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o005 != 0o005:
+                        dirs.append(path)
+                        continue
+                keep.append(name)
+            subdirs[:] = keep
+            for name in names:
+                path = os.path.join(here, name)
+                with contextlib.suppress(OSError):
+                    info = os.lstat(path)
+                    if stat.S_ISREG(info.st_mode) and not info.st_mode & 0o004:
+                        files.append(path)
+    _scan_cache = (now, tuple(dirs), tuple(files))
+    return _scan_cache[1], _scan_cache[2]
+
+
+def write_masks(masks: Path, hidden: Sequence[Path], host_key: Path | None) -> None:
+    """Rebuild the mask layer (between the instance's upper layer and the host's ``/``).
+
+    Hidden directories become empty opaque directories (their first-level subdirectories kept,
+    empty, for /var/log); files an unprivileged host user may not read become empty files of the
+    same owner and mode; the host's SSH host keys give way to the instance's own ed25519 key.
+    Everything else of the host shows through. Ownership and modes follow the host's, so
+    copy-up behaves as on the host's own files.
+    """
+    shutil.rmtree(masks, ignore_errors=True)
+    masks.mkdir(mode=0o755)
+    extra_dirs, unreadable_files = unreadable_host_paths()
+    own = {"/" + path for path in _OWN_FILES}
+    hidden_dirs = sorted(
+        {*HIDDEN_DIRS, *extra_dirs, *(os.path.normpath(str(p)) for p in hidden if p.is_absolute())}
+    )
+    done: list[str] = []
+    for path in hidden_dirs:
+        if path == "/" or any(path.startswith(d + "/") for d in done):
+            continue  # inside something hidden already (nothing of it shows anyway)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        target = _mirror_dir(masks, path)
+        os.setxattr(target, "user.overlay.opaque", b"y")
+        done.append(path)
+        if path == "/var/log":  # the directory tree programs log into, empty
+            with contextlib.suppress(OSError):
+                for entry in os.scandir(path):
+                    if entry.is_dir(follow_symlinks=False):
+                        _mirror_dir(masks, entry.path)
+    for path in unreadable_files:
+        if path in own or any(path.startswith(d + "/") for d in done):
+            continue
+        _mirror_file(masks, path, b"")
+    ssh = Path("/") / _SSH_DIR
+    if ssh.is_dir():
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(ssh):
+                if entry.name.startswith("ssh_host_") and "_key" in entry.name:
+                    whiteout = _mirror_dir(masks, str(ssh)) / entry.name
+                    whiteout.unlink(missing_ok=True)
+                    os.mknod(whiteout, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+        if host_key is not None:
+            _write_host_key(_mirror_dir(masks, str(ssh)), host_key)
+
+
+def _mirror_dir(masks: Path, host_path: str) -> Path:
+    """``host_path`` in the mask layer, with its parents, owners and modes as on the host."""
+    target = masks
+    current = "/"
+    for part in Path(host_path).parts[1:]:
+        current = os.path.join(current, part)
+        target = target / part
+        if target.is_dir():
+            continue
+        target.mkdir()
+        try:
+            info = os.stat(current)
+            os.chown(target, info.st_uid, info.st_gid)
+            target.chmod(stat.S_IMODE(info.st_mode))
+        except OSError:
+            target.chmod(0o755)
+    return target
+
+
+def _mirror_file(masks: Path, host_path: str, content: bytes) -> None:
+    parent = _mirror_dir(masks, os.path.dirname(host_path))
+    target = parent / os.path.basename(host_path)
+    target.write_bytes(content)
+    with contextlib.suppress(OSError):
+        info = os.lstat(host_path)
+        os.chown(target, info.st_uid, info.st_gid)
+        target.chmod(stat.S_IMODE(info.st_mode))
+
+
+def _write_host_key(ssh: Path, host_key: Path) -> None:
+    """The instance's own ed25519 host key pair (the one its sshd shows), as cloud-init does."""
+    import asyncssh
+
+    try:
+        key = asyncssh.read_private_key(host_key)
+    except (OSError, ValueError, asyncssh.KeyImportError):
+        return
+    private = ssh / "ssh_host_ed25519_key"
+    private.unlink(missing_ok=True)
+    private.write_bytes(key.export_private_key())
+    private.chmod(0o600)
+    public = ssh / "ssh_host_ed25519_key.pub"
+    public.unlink(missing_ok=True)
+    public.write_bytes(key.export_public_key())
+    public.chmod(0o644)
+
+
 def _copy_tree(source: Path, destination: Path) -> None:
     """``cp -a``: ownership, modes, whiteouts (character devices) and overlay xattrs kept."""
     subprocess.run(
@@ -366,7 +597,12 @@ def _only_child(pid: int) -> int:
 
 # -- what the image's files say (written into the upper layer before every boot) -----------
 
-_PER_INSTANCE_FILES = ("etc/hostname",)
+_NO_NETWORK_APT = "etc/apt/apt.conf.d/99amibake-no-network"
+_NO_NETWORK_APT_TEXT = (
+    "// amibake local instance without network: no retries (not part of images)\n"
+    'Acquire::Retries "0";\n'
+)
+_PER_INSTANCE_FILES = ("etc/hostname", _NO_NETWORK_APT)
 
 _SUDO = r"""#!/bin/sh
 # amibake local instance: passwordless sudo, as on a cloud image. The command runs as root of
@@ -389,6 +625,8 @@ if [ $# -eq 0 ]; then
     if [ -n "$login" ]; then exec su -l "$user"; fi
     echo "usage: sudo [-u user] [-E] [-i] command" >&2; exit 1
 fi
+# sudo VAR=value ... command (Packer's `sudo {{ .Vars }} {{ .Path }}`)
+case "$1" in [A-Za-z_]*=*) set -- env "$@" ;; esac
 if [ "$user" != root ]; then
     home=$(getent passwd "$user" | cut -d: -f6)
     gid=$(getent passwd "$user" | cut -d: -f4)
@@ -489,7 +727,9 @@ esac
 
 _REBOOT = r"""#!/bin/sh
 # amibake local instance: reboot or power off; the instance comes back with the same files.
+# As with systemd, the command does not return: the host drops SSH, then every process dies.
 kill -TERM 1
+sleep 60
 """
 
 

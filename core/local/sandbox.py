@@ -32,14 +32,19 @@ import os
 import posixpath
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import termios
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import LocalCloudError
+
+if TYPE_CHECKING:
+    from core.local.rootfs import InstanceRoot
 
 __all__ = ["Sandbox", "find_bubblewrap"]
 
@@ -59,6 +64,8 @@ _HIDDEN_DIRS = ("/root", "/run")
 #: guest trees the SFTP server refuses: in the guest they are per-sandbox pseudo filesystems or
 #: hidden, and the host's versions (the unsandboxed server would read them) are not the guest's
 _REFUSED_TREES = ("/proc", "/sys", "/dev", "/root", "/run")
+#: the same in overlay mode, where everything else is the instance's own
+_OVERLAY_REFUSED = ("/proc", "/sys", "/dev")
 
 _SYMLINK_HOPS = 40
 
@@ -197,6 +204,7 @@ class Sandbox:
         hostname: str,
         *,
         isolate: bool | None = None,
+        root: InstanceRoot | None = None,
     ) -> None:
         if not username or "/" in username or username in (".", ".."):
             raise LocalCloudError(f"invalid instance user name: {username!r}")
@@ -205,6 +213,13 @@ class Sandbox:
         self.hostname = hostname
         self._rootfs = self.instance_dir / "rootfs"
         self._etc = self.instance_dir / "etc"
+        #: overlay mode: commands run in the instance's own root filesystem (core.local.rootfs)
+        self.root = root
+        self._tracked: dict[int, _Tracked] = {}
+        if root is not None:
+            self._bwrap = None
+            self._map_uid = True
+            return
         bwrap = find_bubblewrap() if isolate is not False else None
         if isolate is True and bwrap is None:
             raise LocalCloudError(
@@ -229,8 +244,9 @@ class Sandbox:
 
     @property
     def isolated(self) -> bool:
-        """True when commands run inside bubblewrap; False when they are plain child processes."""
-        return self._bwrap is not None
+        """True when commands run inside bubblewrap or an overlay root; False when they are plain
+        child processes."""
+        return self._bwrap is not None or self.root is not None
 
     @property
     def home(self) -> str:
@@ -239,12 +255,25 @@ class Sandbox:
 
     @property
     def writable_dirs(self) -> tuple[str, ...]:
-        """Guest directories a command (and SFTP) may write to; all live in the instance dir."""
+        """Guest directories a command (and SFTP) may write to; all live in the instance dir.
+
+        In overlay mode the whole root is the instance's: these are the mount points only
+        (SFTP checks the guest user's permissions, :meth:`is_writable`)."""
+        if self.root is not None:
+            return (self.home, *self.TMP_DIRS)
         return (self.home, "/opt", "/srv", "/usr/local", *self.TMP_DIRS)
+
+    def _root_view(self) -> Path:
+        """The overlay root as the host sees it: pid 1's root while running, else the upper
+        layer (written before the overlay is mounted)."""
+        assert self.root is not None
+        return self.root.view if self.root.running else self.root.upper
 
     def host_dir(self, guest_dir: str) -> Path:
         """Where the writable (or persistent) guest directory ``guest_dir`` lives on the host."""
         normal = posixpath.normpath("/" + guest_dir.lstrip("/"))
+        if self.root is not None:
+            return self._root_view() / normal.lstrip("/")
         for root in (*self.writable_dirs, *self.PERSISTENT_DIRS):
             if normal == root or normal.startswith(root + "/"):
                 return self._rootfs / normal.lstrip("/")
@@ -252,6 +281,8 @@ class Sandbox:
 
     def ensure_layout(self) -> None:
         """Create the instance's directories and its generated /etc files (idempotent)."""
+        if self.root is not None:
+            return  # the overlay root writes its own (core.local.rootfs.write_guest_files)
         for guest in self.writable_dirs:
             path = self.host_dir(guest)
             path.mkdir(parents=True, exist_ok=True)
@@ -265,6 +296,8 @@ class Sandbox:
 
     def clear_tmp(self) -> None:
         """Empty /tmp and /var/tmp, as a reboot does (call when the instance starts)."""
+        if self.root is not None:
+            return  # a fresh tmpfs at every boot
         for guest in self.TMP_DIRS:
             root = self.host_dir(guest)
             if not root.is_dir():
@@ -383,7 +416,10 @@ class Sandbox:
         """
         self.ensure_layout()
         inner = [self._login_shell(), "-l"] if command is None else ["/bin/sh", "-c", command]
-        if self.isolated:
+        if self.root is not None:
+            argv = self.root.command(inner)
+            cwd = str(self.instance_dir)
+        elif self.isolated:
             argv = [*self._bwrap_argv(), *inner]
             cwd = str(self.instance_dir)
         else:
@@ -473,7 +509,9 @@ class Sandbox:
             _kill_quietly(process.pid, signum, group=True)
             return
         table = _process_table()
-        wrappers = {process.pid} | {p.pid for p in table if p.ppid == process.pid}
+        wrappers = {process.pid}
+        if self.root is None:  # bwrap's namespace init; nsenter's child is the command itself
+            wrappers |= {p.pid for p in table if p.ppid == process.pid}
         for entry in table:
             if entry.session == process.pid and entry.pid not in wrappers:
                 _kill_quietly(entry.pid, signum)
@@ -570,6 +608,10 @@ class Sandbox:
 
     def _lexical_host_path(self, guest: str) -> Path:
         """Host path of a normalised, symlink-free guest path (raises PermissionError if hidden)."""
+        if self.root is not None:
+            if any(guest == tree or guest.startswith(tree + "/") for tree in _OVERLAY_REFUSED):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), guest)
+            return self._root_view() / guest.lstrip("/")
         for root in sorted(self.writable_dirs, key=len, reverse=True):
             if guest == root or guest.startswith(root + "/"):
                 return self._rootfs / guest.lstrip("/")
@@ -623,10 +665,40 @@ class Sandbox:
         return resolved
 
     def is_writable(self, guest_path: str) -> bool:
-        """Whether a normalised guest path lies inside one of the writable directories."""
+        """Whether a normalised guest path lies inside one of the writable directories (overlay
+        mode: whether the guest user may write it, by its owner and mode or its parent's)."""
+        if self.root is not None:
+            return self._guest_may_write(guest_path)
         return any(
             guest_path == root or guest_path.startswith(root + "/") for root in self.writable_dirs
         )
+
+    def _guest_may_write(self, guest: str) -> bool:
+        try:
+            host = self._lexical_host_path(guest)
+        except PermissionError:
+            return False
+        try:
+            info = os.lstat(host)
+        except FileNotFoundError:
+            try:
+                info = os.stat(host.parent)
+            except OSError:
+                return False
+        except OSError:
+            return False
+        if info.st_uid == GUEST_UID:
+            return bool(info.st_mode & 0o200)
+        if info.st_gid == GUEST_GID:
+            return bool(info.st_mode & 0o020)
+        return bool(info.st_mode & 0o002)
+
+    def adopt(self, host_path: Path | bytes | str) -> None:
+        """What the SFTP server created belongs to the guest user (overlay mode: uid 1000 of the
+        instance, which is uid 1000 on the host)."""
+        if self.root is not None:
+            with contextlib.suppress(OSError):
+                os.lchown(host_path, GUEST_UID, GUEST_GID)
 
     def map_path(self, guest_path: str, *, write: bool, follow_symlinks: bool = True) -> Path:
         """Host path for a guest path, for the SFTP server.
@@ -635,13 +707,35 @@ class Sandbox:
         /etc/hostname to the instance's generated files; /root, /proc, /sys, /dev, /run and the
         shadow files are refused (PermissionError); anything else is the host path, read-only.
         ``write=True`` outside the writable dirs raises PermissionError.
+
+        Overlay mode: every guest path is the instance's (/proc, /sys and /dev refused); writing
+        needs the guest user's permission, and so does reading a file (the server runs as the
+        host's root: the user must not read root's 0600 files through it).
         """
         resolved = self.resolve_guest_path(guest_path, follow_symlinks=follow_symlinks)
         if write and not self.is_writable(resolved):
             raise PermissionError(
                 errno.EACCES, "read-only outside the instance's writable dirs", resolved
             )
-        return self._lexical_host_path(resolved)
+        host = self._lexical_host_path(resolved)
+        if self.root is not None and not write and not _guest_may_read(host):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), resolved)
+        return host
+
+
+def _guest_may_read(host: Path) -> bool:
+    """Whether the guest user (uid/gid 1000) may read a regular file (others: not checked)."""
+    try:
+        info = os.stat(host)
+    except OSError:
+        return True  # missing or unreachable: the operation itself will say
+    if not stat.S_ISREG(info.st_mode):
+        return True
+    if info.st_uid == GUEST_UID:
+        return bool(info.st_mode & 0o400)
+    if info.st_gid == GUEST_GID:
+        return bool(info.st_mode & 0o040)
+    return bool(info.st_mode & 0o004)
 
 
 def _acquire_controlling_tty() -> None:

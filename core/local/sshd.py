@@ -28,6 +28,7 @@ import stat
 import struct
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 from asyncssh.sftp import (
@@ -227,12 +228,14 @@ class _SandboxSFTPServer(asyncssh.SFTPServer):
 
     def format_user(self, uid: int | None) -> str:
         # inside bubblewrap our own uid is the guest user's: list files as the guest sees them
-        if uid is not None and uid == os.getuid() and self._sandbox.isolated:
+        overlay = self._sandbox.root is not None  # there ids are the instance's own
+        if uid is not None and uid == os.getuid() and self._sandbox.isolated and not overlay:
             return self._sandbox.username
         return super().format_user(uid)
 
     def format_group(self, gid: int | None) -> str:
-        if gid is not None and gid == os.getgid() and self._sandbox.isolated:
+        overlay = self._sandbox.root is not None  # there ids are the instance's own
+        if gid is not None and gid == os.getgid() and self._sandbox.isolated and not overlay:
             return self._sandbox.username
         return super().format_group(gid)
 
@@ -261,7 +264,10 @@ class _SandboxSFTPServer(asyncssh.SFTPServer):
             # map_path resolved the guest's symlinks; a link swapped in since is refused.
             flags |= os.O_NOFOLLOW
         perms = 0o666 if attrs.permissions is None else stat.S_IMODE(attrs.permissions)
+        created = bool(flags & os.O_CREAT) and not os.path.lexists(host)
         fd = os.open(host, flags | os.O_CLOEXEC, perms)
+        if created:
+            self._sandbox.adopt(host)
         try:
             return os.fdopen(fd, mode, buffering=0)
         except BaseException:
@@ -303,7 +309,9 @@ class _SandboxSFTPServer(asyncssh.SFTPServer):
 
     def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         mode = 0o777 if attrs.permissions is None else stat.S_IMODE(attrs.permissions)
-        os.mkdir(self._mutable(path), mode)
+        host = self._mutable(path)
+        os.mkdir(host, mode)
+        self._sandbox.adopt(host)
 
     def rmdir(self, path: bytes) -> None:
         os.rmdir(self._mutable(path))
@@ -316,7 +324,9 @@ class _SandboxSFTPServer(asyncssh.SFTPServer):
         return os.fsencode(os.readlink(self._host(path, follow=False)))
 
     def symlink(self, oldpath: bytes, newpath: bytes) -> None:
-        os.symlink(os.fsdecode(oldpath), self._mutable(newpath))
+        host = self._mutable(newpath)
+        os.symlink(os.fsdecode(oldpath), host)
+        self._sandbox.adopt(host)
 
     def link(self, oldpath: bytes, newpath: bytes) -> None:
         # the source must be writable too: a hard link to a host file would make it writable
@@ -367,6 +377,14 @@ class _ConnectionHandler(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._owner._connections.add(conn)
+        peer = conn.get_extra_info("peername") or ("", 0)
+        admit = self._owner.admit
+        if admit is not None and not admit(str(peer[0]), self._owner.port):
+            # The instance's security groups do not admit this source on this port: as on
+            # EC2 the connection gets nowhere (here it is closed at once).
+            log.info("instance sshd: %s refused by the security groups", peer[0])
+            conn.abort()
+            return
         try:
             limit = self._owner._drop_after_bytes()
         except Exception:  # a broken fault plan must not take the server down
@@ -392,17 +410,15 @@ class _ConnectionHandler(asyncssh.SSHServer):
         return NotImplemented if self._owner.password_hash() is not None else False  # type: ignore[return-value]
 
     def validate_password(self, username: str, password: str) -> bool:
-        stored = self._owner.password_hash()
-        return username == self._owner.username and stored is not None and (
-            _check_password(password, stored)
-        )
+        stored = self._owner.password_hash(username)
+        return stored is not None and _check_password(password, stored)
 
     def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         """A user certificate signed by a ``cert-authority`` line of authorized_keys."""
-        if username != self._owner.username or self._conn is None:
+        if self._conn is None:
             return False
         peer = self._conn.get_extra_info("peername") or ("", 0)
-        authorized = self._owner.authorized_keys()
+        authorized = self._owner.authorized_keys(username)
         return authorized is not None and (
             authorized.validate(key, str(peer[0]), str(peer[0]), ca=True) is not None
         )
@@ -428,10 +444,12 @@ class _ConnectionHandler(asyncssh.SSHServer):
         return False
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        if username != self._owner.username or self._conn is None:
+        if self._conn is None:
             return False
+        if self._owner.refuse_ed25519 and key.get_algorithm() == "ssh-ed25519":
+            return False  # an old sshd (OpenSSH < 6.5) knows no ed25519 user keys
         peer = self._conn.get_extra_info("peername") or ("", 0)
-        authorized = self._owner.authorized_keys()
+        authorized = self._owner.authorized_keys(username)
         if authorized is None or authorized.validate(key, str(peer[0]), str(peer[0])) is None:
             return False
         refused = self._owner.refused_signature_algs
@@ -471,10 +489,17 @@ class InstanceSSHServer:
         login_timeout: float = 30.0,
         authorized_keys_file: Path | None = None,
         refused_signature_algs: Sequence[str] = REFUSED_SIGNATURE_ALGS,
+        admit: Callable[[str, int], bool] | None = None,
     ) -> None:
         """With ``authorized_keys_file``, logins are checked against that file (the guest's
-        ``~/.ssh/authorized_keys``, read at each login as sshd does), else ``authorized_keys``."""
+        ``~/.ssh/authorized_keys``, read at each login as sshd does), else ``authorized_keys``.
+        ``admit(source address, port)``: the instance's security groups (None: no check)."""
         self.host = host
+        self.admit = admit
+        #: refuse ed25519 user keys, as an sshd older than OpenSSH 6.5 does
+        self.refuse_ed25519 = False
+        #: more addresses to listen on, on the same port (the instance's public address)
+        self.extra_hosts: tuple[str, ...] = ()
         self.port = port
         self.username = username
         self.sandbox = sandbox
@@ -499,11 +524,16 @@ class InstanceSSHServer:
     def running(self) -> bool:
         return self._acceptor is not None
 
-    def authorized_keys(self) -> asyncssh.SSHAuthorizedKeys | None:
-        if self._authorized_keys_file is None:
+    def authorized_keys(self, username: str | None = None) -> asyncssh.SSHAuthorizedKeys | None:
+        """The keys ``username`` (default: the image's user) may log in with; another user
+        exists once cloud-config ``users`` created it (:func:`apply_cloud_config`)."""
+        keys_file = self._authorized_keys_file
+        if username is not None and username != self.username:
+            keys_file = self.sandbox.instance_dir / f"{USER_KEYS_PREFIX}{username}"
+        elif keys_file is None:
             return self._authorized
         try:
-            text = self._authorized_keys_file.read_text(encoding="utf-8", errors="replace")
+            text = keys_file.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None  # no file: no key logs in, as with sshd
         lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
@@ -514,16 +544,17 @@ class InstanceSSHServer:
         except (asyncssh.KeyImportError, ValueError):
             return None  # sshd skips what it cannot read; one bad line here refuses all
 
-    def password_hash(self) -> str | None:
-        """The user's password hash, when cloud-config gave the instance one and allowed SSH
-        password logins (``ssh_pwauth``); read at each login, like sshd reads /etc/shadow."""
+    def password_hash(self, username: str | None = None) -> str | None:
+        """The user's password hash (``username`` None: any user's), when cloud-config gave
+        one and allowed SSH password logins (``ssh_pwauth``); read at each login, like sshd
+        reads /etc/shadow (a user cloud-config creates late logs in once it is there)."""
         try:
             text = (self.sandbox.instance_dir / PASSWORD_FILE).read_text(encoding="utf-8")
         except OSError:
             return None
         for line in text.splitlines():
             user, _, stored = line.partition(":")
-            if user == self.username and stored:
+            if (username is None or user == username) and stored:
                 return stored
         return None
 
@@ -542,15 +573,14 @@ class InstanceSSHServer:
 
     def _signature_algs(self) -> tuple[str, ...]:
         """The server-sig-algs advertised: asyncssh's defaults without the refused ones."""
-        if not self.refused_signature_algs:
+        refused = set(self.refused_signature_algs)
+        if self.refuse_ed25519:  # an sshd without ed25519 does not advertise it either
+            refused |= {b"ssh-ed25519", b"sk-ssh-ed25519@openssh.com"}
+        if not refused:
             return ()
         from asyncssh.public_key import get_default_public_key_algs
 
-        return tuple(
-            a.decode()
-            for a in get_default_public_key_algs()
-            if a not in self.refused_signature_algs
-        )
+        return tuple(a.decode() for a in get_default_public_key_algs() if a not in refused)
 
     async def start(self) -> int:
         """Listen on host:port (0: any free port) and return the bound port."""
@@ -559,7 +589,7 @@ class InstanceSSHServer:
         try:
             acceptor = await asyncssh.create_server(
                 lambda: _ConnectionHandler(self),
-                self.host,
+                [self.host, *self.extra_hosts] if self.extra_hosts else self.host,
                 self.port,
                 server_host_keys=[self._host_key],
                 signature_algs=self._signature_algs(),
@@ -703,6 +733,8 @@ class InstanceSSHServer:
 #: the instance directory's file of SSH-login passwords (user:scrypt$salt$hash), as cloud-init's
 #: ``password``/``chpasswd`` with ``ssh_pwauth: true`` would set them
 PASSWORD_FILE = "ssh-passwords"
+#: the instance directory's ``authorized_keys.<user>``: the keys of a user cloud-config created
+USER_KEYS_PREFIX = "authorized_keys."
 
 
 def hostname_of(address: str) -> str:
@@ -734,7 +766,11 @@ def apply_cloud_config(
     """What cloud-init does with a ``#cloud-config`` user data for SSH logins: the default
     user's ``password`` (or its ``chpasswd`` entry) becomes an SSH password when
     ``ssh_pwauth: true``; ``ssh_authorized_keys`` (``cert-authority`` lines too) are added
-    to the user's authorized_keys. Other user data is left alone."""
+    to the user's authorized_keys. ``users`` entries other than ``default`` become users who
+    may log in: with their ``ssh_authorized_keys``, and with ``plain_text_passwd`` when
+    ``lock_passwd: false`` and ``ssh_pwauth: true`` (hashed ``passwd`` entries are not
+    supported here). Their sessions run as the instance's one sandbox user. Other user data
+    is left alone."""
     if not user_data or not user_data.lstrip().startswith("#cloud-config"):
         return
     import yaml
@@ -746,36 +782,70 @@ def apply_cloud_config(
         return
     if not isinstance(config, dict):
         return
-    password = config.get("password")
+    passwords: dict[str, str] = {}
+    if isinstance(config.get("password"), str | int):
+        passwords[username] = str(config["password"])
+    extra: list[dict[str, Any]] = [
+        entry
+        for entry in config.get("users") or ()
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"]
+    ]
+    for entry in extra:
+        if entry.get("plain_text_passwd") is not None and entry.get("lock_passwd") in (
+            False,
+            "false",
+        ):
+            passwords[entry["name"]] = str(entry["plain_text_passwd"])
     chpasswd = config.get("chpasswd")
     if isinstance(chpasswd, dict):
-        for entry in chpasswd.get("users") or ():
-            if isinstance(entry, dict) and entry.get("name") == username:
-                password = entry.get("password", password)
+        for item in chpasswd.get("users") or ():
+            if isinstance(item, dict) and item.get("name") and item.get("password") is not None:
+                passwords[str(item["name"])] = str(item["password"])
         listed = chpasswd.get("list")
         lines = listed.splitlines() if isinstance(listed, str) else listed or ()
         for line in lines:
             user, _, value = str(line).partition(":")
-            if user == username and value:
-                password = value
-    if isinstance(password, str | int) and config.get("ssh_pwauth") in (True, "true", "yes"):
+            if user and value:
+                passwords[user] = value
+    if passwords and config.get("ssh_pwauth") in (True, "true", "yes"):
         path = instance_dir / PASSWORD_FILE
         instance_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{username}:{_hash_password(str(password))}\n", encoding="utf-8")
-        path.chmod(0o600)
-    keys = [str(k).strip() for k in config.get("ssh_authorized_keys") or () if str(k).strip()]
-    if keys:
-        authorized_keys_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            present = authorized_keys_file.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            present = ""
-        if present and not present.endswith("\n"):
-            present += "\n"
-        authorized_keys_file.write_text(
-            present + "".join(f"{k}\n" for k in keys if k not in present), encoding="utf-8"
+        known = {username} | {entry["name"] for entry in extra}
+        path.write_text(
+            "".join(
+                f"{user}:{_hash_password(password)}\n"
+                for user, password in passwords.items()
+                if user in known
+            ),
+            encoding="utf-8",
         )
-        authorized_keys_file.chmod(0o600)
+        path.chmod(0o600)
+    _add_keys(authorized_keys_file, config.get("ssh_authorized_keys"))
+    for entry in extra:
+        if entry["name"] == username:
+            _add_keys(authorized_keys_file, entry.get("ssh_authorized_keys"))
+        elif "/" not in entry["name"] and entry["name"] not in (".", ".."):
+            path = instance_dir / f"{USER_KEYS_PREFIX}{entry['name']}"
+            _add_keys(path, entry.get("ssh_authorized_keys"), create=True)
+
+
+def _add_keys(path: Path, listed: object, *, create: bool = False) -> None:
+    keys = (
+        [str(k).strip() for k in listed if str(k).strip()]
+        if isinstance(listed, list | tuple)
+        else []
+    )
+    if not keys and not create:
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        present = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        present = ""
+    if present and not present.endswith("\n"):
+        present += "\n"
+    path.write_text(present + "".join(f"{k}\n" for k in keys if k not in present), encoding="utf-8")
+    path.chmod(0o600)
 
 
 async def _forward_from(source: str, host: str, port: int) -> object:

@@ -4,23 +4,80 @@ Run with ``.venv/bin/python tests/bench/bench_build.py`` (or ``bash .ci/bench``)
 
 * one build, as a ratio of its wall time to the sum of the profile's simulated
   transitions it must wait for (boot, SSH, stop, image, terminate): the floor;
-* 20 builds in parallel (one template, 20 builders), as a ratio to one build.
+* 20 builds in parallel (one template, 20 builders), as a ratio to one build;
+* the API calls each run made, per operation, the Describe* calls of 20 builds as
+  a ratio to one build's and their peak rate (calls in any one second);
+* the engine's CPU per build (process CPU with the local cloud in its own process).
+
+Both with the local cloud in its own process (``amibake local serve``, as real AWS
+is) and in-process (as the app runs it). ``--mode process`` or ``--mode inprocess``
+runs one of them.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import core.aws
 from core.aws import Aws, Target
 from core.engine.build import run_builds, select_builders
 from core.engine.context import BuildOptions
 from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from core.local.latency import get_profile
 from core.templates import load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    seconds: float = 0.0
+    cpu: float = 0.0
+    calls: Counter[str] = field(default_factory=Counter)
+    times: list[tuple[float, str]] = field(default_factory=list)
+
+    def describes(self) -> int:
+        return sum(n for op, n in self.calls.items() if op.startswith("Describe"))
+
+    def peak_describe_rate(self) -> int:
+        """The most Describe* calls sent within any one second."""
+        stamps = sorted(t for t, op in self.times if op.startswith("Describe"))
+        best = start = 0
+        for end, stamp in enumerate(stamps):
+            while stamp - stamps[start] >= 1.0:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+
+@contextmanager
+def counting(run: Run) -> Iterator[None]:
+    original = core.aws.count_call
+
+    def count(operation: str) -> None:
+        run.calls[operation] += 1
+        run.times.append((time.monotonic(), operation))
+        original(operation)
+
+    core.aws.count_call = count  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        core.aws.count_call = original  # type: ignore[assignment]
 
 
 def template(directory: Path, builders: int) -> Path:
@@ -51,41 +108,113 @@ def template(directory: Path, builders: int) -> Path:
     return path
 
 
-async def timed_builds(cloud: LocalCloud, path: Path) -> float:
+async def timed_builds(endpoint: str, ssh_port: int | None, path: Path) -> Run:
     spec = load(path)
     target = Target(
-        endpoint_url=cloud.endpoint_url,
+        endpoint_url=endpoint,
         access_key_id=FAKE_ACCESS_KEY,
         secret_access_key=FAKE_SECRET_KEY,
     )
-    options = BuildOptions(target=target, ssh_port=cloud.ssh_port)
+    options = BuildOptions(target=target, ssh_port=ssh_port)
     aws = Aws(target, max_workers=64)
-    started = time.perf_counter()
-    results = await run_builds(spec, select_builders(spec), aws, options, lambda event: None)
-    elapsed = time.perf_counter() - started
+    run = Run()
+    with counting(run):
+        cpu = time.process_time()
+        started = time.perf_counter()
+        results = await run_builds(spec, select_builders(spec), aws, options, lambda event: None)
+        run.seconds = time.perf_counter() - started
+        run.cpu = time.process_time() - cpu
     aws.close()
     failed = [r for r in results if r.status != "succeeded"]
     if failed:
         raise SystemExit(f"benchmark build failed: {failed[0].error}")
-    return elapsed
+    return run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def cloud_process(data_dir: Path) -> Iterator[tuple[str, int]]:
+    """``amibake local serve`` in its own process; yields (endpoint, ssh port)."""
+    port, ssh_port = free_port(), free_port()
+    command = [
+        sys.executable, "-c", "from tui.cli import main; raise SystemExit(main())",
+        "local", "serve", "--latency", "fast", "--port", str(port),
+        "--ssh-port", str(ssh_port), "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    server = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/_amibake/status", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the local cloud process did not start") from None
+                time.sleep(0.2)
+        yield endpoint, ssh_port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def measure(
+    endpoint: str, ssh_port: int | None, directory: Path, many: int = 20
+) -> tuple[Run, Run]:
+    asyncio.run(timed_builds(endpoint, ssh_port, template(directory, 1)))  # warm-up
+    one = asyncio.run(timed_builds(endpoint, ssh_port, template(directory, 1)))
+    twenty = asyncio.run(timed_builds(endpoint, ssh_port, template(directory, many)))
+    return one, twenty
+
+
+def report(title: str, floor: float, one: Run, twenty: Run, n: int, engine_cpu: bool) -> None:
+    print(f"build benchmark on the fast profile, local cloud {title} (one run)")
+    print(f"  floor: simulated transitions one build waits for  {floor:.1f} s")
+    print(f"  one build                                         {one.seconds:.1f} s")
+    print(f"    as a ratio to the floor                         {one.seconds / floor:.2f}")
+    print(f"  {n} builds in parallel                             {twenty.seconds:.1f} s")
+    print(f"    as a ratio to one build                         {twenty.seconds / one.seconds:.2f}")
+    what = "engine CPU" if engine_cpu else "process CPU (engine + local cloud)"
+    print(f"  {what} per build, one build               {one.cpu:.2f} s")
+    print(f"  {what} per build, {n} builds               {twenty.cpu / n:.2f} s")
+    print(f"  Describe* calls: one build {one.describes()}, {n} builds {twenty.describes()} "
+          f"({twenty.describes() / max(1, one.describes()):.1f}x)")  # fmt: skip
+    print(f"  peak Describe* calls in one second: one build {one.peak_describe_rate()}, "
+          f"{n} builds {twenty.peak_describe_rate()}")  # fmt: skip
+    print(f"  API calls per operation (one build / {n} builds):")
+    for operation in sorted(set(one.calls) | set(twenty.calls)):
+        print(f"    {operation:40} {one.calls[operation]:5} {twenty.calls[operation]:6}")
 
 
 def main() -> int:
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        LocalCloud(latency="fast", data_dir=Path(scratch) / "cloud") as cloud,
-    ):
-        directory = Path(scratch)
-        asyncio.run(timed_builds(cloud, template(directory, 1)))  # warm-up: catalogue, clients
-        one = asyncio.run(timed_builds(cloud, template(directory, 1)))
-        twenty = asyncio.run(timed_builds(cloud, template(directory, 20)))
-        floor = cloud.latency.total_build_floor()
-    print("build benchmark on the fast profile (one run)")
-    print(f"  floor: simulated transitions one build waits for  {floor:.1f} s")
-    print(f"  one build                                         {one:.1f} s")
-    print(f"    as a ratio to the floor                         {one / floor:.2f}")
-    print(f"  20 builds in parallel                             {twenty:.1f} s")
-    print(f"    as a ratio to one build                         {twenty / one:.2f}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("process", "inprocess", "both"), default="both")
+    parser.add_argument("--builds", type=int, default=20, help="parallel builds (default 20)")
+    args = parser.parse_args()
+    floor = get_profile("fast").total_build_floor()
+    if args.mode in ("process", "both"):
+        with tempfile.TemporaryDirectory() as scratch:
+            with cloud_process(Path(scratch) / "cloud") as (endpoint, ssh_port):
+                one, twenty = measure(endpoint, ssh_port, Path(scratch), args.builds)
+            report("in its own process", floor, one, twenty, args.builds, engine_cpu=True)
+    if args.mode in ("inprocess", "both"):
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            LocalCloud(latency="fast", data_dir=Path(scratch) / "cloud") as cloud,
+        ):
+            one, twenty = measure(cloud.endpoint_url, cloud.ssh_port, Path(scratch), args.builds)
+        report("in-process", floor, one, twenty, args.builds, engine_cpu=False)
     return 0
 
 

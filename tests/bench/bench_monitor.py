@@ -167,7 +167,8 @@ async def run_monitor(endpoint: str, lines: int) -> dict[str, Any]:
 
     from core.aws import Target
     from core.templates import loads
-    from tui.build_runner import quit_app, runs
+    from tui.build_runner import runs
+    from tui.host import quit_app
     from tui.screens.monitor import MonitorScreen
     from tui.widgets.log_view import BuildLogView
 

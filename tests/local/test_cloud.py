@@ -155,18 +155,23 @@ def test_images_differ_per_region(cloud: LocalCloud) -> None:
 
 
 async def test_round_trip_files_survive_into_a_new_image(
-    ec2: Any, launch: Any, unique: str
+    ec2: Any, launch: Any, unique: str, cloud: LocalCloud
 ) -> None:
     builder = launch()
     described = builder.describe()
     address = described["PublicIpAddress"]
     assert address.startswith("127.")
-    assert described["PrivateIpAddress"] == address
+    # the private address is another loopback address (issue 10), served by the same sshd
+    private = described["PrivateIpAddress"]
+    assert private.startswith("127.")
+    assert (private != address) == cloud.per_instance_addresses
     assert described["PublicDnsName"] == address
     wait_state(ec2, builder.id, "running")
     async with await builder.connect_when_ready() as conn:
+        # /opt is root's on a cloud image (overlay roots); the fallback sandbox lets us write it
+        make = "sudo install -d -o ubuntu /opt/app" if cloud.overlay_mode else "mkdir -p /opt/app"
         result = await conn.run(
-            "echo baked > ~/marker && mkdir -p /opt/app && echo v1 > /opt/app/version && whoami"
+            f"echo baked > ~/marker && {make} && echo v1 > /opt/app/version && whoami"
         )
         assert result.exit_status == 0, result.stderr
         assert result.stdout.strip() in ("ubuntu", "root")
