@@ -2,8 +2,15 @@
 
 boto3 is synchronous; every call here runs in a bounded thread pool so the
 event loop never blocks. Throttling and transient errors are retried by
-botocore's own ``standard`` retry mode, not by hand. Errors come back as
+botocore's own ``adaptive`` retry mode (``standard`` plus a client-side rate
+limiter that slows down once EC2 throttles), not by hand. Errors come back as
 :class:`AwsError` with AWS's code and a one-line message.
+
+One boto3 session per process and per target, its clients created once: making
+a session and its clients costs far more CPU than a build's own calls, and
+every :class:`Aws` of the same target (a build's, the app's, a data source's)
+shares them. Every call is counted per operation (:data:`CALLS`) for the
+benchmarks and the waiters' tests.
 
 Nothing here knows about the local cloud: a target is a profile, optional
 explicit credentials and an optional endpoint URL.
@@ -12,9 +19,13 @@ explicit credentials and an optional endpoint URL.
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 import os
 import re
 import threading
+import weakref
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +36,33 @@ from core.errors import AmibakeError
 if TYPE_CHECKING:
     from core.model import AssumeRole
 
-DEFAULT_RETRIES = {"mode": "standard", "total_max_attempts": 8}
+DEFAULT_RETRIES = {"mode": "adaptive", "total_max_attempts": 8}
+
+#: API calls sent by this process, per operation name (every Aws counts here).
+CALLS: Counter[str] = Counter()
+_CALLS_LOCK = threading.Lock()
+
+#: (target key, region) -> boto3 session; (target key, service, region) -> client.
+_SESSIONS: dict[str, Any] = {}
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_SHARED_LOCK = threading.Lock()
+#: per event loop: identical Describe* calls in flight -> the one request's answer
+_IN_FLIGHT: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, asyncio.Future[Any]]]
+_IN_FLIGHT = weakref.WeakKeyDictionary()
+
+
+def count_call(operation: str) -> None:
+    with _CALLS_LOCK:
+        CALLS[operation] += 1
+
+
+def target_key(target: Target) -> str:
+    """What makes two targets' sessions interchangeable: every field (secrets included,
+    kept in memory only) and the AWS_* environment a default chain reads."""
+    from dataclasses import asdict
+
+    environment = {k: v for k, v in os.environ.items() if k.startswith("AWS_") or k == "HOME"}
+    return json.dumps([asdict(target), environment], sort_keys=True, default=str)
 
 
 class AwsError(AmibakeError):
@@ -92,7 +129,7 @@ class Target:
     def retries(self) -> dict[str, Any]:
         if self.max_retries is None:
             return dict(DEFAULT_RETRIES)
-        return {"mode": "standard", "total_max_attempts": self.max_retries + 1}
+        return {"mode": "adaptive", "total_max_attempts": self.max_retries + 1}
 
 
 #: Packer's pattern (builder/common/errors.go) for the encoded part of an authorization error.
@@ -110,6 +147,7 @@ class Aws:
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._session: Any = None
+        self._key = target_key(self.target)
         #: the access options this client was made for (core.engine.access.builder_aws)
         self.access: Any = None
         #: the target those options refined
@@ -219,19 +257,26 @@ class Aws:
     def client(self, service: str, region: str) -> Any:
         """The boto3 client for (service, region); created once, thread-safe to share."""
         key = (service, region)
-        with self._lock:
-            client = self._clients.get(key)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        shared = (self._key, service, region)
+        with _SHARED_LOCK:
+            client = _CLIENTS.get(shared)
             if client is None:
                 if self._session is None:
-                    self._session = self._make_session(region)
-                client = self._session.client(
+                    self._session = _SESSIONS.get(self._key)
+                if self._session is None:
+                    self._session = _SESSIONS[self._key] = self._make_session(region)
+                client = _CLIENTS[shared] = self._session.client(
                     service,
                     region_name=region,
                     endpoint_url=self.target.endpoint_for(service),
                     verify=self.target.verify_tls,
                     config=self._config(),
                 )
-                self._clients[key] = client
+        with self._lock:
+            self._clients[key] = client
         return client
 
     async def _run(self, operation: str, function: Callable[[], Any]) -> Any:
@@ -274,17 +319,46 @@ class Aws:
     ) -> dict[str, Any]:
         from botocore import xform_name
 
+        flight = None
+        if operation.startswith("Describe"):
+            # identical reads in flight at once (20 builds of one template looking up the
+            # same source AMI and regions) share one request
+            try:
+                flight = (self._key, service, region, operation, json.dumps(params, sort_keys=True))
+            except TypeError:
+                flight = None
+
         def invoke() -> Any:
             client = self.client(service, region)
             return getattr(client, xform_name(operation))(**params)
 
-        return await self._run(operation, invoke)
+        if flight is None:
+            count_call(operation)
+            return await self._run(operation, invoke)
+        loop = asyncio.get_running_loop()
+        flights = _IN_FLIGHT.setdefault(loop, {})
+        task = flights.get(flight)
+        if task is not None:
+            return copy.deepcopy(await asyncio.shield(task))
+        count_call(operation)
+        # a task of its own: a caller's cancellation must not cancel the others' answer
+        task = flights[flight] = loop.create_task(self._run(operation, invoke))
+
+        def landed(done: asyncio.Task[Any]) -> None:
+            if flights.get(flight) is done:
+                del flights[flight]
+            if not done.cancelled():
+                done.exception()  # retrieved here; every caller still gets it raised
+
+        task.add_done_callback(landed)
+        return await asyncio.shield(task)
 
     async def collect(self, region: str, operation: str, key: str, /, **params: Any) -> list[Any]:
         """All items under ``key`` across every page (botocore's paginator)."""
         from botocore import xform_name
 
         def invoke() -> list[Any]:
+            count_call(operation)
             paginator = self.client("ec2", region).get_paginator(xform_name(operation))
             items: list[Any] = []
             for page in paginator.paginate(**params):

@@ -186,17 +186,12 @@ def resolver_for(
     the environment's region, else ``us-east-1``.
     """
     if local_cloud is not None:
-        from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+        from core.targets import local_target
 
-        def local_target() -> Target:
-            cloud = local_cloud() if callable(local_cloud) else local_cloud
-            return Target(
-                endpoint_url=cloud.endpoint_url,
-                access_key_id=FAKE_ACCESS_KEY,
-                secret_access_key=FAKE_SECRET_KEY,
-            )
+        def target_of_cloud() -> Target:
+            return local_target(local_cloud() if callable(local_cloud) else local_cloud)
 
-        return AwsResolver(local_target, region or "us-east-1", local=True)
+        return AwsResolver(target_of_cloud, region or "us-east-1", local=True)
     if region is None:
         from core.targets import DEFAULT_REGION, profile_region
 

@@ -47,6 +47,8 @@ class BuildStarted(Event):
     template: str
     region: str
     variables: dict[str, str] = field(default_factory=dict)
+    #: the plan: (name, title) of every step the build will run, in order
+    steps: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,4 +170,6 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         kwargs["snapshot_ids"] = tuple(kwargs.get("snapshot_ids", ()))
     if cls is LogLines:
         kwargs["lines"] = tuple(kwargs.get("lines", ()))
+    if cls is BuildStarted:
+        kwargs["steps"] = tuple((str(n), str(t)) for n, t in kwargs.get("steps", ()))
     return cls(**kwargs)

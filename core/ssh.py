@@ -59,8 +59,16 @@ __all__ = [
 TAIL_LINES = 20
 #: the longest pause between two connection attempts
 MAX_RETRY_DELAY = 2.0
+#: a refused port (sshd not listening yet) answers at once: look again soon, a capped
+#: number of times, before backing off as for other errors (issue 16)
+REFUSED_RETRY_DELAY = 0.1
+REFUSED_FAST_ATTEMPTS = 50
 #: the pause between two attempts after the server refused our key
 AUTH_RETRY_DELAY = 2.0
+#: the pause between two failed handshakes when they are counted (``handshake_attempts``):
+#: a user that user data creates appears late, so refusals are retried a few seconds apart
+#: (Packer sleeps several seconds between its handshake attempts too)
+HANDSHAKE_RETRY_DELAY = 3.0
 #: after TERM, how long a timed-out command has before it gets KILL
 KILL_GRACE = 2.0
 #: how long closing waits for the other side to acknowledge
@@ -94,6 +102,15 @@ class HostKeyMismatch(SshError):
         super().__init__(message)
         self.presented = presented
         self.expected = tuple(expected)
+
+
+class KeyTypeRefused(SshError):
+    """The server accepts no signature algorithm of our key's type (its server-sig-algs say
+    so): an sshd older than OpenSSH 6.5, or one configured without ed25519 (FIPS)."""
+
+    def __init__(self, message: str, *, key_type: str) -> None:
+        super().__init__(message)
+        self.key_type = key_type
 
 
 class SshAuthFailed(SshError):
@@ -217,7 +234,7 @@ async def _agent_keys(what: str) -> list[Any]:
     """The agent's keys, as client keys (asyncssh would otherwise add ~/.ssh's own)."""
     path = _agent_socket(what)
     try:
-        async with asyncssh.connect_agent(path) as agent:  # type: ignore[attr-defined]
+        async with asyncssh.connect_agent(path) as agent:
             keys = list(await agent.get_keys())
     except (OSError, asyncssh.Error) as error:
         raise SshError(f"{what}: cannot reach the SSH agent at {path}: {_reason(error)}") from None
@@ -448,6 +465,20 @@ def _reason(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _refused_key_type(client: _Client, settings: SshSettings) -> str | None:
+    """The type of our only key, when the server's server-sig-algs (RFC 8308) name none of its
+    signature algorithms; None when that cannot be the reason (other credentials, no list)."""
+    if settings.password or settings.agent_auth or len(settings.private_keys) != 1:
+        return None
+    advertised = getattr(client.conn, "_server_sig_algs", None) if client.conn else None
+    key = settings.private_keys[0]
+    if not advertised or key is None:
+        return None
+    if any(alg in advertised for alg in key.sig_algorithms):
+        return None
+    return str(key.get_algorithm())
+
+
 def _short(command: str, limit: int = 60) -> str:
     text = " ".join(command.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -547,7 +578,7 @@ class _CommandSession(asyncssh.SSHClientSession[bytes]):
         self.closed = asyncio.get_running_loop().create_future()
         self.chan: asyncssh.SSHClientChannel[bytes] | None = None
 
-    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
         self.chan = chan
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
@@ -656,6 +687,7 @@ class Communicator:
         attempt = 0
         first_refusal: float | None = None
         handshakes_failed = 0
+        refused_fast = 0
         last_reason = "no attempt made"
         while True:
             attempt += 1
@@ -671,7 +703,7 @@ class Communicator:
                         port,
                         username=username,
                         known_hosts=([], [], []) if expected else None,
-                        client_factory=lambda client=client: client,  # type: ignore[misc]
+                        client_factory=lambda client=client: client,
                         connect_timeout=limit,
                         **options,
                     )
@@ -692,6 +724,14 @@ class Communicator:
                     expected=sorted(expected),
                 ) from error
             except asyncssh.PermissionDenied as error:
+                refused_type = _refused_key_type(client, settings)
+                if refused_type is not None:
+                    # no retry can help: the server takes no key of this type at all
+                    raise KeyTypeRefused(
+                        f"SSH server {host}:{port} accepts no {refused_type} keys (its "
+                        "server-sig-algs lack them)",
+                        key_type=refused_type,
+                    ) from error
                 now = loop.time()
                 first_refusal = now if first_refusal is None else first_refusal
                 handshakes_failed += 1
@@ -714,7 +754,8 @@ class Communicator:
                     ) from error
                 if on_attempt is not None:
                     on_attempt(attempt, last_reason)
-                pause = min(AUTH_RETRY_DELAY, deadline - now, window_end - now)
+                spacing = AUTH_RETRY_DELAY if handshake_attempts is None else HANDSHAKE_RETRY_DELAY
+                pause = min(spacing, deadline - now, window_end - now)
                 await asyncio.sleep(max(pause, 0.0))
                 continue
             except SshError:
@@ -736,8 +777,13 @@ class Communicator:
                     ) from error
                 if on_attempt is not None:
                     on_attempt(attempt, last_reason)
-                await asyncio.sleep(max(min(delay, deadline - loop.time()), 0.0))
-                delay = min(delay * 1.5, MAX_RETRY_DELAY)
+                refused = isinstance(error, ConnectionRefusedError)
+                if refused and refused_fast < REFUSED_FAST_ATTEMPTS:
+                    refused_fast += 1
+                    pause = REFUSED_RETRY_DELAY
+                else:
+                    pause, delay = delay, min(delay * 1.5, MAX_RETRY_DELAY)
+                await asyncio.sleep(max(min(pause, deadline - loop.time()), 0.0))
                 continue
             return cls(
                 conn, host=host, port=port, username=username, settings=settings, route=route

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from core.aws import Aws, AwsError
 from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
@@ -23,7 +23,7 @@ from core.engine.steps.iam_profile import delete_instance_profile, delete_role
 from core.engine.steps.spot import LIVE_FLEET_STATES, delete_fleet
 from core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
 from core.errors import UsageError
-from core.ledger import Ledger
+from core.ledger import Ledger, LedgerBuild
 from core.paths import state_dir
 
 #: deletion order (a role goes before its instance profile: deleting it detaches it)
@@ -195,13 +195,14 @@ class Sweeper:
             )
         for group in groups:
             add("security-group", group["GroupId"], _tags(group), group.get("GroupName", ""))
-        for key in keys.get("KeyPairs", []):
+        # gather() of nine calls types its results as one union: these two are responses
+        for key in cast("dict[str, Any]", keys).get("KeyPairs", []):
             add("key-pair", key["KeyName"], _tags(key))
         for volume in volumes:
             if volume.get("State") in ("available", "error", "creating"):
                 add("volume", volume["VolumeId"], _tags(volume), volume.get("State", ""))
         artifact_snapshots: set[str] = set()
-        for image in images.get("Images", []):
+        for image in cast("dict[str, Any]", images).get("Images", []):
             tags = _tags(image)
             if tags.get(TAG_ARTIFACT) == "true":
                 artifact_snapshots.update(
@@ -451,3 +452,27 @@ class Sweeper:
             if build.status not in ("succeeded",):
                 self.ledger.finish_build(build.build_id, "swept")
             (state_dir() / "keys" / f"{build.build_id}.pem").unlink(missing_ok=True)
+
+
+async def sweep_builds(
+    aws: Aws,
+    ledger: Ledger,
+    builds: Iterable[LedgerBuild],
+    *,
+    fallback_region: str,
+    say: Callable[[str], None] = lambda text: None,
+) -> SweepReport:
+    """Sweep what each of ``builds`` (the ledger's unfinished builds) left behind.
+
+    Each build is swept in the regions it used (``fallback_region`` when it recorded
+    none). The one recovery flow: ``amibake build --recover`` and the app's recovery
+    offer both call this; one report sums the builds'.
+    """
+    total = SweepReport(dry_run=False)
+    for build in builds:
+        sweeper = Sweeper(aws, ledger=ledger, build_id=build.build_id, say=say)
+        report = await sweeper.sweep(build.regions or (fallback_region,))
+        total.found += report.found
+        total.deleted += report.deleted
+        total.failed += report.failed
+    return total

@@ -41,6 +41,7 @@ from core.model import (
     SshBastion,
     SshProxy,
 )
+from core.owners import EC2_OWNER_ALIASES, OWNER_NAMES
 from core.regions import ALL_REGIONS, is_known_region
 from core.templates.errors import Loc, Problems, join_path, suggest
 from core.templates.evaluate import EvalError
@@ -54,15 +55,9 @@ from core.templates.nodes import BadNode, Expr, ListNode, Lit, MapNode, Node, Sc
 
 T = TypeVar("T")
 
-OWNER_ALIASES = {
-    "canonical": "099720109477",
-    "aws-canonical": "099720109477",
-    "debian": "136693071363",
-    "redhat": "309956199498",
-}
-#: Owner aliases DescribeImages takes as they are (Packer passes `owners` through; its docs
-#: name amazon, aws-marketplace and microsoft; `self` is the caller's account).
-EC2_OWNER_ALIASES = ("amazon", "aws-marketplace", "microsoft", "self")
+#: Owner names resolved to account ids, and the aliases DescribeImages takes as they are
+#: (Packer passes `owners` through): both from core/owners.py, their one home.
+OWNER_ALIASES = OWNER_NAMES
 
 #: Every option of Packer's amazon-ebs builder (packer-plugin-amazon builder/ebs Config:
 #: AccessConfig, AMIConfig, RunConfig, the SSH/WinRM communicator and the ebs options).
@@ -1617,6 +1612,15 @@ def decode_builder(
     _check_prefixed(r, "subnet_id", subnet_id, "subnet")
     vpc_id = r.str("vpc_id")
     _check_prefixed(r, "vpc_id", vpc_id, "vpc")
+    if vpc_id and not subnet_id and r.node.entries.get("subnet_filter") is None:
+        # Packer documents vpc_id as "Requires subnet_id" but launches anyway, into the
+        # default VPC's subnet, where the group made in vpc_id cannot go (issue 10)
+        problems.add(
+            r.loc("vpc_id"),
+            r.at("vpc_id"),
+            "`vpc_id` needs `subnet_id` or `subnet_filter` (the instance would launch in the "
+            "default VPC, away from the security group made in `vpc_id`)",
+        )
     user_data = r.str("user_data")
     user_data_file = r.str("user_data_file")
     if user_data is not None and user_data_file is not None:

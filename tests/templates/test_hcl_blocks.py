@@ -544,7 +544,7 @@ def test_a_named_build_prefixes_packers_run_name() -> None:
 
     from core.engine.build import packer_build_name
     from core.events import StepStarted
-    from tui.commands.build import Printer
+    from tui.cli.build import Printer
 
     source = """
 source "amazon-ebs" "x" {
