@@ -193,7 +193,8 @@ class Aws:
 
         return Config(
             retries=self.target.retries(),
-            max_pool_connections=32,
+            # as many connections as worker threads: none is opened and then discarded
+            max_pool_connections=max(32, self._executor._max_workers),
             # botocore's 60 s would hold an unreachable endpoint's caller
             # (and the process's exit, which joins these threads) for minutes.
             connect_timeout=2 if self.target.is_loopback else 10,

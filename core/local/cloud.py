@@ -26,7 +26,8 @@ import shlex
 import shutil
 import socket
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -275,6 +276,10 @@ class LocalCloud:
         else:
             self.per_instance_addresses = self.addressing == "address"
         self._loop = asyncio.new_event_loop()
+        # Instances' file work (boot copies, captures, key installs) runs in worker threads:
+        # the default executor's min(32, cores + 4) would make 20 builds on 2 cores queue.
+        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="local-cloud")
+        self._loop.set_default_executor(self._executor)
         ready = threading.Event()
 
         def run_loop() -> None:
@@ -348,6 +353,7 @@ class LocalCloud:
             if self._loop_thread is not None:
                 self._loop_thread.join(timeout=10)
             self._loop.close()
+            self._executor.shutdown(wait=False, cancel_futures=True)
         self._loop = None
         from core.local import moto_ext
 
@@ -667,7 +673,9 @@ class LocalCloud:
         root = local.root
         if root is None:
             return
-        asked = await asyncio.to_thread(root.wait_halt_request)
+        # It waits for as long as the instance runs: a thread of its own, never one of the
+        # loop's executor (one per running instance would exhaust it and stall every boot).
+        asked = await in_own_thread(root.wait_halt_request)
         if not asked or not self._current(local, generation):
             return
         local.generation += 1
@@ -1002,3 +1010,28 @@ def _snapshot_of(image: Any) -> str | None:
 def running_cloud() -> LocalCloud | None:
     """The local cloud running in this process, if any."""
     return _active
+
+
+async def in_own_thread(function: Callable[[], Any]) -> Any:
+    """``function()`` in a daemon thread of its own, for a blocking wait of unbounded length."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return  # the waiter was cancelled
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = function(), None
+        except BaseException as caught:
+            result, error = None, caught
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="local-cloud-wait", daemon=True).start()
+    return await future

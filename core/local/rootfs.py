@@ -17,11 +17,41 @@ from starting services; ``systemctl enable|disable|mask|unmask|is-enabled`` edit
 they would offline, ``start|stop|restart|reload|status`` say there is no init; ``reboot`` and
 ``shutdown -r`` restart the instance with the same files; ``cloud-init status --wait`` is done.
 
+What the host keeps to itself. The instance's uid 0 is the host's uid 0 (uid map ``0 0 65536``):
+that is what lets ns-root change the host's root-owned files through copy-up. An unprivileged map
+(ns 0 -> a subordinate range) cannot do that alone: root-owned lower files are then nobody's and
+read-only to ns-root; an idmapped lower mount (``mount_setattr(MOUNT_ATTR_IDMAP)``) makes them
+ns-root's again, and with them every 0600 secret. No mapping both lets dpkg edit /etc and keeps
+root's files unreadable, so secrets are masked, and what "uid 0 of the host" could reach beyond
+the files is closed: (moving to an idmapped unprivileged map as well needs the host-side writers
+(SFTP, authorized_keys) to act with the guest's fsuid; not done yet)
+
+* a mask layer between the upper layer and the host's ``/`` (rebuilt at every boot, on a tmpfs,
+  never captured into images): empty opaque directories for ``/root``, ``/home``,
+  ``/etc/ssl/private``, ``/var/lib/sudo``, ``/var/lib/private``, ``/var/log`` (its first-level
+  directories kept, empty), ``/var/tmp``, ``/var/backups``, ``/var/mail``, ``/var/spool/mail``,
+  ``/var/spool/cron``, ``/srv``, ``/mnt``, ``/media``, ``/boot``, amibake's own directories
+  (``AMIBAKE_HOME`` or its platformdirs), ``$HOME`` (and ``$SUDO_USER``'s home) of whoever runs
+  amibake, and the local cloud's data directory; under /etc, /var, /opt and /usr/local, every
+  directory and file an unprivileged host user could not read becomes an empty one of the same
+  owner and mode (``/etc/shadow-``, ``/etc/sudoers``, database and VPN configs, ...);
+  the host's ``/etc/ssh/ssh_host_*`` give way to the instance's own ed25519 key pair (the one its
+  sshd shows). ``/etc/shadow`` and ``/etc/gshadow`` are the instance's own (its accounts, no
+  passwords), written into its upper layer.
+* a minimal ``/dev`` (null, zero, full, random, urandom, tty, a private devpts, shm): no disks,
+  no host terminals; ``/proc/sys``, ``sysrq-trigger``, ``irq``, ``bus``, ``fs`` read-only and
+  ``kcore``, ``keys``, ``kmsg``, ``timer_list``, ``sched_debug`` masked (kernel knobs that check
+  "uid 0" rather than capabilities); other host mounts (``/proc``, ``/sys``, ``/run``, separate
+  filesystems) are not in the non-recursive base at all.
+* no instance process (root included) has CAP_SYS_ADMIN, SYS_MODULE, SYS_RAWIO, SYS_BOOT,
+  SYS_TIME, SYSLOG or MAC_* in its bounding set: the masks cannot be unmounted from inside.
+
 What a local instance is not: there is no kernel of its own and no init system; the network is
 off unless asked for.
 
-Requirements (:func:`overlay_support` says which one is missing): Linux 5.11 or later
-(overlayfs in a user namespace), ``nsenter`` and ``setpriv`` (util-linux), and root on the host
+Requirements (:func:`overlay_support` says which one is missing): Linux 6.6 or later
+(overlayfs in a user namespace since 5.11; user xattrs on tmpfs, which the mask layer needs,
+since 6.6), ``nsenter`` and ``setpriv`` (util-linux), and root on the host
 (a full uid range needs it; newuidmap/subuid for other users is not supported yet). Without
 them the local cloud keeps its plain sandbox (:mod:`core.local.sandbox`).
 """
@@ -78,9 +108,11 @@ def overlay_support() -> OverlaySupport:
     if sys.platform != "linux":
         return OverlaySupport(False, f"overlay roots need Linux (this is {sys.platform})")
     release = platform.release()
-    if not _kernel_at_least(release, 5, 11):
+    if not _kernel_at_least(release, 6, 6):
         return OverlaySupport(
-            False, f"kernel {release} is older than 5.11 (no overlayfs in a user namespace)"
+            False,
+            f"kernel {release} is older than 6.6 (overlayfs in a user namespace needs 5.11, "
+            "the mask layer's user xattrs on tmpfs 6.6)",
         )
     for tool in ("nsenter", "setpriv", "su"):
         if shutil.which(tool) is None:

@@ -50,7 +50,9 @@ def test_the_fallback_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> N
     probe = overlay_support.__wrapped__  # type: ignore[attr-defined]
     monkeypatch.setattr(rootfs.platform, "release", lambda: "5.4.0-150-generic")
     assert probe() == rootfs.OverlaySupport(
-        False, "kernel 5.4.0-150-generic is older than 5.11 (no overlayfs in a user namespace)"
+        False,
+        "kernel 5.4.0-150-generic is older than 6.6 (overlayfs in a user namespace needs 5.11,"
+        " the mask layer's user xattrs on tmpfs 6.6)",
     )
     monkeypatch.setattr(rootfs.platform, "release", lambda: "6.8.0")
     monkeypatch.setattr(rootfs.os, "geteuid", lambda: 1234)
