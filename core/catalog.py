@@ -22,7 +22,8 @@ UI-free. The browser asks three things of it:
 Speed comes from C-speed substring tests over one lowercase string per image
 (a wildcard is pre-filtered by its longest literal piece before its regex runs),
 from walking the rows in display order so no sort follows a filter, and from
-narrowing: a query that extends the previous one only looks at the previous result.
+narrowing: a query that extends an earlier one only looks at that one's result, and
+recent answers are kept, so deleting letters costs nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import json
 import os
 import re
 import sys
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import paths
+from core.owners import owner_label
 
 if TYPE_CHECKING:
     from core.aws import Aws
@@ -45,6 +48,9 @@ if TYPE_CHECKING:
 
 CACHE_VERSION = 1
 PAGE_SIZE = 1000
+#: How many result rows the index keeps of recent queries (8 bytes each).
+ANSWER_ROWS_KEPT = 2_000_000
+ANSWERS_KEPT = 64
 
 #: Columns the index can sort by (key -> attribute of ImageRecord).
 SORT_KEYS: dict[str, str] = {
@@ -108,8 +114,8 @@ class ImageRecord:
 
     @property
     def owner(self) -> str:
-        """What the owner column shows: the alias when there is one, else the account."""
-        return self.owner_alias or self.owner_id
+        """What the owner column shows: the publisher's name, else the alias, else the account."""
+        return owner_label(self.owner_id, self.owner_alias)
 
     def deprecated(self, now: str) -> bool:
         """True when the deprecation time (ISO, UTC) is at or before ``now`` (same format)."""
@@ -506,7 +512,11 @@ class CatalogIndex:
         self._reader = _DetailsReader(details_path)
         self._orders: dict[str, list[int]] = {}
         self._texts: list[str] | None = None
-        self._last: _Narrowing | None = None
+        #: Recent answers by (query, facets, sort, descending), least recently used first:
+        #: deleting letters goes back to an answer already computed.
+        self._answers: OrderedDict[tuple[str, Facets, str, bool], _Narrowing] = OrderedDict()
+        self._answer_rows = 0
+        self._created_rank: list[int] | None = None
         self._by_id = {r.image_id: i for i, r in enumerate(records)}
 
     def extend(self, records: Sequence[ImageRecord]) -> None:
@@ -570,28 +580,18 @@ class CatalogIndex:
     ) -> QueryResult:
         facets = facets or Facets()
         text = " ".join(text.split())
-        last = self._last
-        candidates = self.order(sort, descending)
-        if (
-            last is not None
-            and last.mode != "fuzzy"
-            and last.facets == facets
-            and last.sort == sort
-            and last.descending == descending
-            and _narrows(last.query, text)
-        ):
-            candidates = last.rows
+        known = self._answers.get((text, facets, sort, descending))
+        if known is not None:
+            self._answers.move_to_end((text, facets, sort, descending))
+            return QueryResult(known.rows, known.mode, len(self.records))
+        last = self._base_for(text, facets, sort, descending, fuzzy=False)
+        candidates = self.order(sort, descending) if last is None else last.rows
         mode = "match" if text else "all"
         plain = bool(text) and not any(_is_special(t) for t in text.split(" "))
-        if (
-            plain
-            and last is not None
-            and last.mode == "fuzzy"
-            and (last.facets, last.sort, last.descending) == (facets, sort, descending)
-            and _narrows(last.query, text)
-        ):
+        last_fuzzy = self._base_for(text, facets, sort, descending, fuzzy=True) if plain else None
+        if last_fuzzy is not None:
             # No exact match before, none now; the fuzzy matches can only shrink.
-            rows = self._fuzzy(text.lower().split(" "), last.rows)
+            rows = self._fuzzy(text.lower().split(" "), last_fuzzy.rows)
             mode = "fuzzy"
         else:
             rows = (
@@ -603,8 +603,39 @@ class CatalogIndex:
                 mode = "fuzzy"
         if rows is self._orders.get(f"{sort}:{descending}"):
             rows = list(rows)
-        self._last = _Narrowing(text, facets, sort, descending, rows, mode)
+        self._remember(_Narrowing(text, facets, sort, descending, rows, mode))
         return QueryResult(rows, mode, len(self.records))
+
+    def _base_for(
+        self, text: str, facets: Facets, sort: str, descending: bool, *, fuzzy: bool
+    ) -> _Narrowing | None:
+        """The smallest remembered answer that ``text`` narrows (same facets and sort).
+
+        ``fuzzy`` picks among fuzzy answers (which only hold when no exact match exists, so
+        they narrow only to fuzzy answers), else among exact ones.
+        """
+        best: _Narrowing | None = None
+        for answer in self._answers.values():
+            if (
+                (answer.mode == "fuzzy") == fuzzy
+                and answer.facets == facets
+                and answer.sort == sort
+                and answer.descending == descending
+                and (best is None or len(answer.rows) < len(best.rows))
+                and _narrows(answer.query, text)
+            ):
+                best = answer
+        return best
+
+    def _remember(self, answer: _Narrowing) -> None:
+        key = (answer.query, answer.facets, answer.sort, answer.descending)
+        self._answers[key] = answer
+        self._answer_rows += len(answer.rows)
+        while len(self._answers) > 1 and (
+            self._answer_rows > ANSWER_ROWS_KEPT or len(self._answers) > ANSWERS_KEPT
+        ):
+            _, dropped = self._answers.popitem(last=False)
+            self._answer_rows -= len(dropped.rows)
 
     def _terms(
         self, terms: list[str], candidates: list[int], sort: str, descending: bool
@@ -641,8 +672,14 @@ class CatalogIndex:
         return [i for i in rows if full(records[i].name)]
 
     def _fuzzy(self, terms: list[str], candidates: list[int] | None = None) -> list[int]:
+        """Rows holding each term's letters in order, best match first.
+
+        A term's score is the length of its tightest embedding (fzf's first algorithm:
+        the leftmost embedding, then shrunk from its end backwards), so "nblarm64" ranks
+        "noble-24.04-arm64" far above letters spread over a whole description. Ties go
+        newest first, whatever order the candidates came in.
+        """
         texts = self._text_rows()
-        # Newest first, so that the stable sort by score below keeps newest first on ties.
         rows = list(self.order("created", True) if candidates is None else candidates)
         # Cheap pre-filter: every letter must be present.
         for letter in sorted({ch for term in terms for ch in term}):
@@ -653,15 +690,28 @@ class CatalogIndex:
         for term in terms:
             if not term:
                 continue
-            match = re.compile(_fuzzy_regex(term)).match
+            forward = re.compile(_fuzzy_regex(term)).match
+            backward = re.compile(_fuzzy_regex(term[::-1])).match
             keys = list(scores)
-            for i, found in zip(keys, map(match, [texts[i] for i in keys]), strict=True):
+            for i, found in zip(keys, map(forward, [texts[i] for i in keys]), strict=True):
                 if found is None:
                     del scores[i]
-                else:
-                    scores[i] += found.end(1) - found.start(1)
-        # Tightest match first (dicts keep insertion order: newest first among equals).
-        return sorted(scores, key=scores.__getitem__)
+                    continue
+                # The reversed embedding starts at its last letter: its end is the length
+                # of the tightest embedding that ends there.
+                tight = backward(texts[i][found.start(1) : found.end(1)][::-1])
+                scores[i] += tight.end(1) if tight is not None else found.end(1) - found.start(1)
+        rank = self._rank_created()
+        return sorted(scores, key=lambda i: (scores[i], rank[i]))
+
+    def _rank_created(self) -> list[int]:
+        """Each row's position in the newest-first order (the fuzzy ranking's tie-break)."""
+        if self._created_rank is None:
+            rank = [0] * len(self.records)
+            for position, row in enumerate(self.order("created", True)):
+                rank[row] = position
+            self._created_rank = rank
+        return self._created_rank
 
     def _apply_facets(self, rows: list[int], facets: Facets) -> list[int]:
         if not facets.active or not rows:

@@ -39,20 +39,31 @@ def test_wildcards_follow_aws_semantics() -> None:
 
 def test_narrowing_gives_the_same_answer_as_a_fresh_query() -> None:
     index = CatalogIndex(records())
-    fresh = CatalogIndex(index.records, now=index.now)
+
+    def fresh(text: str, facets: Facets | None = None, sort: str = "created") -> list[int]:
+        return CatalogIndex(index.records, now=index.now).query(text, facets, sort).rows
+
+    typed = [*"ubuntu jammy arm", *["<"] * 9, *"focal", *["<"] * 20, *"nblarm6"]
     text = ""
-    for ch in "ubuntu jammy arm":
-        text += ch
-        assert index.query(text).rows == fresh.query(text).rows, text
-        fresh._last = None
+    for key in typed:
+        text = text[:-1] if key == "<" else text + key
+        assert index.query(text).rows == fresh(text), text
     # deleting, changing facets or sort starts over correctly
     for text, facets, sort in [
         ("ubuntu", Facets(), "name"),
         ("ubuntu", Facets(architecture="arm64"), "name"),
         ("ubuntu j", Facets(hide_deprecated=True), "id"),
+        ("ubuntu jammy", Facets(hide_deprecated=True), "id"),
+        ("ubuntu", Facets(), "name"),
     ]:
-        fresh._last = None
-        assert index.query(text, facets, sort).rows == fresh.query(text, facets, sort).rows
+        assert index.query(text, facets, sort).rows == fresh(text, facets, sort)
+
+
+def test_deleting_letters_reuses_earlier_answers() -> None:
+    index = CatalogIndex(records())
+    first = index.query("ubuntu noble").rows
+    index.query("ubuntu noble arm64")
+    assert index.query("ubuntu noble").rows is first  # no new scan
 
 
 def test_sorting_and_facets() -> None:
@@ -72,6 +83,21 @@ def test_fuzzy_only_when_nothing_matches() -> None:
     result = index.query("jmmyarm")
     assert result.mode == "fuzzy" and result.rows
     assert index.query("zzzzqqqq").rows == []
+
+
+def test_fuzzy_results_are_ranked_by_match_quality() -> None:
+    index = CatalogIndex(records())
+    result = index.query("nblarm64")
+    assert result.mode == "fuzzy"
+    names = [index.records[r].name for r in result.rows]
+    # noble arm64 images first, although newer images of other series match too
+    noble_arm = [n for n in names if "noble" in n and "arm64" in n]
+    assert noble_arm and names[: len(noble_arm)] == noble_arm
+    assert any("noble" not in n for n in names)
+    # equally good matches keep the newest first
+    top = [r for r in result.rows if index.records[r].name in noble_arm]
+    dates = [index.records[r].creation_date for r in top]
+    assert dates == sorted(dates, reverse=True)
 
 
 def test_name_wildcard_and_source_filter() -> None:

@@ -24,7 +24,9 @@ Measured:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,6 +114,10 @@ async def measure(home: Path, endpoint: str) -> dict[str, object]:
                     break
             await asyncio.sleep(0.001)
         assert first_screen is not None, "no rows painted within 30 s"
+        while app.browser.settled_at is None and time.perf_counter() - started < 60:
+            await asyncio.sleep(0.005)
+        assert app.browser.settled_at is not None, "the listing was not searchable within 60 s"
+        settled = app.browser.settled_at - started
         table = app.browser.query_one(ImageTable)
         loaded = len(app.browser.index)
         await pilot.press("slash")
@@ -139,6 +145,7 @@ async def measure(home: Path, endpoint: str) -> dict[str, object]:
     return {
         "images": loaded,
         "first_screen_s": first_screen,
+        "settled_s": settled,
         "from_browser_s": from_browser,
         "keys": len(samples),
         "p50_ms": statistics.median(samples) * 1000,
@@ -149,9 +156,59 @@ async def measure(home: Path, endpoint: str) -> dict[str, object]:
     }
 
 
+def measure_in_child(home: Path, endpoint: str, *, pinned: bool) -> dict[str, float]:
+    """``measure`` in a fresh process (its own RSS); ``pinned``: on core 0 only, while
+    another process keeps that core busy (a slow, shared machine)."""
+    command = [sys.executable, __file__, "--measure", str(home), endpoint]
+    busy = None
+    if pinned:
+        command = ["taskset", "-c", "0", *command]
+        busy = subprocess.Popen(
+            ["taskset", "-c", "0", sys.executable, "-c", "while True: pass"], cwd=ROOT
+        )
+    try:
+        output = subprocess.run(
+            command, cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def report(title: str, result: dict[str, float], prepare_s: float) -> None:
+    print(
+        f"{title}: AMI browser with {result['images']:,.0f} images "
+        f"(cache written in {prepare_s:.1f} s)"
+    )
+    print(
+        f"  first screen of rows, warm cache: from the browser opening "
+        f"{result['from_browser_s']:.2f} s, from the app's start {result['first_screen_s']:.2f} s"
+        "   (target <= 0.4 s; pinned < 1 s)"
+    )
+    print(f"  whole listing searchable, from the app's start     {result['settled_s']:.2f} s")
+    print(
+        f"  keystroke to repainted table over {result['keys']:.0f} keys        "
+        f"p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
+        f"max {result['max_ms']:.1f} ms   (target p95 <= 20 ms, max <= 50 ms; pinned p95 < 50 ms)"
+    )
+    print(
+        f"  RSS at the end / peak                               {result['rss_mb']:.0f} MiB / "
+        f"{result['peak_mb']:.0f} MiB   (target < 300 MB)"
+    )
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--prepare":
         prepare(Path(sys.argv[2]))
+        return
+    if len(sys.argv) == 4 and sys.argv[1] == "--measure":
+        from tests.isolation import isolate
+
+        isolate(Path(sys.argv[2]))
+        print(json.dumps(asyncio.run(measure(Path(sys.argv[2]), sys.argv[3]))))
         return
     from tests.isolation import isolate
 
@@ -186,25 +243,14 @@ def main() -> None:
                 if "endpoint" in line and "http://" in line:
                     endpoint = line.split()[-1]
                     break
-            result = asyncio.run(measure(home, endpoint))
+            results = [("as is", measure_in_child(home, endpoint, pinned=False))]
+            if shutil.which("taskset"):
+                results.append(("one busy core", measure_in_child(home, endpoint, pinned=True)))
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"AMI browser with {result['images']:,} images (cache written in {prepare_s:.1f} s)")
-    print(
-        f"  first screen of rows, warm cache: from the browser opening "
-        f"{result['from_browser_s']:.2f} s, from the app's start {result['first_screen_s']:.2f} s"
-        "   (target < 1 s)"
-    )
-    print(
-        f"  keystroke to repainted table over {result['keys']} keys        "
-        f"p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
-        f"max {result['max_ms']:.1f} ms   (target p95 < 50 ms)"
-    )
-    print(
-        f"  RSS at the end / peak                               {result['rss_mb']:.0f} MiB / "
-        f"{result['peak_mb']:.0f} MiB   (target < 300 MB)"
-    )
+    for title, result in results:
+        report(title, result, prepare_s)
 
 
 if __name__ == "__main__":
