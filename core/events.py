@@ -144,6 +144,44 @@ class BreakpointResumed(Event):
     key: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class StepPaused(Event):
+    """A step failed and the build waits for a decision (``--on-error ask``).
+
+    The build goes on once ``core.engine.decisions.decide(key, choice)`` is called with
+    one of ``choices`` ("retry", "cleanup", "abort"); "shell" means the instance can be
+    reached meanwhile (the front end opens it and the build keeps waiting).
+    """
+
+    type: ClassVar[str] = "step_paused"
+    build_id: str
+    key: str
+    step: str
+    title: str
+    error: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionMade(Event):
+    type: ClassVar[str] = "decision"
+    build_id: str
+    key: str
+    choice: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShellReady(Event):
+    """The answer to a front end's request for a shell on a build's instance: the OpenSSH
+    command line, and the private directory (key, known hosts) to remove once it exits."""
+
+    type: ClassVar[str] = "shell_ready"
+    build_id: str
+    argv: tuple[str, ...] = ()
+    directory: str = ""
+    error: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -157,6 +195,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BuildFinished,
         BreakpointReached,
         BreakpointResumed,
+        StepPaused,
+        DecisionMade,
+        ShellReady,
     )
 }
 
@@ -170,6 +211,10 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         kwargs["snapshot_ids"] = tuple(kwargs.get("snapshot_ids", ()))
     if cls is LogLines:
         kwargs["lines"] = tuple(kwargs.get("lines", ()))
+    if cls is StepPaused:
+        kwargs["choices"] = tuple(kwargs.get("choices", ()))
+    if cls is ShellReady:
+        kwargs["argv"] = tuple(kwargs.get("argv", ()))
     if cls is BuildStarted:
         kwargs["steps"] = tuple((str(n), str(t)) for n, t in kwargs.get("steps", ()))
     return cls(**kwargs)

@@ -85,3 +85,29 @@ def owner_matches(
                 f"{', '.join(IMAGE_OWNER_ALIASES)} or a 12-digit account id"
             )
     return matched
+
+
+#: Display names of the publishing accounts (the browser's Owner column and detail panel).
+PUBLISHER_LABELS: Mapping[str, str] = MappingProxyType(
+    {
+        PUBLISHER_ACCOUNTS["canonical"]: "Canonical",
+        PUBLISHER_ACCOUNTS["amazon"]: "Amazon",
+        PUBLISHER_ACCOUNTS["amazon-ecs"]: "Amazon ECS",
+        PUBLISHER_ACCOUNTS["amazon-eks"]: "Amazon EKS",
+        PUBLISHER_ACCOUNTS["amazon-dlami"]: "Amazon DLAMI",
+        PUBLISHER_ACCOUNTS["debian"]: "Debian",
+        PUBLISHER_ACCOUNTS["redhat"]: "Red Hat",
+        PUBLISHER_ACCOUNTS["microsoft-via-amazon"]: "Microsoft",
+        PUBLISHER_ACCOUNTS["suse-via-amazon"]: "SUSE",
+        PUBLISHER_ACCOUNTS["aws-marketplace"]: "Marketplace",
+        PUBLISHER_ACCOUNTS["centos"]: "CentOS",
+        PUBLISHER_ACCOUNTS["rocky"]: "Rocky Linux",
+        PUBLISHER_ACCOUNTS["almalinux"]: "AlmaLinux",
+    }
+)
+
+
+def owner_label(owner_id: str, owner_alias: str | None) -> str:
+    """What a person calls an image's owner: the publisher's name, else its EC2 alias, else
+    the account id (``Canonical`` for 099720109477, which has no EC2 alias)."""
+    return PUBLISHER_LABELS.get(owner_id) or owner_alias or owner_id

@@ -30,6 +30,9 @@ The file::
     [build]
     tag_artifacts = true        # amibake:* tags on the AMIs and snapshots (--no-amibake-tags)
 
+    [editor]
+    tab_indents = false         # tab indents in the editor instead of moving to the next pane
+
     [local]
     instance_network = false    # local instances share this machine's network (apt mirrors)
 """
@@ -105,6 +108,8 @@ class Settings:
     tag_artifacts: bool = True
     #: local instances share the host's network (``amibake local serve --instance-network``)
     instance_network: bool = False
+    #: ``tab`` in the editor indents instead of moving the focus ([editor] tab_indents)
+    editor_tab_indents: bool = False
     #: One line when the file could not be read; the defaults are in use and save() is off.
     load_error: str | None = None
 
@@ -159,6 +164,8 @@ class Settings:
         self.tag_artifacts = _get(build, "tag_artifacts", bool, True, where="build")
         local = _table(data, "local")
         self.instance_network = _get(local, "instance_network", bool, False, where="local")
+        editor = _table(data, "editor")
+        self.editor_tab_indents = _get(editor, "tab_indents", bool, False, where="editor")
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -184,6 +191,8 @@ class Settings:
             data["build"] = {"tag_artifacts": False}
         if self.instance_network:
             data["local"] = {"instance_network": True}
+        if self.editor_tab_indents:
+            data["editor"] = {"tab_indents": True}
         return data
 
     def save(self) -> bool:

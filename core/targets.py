@@ -33,6 +33,8 @@ class TargetInfo:
     region: str | None = None
     #: "local", "sso", "keys" (static keys in the credentials file), "role", "process", "other".
     kind: str = "other"
+    #: False when the profile names no source of credentials at all (checked offline).
+    usable: bool = True
 
     @property
     def is_local(self) -> bool:
@@ -75,6 +77,28 @@ def _profile_kind(config: dict[str, Any]) -> str:
     return "other"
 
 
+#: Keys of a profile that give it credentials (static keys, SSO, a role, a process, a token file).
+_CREDENTIAL_SOURCES = (
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "role_arn",
+    "credential_process",
+    "web_identity_token_file",
+)
+
+
+def profile_has_credentials(config: dict[str, Any]) -> bool:
+    """True when a profile's merged config/credentials entry names a source of credentials.
+
+    Offline on purpose (the picker must not call STS or the instance metadata service):
+    a profile with only a region, or a key id without its secret, is marked unusable.
+    """
+    if config.get("aws_access_key_id") and config.get("aws_secret_access_key"):
+        return True
+    return any(config.get(key) for key in _CREDENTIAL_SOURCES)
+
+
 def list_targets() -> list[TargetInfo]:
     """The local cloud first, then every profile boto3 knows, sorted by name.
 
@@ -92,7 +116,10 @@ def list_targets() -> list[TargetInfo]:
         kind = _profile_kind(config)
         region = config.get("region")
         label = f"AWS profile {name}" + (f" ({kind})" if kind in ("sso", "role") else "")
-        targets.append(TargetInfo(f"profile:{name}", label, name, region, kind))
+        usable = profile_has_credentials(config)
+        if not usable:
+            label += "  ✘ no credentials in its config"
+        targets.append(TargetInfo(f"profile:{name}", label, name, region, kind, usable))
     return targets
 
 

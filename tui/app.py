@@ -424,8 +424,10 @@ class AmibakeApp(BuildsHost):
         from core.examples import examples
         from tui.modals.picker import PickerModal
 
-        options = [(p, p) for p in self.settings.recent_templates]
-        options += [(str(path), f"{name}  (example)") for name, path in examples().items()]
+        labels = {str(path): f"{name}  (example)" for name, path in examples().items()}
+        # a built example is also a recent template: one option per path (ids must be unique)
+        options = [(p, labels.pop(p, p)) for p in dict.fromkeys(self.settings.recent_templates)]
+        options += list(labels.items())
 
         def chosen(path: str | None) -> None:
             if path:
@@ -483,8 +485,9 @@ class AmibakeApp(BuildsHost):
     # -- help and quit ---------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from tui.modals.help import HelpModal, key_rows
+        from tui.modals.help import HelpModal, key_rows, screen_title
 
         if isinstance(self.screen, HelpModal):
             return
-        self.push_screen(HelpModal(key_rows(self.screen), title=f"Keys · {self.screen.id or ''}"))
+        title = f"Keys · {screen_title(self.screen)}"
+        self.push_screen(HelpModal(key_rows(self.screen), title=title))

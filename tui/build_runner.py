@@ -44,7 +44,18 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from core.errors import UsageError
-from core.events import BuildStarted, Event, LogLines, event_from_dict
+from core.events import (
+    BreakpointReached,
+    BreakpointResumed,
+    BuildFinished,
+    BuildStarted,
+    DecisionMade,
+    Event,
+    LogLines,
+    ShellReady,
+    StepPaused,
+    event_from_dict,
+)
 from tui.build_state import BuildState
 from tui.child_files import hidden_copy, write_var_file
 
@@ -137,6 +148,13 @@ class BuildRun:
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._build_ids: set[str] = set()
         self.worker: Worker[None] | None = None
+        #: builder name -> its build id, once started
+        self.build_id_of: dict[str, str] = {}
+        #: builder name -> the failed step waiting for a decision (--on-error ask)
+        self.paused: dict[str, StepPaused] = {}
+        #: builder name -> the breakpoint it waits at
+        self.breakpoints: dict[str, BreakpointReached] = {}
+        self._shells: dict[str, asyncio.Future[ShellReady]] = {}
 
     # -- public -----------------------------------------------------------------------------
 
@@ -197,6 +215,74 @@ class BuildRun:
         except TimeoutError:
             return False
         return True
+
+    # -- the command channel (the child's stdin; tui/cli/build_commands.py) ------------------
+
+    def send(self, command: Mapping[str, Any]) -> bool:
+        """Write one JSON command to the child; False when it is not there to read it."""
+        process = self._process
+        if process is None or process.returncode is not None or process.stdin is None:
+            return False
+        if process.stdin.is_closing():
+            return False
+        process.stdin.write(json.dumps(dict(command)).encode() + b"\n")
+        return True
+
+    def decide(self, build: str, choice: str) -> bool:
+        """Answer the paused build ``build``: retry, cleanup or abort."""
+        paused = self.paused.get(build)
+        if paused is None or choice not in paused.choices:
+            return False
+        if choice == "retry":
+            self._refresh_copy()
+        return self.send({"command": "decide", "key": paused.key, "choice": choice})
+
+    def continue_breakpoint(self, build: str) -> bool:
+        reached = self.breakpoints.get(build)
+        if reached is None:
+            return False
+        return self.send({"command": "continue", "key": reached.key})
+
+    async def shell(self, build: str) -> ShellReady:
+        """The ``ssh`` command line for the instance of ``build`` (from the child, which holds
+        the temporary key); the caller removes ``directory`` once the shell is over."""
+        build_id = self.build_id_of.get(build)
+        if build_id is None or not self.running:
+            return ShellReady(build=build, build_id="", error="the build is not running")
+        future = self._shells.get(build_id)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self._shells[build_id] = future
+            if not self.send({"command": "shell", "build_id": build_id}):
+                self._shells.pop(build_id, None)
+                return ShellReady(build=build, build_id=build_id, error="the build is over")
+        try:
+            return await asyncio.shield(future)
+        finally:
+            self._shells.pop(build_id, None)
+
+    def _refresh_copy(self) -> None:
+        """A retry reads the template again: the child builds a hidden copy of the editor's text,
+        so the copy takes what the file on disk says now (the fix, saved)."""
+        if self._temporary is None or self.template_path is None:
+            return
+        with contextlib.suppress(OSError):
+            self._temporary.write_bytes(self.template_path.read_bytes())
+
+    def _track(self, event: Event) -> None:
+        kind = type(event)
+        if kind is StepPaused:
+            assert isinstance(event, StepPaused)
+            self.paused[event.build] = event
+        elif kind is DecisionMade or kind is BuildFinished:
+            self.paused.pop(event.build, None)
+            if kind is BuildFinished:
+                self.breakpoints.pop(event.build, None)
+        elif kind is BreakpointReached:
+            assert isinstance(event, BreakpointReached)
+            self.breakpoints[event.build] = event
+        elif kind is BreakpointResumed:
+            self.breakpoints.pop(event.build, None)
 
     # -- the child process ------------------------------------------------------------------
 
@@ -296,7 +382,7 @@ class BuildRun:
         self._write_var_file()
         process = await asyncio.create_subprocess_exec(
             *self.command(template),
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,  # the command channel
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=self.environment(),
@@ -352,7 +438,16 @@ class BuildRun:
                     state.apply(event)
                 self._pending_lines += len(event.lines)
                 continue
+            if type(event) is ShellReady:
+                assert isinstance(event, ShellReady)
+                waiter = self._shells.get(event.build_id)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(event)
+                continue  # an answer, not part of the build's story
+            self._track(event)
             if type(event) is BuildStarted:
+                assert isinstance(event, BuildStarted)
+                self.build_id_of[event.build] = event.build_id
                 self._build_ids.add(event.build_id)
                 if self._temporary is not None:
                     # the copy is gone after the run: show (and record) the template's name
@@ -390,6 +485,11 @@ class BuildRun:
                 state.version += 1
 
     def _finish(self) -> None:
+        for waiter in self._shells.values():
+            if not waiter.done():
+                waiter.set_result(ShellReady(build="", build_id="", error="the build is over"))
+        self.paused.clear()
+        self.breakpoints.clear()
         if self._var_file is not None:
             with contextlib.suppress(OSError):
                 self._var_file.unlink()
@@ -455,6 +555,35 @@ def _release_collector() -> None:
     _HOLDS = max(0, _HOLDS - 1)
     if _HOLDS == 0:
         gc.unfreeze()
+
+
+# -- a shell on a build's instance -------------------------------------------------------------
+
+
+def run_in_terminal(app: App[Any], argv: Sequence[str]) -> int:
+    """Run ``argv`` (an interactive ``ssh``) on the app's terminal: the app is suspended
+    meanwhile and comes back when it exits. Tests replace this with a double."""
+    import subprocess
+
+    with app.suspend():
+        return subprocess.call(list(argv))
+
+
+async def open_shell(app: App[Any], run: BuildRun, build: str) -> str | None:
+    """A shell on the instance of ``build``; the reason when there is none (else None)."""
+    from core.engine.shell_access import remove
+
+    ready = await run.shell(build)
+    if ready.error:
+        return ready.error
+    try:
+        status = run_in_terminal(app, ready.argv)
+    except Exception as error:  # no terminal to suspend (a web or test driver), no ssh...
+        return f"{type(error).__name__}: {error}"
+    finally:
+        remove(ready.directory)
+    # 255: ssh itself failed (anything else is what the shell's last command returned)
+    return f"ssh could not connect (status {status})" if status == 255 else None
 
 
 # -- runs of an app ---------------------------------------------------------------------------

@@ -19,11 +19,13 @@ from core.events import (
     ArtifactCreated,
     BuildFinished,
     BuildStarted,
+    DecisionMade,
     Event,
     LogLines,
     Message,
     ResourceChanged,
     StepFinished,
+    StepPaused,
     StepStarted,
 )
 
@@ -150,6 +152,15 @@ class BuildState:
                 self._begin_cleanup(event.time)
         elif isinstance(event, ResourceChanged):
             self._resource(event)
+        elif isinstance(event, StepPaused):  # --on-error ask: no cleanup before the decision
+            self.status = "paused"
+            cleanup = self.steps.get(CLEANUP_STEP)
+            if cleanup is not None and cleanup.state == "running":
+                del self.steps[CLEANUP_STEP]
+        elif isinstance(event, DecisionMade):
+            self.status = "running"
+            if event.choice == "cleanup":
+                self._begin_cleanup(event.time)
         elif isinstance(event, ArtifactCreated):
             self.artifacts[event.region] = event.image_id
         elif isinstance(event, BuildFinished):
@@ -161,6 +172,8 @@ class BuildState:
             for key in [k for k, r in self.resources.items() if r.intent]:
                 del self.resources[key]
             for row in self.steps.values():
+                if row.name == CLEANUP_STEP:  # judged below, by what is left
+                    continue
                 if row.state == "pending":
                     row.state = "skipped"
                 elif row.state == "running":  # a step the engine never closed

@@ -44,11 +44,26 @@ class BuildsHost(App[None]):
         quit_app(self)
 
 
-def quit_app(app: App[Any]) -> None:
+def quit_app(app: App[Any], asked: frozenset[int] = frozenset()) -> None:
     """The app's quit action: asks first while builds run, then cancels, cleans up and exits.
 
+    A template modified in an editor (anywhere on the stack) is saved, discarded or kept
+    (the quit is then abandoned) first; ``asked`` holds the editors already answered.
     While the builds clean up, their monitor is shown; the app exits when every run is over.
     """
+    from tui.screens.editor_files import EditorFiles
+
+    editor = next(
+        (
+            screen
+            for screen in reversed(app.screen_stack)
+            if isinstance(screen, EditorFiles) and id(screen) not in asked and screen.modified
+        ),
+        None,
+    )
+    if editor is not None:
+        editor.ask_before_leaving(lambda: quit_app(app, asked | {id(editor)}))
+        return
     active = active_runs(app)
     if not active:
         app.exit()

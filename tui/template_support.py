@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import paths
-from core.catalog import name_wildcard
+from core.catalog import name_wildcard, source_ami_filter  # noqa: F401 (name_wildcard: re-exported)
 from core.errors import AmibakeError
 from core.templates.errors import Problems
 
@@ -154,14 +154,24 @@ def scaffold_from_image(image: dict[str, Any], region: str, *, as_filter: bool =
     instance_type = "t4g.micro" if arch == "arm64" else "t3.micro"
     user = guess_ssh_username(name, platform)
     if as_filter:
+        # the very filter "use as source" previews (core.catalog.source_ami_filter)
+        block = source_ami_filter(
+            {
+                "Name": name,
+                "OwnerId": owner,
+                "Architecture": arch,
+                "RootDeviceType": _field(image, "RootDeviceType", "root_device_type"),
+                "VirtualizationType": _field(image, "VirtualizationType", "virtualization_type"),
+            }
+        )
+        filters: dict[str, str] = block["filters"]
+        pad = max(map(len, filters))
         source = (
             "  source_ami_filter {\n"
             "    filters = {\n"
-            f"      name                = {_hcl_string(name_wildcard(name))}\n"
-            f"      architecture        = {_hcl_string(arch)}\n"
-            '      virtualization-type = "hvm"\n'
-            "    }\n"
-            f"    owners      = [{_hcl_string(owner)}]\n"
+            + "".join(f"      {key:<{pad}} = {_hcl_string(v)}\n" for key, v in filters.items())
+            + "    }\n"
+            f"    owners      = [{', '.join(_hcl_string(o) for o in block['owners'])}]\n"
             "    most_recent = true\n"
             "  }\n"
         )

@@ -150,7 +150,7 @@ async def run_build(
     )
     began = time.monotonic()
     outcome, error = await run_steps(ctx, amazon_ebs_steps())
-    if _ed25519_refused(error, builder) and options.on_error != "abort":
+    if _ed25519_refused(error, builder) and not ctx.keep:
         # The AMI's sshd takes no ed25519 keys (old OpenSSH, FIPS): the instance only knows
         # the key it was launched with, so the build starts again (after its cleanup) with
         # an RSA temporary key, as temporary_key_pair_type = "rsa" would (issue 10).
@@ -173,10 +173,10 @@ async def run_build(
     built = outcome == "succeeded"
     if built and spec.post_processors:  # shell-local, amazon-ami-management (issue 12)
         outcome, error = await run_post_processors(ctx)
-    if outcome == "failed" and options.on_error == "abort":
+    if outcome == "failed" and ctx.keep:
         await keep_for_debugging(ctx)
     if ledger is not None:
-        status = "aborted" if outcome == "failed" and options.on_error == "abort" else outcome
+        status = "aborted" if outcome == "failed" and ctx.keep else outcome
         await asyncio.to_thread(ledger.finish_build, ctx.build_id, status)
     artifacts = dict(ctx.images) if built else {}
     for region, image_id in artifacts.items():

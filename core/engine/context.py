@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import asyncssh
 
     from core.aws import Aws, Target
+    from core.engine.decisions import Pause
     from core.ledger import Ledger
     from core.ssh import Communicator
 
@@ -40,8 +41,14 @@ class BuildOptions:
     """How to run builds (everything that is not in the template)."""
 
     target: Target | None = None
-    #: "cleanup": a failed build removes what it created; "abort": keeps it for debugging.
-    on_error: Literal["cleanup", "abort"] = "cleanup"
+    #: "cleanup": a failed build removes what it created; "abort": keeps it for debugging;
+    #: "ask": a failed step pauses the build until a decision (core/engine/decisions.py).
+    on_error: Literal["cleanup", "abort", "ask"] = "cleanup"
+    #: --on-error ask: the front end's answer to a paused step (None: only
+    #: ``core.engine.decisions.decide`` answers, e.g. a command on the child's stdin)
+    decide: Callable[[Pause], Awaitable[str]] | None = None
+    #: reads the template again from disk (a retried provisioner runs the fixed template)
+    reload: Callable[[], BuildSpec] | None = None
     #: force_deregister for every builder (``amibake build --force``).
     force: bool = False
     #: replaces every builder's ssh_port (a target whose instances listen elsewhere, e.g. 2222).
@@ -85,6 +92,8 @@ class BuildContext:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: regions where a CreateImage/CopyImage call was sent and not answered (yet)
     unanswered_images: set[str] = field(default_factory=set)
+    #: keep the resources of a failed build (--on-error abort, or "abort" chosen when asked)
+    keep: bool = False
 
     @property
     def name(self) -> str:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from core.engine import decisions
 from core.engine.context import BuildContext
 from core.engine.retry import IN_FLIGHT, wait_in_flight
 from core.errors import AmibakeError
@@ -36,6 +37,15 @@ class Step:
 
     def applies(self, ctx: BuildContext) -> bool:
         return True
+
+    #: whether ``--on-error ask`` offers to run the step again after it failed
+    retryable: ClassVar[bool] = False
+
+    async def prepare_retry(self, ctx: BuildContext) -> None:
+        """Before the step runs again after a failure (--on-error ask, "retry")."""
+
+    async def given_up(self, ctx: BuildContext) -> None:
+        """The step failed for good (--on-error ask: no retry): its own last words."""
 
 
 class Concurrently(Step):
@@ -92,20 +102,24 @@ async def run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str, Base
     outcome, failure = "succeeded", None
     in_flight: set[asyncio.Future[Any]] = set()  # create calls (core.engine.retry.CreateCall)
     IN_FLIGHT.set(in_flight)
+    ctx.keep = ctx.keep or ctx.options.on_error == "abort"
+    decisions.register(ctx)
     try:
         for step in steps:
             if not step.applies(ctx):
                 continue
             started.append(step)
-            await _run_one(ctx, step)
+            await _run_asking(ctx, step)
     except asyncio.CancelledError:
         outcome = "cancelled"
     except Exception as error:
         outcome, failure = "failed", first_user_error(error)
+    finally:
+        decisions.unregister(ctx)
     ctx.outcome = outcome
 
-    if outcome == "failed" and ctx.options.on_error == "abort":
-        ctx.say("Build failed; --on-error=abort keeps its resources for debugging.", "warning")
+    if outcome == "failed" and ctx.keep:
+        ctx.say("Build failed; its resources are kept for debugging (abort).", "warning")
         return outcome, failure
 
     cleanup = asyncio.ensure_future(_cleanup_all(ctx, started, in_flight))
@@ -125,6 +139,37 @@ async def run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str, Base
             while task.uncancel():
                 pass
     return outcome, failure
+
+
+async def _run_asking(ctx: BuildContext, step: Step) -> None:
+    """Run the step; with --on-error ask, a failure pauses the build for a decision."""
+    retrying = False
+    while True:
+        try:
+            if retrying:
+                await step.prepare_retry(ctx)
+            await _run_one(ctx, step)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if ctx.options.on_error != "ask" or _handled_by_engine(error):
+                raise
+            message = ctx.redact(describe_error(error))
+            choice = await decisions.ask(ctx, step.name, step.title, message, step.retryable)
+            if choice == "retry":
+                retrying = True
+                continue
+            ctx.keep = choice == "abort"
+            await step.given_up(ctx)
+            raise
+
+
+def _handled_by_engine(error: BaseException) -> bool:
+    """Errors the build answers itself (an sshd refusing ed25519: built again with RSA)."""
+    from core.ssh import KeyTypeRefused
+
+    return isinstance(first_user_error(error), KeyTypeRefused)
 
 
 async def _run_one(ctx: BuildContext, step: Step) -> None:

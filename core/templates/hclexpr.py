@@ -62,7 +62,90 @@ def parse_tree(text: str, loc_fn: LocFn) -> Tree:
             line, column = len(lines), len(lines[-1]) + 1
         if not isinstance(column, int) or column < 1:
             column = 1
-        raise HclSyntaxError(loc_fn(line, column), _describe(error)) from None
+        message = _describe(error)
+        # Lark notices some mistakes lines later than they were made: point at the line
+        # the user wrote (as HCL itself does) rather than where the parser gave up.
+        unclosed = _unclosed_string(text)
+        if unclosed is not None and unclosed[0] <= line:
+            line, column = unclosed
+            message = "invalid HCL: a quoted string is not closed on its line"
+        elif (header := _incomplete_block_header(error, text)) is not None:
+            line, column, written = header
+            message = (
+                f"invalid HCL: `{written[:40]}` is neither an argument (`name = value`) "
+                "nor a block (`name {` on the same line)"
+            )
+        raise HclSyntaxError(loc_fn(line, column), message) from None
+
+
+def _unclosed_string(text: str) -> tuple[int, int] | None:
+    """(line, column) of the first quoted string left open at the end of its line.
+
+    HCL's quoted strings cannot span lines; the Lark grammar lets them, so such a typo
+    surfaces lines later. Comments and heredoc bodies are skipped; quotes inside
+    ``${ }`` / ``%{ }`` are nested strings.
+    """
+    heredoc: str | None = None
+    in_comment = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if heredoc is not None:
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        i, in_string, start, depth = 0, False, 0, 0
+        while i < len(line):
+            if in_comment:
+                if line.startswith("*/", i):
+                    in_comment = False
+                    i += 1
+            elif in_string:
+                char = line[i]
+                if char == "\\":
+                    i += 1
+                elif line.startswith(("${", "%{"), i):
+                    depth += 1
+                    i += 1
+                elif char == "}" and depth:
+                    depth -= 1
+                elif char == '"' and not depth:
+                    in_string = False
+            elif line[i] == '"':
+                in_string, start, depth = True, i, 0
+            elif line[i] == "#" or line.startswith("//", i):
+                break
+            elif line.startswith("/*", i):
+                in_comment = True
+                i += 1
+            elif line.startswith("<<", i):
+                match = re.match(r"<<-?\s*([A-Za-z_][\w-]*)\s*$", line[i:])
+                if match:
+                    heredoc = match.group(1)
+                    break
+            i += 1
+        if in_string:
+            return number, start + 1
+    return None
+
+
+def _incomplete_block_header(error: Exception, text: str) -> tuple[int, int, str] | None:
+    """A line like ``name "value"`` (no ``=``): Lark reads a block header and complains
+    about the next line's first token; answers the written line, its column and text."""
+    token = getattr(error, "token", None)
+    if set(getattr(error, "expected", None) or ()) != {"LBRACE"} or not isinstance(token, Token):
+        return None
+    lines = text.splitlines()
+    line = token.line
+    if not isinstance(line, int) or not 1 < line <= len(lines):
+        return None
+    if lines[line - 1][: (token.column or 1) - 1].strip():
+        return None  # not the first token of its line
+    previous = line - 1
+    while previous > 0 and not lines[previous - 1].strip():
+        previous -= 1
+    if previous < 1:
+        return None
+    written = lines[previous - 1]
+    return previous, len(written) - len(written.lstrip()) + 1, written.strip()
 
 
 def _describe(error: Exception) -> str:

@@ -37,9 +37,7 @@ def harness(cloud: LocalCloud, tmp_path: Path) -> Iterator[Harness]:
 
 
 def running_at(messages: list[str]) -> str:
-    (address,) = {
-        m.split(" is running at ", 1)[1] for m in messages if " is running at " in m
-    }
+    (address,) = {m.split(" is running at ", 1)[1] for m in messages if " is running at " in m}
     return address
 
 
@@ -62,9 +60,9 @@ async def test_public_and_private_addresses_differ_and_both_serve_ssh(harness: H
         Owners=["099720109477"],
         Filters=[{"Name": "name", "Values": ["ubuntu/images/hvm-ssd/ubuntu-focal-20.04-*"]}],
     )["Images"][0]["ImageId"]
-    (launched,) = ec2.run_instances(
-        ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1
-    )["Instances"]
+    (launched,) = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=1, MaxCount=1)[
+        "Instances"
+    ]
     instance_id = launched["InstanceId"]
     try:
         for _ in range(600):
@@ -200,7 +198,7 @@ async def test_a_user_that_user_data_creates_late_logs_in(harness: Harness) -> N
             "    lock_passwd: false",
         ]
     )
-    script = "#!/bin/sh\necho \"user data ran for $(id -un)\" > /tmp/amibake-user-data-ran\n"
+    script = '#!/bin/sh\necho "user data ran for $(id -un)" > /tmp/amibake-user-data-ran\n'
     template = harness.template(
         {
             "builders": [

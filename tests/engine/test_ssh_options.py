@@ -313,8 +313,8 @@ async def test_certificate_login_through_a_bastion_instance(
     assert "KeyName" not in instance  # only the certificate can have logged in
     assert any("via the bastion" in m for m in messages(harness))
     if bastion.host != instance_address(harness):
-        # the SSH connection reached the instance from the bastion's address
-        assert f"from={bastion.host}" in harness.lines("stdout")
+        # the SSH connection reached the instance from the bastion's (private) address
+        assert f"from={bastion.describe()['PrivateIpAddress']}" in harness.lines("stdout")
     assert set(harness.leftovers(result.build_id)) == {"images", "snapshots"}
 
 
@@ -565,7 +565,7 @@ async def test_a_password_bastion_answers_keyboard_interactive(
                 "echo ${SSH_CONNECTION%% *}", on_stdout=lines.append, on_stderr=lines.append
             )
         assert result.ok
-        if bastion.host != instance.host:
-            assert lines == [bastion.host]
+        if bastion.host != instance.host:  # from the bastion's (private) address
+            assert lines == [bastion.describe()["PrivateIpAddress"]]
     finally:
         ec2.terminate_instances(InstanceIds=[bastion.id])

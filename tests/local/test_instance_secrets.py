@@ -59,7 +59,9 @@ async def test_sudo_in_an_instance_reads_no_host_secrets(
             "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
             "stdout", "tty", "urandom", "zero",
         }  # fmt: skip
-        knob = await conn.run("sudo sh -c 'cat /proc/sys/kernel/core_pattern > /proc/sys/kernel/core_pattern'")  # noqa: E501
+        knob = await conn.run(
+            "sudo sh -c 'cat /proc/sys/kernel/core_pattern > /proc/sys/kernel/core_pattern'"
+        )
         assert knob.exit_status != 0 and "Read-only" in str(knob.stderr)
         assert (await conn.run("sudo umount /proc/sys")).exit_status != 0
         assert (await conn.run("sudo umount /root")).exit_status != 0

@@ -1,4 +1,5 @@
-"""Screenshots of the editor, a running build, a cancel in progress and the history.
+"""Screenshots of the editor, a running build, a cancel in progress, the history and the
+failed-step panel (--on-error ask).
 
 ``.venv/bin/python tests/tui/make_screenshots_builds.py [OUT_DIR]`` (default: screenshots/).
 Real runs of the app: the builds go to an in-process local cloud on the ``fast`` profile, so the
@@ -24,11 +25,14 @@ SIZE = (140, 42)
 async def main(out: Path) -> None:
     from core.examples import EXAMPLES_DIR
     from core.local.cloud import LocalCloud
+    from core.templates import load
     from tests.tui.browser_support import make_app, wait_loaded
     from tests.tui.builds_support import wait_until
     from tui.build_runner import runs
+    from tui.modals.failed_step import FailedStepModal
     from tui.screens.editor import EditorScreen
     from tui.screens.history import HistoryScreen
+    from tui.screens.monitor import MonitorScreen
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp())
@@ -88,7 +92,29 @@ async def main(out: Path) -> None:
             await wait_until(pilot, lambda: history.loaded, 10)
             await pilot.pause(0.2)
             app.save_screenshot(str(out / "history.svg"))
-    for name in ("editor", "build-running", "build-cancelling", "history"):
+
+            # a provisioner that fails: the build pauses with the failed-step panel
+            broken = template.with_name("broken.pkr.hcl")
+            broken.write_text(
+                template.read_text().replace(
+                    '"ls -l /opt/demo",',
+                    '"ls -l /opt/demo", "test -f /etc/demo.conf || '
+                    "{ echo 'demo.conf is missing' >&2; exit 3; }\",",
+                ),
+                encoding="utf-8",
+            )
+            app.pop_screen()
+            await app.push_screen(MonitorScreen(load(broken), broken))
+            await wait_until(pilot, lambda: len(runs(app)) == 3, 10)
+            def panel_up() -> bool:
+                return isinstance(app.screen, FailedStepModal) and bool(app.screen.query("Button"))
+
+            await wait_until(pilot, panel_up, 120)
+            await pilot.pause(0.5)
+            app.save_screenshot(str(out / "build-failed-step.svg"))
+            await pilot.press("c")
+            await wait_until(pilot, runs(app)[2].finished.is_set, 90)
+    for name in ("editor", "build-running", "build-cancelling", "history", "build-failed-step"):
         print(out / f"{name}.svg")
 
 

@@ -228,6 +228,11 @@ async def test_copy_id_and_detail_panel(cloud: LocalCloud, tmp_path: Path) -> No
         assert record is not None and app.clipboard == record.image_id
         details = str(app.browser.query_one("#details-text").render())
         assert record.image_id in details and "Block devices" in details
+        # below 180 columns the panel starts hidden (issue 15); i shows it, i hides it
+        assert not app.browser.query_one("#details").display
+        await pilot.press("i")
+        await pilot.pause()
+        assert app.browser.query_one("#details").display
         await pilot.press("i")
         await pilot.pause()
         assert not app.browser.query_one("#details").display

@@ -109,8 +109,20 @@ def test_editor_with_problems(snap_compare: Any) -> None:
         screen = pilot.app.screen
         screen.text_area.cursor_blink = False
         screen.text_area.load_text(TEMPLATE)
-        await pilot.pause(0.05)
-        await wait_until(pilot, lambda: screen.validated_generation == screen.generation, 10)
+
+        # Wait for what the snapshot shows: TEMPLATE's own validation (its variables form has
+        # api_token, the starter's has not), not merely "a validation is done", which the
+        # starter's already was while the edit's Changed message still waited in the queue.
+        def shown() -> bool:
+            return (
+                bool(screen.query("#var-api_token"))
+                and screen.validated_generation == screen.generation
+                and "Checking" not in str(screen.query_one("#editor-status").render())
+            )
+
+        await wait_until(pilot, shown, 30, "TEMPLATE's validation and variables form")
+        await pilot.pause()  # the new form's fields may post their Changed: let it settle
+        await wait_until(pilot, shown, 30, "the validation after the form settled")
         screen.query_one("#var-api_token").cursor_blink = False
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -95,7 +95,8 @@ async def test_variables_form_feeds_the_preview_and_masks_secrets(tmp_path: Path
         assert token.password
         version = screen.query_one("#var-app_version", Input)
         version.focus()
-        await pilot.press(*"2.5")
+        assert version.value == "1.0.0"  # the default, there to edit
+        await pilot.press("ctrl+u", *"2.5")  # the cursor at its end: delete to the start, type
         await validated(pilot, screen)
         preview = str(screen.query_one("#editor-preview", Static).render())
         assert "app-2.5-<sensitive>" in preview

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from core import __version__
 from core.errors import AmibakeError
+from tui.cli.options import add_global_target_options, merge_target_options
 
 #: Modules of tui.commands; each has register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -40,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build AWS machine images from a terminal.",
     )
     parser.add_argument("--version", action="version", version=f"amibake {__version__}")
-    app_options = parser.add_argument_group("the terminal app (no COMMAND)")
-    target = app_options.add_mutually_exclusive_group()
-    target.add_argument(
-        "--local", action="store_true", help="work on the embedded local cloud (no AWS account)"
-    )
-    target.add_argument("--profile", help="work with this AWS profile")
-    app_options.add_argument("--region", help="start in this region")
+    app_options = add_global_target_options(parser)
     app_options.add_argument(
         "--latency",
         choices=("instant", "fast", "realistic"),
@@ -63,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None) or run_app  # no COMMAND: the terminal app
     try:
+        merge_target_options(args)  # `amibake --local sweep` is `amibake sweep --local`
         return int(handler(args) or 0)
     except AmibakeError as error:
         print(f"amibake: error: {error}", file=sys.stderr)

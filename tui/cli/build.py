@@ -68,9 +68,11 @@ def register(subparsers: Any) -> None:
     )
     build.add_argument(
         "--on-error",
-        choices=("cleanup", "abort"),
+        choices=("cleanup", "abort", "ask"),
         default="cleanup",
-        help="after a failure: remove what the build created (default), or keep it",
+        help="after a failure: remove what the build created (default), keep it, or ask "
+        "(retry the step, open a shell on the instance, clean up or abort); with --json the "
+        "answers are JSON commands on stdin",
     )
     build.add_argument(
         "--force",
@@ -285,9 +287,12 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
         target = Target(profile=args.profile, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
         ssh_port = args.ssh_port
         await _recover(args, ledger, target)
+    asking = args.on_error == "ask"
     options = BuildOptions(
         target=target,
         on_error=args.on_error,
+        decide=None if args.json or not asking else prompt_decision,
+        reload=(lambda: reload_template(args)) if asking else None,
         force=args.force,
         ssh_port=ssh_port,
         verify_host_key=not args.no_host_key_check,
@@ -343,6 +348,14 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
             os._exit(EXIT_CANCELLED)
 
     runner = asyncio.ensure_future(run_builds(spec, builders, aws, options, emit, ledger=ledger))
+    commands = None
+    if args.json:
+        from core.engine.provisioners import breakpoint
+        from tui.cli.build_commands import read_commands
+
+        # stdin carries the front end's commands (continue a breakpoint, answer a pause)
+        breakpoint.stdin_continues = False
+        commands = asyncio.ensure_future(read_commands(consumer))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted)
@@ -351,6 +364,8 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
     except asyncio.CancelledError:
         results = []
     finally:
+        if commands is not None:
+            commands.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         aws.close()
@@ -368,6 +383,25 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
     if not results or statuses != {"succeeded"}:
         return EXIT_FAILED
     return EXIT_BUILT
+
+
+def reload_template(args: argparse.Namespace) -> Any:
+    """The template read again from disk, data sources evaluated (a retried step)."""
+    started: list[Any] = []
+    resolver = datasource_resolver(args, started, args.latency)
+    try:
+        return load_template(args, warn_undeclared_vars=False, datasources=resolver)
+    finally:
+        resolver.close()
+        for cloud in started:
+            cloud.stop()
+
+
+async def prompt_decision(pause: Any) -> str:
+    """Headless --on-error ask: Packer's prompt, with a shell on the instance."""
+    from tui.cli.build_commands import prompt_decision as prompt
+
+    return str(await prompt(pause))
 
 
 async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
@@ -407,14 +441,22 @@ def _amibake_tags(args: argparse.Namespace) -> bool:
 
 
 def _summary(results: list[Any], names: dict[str, str]) -> None:
+    """Packer's closing lines: the builds that did not succeed (errored or cancelled) under
+    their own heading, then the artifacts of the successful ones, or that there are none."""
     if not results:
         return
-    print("\n==> Builds finished. The artifacts of successful builds are:")
-    for result in results:
-        name = names.get(result.name, result.name)
-        if result.artifacts:
-            print(f"--> {name}: AMIs were created:")
-            for region, image_id in sorted(result.artifacts.items()):
-                print(f"{region}: {image_id}")
-        else:
+    unsuccessful = [r for r in results if r.status != "succeeded"]
+    if unsuccessful:
+        print("\n==> Some builds didn't complete successfully and had errors:")
+        for result in unsuccessful:
+            name = names.get(result.name, result.name)
             print(f"--> {name}: {result.status}" + (f" ({result.error})" if result.error else ""))
+    built = [r for r in results if r.status == "succeeded" and r.artifacts]
+    if not built:
+        print("\n==> Builds finished but no artifacts were created.")
+        return
+    print("\n==> Builds finished. The artifacts of successful builds are:")
+    for result in built:
+        print(f"--> {names.get(result.name, result.name)}: AMIs were created:")
+        for region, image_id in sorted(result.artifacts.items()):
+            print(f"{region}: {image_id}")

@@ -1,8 +1,10 @@
 """Options several subcommands share, parsed in one place.
 
 ``--var``/``--var-file`` (validate, inspect, build) and the target options
-``--local``/``--profile``/``--region`` (build, validate ``--evaluate-datasources``),
-with the data-source resolver those target options select. Never imports textual.
+``--local``/``--profile``/``--region`` (build, sweep, validate ``--evaluate-datasources``),
+with the data-source resolver those target options select. The target options may also
+come before the command (``amibake --local sweep``): :func:`merge_target_options` hands
+them to it. Never imports textual.
 """
 
 from __future__ import annotations
@@ -45,13 +47,76 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The target options: on every command that talks to a target, and before any command.
+TARGET_OPTIONS = ("local", "profile", "region")
+
+
 def add_target_options(
-    parser: argparse.ArgumentParser, *, local: str, profile: str, region: str
+    parser: argparse.ArgumentParser,
+    *,
+    local: str,
+    profile: str,
+    region: str,
+    region_group: Any = None,
+    regions: bool = False,
 ) -> None:
-    """``--local``, ``--profile`` and ``--region`` with each command's own help text."""
-    parser.add_argument("--local", action="store_true", help=local)
-    parser.add_argument("--profile", help=profile)
-    parser.add_argument("--region", help=region)
+    """``--local``, ``--profile`` and ``--region`` with each command's own help text.
+
+    ``regions``: ``--region`` is repeatable (a list); ``region_group``: the mutually
+    exclusive group it belongs to (e.g. with sweep's ``--all-regions``).
+    """
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help=local)
+    where.add_argument("--profile", help=profile)
+    into = region_group if region_group is not None else parser
+    if regions:
+        into.add_argument("--region", action="append", default=[], metavar="REGION", help=region)
+    else:
+        into.add_argument("--region", help=region)
+
+
+def add_global_target_options(parser: argparse.ArgumentParser) -> Any:
+    """The target options before the command (``amibake --local sweep``); returns their group."""
+    group = parser.add_argument_group("target (the terminal app, or any command that takes one)")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--local",
+        dest="global_local",
+        action="store_true",
+        help="work on the embedded local cloud (no AWS account)",
+    )
+    where.add_argument("--profile", dest="global_profile", help="work with this AWS profile")
+    group.add_argument("--region", dest="global_region", help="start in (work in) this region")
+    return group
+
+
+def merge_target_options(args: argparse.Namespace) -> None:
+    """Give the command the target options written before it (``amibake --local sweep``).
+
+    An option given both before and after the command: the one after wins. A command
+    that talks to no target refuses them rather than ignoring them; so do ``--local``
+    and ``--profile`` together.
+    """
+    from core.errors import UsageError
+
+    command = getattr(args, "command", None)
+    given = {
+        name: getattr(args, f"global_{name}", None)
+        for name in TARGET_OPTIONS
+        if getattr(args, f"global_{name}", None)
+    }
+    if command is not None and given and not hasattr(args, "local"):
+        options = " ".join(f"--{name}" for name in given)
+        raise UsageError(f"'amibake {command}' works on no target: {options} does not apply")
+    for name in TARGET_OPTIONS:
+        top = given.get(name)
+        mine = getattr(args, name, None)
+        if isinstance(mine, list):
+            setattr(args, name, mine or ([top] if top else []))
+        elif not mine:
+            setattr(args, name, top if top is not None else (False if name == "local" else None))
+    if args.local and args.profile:
+        raise UsageError("--local and --profile name two targets: give one")
 
 
 def load_template(

@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from core.errors import AmibakeError, UsageError
+from tui.cli.options import add_target_options
 
 if TYPE_CHECKING:
     from core.aws import Target
@@ -24,13 +25,14 @@ def register(subparsers: Any) -> None:
         "never touched.",
     )
     where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--region",
-        action="append",
-        default=[],
-        metavar="REGION",
-        help="sweep this region (repeatable; default: the regions the ledger "
+    add_target_options(
+        parser,
+        local="sweep the embedded local cloud (what its builds left behind)",
+        profile="AWS profile (default: boto3's credential chain)",
+        region="sweep this region (repeatable; default: the regions the ledger "
         "names, and your default region)",
+        region_group=where,
+        regions=True,
     )
     where.add_argument("--all-regions", action="store_true", help="sweep every enabled region")
     parser.add_argument("--build", metavar="ID", help="only this build's resources")
@@ -38,7 +40,6 @@ def register(subparsers: Any) -> None:
         "--older-than", metavar="AGE", help="only resources older than this (e.g. 30m, 2h, 1d)"
     )
     parser.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
-    parser.add_argument("--profile", help="AWS profile (default: boto3's credential chain)")
     parser.set_defaults(handler=sweep_command)
 
 
@@ -52,12 +53,22 @@ def sweep_command(args: argparse.Namespace) -> int:
     from core.sweep import parse_age
 
     older_than = parse_age(args.older_than) if args.older_than else None
+    cloud = None
+    if args.local:  # the local cloud keeps its resources on disk between runs
+        from core.local.cloud import LocalCloud
+        from core.targets import local_target
+
+        cloud = LocalCloud(latency="instant").start()
+        target = local_target(cloud)
+    else:
+        target = Target(profile=args.profile, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
     ledger = Ledger()
-    target = Target(profile=args.profile, endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
     try:
         return asyncio.run(_sweep(args, ledger, target, older_than))
     finally:
         ledger.close()
+        if cloud is not None:
+            cloud.stop()
 
 
 async def _sweep(

@@ -12,17 +12,40 @@ from textual.widgets import Label, Static
 
 
 def key_rows(screen: Screen[object]) -> list[tuple[str, str]]:
-    """(keys, description) of the bindings active on ``screen``, in binding order."""
+    """(keys, description) of every key of ``screen``: the bindings active now (focused
+    widget, screen, app) first, then those of the screen's other widgets (the output's
+    ``f``/``n``/``N``, the artifacts' ``y``) that work once that widget has the focus."""
     rows: dict[str, list[str]] = {}
-    for active in screen.active_bindings.values():
-        binding = active.binding
+
+    def add(binding: Binding) -> None:
         if not binding.description or binding.system:
-            continue
+            return
         key = screen.app.get_key_display(binding)
         keys = rows.setdefault(binding.description, [])
         if key not in keys:
             keys.append(key)
+
+    for active in screen.active_bindings.values():
+        add(active.binding)
+    keymap = screen.app._keymap  # the remapped keys, as Screen._binding_chain applies them
+    for widget in screen.walk_children(with_self=False):
+        bindings = widget._bindings.copy()
+        if keymap:
+            bindings.apply_keymap(keymap)
+        for _key, binding in bindings:
+            if binding.id is not None:  # amibake's own; not Input's or TextArea's editing keys
+                add(binding)
     return [(" ".join(keys), description) for description, keys in rows.items()]
+
+
+def screen_title(screen: Screen[object]) -> str:
+    """The help's title for ``screen``: its HELP_TITLE, else its class name in words."""
+    title = getattr(screen, "HELP_TITLE", None)
+    if isinstance(title, str) and title:
+        return title
+    name = type(screen).__name__.removesuffix("Screen").removesuffix("Modal")
+    words = "".join(f" {c}" if c.isupper() else c for c in name).strip()
+    return words[:1].upper() + words[1:].lower()
 
 
 class HelpModal(ModalScreen[None]):

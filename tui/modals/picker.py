@@ -51,7 +51,10 @@ class PickerModal(ModalScreen[str | None]):
     ) -> None:
         super().__init__(id=id)
         self.title_text = title
-        self.options = list(options)
+        unique: dict[str, str] = {}
+        for key, label in options:  # option ids must be unique: the first of a key wins
+            unique.setdefault(key, label)
+        self.options = list(unique.items())
         self.current = current
         self.placeholder = placeholder
         self.hint = hint
@@ -70,7 +73,9 @@ class PickerModal(ModalScreen[str | None]):
         self._fill("")
         self.query_one("#picker-filter", Input).focus()
 
-    def _fill(self, text: str) -> None:
+    def _fill(self, text: str, keep: str | None = None) -> None:
+        """Show the options matching ``text``; highlight ``keep`` when shown, else the
+        current option (no filter) or the first."""
         needle = text.strip().lower()
         options = self.query_one("#picker-options", OptionList)
         shown = [
@@ -83,7 +88,9 @@ class PickerModal(ModalScreen[str | None]):
         options.add_options([Option(label, id=key) for key, label in shown])
         if shown:
             highlight = 0
-            if not needle and self.current in self._shown:
+            if keep in self._shown:
+                highlight = self._shown.index(keep)
+            elif not needle and self.current in self._shown:
                 highlight = self._shown.index(self.current)
             options.highlighted = highlight
 

@@ -39,6 +39,7 @@ from tui.template_support import (
     validate_folder,
     validate_text,
 )
+from tui.widgets.running_builds import RunningBuilds
 
 #: Seconds of quiet after a keystroke before the template is validated again.
 VALIDATE_DELAY = 0.4
@@ -94,6 +95,7 @@ class EditorScreen(EditorFiles):
 
     def compose(self) -> ComposeResult:
         yield Static(id="editor-title")
+        yield RunningBuilds()
         with Horizontal(id="editor-main"):
             yield TextArea.code_editor("", id="editor-text", soft_wrap=False)
             with Vertical(id="editor-side"):
@@ -103,8 +105,11 @@ class EditorScreen(EditorFiles):
                 with Vertical(id="problems-box", classes="build-box") as box:
                     box.border_title = "Problems"
                     yield OptionList(id="editor-problems")
-                with VerticalScroll(id="variables-box", classes="build-box") as box:
+                with VerticalScroll(
+                    id="variables-box", classes="build-box", can_focus=False
+                ) as box:
                     box.border_title = "Variables"
+                    box.border_subtitle = "for this run only: the file keeps its defaults"
                     yield Vertical(id="editor-variables")
                 with Vertical(id="preview-box", classes="build-box") as box:
                     box.border_title = "Preview"
@@ -117,6 +122,10 @@ class EditorScreen(EditorFiles):
 
     def on_mount(self) -> None:
         area = self.text_area
+        # tab walks editor -> problems -> variables -> buttons; [editor] tab_indents = true
+        # in settings.toml makes it indent instead (ctrl+i is tab itself in a terminal)
+        settings = self._settings()
+        area.tab_behavior = "indent" if getattr(settings, "editor_tab_indents", False) else "focus"
         language = hcl_language()
         if language is not None:
             area.register_language("hcl", language, HCL_HIGHLIGHTS)
@@ -125,9 +134,7 @@ class EditorScreen(EditorFiles):
             area.focus()
             return
         text = self._initial_text()
-        self._load_text(text)
-        if self.path is None:
-            self._saved_text = ""  # a new template has unsaved changes by definition
+        self._load_text(text)  # a fresh starter is not "modified" until it is edited
         area.focus()
 
     def _initial_text(self) -> str:
@@ -347,12 +354,17 @@ class EditorScreen(EditorFiles):
             placeholder = "(required)" if field.default is None else field.default
             if field.sensitive:
                 placeholder = "(sensitive)" if field.default is None else "•••••• (default)"
+            # The default is there to edit (typing goes where the cursor is, at its end),
+            # except a sensitive one, which stays hidden behind its placeholder.
+            editable = field.default is not None and not field.sensitive
+            shown_default = field.default if editable and field.default is not None else ""
             value = Input(
-                self._var_values.get(field.name, ""),
+                self._var_values.get(field.name, shown_default),
                 placeholder=placeholder,
                 password=field.sensitive,
                 id=_var_id(field.name),
                 tooltip=field.description or field.type or None,
+                select_on_focus=False,
             )
             label = Label(field.name + (" (secret)" if field.sensitive else ""))
             row = Horizontal(label, value, id=f"row-{_var_id(field.name)}", classes="variable-row")
@@ -363,9 +375,12 @@ class EditorScreen(EditorFiles):
     @on(Input.Changed, ".variable-row Input")
     def _variable_changed(self, event: Input.Changed) -> None:
         event.stop()
-        for name in self._fields:
+        for name, field in self._fields.items():
             if _var_id(name) == event.input.id:
-                self._var_values[name] = event.value
+                if event.value == field.default and not field.sensitive:
+                    self._var_values.pop(name, None)  # the default as shown: nothing to pass
+                else:
+                    self._var_values[name] = event.value
         self._schedule_validation()
 
     def variable_values(self) -> dict[str, str]:
@@ -385,10 +400,7 @@ class EditorScreen(EditorFiles):
         preview.update(text)
 
     def action_back(self) -> None:
-        if self.modified and self.path is not None:
-            self._confirm_discard(self.dismiss)
-        else:
-            self.dismiss()
+        self.ask_before_leaving(self.dismiss)
 
     # -- build ------------------------------------------------------------------------------
 

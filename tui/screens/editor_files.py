@@ -7,6 +7,7 @@ files (the path shown, a folder template's texts as edited and as saved).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
 from core.errors import AmibakeError
-from tui.modals.build_confirm import ConfirmationModal
 from tui.modals.path import PathModal
+from tui.modals.unsaved import LeaveChoice, UnsavedChangesModal
 from tui.template_support import (
     folder_template_files,
     recent_templates,
@@ -83,12 +84,14 @@ class EditorFiles(Screen[None]):
                     self._saved_texts[path] = text
         self._write(self.path)
 
-    def action_save_as(self) -> None:
+    def action_save_as(self, then: Callable[[], object] | None = None) -> None:
         initial = str(self.path) if self.path else str(Path.cwd() / NEW_TEMPLATE_NAME)
 
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self._write(path)
+                if then is not None and not self.modified:
+                    then()
 
         self.app.push_screen(PathModal("Save the template as", initial), chosen)
 
@@ -125,10 +128,7 @@ class EditorFiles(Screen[None]):
         def chosen(path: Path | None) -> None:
             if path is None:
                 return
-            if self.modified:
-                self._confirm_discard(lambda: self._open(path))
-            else:
-                self._open(path)
+            self.ask_before_leaving(lambda: self._open(path))
 
         self.app.push_screen(
             PathModal("Open a template", recent=recent_templates(self._settings())), chosen
@@ -217,16 +217,23 @@ class EditorFiles(Screen[None]):
             self._switch_file(files[index])
             self.text_area.focus()
 
-    def _confirm_discard(self, then: Any) -> None:
-        def answered(discard: bool | None) -> None:
-            if discard:
-                then()
+    def ask_before_leaving(self, then: Callable[[], object]) -> None:
+        """Run ``then`` (leave, open another file, quit) once unsaved edits are saved or
+        discarded; the user can also stay, and then nothing happens."""
+        if not self.modified:
+            then()
+            return
 
-        self.app.push_screen(
-            ConfirmationModal(
-                "Discard the unsaved changes?",
-                confirm_label="Discard",
-                cancel_label="Keep editing",
-            ),
-            answered,
-        )
+        def answered(choice: LeaveChoice | None) -> None:
+            if choice == "discard":
+                then()
+            elif choice == "save":
+                if self.path is None:
+                    self.action_save_as(then)  # then runs once the file is written
+                    return
+                self.action_save()
+                if not self.modified:
+                    then()
+
+        name = self.path.name if self.path is not None else "The new template"
+        self.app.push_screen(UnsavedChangesModal(name), answered)

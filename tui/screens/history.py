@@ -26,6 +26,7 @@ from tui.build_state import BuildState
 from tui.messages import BuildRequested, OpenRun
 from tui.widgets.build_panel import BuildPanel
 from tui.widgets.build_panes import format_duration, status_badge
+from tui.widgets.running_builds import RunningBuilds
 
 
 class HistoryScreen(Screen[None]):
@@ -46,6 +47,7 @@ class HistoryScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Build history", style="bold"), id="history-title")
+        yield RunningBuilds()
         table: DataTable[Any] = DataTable(id="history-table", cursor_type="row")
         for key, label in (
             ("started", "Started"),
@@ -114,6 +116,16 @@ class HistoryScreen(Screen[None]):
             table.sort("started", reverse=True)
         self.query_one("#history-empty").set_class(bool(records), "hidden")
         self.loaded = True
+        self._show_position()
+
+    @on(DataTable.RowHighlighted, "#history-table")
+    def _show_position(self) -> None:
+        """The title says where the cursor is: ``Build history  3 of 12``."""
+        table = self.query_one("#history-table", DataTable)
+        title = Text("Build history", style="bold")
+        if table.row_count:
+            title.append(f"  {table.cursor_row + 1} of {table.row_count}", style="dim")
+        self.query_one("#history-title", Static).update(title)
 
     def selected(self) -> BuildRecord | None:
         table = self.query_one("#history-table", DataTable)
@@ -191,6 +203,7 @@ class BuildRecordScreen(Screen[None]):
             ),
             id="record-title",
         )
+        yield RunningBuilds()
         yield BuildPanel(record.build, live=False, id="record-panel")
         with Horizontal(id="record-actions"):
             yield Static(f"Full log: {record.directory / 'build.log'}", id="record-hint")

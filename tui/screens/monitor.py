@@ -25,13 +25,15 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
 
 from core.errors import AmibakeError
-from core.events import BuildFinished
+from core.events import BreakpointReached, BuildFinished, StepPaused
 from core.model import BuildSpec
-from tui.build_runner import BuildRun, BuildRunUpdated, start_run
+from tui.build_runner import BuildRun, BuildRunUpdated, open_shell, start_run
 from tui.messages import OpenHistory
 from tui.modals.build_confirm import ConfirmationModal
+from tui.modals.failed_step import BreakpointModal, FailedStepModal
 from tui.widgets.build_panel import BuildPanel
 from tui.widgets.build_panes import STATUS_BADGES
+from tui.widgets.running_builds import RunningBuilds
 
 TICK = 0.1  # spinner / elapsed refresh
 
@@ -54,6 +56,22 @@ class MonitorScreen(Screen[None]):
         Binding("slash", "search", "Search output", id="monitor.search"),
         Binding("o", "focus_output", "Output", show=False, id="monitor.focus_output"),
         Binding("h", "history", "History", show=False, id="monitor.history"),
+        Binding("s", "shell", "Shell on instance", id="monitor.shell"),
+        Binding("p", "show_pause", "Paused build", show=False, id="monitor.paused"),
+        Binding(
+            "left_square_bracket",
+            "switch_tab(-1)",
+            "Previous build",
+            show=False,
+            id="monitor.previous_build",
+        ),
+        Binding(
+            "right_square_bracket",
+            "switch_tab(1)",
+            "Next build",
+            show=False,
+            id="monitor.next_build",
+        ),
     ]
 
     def __init__(
@@ -79,6 +97,8 @@ class MonitorScreen(Screen[None]):
         self._panels: dict[str, BuildPanel] = {}
         self._announced: set[str] = set()
         self._chrome: tuple[Text, str, bool] | None = None
+        #: the builds whose pause (failed step, breakpoint) a panel shows now
+        self._asking: set[str] = set()
 
     @classmethod
     def attach(cls, run: BuildRun) -> MonitorScreen:
@@ -88,6 +108,7 @@ class MonitorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="monitor-title")
+        yield RunningBuilds()
         names = [b.name for b in self.spec.builders] if self.run is None else list(self.run.states)
         with TabbedContent(id="monitor-tabs"):
             for index, name in enumerate(names):
@@ -104,7 +125,10 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.run is None:
             try:
-                self.run = start_run(self.app, self.spec, self.template_path, self.template_text)
+                # --on-error ask: a failed step pauses the build and the panel asks what next
+                self.run = start_run(
+                    self.app, self.spec, self.template_path, self.template_text, on_error="ask"
+                )
             except AmibakeError as error:
                 self.notify(str(error), title="Cannot start the build", severity="error")
                 self.call_later(self.dismiss)
@@ -142,6 +166,8 @@ class MonitorScreen(Screen[None]):
             if isinstance(event, BuildFinished) and event.build not in self._announced:
                 self._announced.add(event.build)
                 self._announce(event)
+            elif isinstance(event, (StepPaused, BreakpointReached)):
+                self._offer(event.build)
         if message.finished and self.run.error:
             self.notify(self.run.error, title="The build stopped", severity="error")
 
@@ -213,6 +239,7 @@ class MonitorScreen(Screen[None]):
         # the title is one line high whatever it says: no layout needed
         self.query_one("#monitor-title", Static).update(title, layout=False)
         self.query_one("#monitor-cancel", Button).disabled = over or run.cancel_requested
+        self.refresh_bindings()  # shell and cancel depend on the run's state
         self.query_one("#monitor-hint", Static).update(hint)
 
     # -- actions ----------------------------------------------------------------------------
@@ -224,6 +251,15 @@ class MonitorScreen(Screen[None]):
             return None
         panels = pane.query(BuildPanel)
         return panels.first() if panels else None
+
+    def action_switch_tab(self, step: int) -> None:
+        """``[`` / ``]``: the previous / next build's tab, wrapping around."""
+        tabs = self.query_one(TabbedContent)
+        ids = [pane.id for pane in tabs.query(TabPane) if pane.id is not None]
+        if len(ids) < 2:
+            return
+        current = ids.index(tabs.active) if tabs.active in ids else 0
+        tabs.active = ids[(current + step) % len(ids)]
 
     def action_cancel_builds(self) -> None:
         run = self.run
@@ -281,6 +317,72 @@ class MonitorScreen(Screen[None]):
         if panel is not None:
             panel.log_view.focus()
 
+    # -- paused builds: the failed-step panel, breakpoints, shells ----------------------------
+
+    def _active_build(self) -> str | None:
+        panel = self.active_panel
+        return next((n for n, p in self._panels.items() if p is panel), None)
+
+    def _offer(self, build: str) -> None:
+        """Show the panel of a paused build (once at a time per build)."""
+        run = self.run
+        if run is None or build in self._asking:
+            return
+        paused, reached = run.paused.get(build), run.breakpoints.get(build)
+        modal: FailedStepModal | BreakpointModal
+        if paused is not None:
+            modal = FailedStepModal(build, paused.title, paused.error, paused.choices)
+        elif reached is not None:
+            modal = BreakpointModal(build, reached.note, reached.connect)
+        else:
+            return
+        self._asking.add(build)
+
+        def answered(choice: str | None) -> None:
+            self._asking.discard(build)
+            self._answer(build, choice)
+
+        self.app.push_screen(modal, answered)
+
+    def _answer(self, build: str, choice: str | None) -> None:
+        run = self.run
+        if run is None or choice is None:
+            return
+        if choice == "shell":
+            self.run_worker(self._shell(build, then_offer=True), group="shell")
+        elif choice == "continue":
+            run.continue_breakpoint(build)
+        elif run.decide(build, choice):
+            what = {"retry": "Retrying", "cleanup": "Cleaning up", "abort": "Keeping everything"}
+            self.notify(f"{what.get(choice, choice)}...", title=build)
+
+    async def _shell(self, build: str, then_offer: bool = False) -> None:
+        run = self.run
+        if run is None:
+            return
+        problem = await open_shell(self.app, run, build)
+        if problem is not None:
+            self.notify(problem, title="No shell on the instance", severity="error")
+        if then_offer:
+            self._offer(build)
+
+    def action_shell(self) -> None:
+        build = self._active_build()
+        if self.run is None or build is None or not self.run.running:
+            self.notify("No build running here to open a shell on.")
+            return
+        self.run_worker(self._shell(build), group="shell")
+
+    def action_show_pause(self) -> None:
+        build = self._active_build()
+        run = self.run
+        if run is None or build is None:
+            return
+        if build not in run.paused and build not in run.breakpoints:
+            self.notify("This build is not paused.")
+            return
+        self._offer(build)
+
     def action_history(self) -> None:
         self.post_message(OpenHistory())
 
@@ -288,6 +390,9 @@ class MonitorScreen(Screen[None]):
         if action == "cancel_builds":
             run = self.run
             return run is not None and not run.finished.is_set() and not run.cancel_requested
+        if action == "shell":  # a shell needs the instance: not while it is removed
+            run = self.run
+            return run is not None and run.running and not run.cancel_requested
         return True
 
     def on_tabbed_content_tab_activated(self, _event: Any) -> None:

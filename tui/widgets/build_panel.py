@@ -5,11 +5,12 @@ Used live by the monitor (a running build) and by the history (a replayed one).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
@@ -30,6 +31,10 @@ def _fits(text: Text, width: int) -> bool:
     return all(cell_len(line) <= width for line in text.plain.split("\n"))
 
 
+#: Below this height (a 100x30 terminal gives 23) the steps pane gives rows to the output.
+SHORT_PANEL = 28
+
+
 class BuildPanel(Vertical):
     """Renders a :class:`BuildState`; call :meth:`sync` whenever it changed."""
 
@@ -44,14 +49,22 @@ class BuildPanel(Vertical):
     BuildPanel .build-box:focus-within { border: round $accent; }
     BuildPanel #build-summary { height: auto; padding: 0 1; }
     BuildPanel #build-top { height: 15; }  /* every step of a full plan, and the cleanup row */
+    BuildPanel.-short #build-top { height: 10; }  /* a short terminal: room for output too */
     BuildPanel #steps-box { width: 3fr; }
     BuildPanel #resources-box { width: 4fr; }
     BuildPanel #output-box { height: 1fr; min-height: 6; }
-    BuildPanel #artifacts-box { height: auto; max-height: 8; }
+    /* docked: the AMI ids stay on screen when the terminal is short (100x30) */
+    BuildPanel #artifacts-box { height: auto; max-height: 8; dock: bottom; }
     BuildPanel #log-search { dock: bottom; height: 3; }
     BuildPanel DataTable { height: 1fr; background: $surface; scrollbar-size-horizontal: 0; }
     BuildPanel #build-artifacts { height: auto; }
     """
+
+    # n / N work from every pane of the build (and so show in its help), not only the output
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "search_next", "Next match", show=False, id="log.search_next"),
+        Binding("N", "search_previous", "Previous match", show=False, id="log.search_previous"),
+    ]
 
     def __init__(self, build_name: str, *, live: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -83,6 +96,9 @@ class BuildPanel(Vertical):
         with Vertical(id="artifacts-box", classes="build-box hidden") as box:
             box.border_title = "Artifacts (y: copy the AMI id)"
             yield BuildArtifactsTable(id="build-artifacts")
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < SHORT_PANEL, "-short")
 
     @property
     def log_view(self) -> BuildLogView:
@@ -177,11 +193,36 @@ class BuildPanel(Vertical):
         event.stop()
         if event.value and not self.log_view.search(event.value):
             self.notify(f"No line matches {event.value!r}", severity="warning")
+        self._show_match_position()
+
+    def action_search_next(self) -> None:
+        self.log_view.action_search_next()
+        self._show_match_position()
+
+    def action_search_previous(self) -> None:
+        self.log_view.action_search_previous()
+        self._show_match_position()
+
+    def _show_match_position(self) -> None:
+        """``n of m`` under the search field (m: lines of the whole buffer that match)."""
+        n, m = self.log_view.match_position()
+        search = self.query_one("#log-search", Input)
+        search.border_subtitle = (
+            f"{n} of {m} · n/N: next/previous"
+            if m
+            else ("no match" if self.log_view.query_text else "")
+        )
+
+    @property
+    def search_position(self) -> str:
+        """What the search field's subtitle says (``3 of 7 · ...``)."""
+        return str(self.query_one("#log-search", Input).border_subtitle or "")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "log-search":
             event.stop()
             self.log_view.query_text = event.value
+            self._show_match_position()
 
     def close_search(self) -> bool:
         search = self.query_one("#log-search", Input)

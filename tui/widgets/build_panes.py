@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from tui import build_state
 from tui.build_state import BuildState, ResourceRow, StepRow
@@ -35,6 +37,7 @@ RESOURCE_STATES = {
 STATUS_BADGES = {
     "pending": ("○ pending", "dim"),
     "running": ("● running", "bold cyan"),
+    "paused": ("⏸ paused", "bold magenta"),
     "cancelling": ("◌ cleaning up", "bold yellow"),
     "succeeded": ("✔ succeeded", "bold green"),
     "failed": ("✘ failed", "bold red"),
@@ -87,6 +90,11 @@ class _DiffTable(DataTable[Any]):
             self._cells[key] = cells
 
 
+#: The Detail room a narrow steps pane keeps by cutting titles, and the shortest title cut.
+MIN_DETAIL_ROOM = 24
+MIN_TITLE_WIDTH = 14
+
+
 class BuildStepsTable(_DiffTable):
     """Steps with a state icon and duration; the running one spins and counts its seconds."""
 
@@ -98,6 +106,7 @@ class BuildStepsTable(_DiffTable):
         self.cursor_type = "none"
         self.show_cursor = False
         self._frame = 0
+        self._followed: int | None = None
 
     def sync_state(self, state: BuildState, *, live: bool = True) -> None:
         now = build_state.now()
@@ -106,18 +115,70 @@ class BuildStepsTable(_DiffTable):
         for row in state.steps.values():
             rows[row.name] = self._cells_for(row, now, live)
         self.sync(rows)
+        self._fit_title()
+        # keep the step that matters in view in a short pane: the running one, else the last
+        # that ran (after a build, the cleanup row and its "4/4 deleted")
+        steps = list(state.steps.values())
+        started = [i for i, r in enumerate(steps) if r.state not in ("pending", "skipped")]
+        running = [i for i, r in enumerate(steps) if r.state == "running"]
+        focus = running[0] if running else (started[-1] if started else None)
+        if focus is not None and focus != self._followed:
+            self._followed = focus
+            self.call_after_refresh(self._show_row, focus)
+
+    def _show_row(self, index: int) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)  # the header is fixed
+        top = int(self.scroll_y)
+        if index < top:
+            self.scroll_to(y=index, animate=False)
+        elif index >= top + visible:
+            self.scroll_to(y=index - visible + 1, animate=False)
+
+    def on_resize(self) -> None:
+        self._fit_title()
+        if self._followed is not None:
+            self.call_after_refresh(self._show_row, self._followed)
+
+    def _fit_title(self) -> None:
+        """In a narrow pane, cut the step titles (ellipsis) before the Detail column: an error
+        or "4/4 deleted" must stay readable, a title's end is guessable."""
+        # the vertical scrollbar counts as taken: it comes and goes with the rows
+        width = self.size.width - self.styles.scrollbar_size_vertical
+        column = self.columns.get(ColumnKey("title"))
+        if not width or column is None or not self._cells:
+            return
+        natural = max(cell_len(str(cells[2])) for cells in self._cells.values())
+        natural = max(natural, len("Step"))
+        detail = max(cell_len(str(cells[3])) for cells in self._cells.values())
+        fixed = sum(self.columns[ColumnKey(k)].get_render_width(self) for k in ("icon", "time"))
+        padding = 4 * self.cell_padding  # the title's and the detail's
+        room = width - fixed - padding - min(detail, MIN_DETAIL_ROOM)
+        fitted = max(MIN_TITLE_WIDTH, min(natural, room))
+        auto = fitted >= natural
+        if column.auto_width == auto and (auto or column.width == fitted):
+            return
+        column.auto_width = auto
+        column.width = fitted
+        self._clear_caches()
+        self._require_update_dimensions = True
+        self.refresh()
 
     def _cells_for(self, row: StepRow, now: float, live: bool) -> tuple[Any, ...]:
         if row.state == "running":
             icon = Text(SPINNER[self._frame % len(SPINNER)] if live else "●", style="bold cyan")
             elapsed = now - row.started if (live and row.started is not None) else row.duration
             when = Text(format_duration(elapsed), style="cyan")
-            title = Text(row.title, style="bold")
+            title = Text(row.title, style="bold", no_wrap=True, overflow="ellipsis")
         else:
             glyph, style = STEP_ICONS.get(row.state, ("?", ""))
             icon = Text(glyph, style=style)
             when = Text(format_duration(row.duration), style="dim")
-            title = Text(row.title, style="dim" if row.state in ("pending", "skipped") else "")
+            title = Text(
+                row.title,
+                style="dim" if row.state in ("pending", "skipped") else "",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
         detail = row.error or row.detail
         return (icon, when, title, Text(detail, style="red" if row.error else "dim"))
 

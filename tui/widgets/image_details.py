@@ -8,6 +8,8 @@ from rich.markup import escape
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from core.owners import owner_label
+
 
 class StatusLine(Widget):
     """One line of text that repaints without a layout pass (it changes every keystroke)."""
@@ -18,6 +20,14 @@ class StatusLine(Widget):
         return self.text
 
 
+def selected_line(image: dict[str, Any]) -> str:
+    """One line for the image under the cursor: full name, id, owner (the table elides names)."""
+    owner_id = str(image.get("OwnerId", ""))
+    owner = owner_label(owner_id, image.get("ImageOwnerAlias"))
+    name = escape(str(image.get("Name", "")))
+    return f"[b]{name}[/b]  {escape(str(image.get('ImageId', '')))}  {escape(owner)}"
+
+
 def details_markup(image: dict[str, Any], now: str) -> str:
     """The detail panel's text for one DescribeImages entry."""
 
@@ -26,8 +36,9 @@ def details_markup(image: dict[str, Any], now: str) -> str:
 
     deprecation = image.get("DeprecationTime")
     deprecated = bool(deprecation) and str(deprecation) <= now
-    owner = image.get("ImageOwnerAlias")
-    owner_text = f"{owner} ({image.get('OwnerId')})" if owner else image.get("OwnerId", "")
+    owner_id = str(image.get("OwnerId", ""))
+    owner = owner_label(owner_id, image.get("ImageOwnerAlias"))
+    owner_text = f"{owner} ({owner_id})" if owner != owner_id else owner_id
     lines = [
         f"[b $accent]{escape(str(image.get('Name', '')))}[/]",
         "",
@@ -82,4 +93,3 @@ def details_markup(image: dict[str, Any], now: str) -> str:
         codes = ", ".join(str(c.get("ProductCodeId")) for c in image["ProductCodes"])
         lines += ["", line("Product codes", codes)]
     return "\n".join(lines)
-

@@ -56,8 +56,6 @@ class BuildLogView(ScrollView, can_focus=True):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_follow", "Follow", id="log.follow"),
-        Binding("n", "search_next", "Next match", show=False, id="log.search_next"),
-        Binding("N", "search_previous", "Previous match", show=False, id="log.search_previous"),
         Binding("home", "scroll_home", "Top", show=False, id="log.home"),
         Binding("end", "scroll_end", "End", show=False, id="log.end"),
     ]
@@ -195,26 +193,30 @@ class BuildLogView(ScrollView, can_focus=True):
 
     def action_search_next(self) -> None:
         if self._pattern is not None and not self._jump(False):
-            self.notify(f"No more lines match {self.query_text!r}", severity="warning")
+            self.notify(f"No line matches {self.query_text!r}", severity="warning")
 
     def action_search_previous(self) -> None:
         if self._pattern is not None and not self._jump(True):
-            self.notify(f"No earlier lines match {self.query_text!r}", severity="warning")
+            self.notify(f"No line matches {self.query_text!r}", severity="warning")
 
     def _jump(self, backwards: bool) -> bool:
+        """Move to the next (previous) matching line of the whole buffer, wrapping around."""
         pattern = self._pattern
-        if pattern is None or not self._lines:
+        count = len(self._lines)
+        if pattern is None or not count:
             return False
         first = self.first_line
         if self._current_match is not None and self._current_match >= first:
             start = self._current_match - first + (-1 if backwards else 1)
-        else:
+        else:  # from the lines on screen: the first below their top (above their bottom)
             start = int(self.scroll_y) + (
                 self.scrollable_content_region.height - 1 if backwards else 0
             )
-        indexes = range(start, -1, -1) if backwards else range(start, len(self._lines))
-        for index in indexes:
-            if 0 <= index < len(self._lines) and pattern.search(self._lines[index][1]):
+        start = min(max(start, -1), count)
+        step = -1 if backwards else 1
+        for offset in range(count):
+            index = (start + step * offset) % count
+            if pattern.search(self._lines[index][1]):
                 self._current_match = first + index
                 self.follow = False
                 height = self.scrollable_content_region.height
@@ -226,6 +228,19 @@ class BuildLogView(ScrollView, can_focus=True):
     @property
     def current_match(self) -> int | None:
         return self._current_match
+
+    def match_position(self) -> tuple[int, int]:
+        """(n, m): the current match is the n-th of the m lines that match (n 0: none current)."""
+        pattern = self._pattern
+        if pattern is None:
+            return (0, 0)
+        search = pattern.search
+        matches = [i for i, (_, text) in enumerate(self._lines) if search(text)]
+        current = self._current_match
+        n = 0
+        if current is not None and current - self.first_line in matches:
+            n = matches.index(current - self.first_line) + 1
+        return (n, len(matches))
 
     # -- rendering --------------------------------------------------------------------------
 

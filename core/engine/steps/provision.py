@@ -4,6 +4,7 @@ user's machine, breakpoint pauses. Each type lives in core/engine/provisioners/.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from core.engine.context import BuildContext
 from core.engine.provisioners.ansible import run_ansible
@@ -34,6 +35,12 @@ class ProvisionStep(Step):
     name = "provision"
     title = "Provisioning"
 
+    #: --on-error ask: "retry" runs the provisioners again from the one that failed
+    retryable = True
+
+    def __init__(self) -> None:
+        self._resume_at = 1  # the provisioner the next run starts with
+
     def applies(self, ctx: BuildContext) -> bool:
         return bool(ctx.spec.provisioners_for(ctx.builder))
 
@@ -41,8 +48,25 @@ class ProvisionStep(Step):
         try:
             await self._all(ctx)
         except (AmibakeError, OSError):
-            await self._error_cleanup(ctx)
+            if ctx.options.on_error != "ask":  # asked: once the user gives up (given_up)
+                await self._error_cleanup(ctx)
             raise
+
+    async def prepare_retry(self, ctx: BuildContext) -> None:
+        """Read the template again (a fix made in the editor takes effect), keeping the build's
+        builder and instance: only the provisioners are taken from the new text."""
+        if ctx.options.reload is not None:
+            fresh = await asyncio.to_thread(ctx.options.reload)
+            ctx.spec = replace(
+                ctx.spec,
+                provisioners=fresh.provisioners,
+                error_cleanup_provisioner=fresh.error_cleanup_provisioner,
+            )
+            ctx.say("Template read again from disk")
+        ctx.say(f"Retrying from provisioner {self._resume_at}")
+
+    async def given_up(self, ctx: BuildContext) -> None:
+        await self._error_cleanup(ctx)
 
     async def _error_cleanup(self, ctx: BuildContext) -> None:
         """Packer's error-cleanup-provisioner: best effort, before the resources go away."""
@@ -59,6 +83,9 @@ class ProvisionStep(Step):
     async def _all(self, ctx: BuildContext) -> None:
         provisioners = ctx.spec.provisioners_for(ctx.builder)
         for number, provisioner in enumerate(provisioners, start=1):
+            if number < self._resume_at:
+                continue  # ran before the failure a retry starts after
+            self._resume_at = number
             if provisioner.pause_before:
                 ctx.say(f"Pausing {provisioner.pause_before:g}s before provisioner {number}")
                 await asyncio.sleep(provisioner.pause_before)
