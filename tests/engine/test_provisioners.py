@@ -21,6 +21,7 @@ from core.events import BreakpointReached, Event, LogLines, Message, ResourceCha
 from core.local.cloud import LocalCloud
 from core.local.faults import FaultPlan
 from tests.engine.test_build import AS_ROOT, FOCAL, Harness, builder, shell
+from tests.local.conftest import wait_state
 
 STUB_PLAYBOOK = """#!/bin/sh
 # a stand-in for ansible-playbook: records what amibake gives it
@@ -81,6 +82,7 @@ def old_image(ec2: Any, identifier: str) -> tuple[str, list[str]]:
         "Instances"
     ][0]["InstanceId"]
     try:
+        wait_state(ec2, instance, "running")  # as on AWS, a pending instance cannot be imaged
         image = ec2.create_image(InstanceId=instance, Name=f"old-{identifier}", NoReboot=True)[
             "ImageId"
         ]
@@ -283,7 +285,16 @@ async def test_an_unexpected_disconnect_fails_with_packers_hint(harness: Harness
 async def test_without_ansible_playbook_one_clear_line(
     harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    # ansible-playbook is not on this machine's PATH (the rest of the PATH stays: the local
+    # cloud's instances need their tools)
+    from core.engine.provisioners import ansible
+
+    real_which = ansible.shutil.which
+    monkeypatch.setattr(
+        ansible.shutil,
+        "which",
+        lambda name, *a, **k: None if name == "ansible-playbook" else real_which(name, *a, **k),
+    )
     (tmp_path / "site.yml").write_text("- hosts: all\n")
     template = harness.template(
         {

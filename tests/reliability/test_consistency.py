@@ -22,6 +22,7 @@ from core.local.cloud import LocalCloud
 from core.local.faults import FaultPlan
 from core.local.latency import EVENTUAL, PROFILES, STRONG, Consistency
 from tests.engine.test_build import Harness, builder, shell
+from tests.local.conftest import wait_state
 
 FOCAL = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
 CANONICAL = "099720109477"
@@ -102,6 +103,7 @@ def test_each_new_resource_is_not_found_once_then_visible(eventual: LocalCloud) 
     assert _code(describe) == "InvalidInstanceID.NotFound"
     assert _code(describe) is None
 
+    wait_state(ec2, instance, "running")  # as on AWS, a pending instance cannot be imaged
     image = ec2.create_image(InstanceId=instance, Name="consistency-image")["ImageId"]
     tag = lambda: ec2.create_tags(Resources=[image], Tags=[{"Key": "k", "Value": "v"}])  # noqa: E731
     assert _code(tag) == "InvalidAMIID.NotFound"
