@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout, for tests.templates
+
 from core.aws import Aws, Target
 from core.engine.build import run_builds
 from core.engine.context import BuildOptions
@@ -37,7 +39,8 @@ from tests.templates.test_corpus import (
     entry_path,
 )
 
-NETWORK_VARIABLE = re.compile(r"(subnet|vpc|security_group)", re.I)
+#: Variables that hold a subnet, VPC or security group id (not e.g. a source CIDR).
+NETWORK_VARIABLE = re.compile(r"(subnet|vpc|security_group)(_ids?)?$", re.I)
 
 
 def local_network_ids(cloud: LocalCloud, region: str) -> dict[str, str]:
