@@ -74,14 +74,25 @@ def local_value(name: str, ids: dict[str, str]) -> str | None:
     return None
 
 
-def validate(name: str, scratch: Path, extra: dict[str, str] | None = None) -> Any:
+def validate(
+    name: str, scratch: Path, extra: dict[str, str] | None = None, cloud: Any = None
+) -> Any:
+    """Load the entry; with ``cloud``, its data sources run against the local cloud."""
+    from core.datasources_aws import resolver_for
+
     var_files, variables = RUNS.get(name, ((), {}))
-    return load(
-        entry_path(name, scratch),
-        vars=list({**variables, **(extra or {})}.items()),
-        var_files=[CORPUS / f for f in var_files],
-        env=ENV,
-    )
+    resolver = resolver_for(local_cloud=cloud) if cloud is not None else None
+    try:
+        return load(
+            entry_path(name, scratch),
+            vars=list({**variables, **(extra or {})}.items()),
+            var_files=[CORPUS / f for f in var_files],
+            env=ENV,
+            datasources=resolver,
+        )
+    finally:
+        if resolver is not None:
+            resolver.close()
 
 
 async def build_one(spec: Any, cloud: LocalCloud) -> str:
@@ -147,7 +158,7 @@ def main(prefixes: list[str]) -> int:
                 if NETWORK_VARIABLE.search(v) and (value := local_value(v, ids)) is not None
             }
             try:
-                spec = validate(name, scratch / "b", networked)
+                spec = validate(name, scratch / "b", networked, cloud)
                 outcome = asyncio.run(build_one(spec, cloud))
             except TemplateError as error:
                 outcome = f"not built: {error}"
