@@ -13,6 +13,7 @@ import pytest
 
 from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
 from core.local.cloud import LocalCloud
+from tests.local.conftest import wait_state
 
 from .conftest import leftovers, run_cli
 
@@ -60,6 +61,7 @@ def make_orphans(cloud: LocalCloud, age: timedelta = timedelta(hours=3)) -> Orph
         SecurityGroupIds=[group_id],
         TagSpecifications=spec("instance") + spec("volume"),
     )["Instances"][0]["InstanceId"]
+    wait_state(ec2, instance_id, "running")  # as on AWS, a pending instance cannot be imaged
     image_id = ec2.create_image(
         InstanceId=instance_id,
         Name=f"pending-{build_id}",
