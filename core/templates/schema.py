@@ -616,6 +616,26 @@ def _aws_polling(r: Reader) -> AwsPolling:
     )
 
 
+def _account_ids(r: Reader, key: str) -> tuple[str, ...] | None:
+    """``ami_users`` / ``snapshot_users``: 12-digit account ids."""
+    users = r.str_list(key)
+    for user in users or ():
+        if not ACCOUNT_RE.match(user):
+            r.problems.add(r.loc(key), r.at(key), f"`{user}` is not a 12-digit AWS account ID")
+    return users
+
+
+def _groups(r: Reader, key: str, what: str) -> tuple[str, ...] | None:
+    """``ami_groups`` / ``snapshot_groups``: EC2 has one group, ``all``."""
+    groups = r.str_list(key)
+    for group in groups or ():
+        if group != "all":
+            r.problems.add(
+                r.loc(key), r.at(key), f"the only {what} group is `all`, got `{group}`"
+            )
+    return groups
+
+
 def _check_tags(r: Reader, key: str, tags: FrozenMap[str, str] | None) -> None:
     if not tags:
         return
@@ -774,22 +794,8 @@ def _ami_options(r: Reader, problems: Problems) -> dict[str, Any]:
             "`ena_support` or `sriov_support` are set; use an AMI that already has SR-IOV or "
             "ENA enabled",
         )
-    snapshot_users = r.str_list("snapshot_users")
-    for user in snapshot_users or ():
-        if not ACCOUNT_RE.match(user):
-            problems.add(
-                r.loc("snapshot_users"),
-                r.at("snapshot_users"),
-                f"`{user}` is not a 12-digit AWS account ID",
-            )
-    snapshot_groups = r.str_list("snapshot_groups")
-    for group in snapshot_groups or ():
-        if group != "all":
-            problems.add(
-                r.loc("snapshot_groups"),
-                r.at("snapshot_groups"),
-                f"the only snapshot group is `all`, got `{group}`",
-            )
+    snapshot_users = _account_ids(r, "snapshot_users")
+    snapshot_groups = _groups(r, "snapshot_groups", "snapshot")
     deprecate_at = r.str("deprecate_at")
     if deprecate_at is not None:
         valid = bool(_RFC3339.fullmatch(deprecate_at))
@@ -1646,20 +1652,8 @@ def decode_builder(
     snapshot_tags = r.str_map("snapshot_tags")
     for key, value in (("tags", tags), ("run_tags", run_tags), ("snapshot_tags", snapshot_tags)):
         _check_tags(r, key, value)
-    ami_users = r.str_list("ami_users")
-    for user in ami_users or ():
-        if not ACCOUNT_RE.match(user):
-            problems.add(
-                r.loc("ami_users"), r.at("ami_users"), f"`{user}` is not a 12-digit AWS account ID"
-            )
-    ami_groups = r.str_list("ami_groups")
-    for group in ami_groups or ():
-        if group != "all":
-            problems.add(
-                r.loc("ami_groups"),
-                r.at("ami_groups"),
-                f"the only AMI group is `all`, got `{group}`",
-            )
+    ami_users = _account_ids(r, "ami_users")
+    ami_groups = _groups(r, "ami_groups", "AMI")
     encrypt_boot = r.bool("encrypt_boot")
     kms_key_id = r.str("kms_key_id")
     if kms_key_id is not None and encrypt_boot is not True:
