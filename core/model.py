@@ -448,23 +448,50 @@ class AmazonEbsBuilder:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ProvisionerCommon:
-    """Options every provisioner has. ``except_`` is Packer's ``except``."""
+class _Scoped:
+    """Which builders a provisioner or post-processor runs for. ``except_`` is Packer's
+    ``except``."""
 
     only: tuple[str, ...] = ()
     except_: tuple[str, ...] = ()
     #: HCL2: the builders of the ``build`` block this belongs to (empty: every builder).
     builders: tuple[str, ...] = ()
-    pause_before: float = 0.0
-    max_retries: int = 0
-    timeout: float | None = None
 
     def applies_to(self, builder: AmazonEbsBuilder) -> bool:
+        """Whether this runs for ``builder``: its build block's, and ``only``/``except``."""
         if self.builders and builder.name not in self.builders:
             return False
         if self.only and not any(builder.matches(s) for s in self.only):
             return False
         return not any(builder.matches(s) for s in self.except_)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ProvisionerCommon(_Scoped):
+    """Options every provisioner has."""
+
+    pause_before: float = 0.0
+    max_retries: int = 0
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShellLocalOptions:
+    """What Packer's ``shell-local`` provisioner and post-processor share (both run on the
+    user's machine, with Packer's environment)."""
+
+    command: str | None = None
+    inline: tuple[str, ...] = ()
+    script: str | None = None
+    scripts: tuple[str, ...] = ()
+    environment_vars: tuple[str, ...] = ()
+    env: FrozenMap[str, str] = field(default_factory=FrozenMap)
+    #: Packer's default ``["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]``
+    execute_command: tuple[str, ...] = ("/bin/sh", "-c", "{{.Vars}} {{.Script}}")
+    inline_shebang: str = "/bin/sh -e"
+    valid_exit_codes: tuple[int, ...] = (0,)
+    use_linux_pathing: bool = False
+    only_on: tuple[str, ...] = ()
 
 
 DEFAULT_EXECUTE_COMMAND = "chmod +x {{ .Path }}; {{ .Vars }} {{ .Path }}"
@@ -531,22 +558,10 @@ class FileProvisioner(_ProvisionerCommon):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ShellLocalProvisioner(_ProvisionerCommon):
+class ShellLocalProvisioner(_ProvisionerCommon, ShellLocalOptions):
     """Packer's ``shell-local``: runs on the user's machine, with Packer's environment."""
 
     type: Literal["shell-local"] = "shell-local"
-    command: str | None = None
-    inline: tuple[str, ...] = ()
-    script: str | None = None
-    scripts: tuple[str, ...] = ()
-    environment_vars: tuple[str, ...] = ()
-    env: FrozenMap[str, str] = field(default_factory=FrozenMap)
-    #: Packer's default ``["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]``
-    execute_command: tuple[str, ...] = ("/bin/sh", "-c", "{{.Vars}} {{.Script}}")
-    inline_shebang: str = "/bin/sh -e"
-    valid_exit_codes: tuple[int, ...] = (0,)
-    use_linux_pathing: bool = False
-    only_on: tuple[str, ...] = ()
     overrides: FrozenMap[str, ShellLocalProvisioner] = field(default_factory=FrozenMap)
 
 
@@ -669,16 +684,8 @@ Provisioner = (
 )
 
 
-def _post_applies(post: Any, builder: AmazonEbsBuilder) -> bool:
-    if post.builders and builder.name not in post.builders:
-        return False
-    if post.only and not any(builder.matches(s) for s in post.only):
-        return False
-    return not any(builder.matches(s) for s in post.except_)
-
-
 @dataclass(frozen=True, kw_only=True)
-class ManifestPostProcessor:
+class ManifestPostProcessor(_Scoped):
     """Writes the artifacts of the build as Packer's ``manifest`` post-processor does."""
 
     type: Literal["manifest"] = "manifest"
@@ -686,43 +693,18 @@ class ManifestPostProcessor:
     strip_path: bool = False
     strip_time: bool = False
     custom_data: FrozenMap[str, str] = field(default_factory=FrozenMap)
-    only: tuple[str, ...] = ()
-    except_: tuple[str, ...] = ()
-    #: HCL2: the builders of the ``build`` block this belongs to (empty: every builder).
-    builders: tuple[str, ...] = ()
-
-    def applies_to(self, builder: AmazonEbsBuilder) -> bool:
-        """Whether this runs for ``builder``: its build block's, and ``only``/``except``."""
-        return _post_applies(self, builder)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ShellLocalPostProcessor:
+class ShellLocalPostProcessor(_Scoped, ShellLocalOptions):
     """Packer's ``shell-local`` post-processor: runs on the user's machine after the build."""
 
     type: Literal["shell-local"] = "shell-local"
-    command: str | None = None
-    inline: tuple[str, ...] = ()
-    script: str | None = None
-    scripts: tuple[str, ...] = ()
-    environment_vars: tuple[str, ...] = ()
-    env: FrozenMap[str, str] = field(default_factory=FrozenMap)
-    execute_command: tuple[str, ...] = ("/bin/sh", "-c", "{{.Vars}} {{.Script}}")
-    inline_shebang: str = "/bin/sh -e"
-    valid_exit_codes: tuple[int, ...] = (0,)
-    use_linux_pathing: bool = False
-    only_on: tuple[str, ...] = ()
     keep_input_artifact: bool | None = None
-    only: tuple[str, ...] = ()
-    except_: tuple[str, ...] = ()
-    builders: tuple[str, ...] = ()
-
-    def applies_to(self, builder: AmazonEbsBuilder) -> bool:
-        return _post_applies(self, builder)
 
 
 @dataclass(frozen=True, kw_only=True)
-class AmiManagementPostProcessor:
+class AmiManagementPostProcessor(_Scoped):
     """``amazon-ami-management``: keep the newest ``keep_releases`` AMIs carrying
     ``identifier`` in their ``Amazon_AMI_Management_Identifier`` tag, in each region."""
 
@@ -733,12 +715,6 @@ class AmiManagementPostProcessor:
     regions: tuple[str, ...] = ()
     dry_run: bool = False
     tag_key: str = "Amazon_AMI_Management_Identifier"
-    only: tuple[str, ...] = ()
-    except_: tuple[str, ...] = ()
-    builders: tuple[str, ...] = ()
-
-    def applies_to(self, builder: AmazonEbsBuilder) -> bool:
-        return _post_applies(self, builder)
 
 
 PostProcessor = ManifestPostProcessor | ShellLocalPostProcessor | AmiManagementPostProcessor

@@ -163,7 +163,9 @@ class HttpConfig:
     request_body: str | None
 
 
-Config = AmiConfig | ParameterConfig | SecretConfig | NullConfig | HttpConfig
+#: the configs of the amazon-* data sources: they carry their own access options
+AwsConfig = AmiConfig | ParameterConfig | SecretConfig
+Config = AwsConfig | NullConfig | HttpConfig
 
 
 def _region(r: Reader) -> str | None:
@@ -243,8 +245,8 @@ def decode_config(section: Section, body: MapNode, problems: Problems) -> Config
     config = _DECODERS[section.type](r)
     if section.type.startswith("amazon-"):
         access = decode_access(r)  # the data source's own access options (issue 12)
-        if config is not None and not access.is_default:
-            config = dataclasses.replace(config, access=access)  # type: ignore[type-var]
+        if isinstance(config, AwsConfig) and not access.is_default:
+            config = dataclasses.replace(config, access=access)
     r.finish()
     return config
 
@@ -470,8 +472,8 @@ class DataSources:
         assert isinstance(body, MapNode)
         before = len(self.problems.items)
         config = decode_config(section, body, self.problems)
-        if getattr(config, "access", None) is not None:
-            self.secrets.update(config.access.secrets())  # type: ignore[union-attr]
+        if isinstance(config, AwsConfig) and config.access is not None:
+            self.secrets.update(config.access.secrets())
         if errors or _has_bad(body) or len(self.problems.items) > before:
             raise EvalError(where, f"data source `{key}` is invalid", reported=True)
         unknown: list[str] = []

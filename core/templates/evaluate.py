@@ -147,7 +147,7 @@ def to_bool(value: Any, loc: Loc) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     raise EvalError(loc, f"expected true or false, got `{value}`")
 
 
@@ -540,20 +540,9 @@ class Scope:
             return self._var_cache[name]
         if name not in self._variables and f"var.{name}" not in self._failed:
             raise EvalError(loc, f"undefined variable `{name}`{suggest(name, self._variables)}")
-        key = f"var.{name}"
-        if key in self._in_progress:
-            raise EvalError(loc, f"variable `{name}` refers to itself")
-        if key in self._failed:
-            raise EvalError(loc, self._failed[key].message, reported=True)
-        self._in_progress.add(key)
-        try:
-            value = self._variables[name]()
-        except EvalError as error:
-            if not error.reported:
-                self._failed[key] = error
-            raise
-        finally:
-            self._in_progress.discard(key)
+        value = self._once(
+            f"var.{name}", f"variable `{name}`", loc, lambda: self._variables[name]()
+        )
         self._var_cache[name] = value
         return value
 
@@ -562,22 +551,27 @@ class Scope:
             return self._local_cache[name]
         if name not in self._locals:
             raise EvalError(loc, f"undefined local `{name}`{suggest(name, self._locals)}")
-        key = f"local.{name}"
+        node = self._locals[name]
+        value = self._once(f"local.{name}", f"local `{name}`", loc, lambda: self.node_value(node))
+        self._local_cache[name] = value
+        return value
+
+    def _once(self, key: str, what: str, loc: Loc, compute: Callable[[], Any]) -> Any:
+        """``compute()`` for ``key`` (``var.x``/``local.x``), reporting a reference cycle and
+        repeating an earlier failure (already reported) instead of computing again."""
         if key in self._in_progress:
-            raise EvalError(loc, f"local `{name}` refers to itself")
+            raise EvalError(loc, f"{what} refers to itself")
         if key in self._failed:
             raise EvalError(loc, self._failed[key].message, reported=True)
         self._in_progress.add(key)
         try:
-            value = self.node_value(self._locals[name])
+            return compute()
         except EvalError as error:
             if not error.reported:
                 self._failed[key] = error
             raise
         finally:
             self._in_progress.discard(key)
-        self._local_cache[name] = value
-        return value
 
     def data_source(self, key: str, loc: Loc) -> Any:
         """The outputs of ``data.KEY``; its getter detects dependency cycles itself."""
@@ -626,18 +620,19 @@ class Scope:
         b = to_number(right, expr.right.loc)
         if op in ("/", "%") and b == 0:
             raise EvalError(expr.loc, "division by zero")
+        operations: dict[str, Callable[[], float | bool]] = {
+            "+": lambda: a + b,
+            "-": lambda: a - b,
+            "*": lambda: a * b,
+            "/": lambda: a / b,
+            "%": lambda: _remainder(a, b),
+            "<": lambda: a < b,
+            ">": lambda: a > b,
+            "<=": lambda: a <= b,
+            ">=": lambda: a >= b,
+        }
         try:
-            result = {
-                "+": lambda: a + b,
-                "-": lambda: a - b,
-                "*": lambda: a * b,
-                "/": lambda: a / b,
-                "%": lambda: _remainder(a, b),
-                "<": lambda: a < b,
-                ">": lambda: a > b,
-                "<=": lambda: a <= b,
-                ">=": lambda: a >= b,
-            }[op]()
+            result = operations[op]()
         except (OverflowError, KeyError):
             raise EvalError(expr.loc, f"cannot compute `{op}`") from None
         if isinstance(result, float) and not math.isfinite(result):
@@ -715,14 +710,14 @@ class Scope:
             return hcltypes.convert(value, type_, expr.args[0].loc)
         failures: list[EvalError] = []
         for arg in expr.args:
-            value, error = self.attempt(arg)
-            if error is None:
+            value, failure = self.attempt(arg)
+            if failure is None:
                 if name == "can":
                     return UNKNOWN if has_unknown(value) else True
                 return UNKNOWN if has_unknown(value) else value
             if name == "can":
                 return False
-            failures.append(error)
+            failures.append(failure)
         first = failures[0]
         raise EvalError(
             expr.loc,

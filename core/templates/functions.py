@@ -131,7 +131,9 @@ def norm_number(value: int | float) -> int | float:
     return value
 
 
-def kind_name(value: Any) -> str:
+def kind_name(value: Any, *, other: str = "object") -> str:
+    """The kind of a template value as error messages name it (null, bool, number, string,
+    list, object); ``other`` names a value that is none of them."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -142,7 +144,9 @@ def kind_name(value: Any) -> str:
         return "string"
     if isinstance(value, list):
         return "list"
-    return "object"
+    if isinstance(value, dict):
+        return "object"
+    return other
 
 
 def as_string(value: Any, arg: int | None = None) -> str:
@@ -157,24 +161,31 @@ def as_string(value: Any, arg: int | None = None) -> str:
     raise FunctionError(f"string required, got {kind_name(value)}", arg)
 
 
+def parse_number(text: str) -> int | float | None:
+    """A string as cty converts it to a number (a whole number stays an int); None when it is
+    not a finite number."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def as_number(value: Any, arg: int | None = None) -> int | float:
     if isinstance(value, bool):
         raise FunctionError("number required, got bool", arg)
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            raise FunctionError(f"a number is required, got `{value}`", arg) from None
-        if math.isfinite(number):
-            return norm_number(number)
-        raise FunctionError(f"a number is required, got `{value}`", arg)
+        number = parse_number(value)
+        if number is None:
+            raise FunctionError(f"a number is required, got `{value}`", arg)
+        return norm_number(number)
     if value is None:
         raise FunctionError("argument must not be null", arg)
     raise FunctionError(f"number required, got {kind_name(value)}", arg)
@@ -193,7 +204,7 @@ def as_bool(value: Any, arg: int | None = None) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
-        return value == "true"
+        return bool(value == "true")
     if value is None:
         raise FunctionError("argument must not be null", arg)
     raise FunctionError(f"bool required, got {kind_name(value)}", arg)
@@ -509,11 +520,11 @@ def _abs(_ctx: FunctionContext, n: Any) -> Any:
     return abs(n)
 
 
-def _ceil(_ctx: FunctionContext, n: Any) -> int:
+def _ceil(_ctx: FunctionContext, n: float) -> int:
     return math.ceil(n)
 
 
-def _floor(_ctx: FunctionContext, n: Any) -> int:
+def _floor(_ctx: FunctionContext, n: float) -> int:
     return math.floor(n)
 
 
@@ -574,7 +585,7 @@ def _pow(_ctx: FunctionContext, n: Any, p: Any) -> Any:
         raise FunctionError("result out of range") from None
 
 
-def _signum(_ctx: FunctionContext, n: Any) -> int:
+def _signum(_ctx: FunctionContext, n: float) -> int:
     return (n > 0) - (n < 0)
 
 
@@ -609,8 +620,9 @@ def _coalescelist(_ctx: FunctionContext, *lists: Any) -> list[Any]:
     if not lists:
         raise FunctionError("no parameters provided")
     for i, value in enumerate(lists):
-        if len(as_list(value, i)):
-            return value
+        items = as_list(value, i)  # the list itself
+        if items:
+            return items
     raise FunctionError("no non-null arguments")
 
 
@@ -700,6 +712,9 @@ def _range(_ctx: FunctionContext, *args: Any) -> list[Any]:
     if not 1 <= len(args) <= 3:
         raise FunctionError("must have one, two, or three arguments")
     numbers = [as_number(a, i) for i, a in enumerate(args)]
+    start: float
+    end: float
+    step: float
     if len(numbers) == 1:
         start, end, step = 0, numbers[0], 1
     elif len(numbers) == 2:
@@ -952,8 +967,9 @@ def _yaml() -> Any:
 def _yamldecode(_ctx: FunctionContext, s: str) -> Any:
     yaml = _yaml()
 
-    class CoreLoader(yaml.SafeLoader):  # YAML 1.2 core schema, as go-cty-yaml: no yes/no bools
-        pass
+    # YAML 1.2 core schema, as go-cty-yaml: no yes/no bools (a SafeLoader subclass made at
+    # run time: PyYAML is imported lazily and has no type information)
+    CoreLoader: Any = type("CoreLoader", (yaml.SafeLoader,), {})
 
     CoreLoader.yaml_implicit_resolvers = {
         first: [
@@ -1517,7 +1533,7 @@ def _bcrypt(_ctx: FunctionContext, s: str, *cost: Any) -> str:
     if not 4 <= rounds <= 31:
         raise FunctionError(f"crypto/bcrypt: cost {rounds} is outside allowed range (4,31)", 1)
     try:
-        import bcrypt  # type: ignore[import-not-found]
+        import bcrypt
     except ImportError:
         raise FunctionError("needs the `bcrypt` Python package, which is not installed") from None
     salt = bcrypt.gensalt(rounds=rounds, prefix=b"2a")
@@ -1599,7 +1615,7 @@ def _cidrsubnets(_ctx: FunctionContext, prefix: str, *newbits: Any) -> list[str]
     first = int(net.network_address)
     end = first + net.num_addresses
     current = first
-    out = []
+    out: list[str] = []
     for i, nb in enumerate(newbits, start=1):
         bits = as_int(nb, i)
         new_len = net.prefixlen + bits

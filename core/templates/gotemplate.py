@@ -27,7 +27,18 @@ from typing import Any
 
 from core.errors import AmibakeError
 from core.templates.errors import Loc, suggest
-from core.templates.nodes import Attr, Binary, Call, Cond, Expr, Index, Lit, Name, Tmpl, Unary
+from core.templates.nodes import (
+    Attr,
+    Binary,
+    Call,
+    Cond,
+    Expr,
+    Index,
+    Lit,
+    Name,
+    Unary,
+    make_template,
+)
 
 #: The Packer version whose template language amibake reads (its function table and
 #: blocks follow Packer 1.16's source). ``{{packer_version}}`` / ``packer.version``
@@ -213,8 +224,9 @@ class _PipeParser:
 
     def parse(self) -> _Pipe:
         pipe = self.pipeline()
-        if self.peek() is not None:
-            raise GoTemplateError(f"unexpected `{self.peek()[1]}` in `{{{{{self.text}}}}}`")  # type: ignore[index]
+        extra = self.peek()
+        if extra is not None:
+            raise GoTemplateError(f"unexpected `{extra[1]}` in `{{{{{self.text}}}}}`")
         return pipe
 
     def pipeline(self) -> _Pipe:
@@ -433,8 +445,10 @@ class _LoadTime:
                         parts.append(node.source)
                 else:
                     value = self.pipe(node.pipe)[0]
-                    plain = isinstance(value, Lit) and isinstance(value.value, str)
-                    parts.append(value.value if plain else value)  # type: ignore[union-attr]
+                    if isinstance(value, Lit) and isinstance(value.value, str):
+                        parts.append(value.value)
+                    else:
+                        parts.append(value)
             else:
                 parts += self.if_node(node)
         return parts
@@ -449,10 +463,10 @@ class _LoadTime:
                 parts += ["{{else}}", *self.nodes(node.other)]
             parts.append("{{end}}")
             return parts
-        result: Expr = _tmpl(self.nodes(node.other or ()), self.loc)
+        result: Expr = make_template(self.nodes(node.other or ()), self.loc)
         for cond, body in reversed(node.branches):
             test = self.truth(self.pipe(cond))
-            result = Cond(test, _tmpl(self.nodes(body), self.loc), result, self.loc)
+            result = Cond(test, make_template(self.nodes(body), self.loc), result, self.loc)
         return [result]
 
     def runtime_pipe(self, pipe: _Pipe) -> list[Part]:
@@ -606,8 +620,8 @@ class _LoadTime:
             if all(kind == "bool" for _, kind in args) or len({k for _, k in args}) > 1:
                 op = "&&" if name == "and" else "||"
                 out = self.truth(args[0])
-                for other in args[1:]:
-                    out = Binary(op, out, self.truth(other), loc)
+                for operand in args[1:]:
+                    out = Binary(op, out, self.truth(operand), loc)
                 return out, "bool"
             # Go returns the deciding operand itself
             value, kind = args[-1]
@@ -677,28 +691,6 @@ def _arg_text(arg: _Arg) -> str:
     return str(arg.value)
 
 
-def _merge(parts: list[Part]) -> list[Part]:
-    merged: list[Part] = []
-    for part in parts:
-        if isinstance(part, str):
-            if not part:
-                continue
-            if merged and isinstance(merged[-1], str):
-                merged[-1] = merged[-1] + part
-                continue
-        merged.append(part)
-    return merged
-
-
-def _tmpl(parts: list[Part], loc: Loc) -> Expr:
-    merged = _merge(parts)
-    if not merged:
-        return Lit("", loc)
-    if all(isinstance(p, str) for p in merged):
-        return Lit("".join(p for p in merged if isinstance(p, str)), loc)
-    return Tmpl(tuple(merged), loc)
-
-
 def parse_go_template(text: str, loc: Loc) -> Expr:
     """Parse a Packer JSON string into an expression (a :class:`Lit` if plain).
 
@@ -707,7 +699,7 @@ def parse_go_template(text: str, loc: Loc) -> Expr:
     """
     if "{{" not in text:
         return Lit(text, loc)
-    return _tmpl(_LoadTime(loc).nodes(_parse(text)), loc)
+    return make_template(_LoadTime(loc).nodes(_parse(text)), loc)
 
 
 def has_runtime_parts(text: str) -> bool:
@@ -868,7 +860,7 @@ def _compare(op: str) -> Callable[[Any, Any], bool]:
         mixed = isinstance(a, bool) or isinstance(b, bool) or type(a) is not type(b)
         if mixed and not (isinstance(a, int | float) and isinstance(b, int | float)):
             raise GoTemplateError(f"incompatible types for comparison: `{a}` and `{b}`")
-        return {"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[op]
+        return bool({"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[op])
 
     return compare
 

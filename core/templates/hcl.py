@@ -140,14 +140,14 @@ class HclReader:
         self.exprs = ExprBuilder(self.loc_fn, self.fallback)
         self.text = ""
 
-    def loc(self, node: Tree | Token) -> Loc:
+    def loc(self, node: Tree[Any] | Token) -> Loc:
         return node_loc(node, self.loc_fn, self.fallback)
 
     # ------------------------------------------------------------------ body walking
 
-    def items(self, body: Tree) -> tuple[list[tuple[str, Loc, Tree]], list[Block]]:
+    def items(self, body: Tree[Any]) -> tuple[list[tuple[str, Loc, Tree[Any]]], list[Block]]:
         """Attributes (name, loc, expression tree) and blocks of a body, in order."""
-        attributes: list[tuple[str, Loc, Tree]] = []
+        attributes: list[tuple[str, Loc, Tree[Any]]] = []
         blocks: list[Block] = []
         for child in body.children:
             if not isinstance(child, Tree):
@@ -165,13 +165,13 @@ class HclReader:
                 blocks.append(Block(block_type, labels, kids[-1], self.loc(child)))
         return attributes, blocks
 
-    def name_of(self, node: Tree | Token) -> str:
+    def name_of(self, node: Tree[Any] | Token) -> str:
         if isinstance(node, Token):
             return str(node)
         kids = significant(node.children)
         return self.name_of(kids[0]) if kids else ""
 
-    def label_text(self, node: Tree) -> str:
+    def label_text(self, node: Tree[Any]) -> str:
         if node.data == "string":
             expr = self.exprs.build(node)
             if isinstance(expr, Lit) and isinstance(expr.value, str):
@@ -179,17 +179,17 @@ class HclReader:
             raise HclSyntaxError(self.loc(node), "block labels cannot contain interpolations")
         return self.name_of(node)
 
-    def value(self, tree: Tree) -> Node:
+    def value(self, tree: Tree[Any]) -> Node:
         return expr_to_node(self.exprs.build(tree))
 
-    def literal_string(self, tree: Tree, path: str) -> str | None:
+    def literal_string(self, tree: Tree[Any], path: str) -> str | None:
         node = self.value(tree)
         if isinstance(node, Scalar) and isinstance(node.value, str):
             return node.value
         self.problems.add(node.loc, path, "expected a literal string")
         return None
 
-    def body_node(self, body: Tree, loc: Loc, path: str) -> MapNode:
+    def body_node(self, body: Tree[Any], loc: Loc, path: str) -> MapNode:
         node = MapNode({}, loc, block=True)
         attributes, blocks = self.items(body)
         for name, aloc, tree in attributes:
@@ -225,7 +225,7 @@ class HclReader:
                 node.entries[block_type] = existing
                 node.key_locs[block_type] = block.loc
             assert isinstance(existing, ListNode)
-            existing.items.append(item)  # type: ignore[arg-type]
+            existing.items.append(item)  # type: ignore[arg-type]  # a DynamicBlock waits among the blocks until expand_dynamic replaces it
         return node
 
     def dynamic(
@@ -631,11 +631,11 @@ class HclReader:
             return False
         return True
 
-    def type_of(self, tree: Tree) -> tuple[str, Any]:
+    def type_of(self, tree: Tree[Any]) -> tuple[str, Any]:
         """A variable's ``type``: its text and parsed constraint."""
         return " ".join(self.text_of(tree).split()), type_from_expr(self.exprs.build(tree))
 
-    def text_of(self, tree: Tree) -> str:
+    def text_of(self, tree: Tree[Any]) -> str:
         """Source text of a tree (for type constraints such as ``list(string)``)."""
         if tree.meta.empty:
             return ""
@@ -1212,8 +1212,9 @@ def assemble(raw: RawTemplate, evaluate: Evaluate | None, problems: Problems) ->
                             "a build-level source block cannot override it (as in Packer)",
                         )
                         continue
-                    if existing is not None:  # blocks of both are kept, as HCL merges bodies
-                        body.entries[k] = ListNode([*existing.items, *v.items], existing.loc)  # type: ignore[union-attr]
+                    if isinstance(existing, ListNode) and isinstance(v, ListNode):
+                        # blocks of both are kept, as HCL merges bodies (checked just above)
+                        body.entries[k] = ListNode([*existing.items, *v.items], existing.loc)
                     else:
                         body.entries[k] = v
                         body.key_locs[k] = use.body.key_loc(k)
@@ -1248,13 +1249,13 @@ def assemble(raw: RawTemplate, evaluate: Evaluate | None, problems: Problems) ->
         build_ctx = replace_traversal("build", build_values)
 
         # each builder as `only`/`except` name it ("type.local") and its source's type
-        refs = [
+        scope_refs = [
             (f"{raw.sources[k].type}.{_local_of(n, renames)}", raw.sources[k].type)
             for n, k in zip(builder_names, build_keys, strict=True)
         ]
-        refs = [(r, t) for r, t in refs if t in BUILDER_TYPES]
+        scope_refs = [(r, t) for r, t in scope_refs if t in BUILDER_TYPES]
         scoped = functools.partial(
-            _scoped, build_ctx, renames, tuple(builder_names), contexts, refs
+            _scoped, build_ctx, renames, tuple(builder_names), contexts, scope_refs
         )
 
         for item in build.provisioners:
@@ -1306,8 +1307,8 @@ def assemble(raw: RawTemplate, evaluate: Evaluate | None, problems: Problems) ->
     for section in [*raw.provisioners, *raw.post_processors, raw.error_cleanup_provisioner]:
         if section is not None and set(section.builders) == set(every):
             section.builders = ()
-    for error, where in errors:
-        problems.add(error.loc, where, error.message)
+    for failure, where in errors:
+        problems.add(failure.loc, where, failure.message)
     if not raw.builds:
         problems.add(
             raw.loc or Loc(raw.file),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lark import Token, Tree
 
@@ -29,11 +30,11 @@ from core.templates.nodes import (
     Name,
     ObjectX,
     Splat,
-    Tmpl,
     TmplFor,
     TmplIf,
     TupleX,
     Unary,
+    make_template,
 )
 
 LocFn = Callable[[int, int], Loc]
@@ -46,7 +47,7 @@ class HclSyntaxError(Exception):
         self.message = message
 
 
-def parse_tree(text: str, loc_fn: LocFn) -> Tree:
+def parse_tree(text: str, loc_fn: LocFn) -> Tree[Any]:
     """Parse HCL text with python-hcl2; any failure becomes an :class:`HclSyntaxError`."""
     import hcl2  # imported lazily: it builds its Lark parser on first use
 
@@ -162,7 +163,7 @@ def _describe(error: Exception) -> str:
     return f"invalid HCL: {first[:120]}"
 
 
-def node_loc(node: Tree | Token, loc_fn: LocFn, fallback: Loc) -> Loc:
+def node_loc(node: Tree[Any] | Token, loc_fn: LocFn, fallback: Loc) -> Loc:
     """Where a tree or token starts; falls back to its first positioned descendant."""
     if isinstance(node, Token):
         if node.line is not None and node.column is not None:
@@ -178,7 +179,7 @@ def node_loc(node: Tree | Token, loc_fn: LocFn, fallback: Loc) -> Loc:
     return fallback
 
 
-def significant(children: list) -> list:
+def significant(children: list[Any]) -> list[Any]:
     """Children that carry meaning: drop newline/comment runs and punctuation tokens."""
     out = []
     for child in children:
@@ -234,13 +235,13 @@ class ExprBuilder:
         self.loc_fn = loc_fn
         self.fallback = fallback
 
-    def loc(self, node: Tree | Token) -> Loc:
+    def loc(self, node: Tree[Any] | Token) -> Loc:
         return node_loc(node, self.loc_fn, self.fallback)
 
-    def fail(self, node: Tree | Token, message: str) -> HclSyntaxError:
+    def fail(self, node: Tree[Any] | Token, message: str) -> HclSyntaxError:
         return HclSyntaxError(self.loc(node), message)
 
-    def build(self, node: Tree | Token) -> Expr:
+    def build(self, node: Tree[Any] | Token) -> Expr:
         if isinstance(node, Token):
             raise self.fail(node, f"unexpected `{node}`")
         kind = node.data
@@ -305,7 +306,7 @@ class ExprBuilder:
             return Splat(self.build(obj), each, loc)
         raise self.fail(node, f"unsupported expression ({kind})")
 
-    def traverse(self, obj: Expr, step: Tree) -> Expr:
+    def traverse(self, obj: Expr, step: Tree[Any]) -> Expr:
         """One `.name` or `[index]` step applied to ``obj``."""
         loc = self.loc(step)
         step_kids = significant(step.children)
@@ -316,7 +317,7 @@ class ExprBuilder:
             return Index(obj, Lit(int(str(step_kids[0]).lstrip(".")), loc), loc)
         return Index(obj, self.build(step_kids[0]), loc)
 
-    def for_intro(self, intro: Tree) -> tuple[str | None, str, Expr]:
+    def for_intro(self, intro: Tree[Any]) -> tuple[str | None, str, Expr]:
         names = [
             str(significant(c.children)[0])
             for c in intro.children
@@ -332,7 +333,7 @@ class ExprBuilder:
             return names[0], names[1], collection
         return None, names[0], collection
 
-    def for_expr(self, node: Tree, loc: Loc) -> Expr:
+    def for_expr(self, node: Tree[Any], loc: Loc) -> Expr:
         intro = None
         cond: Expr | None = None
         exprs: list[Expr] = []
@@ -354,7 +355,7 @@ class ExprBuilder:
             return ForX(key_var, value_var, collection, key, value, cond, group, loc)
         return ForX(key_var, value_var, collection, None, exprs[0], cond, False, loc)
 
-    def object_key(self, key_node: Tree) -> Expr:
+    def object_key(self, key_node: Tree[Any]) -> Expr:
         (inner,) = significant(key_node.children)
         loc = self.loc(key_node)
         if isinstance(inner, Token):  # keyword used as a key: `in = 1`
@@ -374,7 +375,7 @@ class ExprBuilder:
                 return Lit(str(significant(only.children)[0]), loc)
         return self.build(term)
 
-    def call(self, node: Tree, kids: list, loc: Loc) -> Expr:
+    def call(self, node: Tree[Any], kids: list[Any], loc: Loc) -> Expr:
         if any(isinstance(c, Token) and c.type == "COLONS" for c in node.children):
             raise self.fail(node, "provider functions (`a::b::c()`) are not supported")
         name = str(significant(kids[0].children)[0])
@@ -392,7 +393,7 @@ class ExprBuilder:
             ]
         return Call(name, tuple(args), loc, expand)
 
-    def string(self, node: Tree, loc: Loc) -> Expr:
+    def string(self, node: Tree[Any], loc: Loc) -> Expr:
         pieces: list[str | Piece] = []
         for part in node.children:
             if not (isinstance(part, Tree) and part.data == "string_part"):
@@ -411,7 +412,7 @@ class ExprBuilder:
                 pieces.append(self.directive(inner))
         return assemble(pieces, loc)
 
-    def directive(self, node: Tree) -> Piece:
+    def directive(self, node: Tree[Any]) -> Piece:
         loc = self.loc(node)
         kind = {
             "template_if_start": "if",
@@ -541,21 +542,6 @@ def _nest(
                 item.loc, f"{_DIRECTIVE_NAMES[item.kind]} without a matching {opener}"
             )
     return parts, i, None
-
-
-def make_template(parts: list[str | Expr], loc: Loc) -> Expr:
-    merged: list[str | Expr] = []
-    for part in parts:
-        if isinstance(part, str):
-            if not part:
-                continue
-            if merged and isinstance(merged[-1], str):
-                merged[-1] = merged[-1] + part
-                continue
-        merged.append(part)
-    if all(isinstance(p, str) for p in merged):
-        return Lit("".join(p for p in merged if isinstance(p, str)), loc)
-    return Tmpl(tuple(merged), loc)
 
 
 def _offset_loc(base: Loc, text: str, index: int, cols_known: bool) -> Loc:

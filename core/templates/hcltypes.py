@@ -17,12 +17,12 @@ looser there on purpose).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from core.templates.errors import Loc
 from core.templates.evaluate import EvalError, to_text
+from core.templates.functions import kind_name, parse_number
 from core.templates.hclexpr import HclSyntaxError, parse_expression
 from core.templates.nodes import (
     Call,
@@ -36,6 +36,7 @@ from core.templates.nodes import (
     Tmpl,
     TupleX,
     Unary,
+    VariableDecl,
     expr_to_node,
 )
 
@@ -200,22 +201,6 @@ def infer_type(value: Any) -> HclType:
 # --------------------------------------------------------------------------- converting
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
 def convert(value: Any, t: HclType, loc: Loc, path: str = "") -> Any:
     """Convert ``value`` to ``t`` as go-cty does; raises :class:`EvalError` naming where."""
     if value is None or t.kind == "any":
@@ -237,16 +222,8 @@ def convert(value: Any, t: HclType, loc: Loc, path: str = "") -> Any:
         if isinstance(value, int | float):
             return value
         if isinstance(value, str):
-            text = value.strip()
-            try:
-                return int(text)
-            except ValueError:
-                pass
-            try:
-                number = float(text)
-            except ValueError:
-                raise fail("a number") from None
-            if math.isfinite(number):
+            number = parse_number(value)
+            if number is not None:
                 return number
         raise fail("a number")
     if t.kind == "bool":
@@ -317,7 +294,7 @@ def _as_set(items: list[Any]) -> list[Any]:
 
 
 def _describe(value: Any) -> str:
-    kind = _kind(value)
+    kind = kind_name(value, other=type(value).__name__)
     if kind in ("string",):
         short = value if len(value) <= 40 else value[:37] + "..."
         return f'"{short}"'
@@ -348,7 +325,7 @@ def node_is_literal(node: Node) -> bool:
 # --------------------------------------------------------------------------- variables
 
 
-def variable_type(decl: Any) -> HclType | None:
+def variable_type(decl: VariableDecl | None) -> HclType | None:
     """A declared variable's type (the HCL reader sets it from the default when untyped).
 
     ``decl`` is a :class:`~core.templates.nodes.VariableDecl` (or None: an undeclared
@@ -367,7 +344,7 @@ def variable_type(decl: Any) -> HclType | None:
     return None
 
 
-def convert_variable(value: Any, decl: Any, loc: Loc) -> Any:
+def convert_variable(value: Any, decl: VariableDecl | None, loc: Loc) -> Any:
     """A variable's chosen value converted to its type; null refused when not nullable."""
     if value is None and decl is not None and not decl.nullable:
         raise EvalError(loc, f"variable `{decl.name}` must not be null (nullable = false)")

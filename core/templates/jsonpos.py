@@ -65,7 +65,9 @@ class _Reader:
         return out
 
     def skip_ws(self) -> None:
-        self.pos = _WS.match(self.text, self.pos).end()  # type: ignore[union-attr]
+        match = _WS.match(self.text, self.pos)
+        if match is not None:  # always: _WS matches the empty string
+            self.pos = match.end()
 
     def describe_here(self) -> str:
         if self.pos >= len(self.text):

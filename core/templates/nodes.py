@@ -13,9 +13,13 @@ Expressions use one small language for all formats: Packer JSON's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.templates.errors import Loc
+
+if TYPE_CHECKING:  # hcltypes imports this module
+    from core.model import SourceFormat
+    from core.templates.hcltypes import HclType
 
 # --------------------------------------------------------------------------- expressions
 
@@ -225,6 +229,23 @@ class BadNode:
 Node = Scalar | ExprNode | ListNode | MapNode | BadNode
 
 
+def make_template(parts: list[str | Expr], loc: Loc) -> Expr:
+    """A template from its literal and interpolated parts: adjacent literals joined, empty ones
+    dropped; all-literal (or nothing) is a plain :class:`Lit`."""
+    merged: list[str | Expr] = []
+    for part in parts:
+        if isinstance(part, str):
+            if not part:
+                continue
+            if merged and isinstance(merged[-1], str):
+                merged[-1] = merged[-1] + part
+                continue
+        merged.append(part)
+    if all(isinstance(p, str) for p in merged):
+        return Lit("".join(p for p in merged if isinstance(p, str)), loc)
+    return Tmpl(tuple(merged), loc)
+
+
 def expr_to_node(expr: Expr) -> Node:
     """Literal tuples/objects become list/map nodes so each element keeps its position."""
     if isinstance(expr, Lit):
@@ -258,7 +279,7 @@ class VariableDecl:
     description: str | None = None
     type: str | None = None  # HCL type expression as text: string, number, bool, list(string)...
     #: The parsed ``type`` (a :class:`core.templates.hcltypes.HclType`), when the reader had one.
-    type_constraint: Any = None
+    type_constraint: HclType | None = None
     #: ``validation`` blocks: (condition, error_message, where the block is).
     validations: list[tuple[Node, str, Loc]] = field(default_factory=list)
     nullable: bool = True
@@ -327,7 +348,7 @@ class Section:
 @dataclass(slots=True)
 class RawTemplate:
     file: str
-    format: str  # json | hcl | toml
+    format: SourceFormat
     variables: dict[str, VariableDecl] = field(default_factory=dict)
     locals: dict[str, Node] = field(default_factory=dict)
     local_locs: dict[str, Loc] = field(default_factory=dict)

@@ -145,18 +145,22 @@ def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
         if isinstance(builders, ListNode) and not builders.items:
             problems.add(builders.loc, "builders", "a template needs at least one builder")
         for section in raw.builders:
-            name = section.body.entries.pop("name", None)
-            if name is not None:
+            name_node = section.body.entries.pop("name", None)
+            if name_node is not None:
                 section.body.key_locs.pop("name", None)
-                if isinstance(name, Scalar) and isinstance(name.value, str) and name.value:
-                    section.name = name.value
-                elif isinstance(name, ExprNode):
+                if (
+                    isinstance(name_node, Scalar)
+                    and isinstance(name_node.value, str)
+                    and name_node.value
+                ):
+                    section.name = name_node.value
+                elif isinstance(name_node, ExprNode):
                     # Packer interpolates a build name with the user variables: resolved
                     # by the loader (BUILDER_NAME_KEY), before the builder is decoded
-                    section.body.entries[BUILDER_NAME_KEY] = name
+                    section.body.entries[BUILDER_NAME_KEY] = name_node
                 else:
                     problems.add(
-                        name.loc, f"{section.path}.name", "expected a non-empty literal string"
+                        name_node.loc, f"{section.path}.name", "expected a non-empty literal string"
                     )
     provisioners = root.entries.get("provisioners")
     if provisioners is not None:
@@ -167,8 +171,9 @@ def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
     cleanup = root.entries.get("error-cleanup-provisioner")
     if cleanup is not None:
         if isinstance(cleanup, MapNode):
-            section = _section(cleanup, "error-cleanup-provisioner", problems)
-            raw.error_cleanup_provisioner = section
+            raw.error_cleanup_provisioner = _section(
+                cleanup, "error-cleanup-provisioner", problems
+            )
         else:
             problems.add(cleanup.loc, "error-cleanup-provisioner", "expected an object")
     return raw
@@ -250,7 +255,7 @@ def _check_min_version(node: Node, problems: Problems) -> None:
             "min_packer_version",
             f'`{node.value}` is not a version (expected e.g. "1.7.0")',
         )
-    elif wanted > _version(PACKER_COMPAT_VERSION):  # type: ignore[operator]
+    elif wanted > (_version(PACKER_COMPAT_VERSION) or ()):  # PACKER_COMPAT_VERSION parses
         problems.warn(
             node.loc,
             "min_packer_version",

@@ -303,12 +303,14 @@ class _GoWriter:
                 return (
                     f"replace_all {self.arg(old, path)} {self.arg(new, path)} {self.arg(src, path)}"
                 )
-        if isinstance(expr, Index) and isinstance(expr.obj, Call) and expr.obj.name == "split":
-            sep, src = expr.obj.args if len(expr.obj.args) == 2 else (None, None)
-            if sep is not None and src is not None:
-                return (
-                    f"split {self.arg(src, path)} {self.arg(sep, path)} {self.arg(expr.key, path)}"
-                )
+        if (
+            isinstance(expr, Index)
+            and isinstance(expr.obj, Call)
+            and expr.obj.name == "split"
+            and len(expr.obj.args) == 2
+        ):
+            sep, src = expr.obj.args
+            return f"split {self.arg(src, path)} {self.arg(sep, path)} {self.arg(expr.key, path)}"
         self.fail(expr.loc, path, f"`{hcl_expr(expr)}`")
         return ""
 

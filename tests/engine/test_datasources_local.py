@@ -55,6 +55,13 @@ def load(text: str, resolver: Any) -> Any:
     return loads(text, file="t.pkr.hcl", format="hcl", env={}, now=NOW, datasources=resolver)
 
 
+def load_problems(text: str, resolver: Any) -> list[str]:
+    """The problems loading ``text`` reports (it must fail)."""
+    with pytest.raises(TemplateError) as raised:
+        load(text, resolver)
+    return [str(p) for p in raised.value.problems]
+
+
 def newest_noble(ec2: Any) -> dict[str, Any]:
     images = ec2.describe_images(
         Owners=["099720109477"], Filters=[{"Name": "name", "Values": [NOBLE]}]
@@ -122,11 +129,9 @@ data "amazon-ami" "none" {
 """
         + SOURCE % ("data.amazon-ami.none.id", '"demo-ami"')
     )
-    with pytest.raises(TemplateError) as raised:
-        load(text, resolver)
-    (problem,) = raised.value.problems
-    assert str(problem).startswith("t.pkr.hcl:2:6: data.amazon-ami.none: data source failed: ")
-    assert "no AMI in us-east-1 matches filter {name=no-such-image-*}" in str(problem)
+    (problem,) = load_problems(text, resolver)
+    assert problem.startswith("t.pkr.hcl:2:6: data.amazon-ami.none: data source failed: ")
+    assert "no AMI in us-east-1 matches filter {name=no-such-image-*}" in problem
 
 
 def test_parameterstore_answers_the_public_ubuntu_parameter(
@@ -178,9 +183,7 @@ data "amazon-parameterstore" "p" {
 """
         + SOURCE % ('"ami-0123456789abcdef0"', '"demo-ami"')
     )
-    with pytest.raises(TemplateError) as raised:
-        load(text, resolver)
-    assert [str(p) for p in raised.value.problems] == [
+    assert load_problems(text, resolver) == [
         "t.pkr.hcl:2:6: data.amazon-parameterstore.p: data source failed: the parameter name "
         '"/nobody/set/this" was not found'
     ]
@@ -244,11 +247,24 @@ def test_http_errors_name_the_url(resolver: AwsResolver, web: str) -> None:
             '"ami-0123456789abcdef0"',
             '"demo-ami"',
         )
-        with pytest.raises(TemplateError) as raised:
-            load(text, resolver)
-        (problem,) = raised.value.problems
-        assert str(problem).startswith("t.pkr.hcl:1:6: data.http.h: data source failed: ")
-        assert url in str(problem) and reason in str(problem)
+        (problem,) = load_problems(text, resolver)
+        assert problem.startswith("t.pkr.hcl:1:6: data.http.h: data source failed: ")
+        assert url in problem and reason in problem
+
+
+def amibake(tmp_path: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``amibake ARGS`` in ``tmp_path``, with no AWS credentials and its own AMIBAKE_HOME."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui", *args],
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "AMIBAKE_HOME": str(tmp_path / "home"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_build_cli_reports_a_failing_data_source_before_building(tmp_path: Path) -> None:
@@ -257,16 +273,8 @@ def test_build_cli_reports_a_failing_data_source_before_building(tmp_path: Path)
         'data "http" "h" {\n  url = "https://example.com/v"\n}\n'
         + SOURCE % ('"ami-0123456789abcdef0"', '"demo-${data.http.h.body}"')
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "tui", "build", "--local", "--latency", "instant", str(template)],
-        cwd=tmp_path,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-            "AMIBAKE_HOME": str(tmp_path / "home"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=180,
+    result = amibake(
+        tmp_path, "build", "--local", "--latency", "instant", str(template), timeout=180
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert (
@@ -282,16 +290,8 @@ def test_build_cli_builds_from_a_data_source_on_the_local_cloud(tmp_path: Path) 
         f'data "amazon-parameterstore" "ubuntu" {{\n  name = "{NOBLE_PARAMETER}"\n}}\n'
         + SOURCE % ("data.amazon-parameterstore.ubuntu.value", '"from-parameter"')
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "tui", "build", "--local", "--latency", "instant", str(template)],
-        cwd=tmp_path,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-            "AMIBAKE_HOME": str(tmp_path / "home"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = amibake(
+        tmp_path, "build", "--local", "--latency", "instant", str(template), timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Found source AMI ami-" in result.stdout
@@ -307,17 +307,7 @@ def test_validate_evaluates_data_sources_only_when_asked(tmp_path: Path) -> None
     )
 
     def validate(*flags: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tui", "validate", *flags, str(template)],
-            cwd=tmp_path,
-            env={
-                **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-                "AMIBAKE_HOME": str(tmp_path / "home"),
-            },
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        return amibake(tmp_path, "validate", *flags, str(template), timeout=180)
 
     shape_only = validate()
     assert shape_only.returncode == 0, shape_only.stderr
@@ -396,11 +386,9 @@ def test_real_templates_data_sources_resolve_on_the_local_cloud(
 
 def test_aws_secretsmanager_of_a_missing_secret_is_a_located_error(resolver: AwsResolver) -> None:
     text = SOURCE % ('"ami-0123456789abcdef0"', '"ami-${aws_secretsmanager_raw("no/such")}"')
-    with pytest.raises(TemplateError) as raised:
-        load(text, resolver)
-    (problem,) = raised.value.problems
-    assert str(problem).startswith("t.pkr.hcl:7:")
-    assert "aws_secretsmanager_raw(): GetSecretValue: ResourceNotFoundException" in str(problem)
+    (problem,) = load_problems(text, resolver)
+    assert problem.startswith("t.pkr.hcl:7:")
+    assert "aws_secretsmanager_raw(): GetSecretValue: ResourceNotFoundException" in problem
 
 
 def test_secretsmanager_version_stage_and_id(
@@ -442,9 +430,7 @@ def test_http_refuses_other_schemes_without_connecting(resolver: AwsResolver) ->
         '"ami-0123456789abcdef0"',
         '"demo-ami"',
     )
-    with pytest.raises(TemplateError) as raised:
-        load(text, resolver)
-    assert [str(p) for p in raised.value.problems] == [
+    assert load_problems(text, resolver) == [
         "t.pkr.hcl:1:6: data.http.h: data source failed: cannot request file:///etc/passwd: "
         "only http and https URLs can be fetched"
     ]

@@ -7,24 +7,13 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+from tui.modals.dialog import DialogModal
 
-class ConfirmationModal(ModalScreen[bool]):
+
+class ConfirmationModal(DialogModal[bool]):
     """Answers True (y) or False (n / escape), as posting's confirmation modal does."""
-
-    DEFAULT_CSS = """
-    ConfirmationModal { align: center middle; }
-    ConfirmationModal > Vertical {
-        width: 64; height: auto; padding: 1 2;
-        border: thick $warning; background: $surface;
-    }
-    ConfirmationModal #confirm-question { text-style: bold; width: 1fr; }
-    ConfirmationModal #confirm-detail { color: $text-muted; margin-top: 1; width: 1fr; }
-    ConfirmationModal Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    ConfirmationModal Button { margin-left: 1; }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
@@ -48,9 +37,9 @@ class ConfirmationModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, id="confirm-question")
+            yield Label(self.question, id="confirm-question", classes="dialog-title")
             if self.detail:
-                yield Label(self.detail, id="confirm-detail")
+                yield Label(self.detail, id="confirm-detail", classes="dialog-detail")
             with Horizontal():
                 yield Button(f"{self.cancel_label} [n]", id="confirm-no")
                 yield Button(f"{self.confirm_label} [y]", id="confirm-yes", variant="error")

@@ -13,8 +13,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from tui.modals.dialog import DialogModal
 
 #: choice -> (button label, variant)
 FAILED_BUTTONS = {
@@ -25,22 +26,17 @@ FAILED_BUTTONS = {
 }
 
 
-class FailedStepModal(ModalScreen[str | None]):
+class FailedStepModal(DialogModal[str | None]):
     """A step of ``build`` failed; the build waits for a choice among ``choices``."""
 
     DEFAULT_CSS = """
-    FailedStepModal { align: center middle; }
     FailedStepModal > Vertical {
-        width: 90; max-width: 100%; height: auto; max-height: 100%; padding: 1 2;
-        border: thick $error; background: $surface;
+        width: 90; max-width: 100%; max-height: 100%; border: thick $error;
     }
-    FailedStepModal #failed-title { text-style: bold; width: 1fr; }
     FailedStepModal #failed-error {
         color: $text-error; margin-top: 1; width: 1fr; max-height: 10; overflow-y: auto;
     }
-    FailedStepModal #failed-help { color: $text-muted; margin-top: 1; width: 1fr; }
-    FailedStepModal Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    FailedStepModal Button { margin-left: 1; min-width: 12; }
+    FailedStepModal Button { min-width: 12; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -60,7 +56,9 @@ class FailedStepModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"{self.build}: {self.step_title} failed", id="failed-title")
+            yield Label(
+                f"{self.build}: {self.step_title} failed", id="failed-title", classes="dialog-title"
+            )
             yield Static(self.error, id="failed-error", markup=False)
             yield Label(
                 "The build is paused with its instance running. Retry runs the provisioners "
@@ -68,6 +66,7 @@ class FailedStepModal(ModalScreen[str | None]):
                 "first). Keep everything leaves the resources for debugging (amibake sweep "
                 "removes them later). Esc decides later (p brings this back).",
                 id="failed-help",
+                classes="dialog-detail",
             )
             with Horizontal():
                 for choice in self.choices:
@@ -92,19 +91,11 @@ class FailedStepModal(ModalScreen[str | None]):
         self.action_choose(choice)
 
 
-class BreakpointModal(ModalScreen[str | None]):
+class BreakpointModal(DialogModal[str | None]):
     """A ``breakpoint`` provisioner paused ``build``: continue, or look at the instance first."""
 
     DEFAULT_CSS = """
-    BreakpointModal { align: center middle; }
-    BreakpointModal > Vertical {
-        width: 80; max-width: 100%; height: auto; padding: 1 2;
-        border: thick $accent; background: $surface;
-    }
-    BreakpointModal #breakpoint-title { text-style: bold; width: 1fr; }
-    BreakpointModal .breakpoint-detail { color: $text-muted; margin-top: 1; width: 1fr; }
-    BreakpointModal Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    BreakpointModal Button { margin-left: 1; }
+    BreakpointModal > Vertical { width: 80; max-width: 100%; border: thick $accent; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -121,13 +112,17 @@ class BreakpointModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"{self.build}: paused at a breakpoint", id="breakpoint-title")
+            yield Label(
+                f"{self.build}: paused at a breakpoint",
+                id="breakpoint-title",
+                classes="dialog-title",
+            )
             if self.note:
-                yield Label(self.note, classes="breakpoint-detail", markup=False)
+                yield Label(self.note, classes="dialog-detail", markup=False)
             yield Label(
                 "Shell opens a session on the instance with the build's key; the build goes "
                 "on when you continue. Esc hides this (p brings it back).",
-                classes="breakpoint-detail",
+                classes="dialog-detail",
             )
             with Horizontal():
                 yield Button(Content("Shell on instance [s]"), id="breakpoint-shell")

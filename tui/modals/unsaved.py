@@ -7,26 +7,19 @@ from typing import ClassVar, Literal
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label
+
+from tui.modals.dialog import DialogModal
 
 #: What the user chose: write the file first, drop the edits, or go back to editing.
 LeaveChoice = Literal["save", "discard", "stay"]
 
 
-class UnsavedChangesModal(ModalScreen[LeaveChoice]):
+class UnsavedChangesModal(DialogModal[LeaveChoice]):
     """Answers "save" (s), "discard" (d) or "stay" (escape)."""
 
     DEFAULT_CSS = """
-    UnsavedChangesModal { align: center middle; }
-    UnsavedChangesModal > Vertical {
-        width: 68; height: auto; padding: 1 2;
-        border: thick $warning; background: $surface;
-    }
-    UnsavedChangesModal #unsaved-question { text-style: bold; width: 1fr; }
-    UnsavedChangesModal #unsaved-detail { color: $text-muted; margin-top: 1; width: 1fr; }
-    UnsavedChangesModal Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
-    UnsavedChangesModal Button { margin-left: 1; }
+    UnsavedChangesModal > Vertical { width: 68; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -41,8 +34,14 @@ class UnsavedChangesModal(ModalScreen[LeaveChoice]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"{self.what} has unsaved changes.", id="unsaved-question")
-            yield Label("Save them, discard them, or stay in the editor?", id="unsaved-detail")
+            yield Label(
+                f"{self.what} has unsaved changes.", id="unsaved-question", classes="dialog-title"
+            )
+            yield Label(
+                "Save them, discard them, or stay in the editor?",
+                id="unsaved-detail",
+                classes="dialog-detail",
+            )
             with Horizontal():
                 yield Button("Stay [esc]", id="unsaved-stay")
                 yield Button("Discard [d]", id="unsaved-discard", variant="error")
