@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core import budget
 from core.aws import Aws
 from core.engine.access import builder_aws, ledger_record
 from core.engine.context import BuildContext, BuildOptions, Emit, new_build_id
@@ -112,6 +113,9 @@ async def run_build(
     build_id: str | None = None,
     ledger: Ledger | None = None,
 ) -> BuildResult:
+    if not budget.active():  # the build's Describe* calls share the region's budget (issue 16)
+        with budget.budgeted():
+            return await run_build(spec, builder, aws, options, emit, build_id, ledger)
     own = builder_aws(aws, builder)  # the builder's access options (issue 12)
     if own is not None:
         try:
@@ -194,7 +198,7 @@ async def run_build(
         BuildFinished(
             build=builder.name,
             build_id=ctx.build_id,
-            status=outcome,  # type: ignore[arg-type]
+            status=outcome,
             duration=duration,
             error=message,
             artifacts=artifacts,

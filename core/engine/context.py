@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from core.events import Event, LogLines, Message, ResourceChanged, ResourceState, Stream
 from core.model import AmazonEbsBuilder, BuildSpec
@@ -30,6 +30,7 @@ TAG_CREATED_AT = "amibake:created-at"
 TAG_ARTIFACT = "amibake:artifact"
 
 Emit = Callable[[Event], None]
+_T = TypeVar("_T")
 
 
 def new_build_id() -> str:
@@ -193,7 +194,7 @@ class BuildContext:
 
     # -- the ledger: intent before each create call, the id after, the deletion ---------------
 
-    async def _journal(self, function: Callable[..., object], *args: object) -> object:
+    async def _journal(self, function: Callable[..., _T], *args: object) -> _T | None:
         if self.ledger is None:
             return None
         # fsync'ed SQLite writes: off the event loop.
@@ -206,7 +207,7 @@ class BuildContext:
         if self.ledger is None:
             return None
         row = await self._journal(self.ledger.intend, self.build_id, region, kind, token)
-        return int(row)  # type: ignore[call-overload]
+        return row
 
     async def created(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 from core.engine.context import BuildContext
 from core.engine.provisioners.local import run_shell_local
 from core.engine.runner import first_user_error
+from core.events import BuildStatus
 from core.model import (
     AmiManagementPostProcessor,
     BuildSpec,
@@ -51,7 +52,7 @@ async def post_process(ctx: BuildContext, artifacts: dict[str, str]) -> None:
                 await manage_amis(ctx, post, region)
 
 
-async def run_post_processors(ctx: BuildContext) -> tuple[str, BaseException | None]:
+async def run_post_processors(ctx: BuildContext) -> tuple[BuildStatus, BaseException | None]:
     """:func:`post_process` for a build that succeeded: (outcome, error) as ``run_steps``."""
     try:
         await post_process(ctx, dict(ctx.images))

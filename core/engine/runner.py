@@ -18,7 +18,7 @@ from core.engine import decisions
 from core.engine.context import BuildContext
 from core.engine.retry import IN_FLIGHT, wait_in_flight
 from core.errors import AmibakeError
-from core.events import StepFinished, StepStarted
+from core.events import BuildStatus, StepFinished, StepStarted
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 class Step:
     """One stage of a build. Subclasses set ``name`` and ``title`` and override ``run``."""
 
-    name: ClassVar[str] = "step"
-    title: ClassVar[str] = "Step"
+    #: class attributes of each step; a wrapper step (Concurrently, SshOnly) sets its own
+    name: str = "step"
+    title: str = "Step"
 
     async def run(self, ctx: BuildContext) -> None:
         raise NotImplementedError
@@ -52,8 +53,8 @@ class Concurrently(Step):
     """Independent steps run at the same time; one failing cancels the others."""
 
     def __init__(self, name: str, title: str, steps: Sequence[Step]) -> None:
-        self.name = name  # type: ignore[misc]
-        self.title = title  # type: ignore[misc]
+        self.name = name
+        self.title = title
         self.steps = list(steps)
 
     async def run(self, ctx: BuildContext) -> None:
@@ -96,10 +97,13 @@ async def _cleanup_one(ctx: BuildContext, step: Step) -> BaseException | None:
     return None
 
 
-async def run_steps(ctx: BuildContext, steps: Sequence[Step]) -> tuple[str, BaseException | None]:
+async def run_steps(
+    ctx: BuildContext, steps: Sequence[Step]
+) -> tuple[BuildStatus, BaseException | None]:
     """Run the steps, then the cleanups. Returns (outcome, error)."""
     started: list[Step] = []
-    outcome, failure = "succeeded", None
+    outcome: BuildStatus = "succeeded"
+    failure: BaseException | None = None
     in_flight: set[asyncio.Future[Any]] = set()  # create calls (core.engine.retry.CreateCall)
     IN_FLIGHT.set(in_flight)
     ctx.keep = ctx.keep or ctx.options.on_error == "abort"

@@ -101,8 +101,8 @@ def launch_from_template(request: SpotInstanceRequest) -> Instance:
         )
     credits = (data.get("CreditSpecification") or {}).get("CpuCredits")
     if credits:
-        instance.amibake_cpu_credits = credits  # type: ignore[attr-defined]
-    instance.spot_instance_request_id = request.id  # type: ignore[attr-defined]
+        instance.amibake_cpu_credits = credits  # type: ignore[attr-defined]  # amibake's mark on moto's Instance
+    instance.spot_instance_request_id = request.id  # type: ignore[attr-defined]  # amibake's mark on moto's Instance: its spot request
     # an instant fleet's spot request is a one-time request
     request.type = "one-time"
     return instance
@@ -126,6 +126,6 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    SpotInstanceRequest.launch_instance = _wrap_launch_instance(  # type: ignore[method-assign]
+    SpotInstanceRequest.launch_instance = _wrap_launch_instance(  # type: ignore[method-assign,assignment]  # patching moto's method
         SpotInstanceRequest.launch_instance
     )

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.exceptions import EC2ClientError
@@ -42,6 +42,9 @@ from moto.ec2.models.instances import Instance, InstanceBackend
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.instances import InstanceResponse
+
+if TYPE_CHECKING:
+    from core.local.moto_ext import LocalAmi
 
 COOLDOWN = timedelta(hours=24)
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
@@ -58,13 +61,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _owned_image(backend: EC2Backend, image_id: str | None) -> Ami:
+def _owned_image(backend: EC2Backend, image_id: str | None) -> LocalAmi:
     image = backend.amis.get(image_id or "")
     if image is None:
         raise EC2ClientError("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
     if image.owner_id != backend.account_id:
         raise EC2ClientError("AuthFailure", f"Not authorized for images: [{image_id}]")
-    return image
+    # every image of the local cloud is one: core.local.moto_ext replaces moto's constructors
+    return cast("LocalAmi", image)
 
 
 def _moment(value: Any) -> datetime:
@@ -90,7 +94,7 @@ def _moment(value: Any) -> datetime:
 def _forget_xml(image: Ami) -> None:
     """DescribeImages caches an image's rendering; attribute changes must show."""
     if hasattr(image, "_amibake_xml"):
-        del image._amibake_xml  # type: ignore[attr-defined]
+        del image._amibake_xml
 
 
 def enable_image_deprecation(self: AmisResponse) -> ActionResult:
@@ -105,7 +109,7 @@ def enable_image_deprecation(self: AmisResponse) -> ActionResult:
         raise EC2ClientError(
             "InvalidParameterValue", "The DeprecateAt date can be at most 10 years from now."
         )
-    image._deprecation = moment  # type: ignore[attr-defined]
+    image._deprecation = moment
     _forget_xml(image)
     return ActionResult({"Return": True})
 
@@ -114,7 +118,7 @@ def disable_image_deprecation(self: AmisResponse) -> ActionResult:
     image_id = self._get_param("ImageId")
     self.error_on_dryrun()
     image = _owned_image(self.ec2_backend, image_id)
-    image._deprecation = None  # type: ignore[attr-defined]
+    image._deprecation = None
     _forget_xml(image)
     return ActionResult({"Return": True})
 
@@ -124,10 +128,10 @@ def enable_image_deregistration_protection(self: AmisResponse) -> ActionResult:
     with_cooldown = self._get_bool_param("WithCooldown", False)
     self.error_on_dryrun()
     image = _owned_image(self.ec2_backend, image_id)
-    image.deregistration_protection = (  # type: ignore[attr-defined]
+    image.deregistration_protection = (
         "enabled-with-cooldown" if with_cooldown else "enabled-without-cooldown"
     )
-    image.protected_until = None  # type: ignore[attr-defined]
+    image.protected_until = None
     _forget_xml(image)
     return ActionResult({"Return": "true"})
 
@@ -137,8 +141,8 @@ def disable_image_deregistration_protection(self: AmisResponse) -> ActionResult:
     self.error_on_dryrun()
     image = _owned_image(self.ec2_backend, image_id)
     if getattr(image, "deregistration_protection", None) == "enabled-with-cooldown":
-        image.protected_until = _now() + COOLDOWN  # type: ignore[attr-defined]
-    image.deregistration_protection = "disabled"  # type: ignore[attr-defined]
+        image.protected_until = _now() + COOLDOWN
+    image.deregistration_protection = "disabled"
     _forget_xml(image)
     return ActionResult({"Return": "true"})
 
@@ -188,8 +192,8 @@ def register_image(self: AmisResponse) -> ActionResult:
     self.error_on_dryrun()
     image = self.ec2_backend.register_image(name, description)
     image.boot_mode = boot_mode
-    image.tpm_support = tpm_support  # type: ignore[attr-defined]
-    image.imds_support = imds_support  # type: ignore[attr-defined]
+    image.tpm_support = tpm_support
+    image.imds_support = imds_support
     return ActionResult({"ImageId": image.id})
 
 
@@ -220,7 +224,7 @@ def _wrap_modify_image_attribute(original: Callable[..., Any]) -> Callable[..., 
         image = _owned_image(self.ec2_backend, self._get_param("ImageId"))
         if imds is not None:
             _check_choice("ImdsSupport", (imds or {}).get("Value"), ("v2.0",))
-            image.imds_support = "v2.0"  # type: ignore[attr-defined]
+            image.imds_support = "v2.0"
         if description is not None:
             image.description = (description or {}).get("Value") or None
         _forget_xml(image)
@@ -229,11 +233,11 @@ def _wrap_modify_image_attribute(original: Callable[..., Any]) -> Callable[..., 
     return modify_image_attribute
 
 
-def copy_attributes(image: Ami, source: Ami) -> None:
+def copy_attributes(image: LocalAmi, source: Ami) -> None:
     """CopyImage keeps the source's boot mode, NitroTPM, IMDS and ENA support and SR-IOV,
     and copies its extra volumes' snapshots (encrypted like the root's copy)."""
-    image.tpm_support = getattr(source, "tpm_support", None)  # type: ignore[attr-defined]
-    image.imds_support = getattr(source, "imds_support", None)  # type: ignore[attr-defined]
+    image.tpm_support = getattr(source, "tpm_support", None)
+    image.imds_support = getattr(source, "imds_support", None)
     image.ena_support = getattr(source, "ena_support", True)
     image.sriov = getattr(source, "sriov", "simple")
     root = image.ebs_snapshot
@@ -260,7 +264,7 @@ def copy_attributes(image: Ami, source: Ami) -> None:
                 ebs["KmsKeyId"] = key
             mapping = {**mapping, "Ebs": ebs}
         copies.append(mapping)
-    image._extra_mappings = copies  # type: ignore[attr-defined]
+    image._extra_mappings = copies
 
 
 # -- block device mappings of images -------------------------------------------------------
@@ -301,7 +305,7 @@ _VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 
 def _apply_mappings(
     backend: EC2Backend,
-    image: Ami,
+    image: LocalAmi,
     instance: Instance,
     requested: list[dict[str, Any]],
     snapshot_tags: dict[str, str],
@@ -332,20 +336,20 @@ def _apply_mappings(
         ebs = root.get("Ebs") or {}
         size = ebs.get("VolumeSize")
         if size is not None:
-            if int(size) < image.volume_size:  # type: ignore[attr-defined]
+            if int(size) < image.volume_size:
                 raise EC2ClientError(
                     "InvalidBlockDeviceMapping",
-                    f"Volume of size {image.volume_size}GB is smaller than snapshot "  # type: ignore[attr-defined]
-                    f"'{image.ebs_snapshot.id}', expect size >= {image.volume_size}GB",  # type: ignore[attr-defined]
+                    f"Volume of size {image.volume_size}GB is smaller than snapshot "
+                    f"'{image.ebs_snapshot.id}', expect size >= {image.volume_size}GB",
                 )
-            image.volume_size = int(size)  # type: ignore[attr-defined]
+            image.volume_size = int(size)
         if ebs.get("VolumeType"):
-            image.volume_type = ebs["VolumeType"]  # type: ignore[attr-defined]
-        image._root_overrides = {  # type: ignore[attr-defined]
+            image.volume_type = ebs["VolumeType"]
+        image._root_overrides = {
             k: ebs[k] for k in ("DeleteOnTermination", "Iops", "Throughput") if k in ebs
         }
     # The instance's other EBS volumes: EC2 snapshots each, unless a mapping says NoDevice.
-    seen = {root_name}
+    seen: set[str | None] = {root_name}
     for device, block in instance.get_block_device_mapping:
         if device in seen or device == instance.root_device_name:
             continue
@@ -381,24 +385,24 @@ def _apply_mappings(
             }
         )
     for mapping in requested:
-        device = mapping.get("DeviceName")
-        if device in seen:
+        wanted = mapping.get("DeviceName")
+        if wanted in seen:
             continue
-        seen.add(device)
+        seen.add(wanted)
         if "NoDevice" in mapping:
-            extras.append({"DeviceName": device, "NoDevice": ""})
+            extras.append({"DeviceName": wanted, "NoDevice": ""})
         elif mapping.get("VirtualName"):
-            extras.append({"DeviceName": device, "VirtualName": mapping["VirtualName"]})
+            extras.append({"DeviceName": wanted, "VirtualName": mapping["VirtualName"]})
         elif mapping.get("Ebs") is not None:
             ebs = dict(mapping["Ebs"])
             source = backend.snapshots.get(ebs.get("SnapshotId") or "")
             if source is None and not ebs.get("VolumeSize"):
                 raise EC2ClientError(
                     "InvalidBlockDeviceMapping",
-                    f"The device {device} needs a VolumeSize or a SnapshotId.",
+                    f"The device {wanted} needs a VolumeSize or a SnapshotId.",
                 )
             out: dict[str, Any] = {
-                "VolumeSize": int(ebs.get("VolumeSize") or source.volume.size),  # type: ignore[union-attr]
+                "VolumeSize": int(ebs.get("VolumeSize") or source.volume.size),  # type: ignore[union-attr]  # source is set when VolumeSize is not (checked above)
                 "DeleteOnTermination": bool(ebs.get("DeleteOnTermination", False)),
                 "VolumeType": ebs.get("VolumeType") or "gp2",
                 "Encrypted": bool(ebs.get("Encrypted", getattr(source, "encrypted", False))),
@@ -408,8 +412,8 @@ def _apply_mappings(
             for key in ("Iops", "Throughput", "KmsKeyId"):
                 if key in ebs:
                     out[key] = ebs[key]
-            extras.append({"DeviceName": device, "Ebs": out})
-    image._extra_mappings = extras  # type: ignore[attr-defined]
+            extras.append({"DeviceName": wanted, "Ebs": out})
+    image._extra_mappings = extras
 
 
 def create_image_response(self: AmisResponse) -> ActionResult:
@@ -421,8 +425,10 @@ def create_image_response(self: AmisResponse) -> ActionResult:
     requested = self._get_param("BlockDeviceMappings", []) or []
     self.error_on_dryrun()
     backend: EC2Backend = self.ec2_backend
-    image = backend.create_image(
-        instance_id, name, description, tag_specifications=tag_specifications
+    # core.local.moto_ext.create_image, in place of moto's: a LocalAmi
+    image = cast(
+        "LocalAmi",
+        backend.create_image(instance_id, name, description, tag_specifications=tag_specifications),
     )
     instance = backend.get_instance(instance_id)
     snapshot_tags: dict[str, str] = {}
@@ -469,11 +475,11 @@ def _wrap_modify_instance_attribute(original: Callable[..., Any]) -> Callable[..
             )
         if ena is not None:
             value = (ena or {}).get("Value")
-            instance.amibake_ena_support = str(value).lower() in ("true", "1")  # type: ignore[attr-defined]
+            instance.amibake_ena_support = str(value).lower() in ("true", "1")
         if sriov is not None:
             value = (sriov or {}).get("Value")
             _check_choice("SriovNetSupport", value, ("simple",))
-            instance.amibake_sriov_net_support = value  # type: ignore[attr-defined]
+            instance.amibake_sriov_net_support = value
         return EmptyResult()
 
     return modify_instance_attribute
@@ -569,7 +575,7 @@ def launched(instances: list[Instance]) -> None:
     credits = getattr(_launch, "cpu_credits", None)
     if credits:
         for instance in instances:
-            instance.amibake_cpu_credits = credits  # type: ignore[attr-defined]
+            instance.amibake_cpu_credits = credits  # type: ignore[attr-defined]  # amibake's mark on moto's Instance
 
 
 def _instances(backend: InstanceBackend, instance_ids: list[str]) -> list[Instance]:
@@ -617,7 +623,7 @@ def modify_instance_credit_specification(self: InstanceResponse) -> ActionResult
                 }
             )
             continue
-        instance.amibake_cpu_credits = credits  # type: ignore[attr-defined]
+        instance.amibake_cpu_credits = credits
         done.append({"InstanceId": instance_id})
     return ActionResult(
         {
@@ -629,37 +635,37 @@ def modify_instance_credit_specification(self: InstanceResponse) -> ActionResult
 
 def install(ami_class: type[Ami]) -> None:
     """Patch moto's response classes (once, from ``moto_ext.install``)."""
-    AmisResponse.enable_image_deprecation = enable_image_deprecation  # type: ignore[attr-defined]
-    AmisResponse.disable_image_deprecation = disable_image_deprecation  # type: ignore[attr-defined]
-    AmisResponse.enable_image_deregistration_protection = (  # type: ignore[attr-defined]
+    AmisResponse.enable_image_deprecation = enable_image_deprecation  # type: ignore[attr-defined]  # a new EC2 action on moto's responses
+    AmisResponse.disable_image_deprecation = disable_image_deprecation  # type: ignore[attr-defined]  # a new EC2 action on moto's responses
+    AmisResponse.enable_image_deregistration_protection = (  # type: ignore[attr-defined]  # a new EC2 action on moto's responses
         enable_image_deregistration_protection
     )
-    AmisResponse.disable_image_deregistration_protection = (  # type: ignore[attr-defined]
+    AmisResponse.disable_image_deregistration_protection = (  # type: ignore[attr-defined]  # a new EC2 action on moto's responses
         disable_image_deregistration_protection
     )
-    AmisResponse.register_image = register_image  # type: ignore[method-assign]
-    AmisResponse.create_image = create_image_response  # type: ignore[method-assign]
-    AmisResponse.describe_image_attribute = _wrap_describe_image_attribute(  # type: ignore[method-assign]
+    AmisResponse.register_image = register_image  # type: ignore[method-assign]  # patching moto's method
+    AmisResponse.create_image = create_image_response  # type: ignore[method-assign]  # patching moto's method
+    AmisResponse.describe_image_attribute = _wrap_describe_image_attribute(  # type: ignore[method-assign]  # patching moto's method
         AmisResponse.describe_image_attribute
     )
-    InstanceResponse.modify_instance_attribute = _wrap_modify_instance_attribute(  # type: ignore[method-assign]
+    InstanceResponse.modify_instance_attribute = _wrap_modify_instance_attribute(  # type: ignore[method-assign]  # patching moto's method
         InstanceResponse.modify_instance_attribute
     )
-    ElasticBlockStore.modify_snapshot_attribute = _wrap_modify_snapshot_attribute(  # type: ignore[method-assign]
+    ElasticBlockStore.modify_snapshot_attribute = _wrap_modify_snapshot_attribute(  # type: ignore[method-assign]  # patching moto's method
         ElasticBlockStore.modify_snapshot_attribute
     )
-    AmisResponse.modify_image_attribute = _wrap_modify_image_attribute(  # type: ignore[method-assign]
+    AmisResponse.modify_image_attribute = _wrap_modify_image_attribute(  # type: ignore[method-assign]  # patching moto's method
         AmisResponse.modify_image_attribute
     )
-    InstanceResponse.run_instances = _wrap_run_instances_response(  # type: ignore[method-assign]
+    InstanceResponse.run_instances = _wrap_run_instances_response(  # type: ignore[method-assign]  # patching moto's method
         InstanceResponse.run_instances
     )
-    InstanceResponse.describe_instance_credit_specifications = (  # type: ignore[method-assign]
+    InstanceResponse.describe_instance_credit_specifications = (  # type: ignore[method-assign]  # patching moto's method
         describe_instance_credit_specifications
     )
-    InstanceResponse.modify_instance_credit_specification = (  # type: ignore[attr-defined]
+    InstanceResponse.modify_instance_credit_specification = (  # type: ignore[attr-defined]  # a new EC2 action on moto's responses
         modify_instance_credit_specification
     )
     # DescribeImageAttribute reads these names (moto's spelling).
-    ami_class.tmp = property(lambda self: getattr(self, "tpm_support", None))  # type: ignore[attr-defined]
-    ami_class.imds = property(lambda self: getattr(self, "imds_support", None))  # type: ignore[attr-defined]
+    ami_class.tmp = property(lambda self: getattr(self, "tpm_support", None))  # type: ignore[attr-defined]  # moto's response templates read it
+    ami_class.imds = property(lambda self: getattr(self, "imds_support", None))  # type: ignore[attr-defined]  # moto's response templates read it

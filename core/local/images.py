@@ -38,9 +38,10 @@ import functools
 import hashlib
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
+from typing import TypedDict
 
 from core.owners import PUBLISHER_ACCOUNTS, owner_matches
 from core.regions import COMMERCIAL_REGIONS
@@ -219,6 +220,11 @@ def _product_code(*parts: object) -> str:
 # ---------------------------------------------------------------------------
 
 
+#: CatalogImage fields from name to root_device_name, and from platform to default_user
+_Head = tuple[str, str, str, str | None, str, str, str, str]
+_Tail = tuple[str | None, str, str, bool, str | None, str, tuple[str, ...], int, str, str | None]
+
+
 @dataclass(slots=True)
 class _Spec:  # internal and never mutated; not frozen because that makes __init__ slower
     """One image, region-independent, reduced to what the per-region pass needs."""
@@ -233,8 +239,8 @@ class _Spec:  # internal and never mutated; not frozen because that makes __init
     time_of_day: int  # seconds; 00:00-20:00, so with <= 2.5 h of regional lag the day holds
     deprecate_after: int | None  # seconds
     retired: bool  # deprecated before CATALOG_END: publishers deregister many of those
-    head: tuple[object, ...]  # CatalogImage fields from name to root_device_name
-    tail: tuple[object, ...]  # CatalogImage fields from platform to default_user
+    head: _Head  # CatalogImage fields from name to root_device_name
+    tail: _Tail  # CatalogImage fields from platform to default_user
 
 
 _Specs = list[_Spec]
@@ -404,6 +410,17 @@ class _Series:
     usage_operation: str = "RunInstances"
 
 
+class _Publisher(TypedDict):
+    """_Series fields a publisher's series share (``**`` into _Series)."""
+
+    root: str
+    user: str | None
+
+
+class _OwnedPublisher(_Publisher):
+    owner: str
+
+
 def _text(text: _Text, image: _Image) -> str:
     return text(image) if callable(text) else text.format(**image.fields())
 
@@ -533,7 +550,8 @@ def _interim_description(version: str, code: str) -> Callable[[_Image], str]:
 
 
 def _canonical() -> Iterator[_Series]:
-    ubuntu = {"owner": "canonical", "root": "/dev/sda1", "user": "ubuntu"}
+    ubuntu: _OwnedPublisher = {"owner": "canonical", "root": "/dev/sda1", "user": "ubuntu"}
+    arches: tuple[str, ...]  # the tables below mix one- and two-arch series
     for code, version, first, last, store, arches in _UBUNTU_LTS:
         for kind, tree, label in (
             ("", "ubuntu/images", "server"),
@@ -650,7 +668,8 @@ _UBUNTU_EKS_OLDER = (
 
 def _ubuntu_esm_pro_eks() -> Iterator[_Series]:
     """Ubuntu 16.04/18.04 in ESM, Ubuntu Pro, and the EKS images before jammy (issue 13)."""
-    ubuntu = {"owner": "canonical", "root": "/dev/sda1", "user": "ubuntu"}
+    ubuntu: _OwnedPublisher = {"owner": "canonical", "root": "/dev/sda1", "user": "ubuntu"}
+    arches: tuple[str, ...]  # the tables below mix one- and two-arch series
     for code, version, first, arches, minimal in _UBUNTU_ESM:
         yield _Series(
             key=f"ubuntu-{code}-server-esm-{{arch}}",
@@ -907,7 +926,7 @@ def _eks_series() -> Iterator[_Series]:
 
 
 def _amazon_linux() -> Iterator[_Series]:
-    amazon = {"root": "/dev/xvda", "user": "ec2-user"}
+    amazon: _Publisher = {"root": "/dev/xvda", "user": "ec2-user"}
     # Amazon Linux 2: 2.0.YYYYMMDD.N, until its end of life (2026-06-30).
     al2 = _dates("amzn2", "2020-01-13", "2026-06-30", 10, 35)
     for name, arch, first, size, vtype in _AL2_VARIANTS:
@@ -948,44 +967,33 @@ def _amazon_linux() -> Iterator[_Series]:
                     **amazon,
                 )
     # The first-generation Amazon Linux AMI: paravirtual, instance-store (S3) and HVM.
-    al1 = _dates("amzn1", "2019-01-10", "2023-12-15", 20, 45)
-    for kind, virt, root_type, suffix, desc_kind, vtype, root in _AL1_VARIANTS:
-        yield _Series(
-            key=f"amzn-ami-{kind}-{suffix}",
-            name=f"amzn-ami-{kind}-{{v}}-{suffix}",
-            description=f"Amazon Linux AMI {{v}} {desc_kind}",
-            owner="amazon",
-            arches=("x86_64",),
-            dates=al1,
-            version=_al1_version,
-            max_tier=2,
-            virtualization=virt,
-            root_type=root_type,
-            root=root,
-            user="ec2-user",
-            vtype=vtype,
-        )
-    # Older Amazon Linux AMI releases, made before AMIs could carry a deprecation time (2021),
-    # so none has one: AWS still lists them.
-    for release, first, last in _AL1_OLDER:
-        dates = _dates(f"amzn1-{release}", first, last, 14, 40)
+    def al1(
+        key_suffix: str, dates: tuple[date, ...], version: Callable[[date, int], str]
+    ) -> Iterator[_Series]:
         for kind, virt, root_type, suffix, desc_kind, vtype, root in _AL1_VARIANTS:
             yield _Series(
-                key=f"amzn-ami-{kind}-{suffix}-{release}",
+                key=f"amzn-ami-{kind}-{suffix}{key_suffix}",
                 name=f"amzn-ami-{kind}-{{v}}-{suffix}",
                 description=f"Amazon Linux AMI {{v}} {desc_kind}",
                 owner="amazon",
                 arches=("x86_64",),
                 dates=dates,
-                version=_al1_older_version(release, _d(first)),
+                version=version,
                 max_tier=2,
                 virtualization=virt,
                 root_type=root_type,
                 root=root,
                 user="ec2-user",
                 vtype=vtype,
-                deprecate_after=None,
             )
+
+    yield from al1("", _dates("amzn1", "2019-01-10", "2023-12-15", 20, 45), _al1_version)
+    # Older Amazon Linux AMI releases, made before AMIs could carry a deprecation time (2021),
+    # so none has one: AWS still lists them.
+    for release, first, last in _AL1_OLDER:
+        dates = _dates(f"amzn1-{release}", first, last, 14, 40)
+        for series in al1(f"-{release}", dates, _al1_older_version(release, _d(first))):
+            yield replace(series, deprecate_after=None)
     # ECS-optimised (published by the ECS account, alias amazon).
     ecs2 = _dates("ecs-al2", "2020-06-04", "2026-06-30", 12, 30)
     for name, arch, first in _ECS_AL2_VARIANTS:
@@ -1374,6 +1382,70 @@ def _products() -> tuple[_Product, ...]:
             last=last,
         )
 
+    def rocky(major: str, releases: tuple[tuple[str, str], ...], owner: str) -> _Product:
+        def name(v: str, a: str, d: date, b: int) -> str:
+            return f"Rocky-{major}-EC2-Base-{v}-{d:%Y%m%d}.{b % 2}.{arch_alt(a)}"
+
+        return _Product(
+            key=f"rocky-{major}" if owner == "aws-marketplace" else f"community-rocky-{major}",
+            releases=releases,
+            arches=("x86_64", "arm64"),
+            name=name,
+            description=name,
+            user="rocky",
+            lo=30,
+            hi=90,
+            owner=owner,
+        )
+
+    def almalinux_9(releases: tuple[tuple[str, str], ...], owner: str) -> _Product:
+        return _Product(
+            key="almalinux-9" if owner == "aws-marketplace" else "community-almalinux-9",
+            releases=releases,
+            arches=("x86_64", "arm64"),
+            name=lambda v, a, d, b: f"AlmaLinux OS {v}.{d:%Y%m%d} {arch_alt(a)}",
+            description=lambda v, a, d, b: f"Official AlmaLinux OS {v} {arch_alt(a)} image",
+            user="ec2-user",
+            lo=30,
+            hi=70,
+            owner=owner,
+        )
+
+    def centos_stream(major: str, since: str) -> _Product:
+        def name(v: str, a: str, d: date, b: int) -> str:
+            return f"CentOS-Stream-ec2-{major}-{d:%Y%m%d}.0.{arch_alt(a)}"
+
+        return _Product(
+            key=f"centos-stream-{major}",
+            releases=((major, since),),
+            arches=("x86_64", "arm64"),
+            name=name,
+            description=name,
+            user="ec2-user",
+            root="/dev/sda1",
+            lo=30,
+            hi=70,
+        )
+
+    rocky_9 = (
+        ("9.0", "2022-07-14"),
+        ("9.1", "2022-11-26"),
+        ("9.2", "2023-05-16"),
+        ("9.3", "2023-11-13"),
+        ("9.4", "2024-05-09"),
+        ("9.5", "2024-11-19"),
+        ("9.6", "2025-06-04"),
+        ("9.7", "2025-11-25"),
+    )
+    almalinux_9_releases = (
+        ("9.1", "2022-11-17"),
+        ("9.2", "2023-05-11"),
+        ("9.3", "2023-11-14"),
+        ("9.4", "2024-05-07"),
+        ("9.5", "2024-11-19"),
+        ("9.6", "2025-05-21"),
+        ("9.7", "2025-11-18"),
+    )
     return (
         canonical_listing("focal", "20.04", "2023-01-10", "2025-05-29"),
         canonical_listing("jammy", "22.04", "2023-01-12", "2026-10-20"),
@@ -1505,28 +1577,8 @@ def _products() -> tuple[_Product, ...]:
                 ("5.1.0", "2025-10-10"),
             ),
         ),
-        _Product(
-            key="centos-stream-9",
-            releases=(("9", "2022-01-10"),),
-            arches=("x86_64", "arm64"),
-            name=lambda v, a, d, b: f"CentOS-Stream-ec2-9-{d:%Y%m%d}.0.{arch_alt(a)}",
-            description=lambda v, a, d, b: f"CentOS-Stream-ec2-9-{d:%Y%m%d}.0.{arch_alt(a)}",
-            user="ec2-user",
-            root="/dev/sda1",
-            lo=30,
-            hi=70,
-        ),
-        _Product(
-            key="centos-stream-10",
-            releases=(("10", "2024-12-12"),),
-            arches=("x86_64", "arm64"),
-            name=lambda v, a, d, b: f"CentOS-Stream-ec2-10-{d:%Y%m%d}.0.{arch_alt(a)}",
-            description=lambda v, a, d, b: f"CentOS-Stream-ec2-10-{d:%Y%m%d}.0.{arch_alt(a)}",
-            user="ec2-user",
-            root="/dev/sda1",
-            lo=30,
-            hi=70,
-        ),
+        centos_stream("9", "2022-01-10"),
+        centos_stream("10", "2024-12-12"),
         _Product(
             key="centos-7",
             releases=(("2111", "2021-12-10"),),
@@ -1539,58 +1591,18 @@ def _products() -> tuple[_Product, ...]:
             hi=120,
             last="2024-06-30",
         ),
-        _Product(
-            key="rocky-9",
-            releases=(
-                ("9.0", "2022-07-14"),
-                ("9.1", "2022-11-26"),
-                ("9.2", "2023-05-16"),
-                ("9.3", "2023-11-13"),
-                ("9.4", "2024-05-09"),
-                ("9.5", "2024-11-19"),
-                ("9.6", "2025-06-04"),
-                ("9.7", "2025-11-25"),
-            ),
-            arches=("x86_64", "arm64"),
-            name=lambda v, a, d, b: f"Rocky-9-EC2-Base-{v}-{d:%Y%m%d}.{b % 2}.{arch_alt(a)}",
-            description=lambda v, a, d, b: f"Rocky-9-EC2-Base-{v}-{d:%Y%m%d}.{b % 2}.{arch_alt(a)}",
-            user="rocky",
-            lo=30,
-            hi=90,
-        ),
-        _Product(
-            key="rocky-8",
-            releases=(
+        rocky("9", rocky_9, "aws-marketplace"),
+        rocky(
+            "8",
+            (
                 ("8.7", "2022-11-14"),
                 ("8.8", "2023-05-22"),
                 ("8.9", "2023-11-19"),
                 ("8.10", "2024-05-30"),
             ),
-            arches=("x86_64", "arm64"),
-            name=lambda v, a, d, b: f"Rocky-8-EC2-Base-{v}-{d:%Y%m%d}.{b % 2}.{arch_alt(a)}",
-            description=lambda v, a, d, b: f"Rocky-8-EC2-Base-{v}-{d:%Y%m%d}.{b % 2}.{arch_alt(a)}",
-            user="rocky",
-            lo=30,
-            hi=90,
+            "aws-marketplace",
         ),
-        _Product(
-            key="almalinux-9",
-            releases=(
-                ("9.1", "2022-11-17"),
-                ("9.2", "2023-05-11"),
-                ("9.3", "2023-11-14"),
-                ("9.4", "2024-05-07"),
-                ("9.5", "2024-11-19"),
-                ("9.6", "2025-05-21"),
-                ("9.7", "2025-11-18"),
-            ),
-            arches=("x86_64", "arm64"),
-            name=lambda v, a, d, b: f"AlmaLinux OS {v}.{d:%Y%m%d} {arch_alt(a)}",
-            description=lambda v, a, d, b: f"Official AlmaLinux OS {v} {arch_alt(a)} image",
-            user="ec2-user",
-            lo=30,
-            hi=70,
-        ),
+        almalinux_9(almalinux_9_releases, "aws-marketplace"),
         _Product(
             key="openvpn-as",
             releases=(
@@ -1749,40 +1761,8 @@ def _products() -> tuple[_Product, ...]:
         ),
         # The same distributions' community images, published under their own
         # accounts with no alias and no product code.
-        _Product(
-            key="community-rocky-9",
-            releases=(
-                ("9.3", "2023-11-13"),
-                ("9.4", "2024-05-09"),
-                ("9.5", "2024-11-19"),
-                ("9.6", "2025-06-04"),
-                ("9.7", "2025-11-25"),
-            ),
-            arches=("x86_64", "arm64"),
-            name=lambda v, a, d, b: f"Rocky-9-EC2-Base-{v}-{d:%Y%m%d}.{b % 2}.{arch_alt(a)}",
-            description=lambda v, a, d, b: f"Rocky-9-EC2-Base-{v}-{d:%Y%m%d}.{b % 2}.{arch_alt(a)}",
-            user="rocky",
-            lo=30,
-            hi=90,
-            owner="rocky",
-        ),
-        _Product(
-            key="community-almalinux-9",
-            releases=(
-                ("9.3", "2023-11-14"),
-                ("9.4", "2024-05-07"),
-                ("9.5", "2024-11-19"),
-                ("9.6", "2025-05-21"),
-                ("9.7", "2025-11-18"),
-            ),
-            arches=("x86_64", "arm64"),
-            name=lambda v, a, d, b: f"AlmaLinux OS {v}.{d:%Y%m%d} {arch_alt(a)}",
-            description=lambda v, a, d, b: f"Official AlmaLinux OS {v} {arch_alt(a)} image",
-            user="ec2-user",
-            lo=30,
-            hi=70,
-            owner="almalinux",
-        ),
+        rocky("9", rocky_9[3:], "rocky"),  # from 9.3
+        almalinux_9(almalinux_9_releases[2:], "almalinux"),  # from 9.3
         _Product(
             key="community-centos-stream-9",
             releases=(("9", "2022-01-10"),),
@@ -1926,7 +1906,8 @@ def catalog_for_region(region: str) -> tuple[CatalogImage, ...]:
             # AWS keeps deprecation times to the minute.
             else spec.midnight + timedelta(seconds=seconds - seconds % 60 + spec.deprecate_after)
         )
-        out.append(CatalogImage(image_id, *spec.head, created, deprecation, *spec.tail))
+        # one starred tuple (the same bytecode): mypy matches it field by field
+        out.append(CatalogImage(*(image_id, *spec.head, created, deprecation, *spec.tail)))
     return tuple(out)
 
 

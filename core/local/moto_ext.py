@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
-from moto.ec2.exceptions import DependencyViolationError, EC2ClientError
+from moto.ec2.exceptions import DependencyViolationError, EC2ClientError, InvalidAMIIdError
 from moto.ec2.models import EC2Backend, ec2_backends
 from moto.ec2.models.amis import Ami, AmiBackend
 from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
@@ -97,6 +97,15 @@ class LocalAmi(Ami):
     image) or created with the instance's real root volume size.
     """
 
+    # Set by core.local.image_attributes (RegisterImage, CopyImage, CreateImage's mappings,
+    # deregistration protection); absent until then, so readers use getattr with a default.
+    tpm_support: str | None
+    imds_support: str | None
+    deregistration_protection: str
+    protected_until: datetime | None
+    _extra_mappings: list[dict[str, Any]]
+    _root_overrides: dict[str, Any]
+
     def __init__(
         self,
         backend: EC2Backend,
@@ -106,8 +115,8 @@ class LocalAmi(Ami):
         description: str | None,
         owner_id: str,
         owner_alias: str | None,
-        architecture: str,
-        virtualization_type: str = "hvm",
+        architecture: str | None,
+        virtualization_type: str | None = "hvm",
         root_device_type: str = "ebs",
         root_device_name: str = "/dev/xvda",
         creation_date: datetime | None = None,
@@ -152,7 +161,7 @@ class LocalAmi(Ami):
         self.creation_date = creation_date or utcnow()
         self._deprecation = deprecation_time
         self._product_codes = tuple(product_codes)
-        self.boot_mode = boot_mode
+        self.boot_mode = boot_mode  # type: ignore[assignment]  # unset (None) as on EC2 when not chosen
         self.instance_id = source_instance_id
         self.source_image_id = source_image_id
         self.source_image_region = source_image_region
@@ -164,10 +173,10 @@ class LocalAmi(Ami):
             snapshot = _new_snapshot(
                 backend, volume_size, f"Created for {image_id}", owner_id, image_id
             )
-        self.ebs_snapshot = snapshot  # type: ignore[assignment]
+        self.ebs_snapshot = snapshot
 
-    @property
-    def product_codes(self) -> list[dict[str, str]]:  # type: ignore[override]
+    @property  # type: ignore[override]  # EC2's ProductCodes shape; set from a list of codes
+    def product_codes(self) -> list[dict[str, str]]:
         return [{"ProductCodeId": c, "ProductCodeType": "marketplace"} for c in self._product_codes]
 
     @product_codes.setter
@@ -182,7 +191,7 @@ class LocalAmi(Ami):
         return self._deprecation is not None and self._deprecation <= now
 
     @property
-    def block_device_mappings(self) -> list[dict[str, Any]]:  # type: ignore[override]
+    def block_device_mappings(self) -> list[dict[str, Any]]:
         snapshot = self.ebs_snapshot
         if snapshot is None:
             return []
@@ -398,10 +407,11 @@ def create_image(
 
 
 def _runtime_user(instance: Instance, source: Ami | None) -> str | None:
-    user = getattr(instance, "amibake_username", None)
+    user: str | None = getattr(instance, "amibake_username", None)
     if user:
         return user
-    return getattr(source, "default_user", "ec2-user")
+    default: str | None = getattr(source, "default_user", "ec2-user")
+    return default
 
 
 def copy_image_response(self: AmisResponse) -> ActionResult:
@@ -668,7 +678,8 @@ def _image_xml(backend: EC2Backend, image: Ami) -> str:
     )
     cached = getattr(image, "_amibake_xml", None)
     if cached is not None and cached[0] == key:
-        return cached[1]
+        text: str = cached[1]
+        return text
     parts = [
         "<item>",
         _tag("imageId", image.id),
@@ -744,7 +755,7 @@ def _image_xml(backend: EC2Backend, image: Ami) -> str:
         "</item>",
     ]
     fragment = "".join(parts)
-    image._amibake_xml = (key, fragment)  # type: ignore[attr-defined]
+    image._amibake_xml = (key, fragment)  # type: ignore[attr-defined]  # amibake's cache on moto's Ami
     return fragment
 
 
@@ -975,14 +986,16 @@ def _public_dns_name(self: Instance) -> str | None:
     )
     if address is not None:
         return address if self.public_ip else None
-    return _ORIGINAL_PUBLIC_DNS.fget(self)  # type: ignore[union-attr]
+    name: str | None = _ORIGINAL_PUBLIC_DNS.fget(self)  # type: ignore[attr-defined]  # moto's property, read on the class
+    return name
 
 
 def _private_dns_name(self: Instance) -> str:
-    address = getattr(self, "amibake_address", None)
+    address: str | None = getattr(self, "amibake_address", None)
     if address is not None:
         return address
-    return _ORIGINAL_PRIVATE_DNS.fget(self)  # type: ignore[union-attr]
+    name: str = _ORIGINAL_PRIVATE_DNS.fget(self)  # type: ignore[attr-defined]  # moto's property, read on the class
+    return name
 
 
 _ORIGINAL_PUBLIC_DNS = Instance.public_dns_name
@@ -1018,6 +1031,38 @@ def _wrap_backend_init(original: Callable[..., None]) -> Callable[..., None]:
     return __init__
 
 
+def _wrap_describe_images(original: Callable[..., list[Ami]]) -> Callable[..., list[Ami]]:
+    """Images by id straight from the backend's dict (issue 16): moto's RunInstances looks its
+    AMI up by id, and its Instance by an ``image-id`` filter, each a scan of every image of
+    the region (6,000 and more here). Anything else is moto's own search."""
+
+    @wraps(original)
+    def describe_images(
+        self: AmiBackend,
+        ami_ids: list[str] | None = None,
+        filters: dict[str, Any] | None = None,
+        exec_users: list[str] | None = None,
+        owners: list[str] | None = None,
+    ) -> list[Ami]:
+        wanted: list[str] | None = None
+        if not exec_users and not owners:
+            if ami_ids and not filters:
+                wanted = list(ami_ids)
+            elif not ami_ids and filters and set(filters) == {"image-id"}:
+                value = filters["image-id"]
+                wanted = [value] if isinstance(value, str) else [str(v) for v in value]
+        if wanted is None or not all(
+            i.startswith("ami-") and "*" not in i and "?" not in i for i in wanted
+        ):
+            return original(self, ami_ids, filters, exec_users, owners)
+        images = [self.amis[i] for i in dict.fromkeys(wanted) if i in self.amis]
+        if ami_ids and not images and not any(i in self.deleted_amis for i in wanted):
+            raise InvalidAMIIdError(ami_ids)
+        return images
+
+    return describe_images
+
+
 def _wrap_reboot(original: Callable[..., Any]) -> Callable[..., Any]:
     """RebootInstances: the machine behind each running instance restarts (issue 13)."""
 
@@ -1042,41 +1087,42 @@ def install(runtime: Runtime) -> None:
     # DescribeInstances filters real clients use that moto does not map yet.
     filter_dict_attribute_mapping.setdefault("client-token", "client_token")
     # moto's default images are years old and the same in every region: ours replace them.
-    AmiBackend._load_amis = lambda self: None  # type: ignore[method-assign]
-    EC2Backend.__init__ = _wrap_backend_init(EC2Backend.__init__)  # type: ignore[method-assign]
-    AmiBackend.create_image = create_image  # type: ignore[method-assign,assignment]
-    AmiBackend.register_image = register_image  # type: ignore[method-assign]
-    AmiBackend.deregister_image = _wrap_deregister(AmiBackend.deregister_image)  # type: ignore[method-assign]
-    AmisResponse.copy_image = copy_image_response  # type: ignore[method-assign]
-    AmisResponse.describe_images = describe_images_response  # type: ignore[method-assign]
-    General.get_console_output = console_output_response  # type: ignore[method-assign]
-    InstanceBackend.run_instances = _wrap_run_instances(InstanceBackend.run_instances)  # type: ignore[method-assign]
-    InstanceBackend.start_instances = _wrap_transition(  # type: ignore[method-assign]
+    AmiBackend._load_amis = lambda self: None  # type: ignore[method-assign]  # patching moto's method
+    EC2Backend.__init__ = _wrap_backend_init(EC2Backend.__init__)  # type: ignore[method-assign]  # patching moto's method
+    AmiBackend.create_image = create_image  # type: ignore[method-assign,assignment]  # patching moto's method
+    AmiBackend.register_image = register_image  # type: ignore[method-assign,assignment]  # patching moto's method
+    AmiBackend.deregister_image = _wrap_deregister(AmiBackend.deregister_image)  # type: ignore[method-assign]  # patching moto's method
+    AmisResponse.copy_image = copy_image_response  # type: ignore[method-assign]  # patching moto's method
+    AmisResponse.describe_images = describe_images_response  # type: ignore[method-assign,assignment]  # patching moto's method: our XML
+    AmiBackend.describe_images = _wrap_describe_images(AmiBackend.describe_images)  # type: ignore[method-assign]  # patching moto's method
+    General.get_console_output = console_output_response  # type: ignore[method-assign]  # patching moto's method
+    InstanceBackend.run_instances = _wrap_run_instances(InstanceBackend.run_instances)  # type: ignore[method-assign]  # patching moto's method
+    InstanceBackend.start_instances = _wrap_transition(  # type: ignore[method-assign]  # patching moto's method
         InstanceBackend.start_instances,
         ("stopped",),
         ("pending", 0),
         "instances_starting",
         "started",
     )
-    InstanceBackend.stop_instances = _wrap_transition(  # type: ignore[method-assign]
+    InstanceBackend.stop_instances = _wrap_transition(  # type: ignore[method-assign]  # patching moto's method
         InstanceBackend.stop_instances,
         ("pending", "running"),
         ("stopping", 64),
         "instances_stopping",
         "stopped",
     )
-    InstanceBackend.terminate_instances = _wrap_terminate(InstanceBackend.terminate_instances)  # type: ignore[method-assign]
-    InstanceBackend.reboot_instances = _wrap_reboot(InstanceBackend.reboot_instances)  # type: ignore[method-assign]
-    SecurityGroupBackend.delete_security_group = _wrap_delete_security_group(  # type: ignore[method-assign]
+    InstanceBackend.terminate_instances = _wrap_terminate(InstanceBackend.terminate_instances)  # type: ignore[method-assign]  # patching moto's method
+    InstanceBackend.reboot_instances = _wrap_reboot(InstanceBackend.reboot_instances)  # type: ignore[method-assign]  # patching moto's method
+    SecurityGroupBackend.delete_security_group = _wrap_delete_security_group(  # type: ignore[method-assign]  # patching moto's method
         SecurityGroupBackend.delete_security_group
     )
-    EBSBackend.delete_snapshot = _wrap_delete_snapshot(EBSBackend.delete_snapshot)  # type: ignore[method-assign]
-    RegionsAndZonesBackend.describe_regions = _describe_regions(  # type: ignore[method-assign]
+    EBSBackend.delete_snapshot = _wrap_delete_snapshot(EBSBackend.delete_snapshot)  # type: ignore[method-assign]  # patching moto's method
+    RegionsAndZonesBackend.describe_regions = _describe_regions(  # type: ignore[method-assign]  # patching moto's method
         RegionsAndZonesBackend.describe_regions
     )
-    Instance.public_dns_name = property(_public_dns_name)  # type: ignore[assignment,method-assign]
-    Instance.private_dns_name = property(_private_dns_name)  # type: ignore[assignment,method-assign]
-    Snapshot.progress = property(_snapshot_progress)  # type: ignore[assignment,method-assign]
+    Instance.public_dns_name = property(_public_dns_name)  # type: ignore[assignment,method-assign]  # patching moto's property
+    Instance.private_dns_name = property(_private_dns_name)  # type: ignore[assignment,method-assign]  # patching moto's property
+    Snapshot.progress = property(_snapshot_progress)  # type: ignore[assignment,method-assign]  # patching moto's property
     image_attributes.install(LocalAmi)
     # AWS's public AMI parameters (/aws/service/...), pointing at our catalogue's images.
     from core.local import ssm_public
@@ -1095,7 +1141,8 @@ def uninstall() -> None:
     from moto.secretsmanager.models import secretsmanager_backends
     from moto.ssm.models import ssm_backends
 
-    for backends in (ec2_backends, ssm_backends, secretsmanager_backends):
+    every: tuple[dict[str, Any], ...] = (ec2_backends, ssm_backends, secretsmanager_backends)
+    for backends in every:
         for account in list(backends.values()):
             account.clear()
 

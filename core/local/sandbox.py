@@ -130,6 +130,8 @@ class _Tracked:
     pty_watch: asyncio.Task[None] | None = None
     pty_transports: list[asyncio.BaseTransport] = field(default_factory=list)
     signals_sent: set[int] = field(default_factory=set)
+    #: its session was cleaned up after it ended: nothing of it is left to kill
+    cleared: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class _ProcStat:
     ppid: int
     pgrp: int
     session: int
+    #: dead, waiting for its parent to reap it: no signal can reach it any more
+    zombie: bool = False
 
 
 def _process_table() -> list[_ProcStat]:
@@ -158,7 +162,11 @@ def _process_table() -> list[_ProcStat]:
         # comm (field 2) may hold spaces and parentheses: split after the last ')'
         fields = raw[raw.rfind(b")") + 2 :].split()
         try:
-            table.append(_ProcStat(int(name), int(fields[1]), int(fields[2]), int(fields[3])))
+            table.append(
+                _ProcStat(
+                    int(name), int(fields[1]), int(fields[2]), int(fields[3]), fields[0] == b"Z"
+                )
+            )
         except (IndexError, ValueError):
             continue
     return table
@@ -228,7 +236,6 @@ class Sandbox:
             )
         self._bwrap = bwrap
         self._map_uid = bwrap is not None and _bwrap_can_map_uid(bwrap)
-        self._tracked: dict[int, _Tracked] = {}
         if bwrap is None:
             global _warned_not_isolated
             if not _warned_not_isolated:
@@ -541,14 +548,23 @@ class Sandbox:
         A pty stays readable until :meth:`release` (its last output can still be drained).
         """
         tracked = self._tracked.get(process.pid)
-        if tracked is not None and process.returncode is None:
+        alive = process.returncode is None
+        if tracked is not None and tracked.process is process and tracked.cleared and not alive:
+            return  # cleaned up when it ended (sshd kills at the end and again on leaving)
+        if tracked is not None and alive:
             tracked.signals_sent.add(signal.SIGKILL)
-        await asyncio.to_thread(self._kill_session, process.pid, process.returncode is None)
+        # bubblewrap: killing the namespace's init (in the session) takes the whole pid
+        # namespace down with it; what the scan finds there is mostly that init
+        killed = await asyncio.to_thread(self._kill_session, process.pid, alive)
         try:
             await asyncio.wait_for(process.wait(), timeout=10)
         except TimeoutError:
             log.warning("process %d did not die after SIGKILL", process.pid)
-        await asyncio.to_thread(self._kill_session, process.pid, False)
+        if killed:
+            # what forked while the first pass killed (the leader's last children)
+            await asyncio.to_thread(self._kill_session, process.pid, False)
+        if tracked is not None and tracked.process is process:
+            tracked.cleared = True
 
     def release(self, process: asyncio.subprocess.Process) -> None:
         """Forget an ended process (after :meth:`exit_outcome`): close its pty, drop its record."""
@@ -581,16 +597,27 @@ class Sandbox:
             tracked.pty_master = None
 
     @staticmethod
-    def _kill_session(sid: int, leader_alive: bool) -> None:
+    def _kill_session(sid: int, leader_alive: bool) -> int:
+        """SIGKILL the session's processes; how many were alive to kill. Zombies (dead, their
+        parent not reaping them yet, e.g. the instance's pid 1) are not looked for again."""
+        killed = 0
         if leader_alive:
             _kill_quietly(sid, signal.SIGKILL, group=True)
-        # Children that moved to other process groups (shell job control) keep the session id.
-        for _ in range(10):
-            members = [p.pid for p in _process_table() if p.session == sid and p.pid != sid]
+            killed += 1
+        # Children that moved to other process groups (shell job control) keep the session id;
+        # one more pass for what they forked meanwhile, at most a few.
+        for _ in range(5):
+            members = [
+                p.pid
+                for p in _process_table()
+                if p.session == sid and p.pid != sid and not p.zombie
+            ]
             if not members:
-                return
+                break
             for pid in members:
                 _kill_quietly(pid, signal.SIGKILL)
+            killed += len(members)
+        return killed
 
     async def kill_all(self) -> None:
         """SIGKILL every process tree this sandbox started and reap them (stop/terminate)."""

@@ -244,7 +244,7 @@ def install() -> None:
     def check_loading_status(self: ParameterDict, key: str) -> None:
         key = str(key or "")
         if key.startswith(PREFIX[:-1]) and not getattr(self, "amibake_public_loaded", False):
-            self.amibake_public_loaded = True  # type: ignore[attr-defined]
+            self.amibake_public_loaded = True  # type: ignore[attr-defined]  # amibake's mark on moto's ParameterDict
             self.latest_amis_loaded = True  # moto's own fixed ones would shadow ours
             self.latest_ecs_amis_loaded = True
             try:
@@ -254,7 +254,7 @@ def install() -> None:
             store: Any = super(ParameterDict, self)
             for name, (value, modified) in parameters.items():
                 store.__getitem__(name).append(
-                    Parameter(
+                    Parameter(  # type: ignore[abstract]  # moto builds it so too: CloudFormationModel's abstract methods are unused here
                         account_id=self.account_id,
                         name=name,
                         value=value,
@@ -269,4 +269,4 @@ def install() -> None:
                 )
         original(self, key)
 
-    ParameterDict._check_loading_status = check_loading_status  # type: ignore[method-assign]
+    ParameterDict._check_loading_status = check_loading_status  # type: ignore[method-assign]  # patching moto's method

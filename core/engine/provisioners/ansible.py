@@ -111,7 +111,8 @@ def _host_key_line(comm: object) -> str:
     key = conn.get_server_host_key() if conn is not None else None
     if key is None:
         return ""
-    return key.export_public_key("openssh").decode().strip()
+    line: str = key.export_public_key("openssh").decode().strip()
+    return line
 
 
 def ansible_env_vars(provisioner: AnsibleProvisioner) -> tuple[str, ...]:

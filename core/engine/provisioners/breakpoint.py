@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from typing import Any
 
 from core.engine.context import BuildContext
 from core.engine.provisioners.common import ProvisionError
@@ -96,7 +97,8 @@ async def _wait_with_stdin(ctx: BuildContext, future: asyncio.Future[None]) -> N
         ctx.say("Press enter to continue.")
         reader = asyncio.ensure_future(_read_line())
         try:
-            await asyncio.wait({future, reader}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {future, reader}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not reader.done():
                 reader.cancel()

@@ -13,6 +13,7 @@ from pathlib import Path
 from core.engine.context import BuildContext
 from core.engine.provisioners.common import ProvisionError, build_values, local_path
 from core.engine.provisioners.shell import env_pairs, flatten_vars
+from core.events import Stream
 from core.model import ShellLocalPostProcessor, ShellLocalProvisioner
 from core.templates.gotemplate import GoTemplateError, render_runtime
 
@@ -97,9 +98,9 @@ async def execute_local(
         raise ProvisionError(f"cannot run {argv[0]}: {error.strerror or error}") from None
     assert process.stdout is not None and process.stderr is not None
 
-    async def pump(stream: asyncio.StreamReader, name: str) -> None:
+    async def pump(stream: asyncio.StreamReader, name: Stream) -> None:
         async for raw in stream:
-            ctx.log(name, [raw.decode(errors="replace").rstrip("\n")], number)  # type: ignore[arg-type]
+            ctx.log(name, [raw.decode(errors="replace").rstrip("\n")], number)
 
     try:
         await asyncio.gather(pump(process.stdout, "stdout"), pump(process.stderr, "stderr"))

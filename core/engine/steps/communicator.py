@@ -22,8 +22,8 @@ class SshOnly(Step):
 
     def __init__(self, step: Step) -> None:
         self.step = step
-        self.name = step.name  # type: ignore[misc]
-        self.title = step.title  # type: ignore[misc]
+        self.name = step.name
+        self.title = step.title
 
     def applies(self, ctx: BuildContext) -> bool:
         return uses_ssh(ctx) and self.step.applies(ctx)

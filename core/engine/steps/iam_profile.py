@@ -154,7 +154,8 @@ async def delete_role(aws: Any, region: str, role: str) -> None:
     """Delete a role with what holds it: its inline policies and its instance profiles."""
 
     async def call(operation: str, **params: Any) -> dict[str, Any]:
-        return await aws.service_call("iam", region, operation, **params)
+        answer: dict[str, Any] = await aws.service_call("iam", region, operation, **params)
+        return answer
 
     try:
         profiles = await call("ListInstanceProfilesForRole", RoleName=role)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from core.aws import AwsError
-from core.engine.context import BuildContext
+from core.engine.context import TAG_BUILD_ID, BuildContext
 from core.engine.retry import CreateCall, call_until_visible, find_until_certain
 from core.engine.runner import Step
 from core.engine.steps.iam_profile import instance_profile_name
 from core.engine.steps.network import network
-from core.engine.waiters import PollPolicy, wait_for_state
+from core.engine.waiters import PollPolicy, lookup_by_filter, tag_values, wait_for_state
 from core.errors import AmibakeError
 from core.templates.schema import BURSTABLE_RE
 
@@ -314,7 +314,8 @@ async def describe_instance(ctx: BuildContext, instance_id: str) -> dict[str, An
         if error.code == "InvalidInstanceID.NotFound":
             return {"InstanceId": instance_id, "State": {"Name": "pending"}}
         raise
-    return found["Reservations"][0]["Instances"][0]
+    instance: dict[str, Any] = found["Reservations"][0]["Instances"][0]
+    return instance
 
 
 def ssh_address(ctx: BuildContext, instance: dict[str, Any]) -> str:
@@ -359,12 +360,13 @@ def ipv6_address(instance: dict[str, Any]) -> str | None:
 
 async def delete_leftover_volumes(ctx: BuildContext) -> None:
     """Volumes the build's instance left behind (DeleteOnTermination false), found by tag."""
-    volumes = await ctx.aws.call(
-        ctx.region,
-        "DescribeVolumes",
-        Filters=[ctx.build_filter(), {"Name": "status", "Values": ["available"]}],
-    )
-    for volume in volumes.get("Volumes", []):
+    # many builds' lookups at once go as one DescribeVolumes listing every build (issue 16)
+    volumes = await lookup_by_filter(
+        ctx.aws, ctx.region, "DescribeVolumes", "Volumes",
+        name=f"tag:{TAG_BUILD_ID}", value=ctx.build_id, key_of=tag_values(TAG_BUILD_ID),
+        Filters=[{"Name": "status", "Values": ["available"]}],
+    )  # fmt: skip
+    for volume in volumes:
         volume_id = volume["VolumeId"]
         ctx.resource("volume", volume_id, "deleting")
         await ctx.aws.call(ctx.region, "DeleteVolume", VolumeId=volume_id)

@@ -104,8 +104,8 @@ class NetworkInfoStep(Step):
             subnet_id = subnet["SubnetId"]
             ctx.say(f"Found subnet {subnet_id}")
         if subnet_id and (not zone or not vpc_id):
-            found = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[subnet_id])
-            subnet = found["Subnets"][0]
+            described = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[subnet_id])
+            subnet = described["Subnets"][0]
             zone = zone or subnet["AvailabilityZone"]
             vpc_id = vpc_id or subnet["VpcId"]
         setattr(ctx, _ATTRIBUTE, Network(vpc_id, subnet_id, zone))

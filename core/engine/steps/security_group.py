@@ -242,7 +242,8 @@ async def _vpc_for(ctx: BuildContext) -> str | None:
         return where.vpc_id
     if where.subnet_id:
         subnets = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[where.subnet_id])
-        return subnets["Subnets"][0]["VpcId"]
+        vpc_id: str = subnets["Subnets"][0]["VpcId"]
+        return vpc_id
     await require_default_vpc(ctx)
     return None
 

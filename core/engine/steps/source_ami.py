@@ -44,7 +44,7 @@ class SourceAmiStep(Step):
         ctx.say(f"Found source AMI {image['ImageId']} ({image.get('Name')})")
 
     @staticmethod
-    async def _by_filter(ctx: BuildContext) -> dict:
+    async def _by_filter(ctx: BuildContext) -> dict[str, Any]:
         spec = ctx.builder.source_ami_filter
         assert spec is not None  # the template loader guarantees one source
         images = await ctx.aws.collect(ctx.region, "DescribeImages", "Images", **filter_query(spec))
@@ -60,7 +60,9 @@ def filter_query(spec: SourceAmiFilter) -> dict[str, Any]:
     }
 
 
-def choose_image(images: list[dict], spec: SourceAmiFilter, region: str) -> dict:
+def choose_image(
+    images: list[dict[str, Any]], spec: SourceAmiFilter, region: str
+) -> dict[str, Any]:
     """The image a filter selects: the only match, or the newest with ``most_recent``."""
     described = ", ".join(f"{k}={v}" for k, v in spec.filters.items())
     owners = ", ".join(spec.owners)

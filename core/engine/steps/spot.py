@@ -279,10 +279,10 @@ async def delete_fleet(aws: Any, region: str, fleet_id: str) -> None:
         raise
     failed = answer.get("UnsuccessfulFleetDeletions") or []
     for failure in failed:
-        error = failure.get("Error") or {}
-        if error.get("Code") not in ("fleetIdDoesNotExist", "fleetNotInDeletableState"):
+        why = failure.get("Error") or {}
+        if why.get("Code") not in ("fleetIdDoesNotExist", "fleetNotInDeletableState"):
             raise AmibakeError(
-                f"could not delete fleet {fleet_id}: {error.get('Code')} {error.get('Message', '')}"
+                f"could not delete fleet {fleet_id}: {why.get('Code')} {why.get('Message', '')}"
             )
 
 
