@@ -42,7 +42,12 @@ from core.templates.nodes import (
     VariableDecl,
 )
 from core.templates.packer_json import read_json
-from core.templates.schema import decode_builder, decode_post_processor, decode_provisioner
+from core.templates.schema import (
+    check_ansible_login,
+    decode_builder,
+    decode_post_processor,
+    decode_provisioner,
+)
 from core.templates.toml import TomlReader, read_toml
 
 FORMATS = ("json", "hcl", "toml")
@@ -631,7 +636,11 @@ def build_spec(
             section.type, body, section.path, section.type_loc or section.loc, problems
         )
         if provisioner is not None:
-            provisioners.append(with_builders(provisioner, section))
+            provisioner = with_builders(provisioner, section)
+            check_ansible_login(
+                provisioner, builders, section.type_loc or section.loc, section.path, problems
+            )
+            provisioners.append(provisioner)
     cleanup = None
     if raw.error_cleanup_provisioner is not None:
         section = raw.error_cleanup_provisioner
@@ -679,7 +688,7 @@ def build_spec(
         sensitive_values=frozenset(s for s in sensitive if s),
         build_time=now,
         source_file=Path(raw.file),
-        source_format=raw.format,  # type: ignore[arg-type]
+        source_format=raw.format,
         warnings=tuple(str(w) for w in problems.warnings),
         unresolved=tuple(unresolved),
     )

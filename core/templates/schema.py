@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime as _dt
 import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from core.model import (
     ENV_VAR_FILE_EXECUTE_COMMAND,
@@ -262,7 +263,15 @@ class Reader:
         node = self.node.entries.get(key)
         return node.loc if node is not None else self.node.loc
 
-    def str(self, key: str, *, required: bool = False, choices: Iterable[str] = ()) -> Any:
+    # The getters are named after the types they read (r.str, r.int, r.bool): inside this class
+    # those names are the methods, so annotations spell the builtins as builtins.str etc.
+    def str(
+        self,
+        key: builtins.str,
+        *,
+        required: builtins.bool = False,
+        choices: Iterable[builtins.str] = (),
+    ) -> builtins.str | None:
         node = self.raw(key)
         if node is None:
             if required:
@@ -288,7 +297,7 @@ class Reader:
             return None  # Packer: an empty string is the unset zero value
         return value
 
-    def _scalar_str(self, node: Node, key: str) -> str | None:
+    def _scalar_str(self, node: Node, key: builtins.str) -> builtins.str | None:
         if isinstance(node, Scalar) and _is_unknown(node.value):
             return None  # an item known only once data sources run
         if isinstance(node, Scalar):
@@ -304,11 +313,17 @@ class Reader:
         self.bad(node, key, "a string")
         return None
 
-    def int(self, key: str, *, minimum: int | None = None, maximum: int | None = None) -> Any:
+    def int(
+        self,
+        key: builtins.str,
+        *,
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int | None:
         node = self.raw(key)
         if node is None:
             return None
-        value: int | None = None
+        value: builtins.int | None = None
         if isinstance(node, Scalar):
             v = node.value
             if isinstance(v, int) and not isinstance(v, bool):
@@ -328,7 +343,7 @@ class Reader:
             return None
         return value
 
-    def bool(self, key: str) -> Any:
+    def bool(self, key: builtins.str) -> builtins.bool | None:
         node = self.raw(key)
         if node is None:
             return None
@@ -349,7 +364,7 @@ class Reader:
         self.bad(node, key, "true or false")
         return None
 
-    def duration(self, key: str) -> Any:
+    def duration(self, key: builtins.str) -> float | None:
         node = self.raw(key)
         if node is None:
             return None
@@ -366,7 +381,7 @@ class Reader:
         self.bad(node, key, 'a duration such as "30s", "5m" or "1h30m"')
         return None
 
-    def str_list(self, key: str) -> tuple[str, ...] | None:
+    def str_list(self, key: builtins.str) -> tuple[builtins.str, ...] | None:
         node = self.raw(key)
         if node is None:
             return None
@@ -379,14 +394,14 @@ class Reader:
                 return ()
             return tuple(node.value.split(","))
         items = node.items if isinstance(node, ListNode) else [node]
-        out = []
+        out: list[builtins.str] = []
         for i, item in enumerate(items):
             value = self._scalar_str(item, f"{key}[{i}]" if isinstance(node, ListNode) else key)
             if value is not None:
                 out.append(value)
         return tuple(out)
 
-    def str_map(self, key: str) -> FrozenMap[str, str] | None:
+    def str_map(self, key: builtins.str) -> FrozenMap[builtins.str, builtins.str] | None:
         node = self.raw(key)
         if node is None:
             return None
@@ -399,14 +414,14 @@ class Reader:
         if not isinstance(node, MapNode):
             self.bad(node, key, "an object of strings")
             return None
-        out = {}
+        out: dict[builtins.str, builtins.str] = {}
         for k, item in node.entries.items():
             value = self._scalar_str(item, f"{key}.{k}")
             if value is not None:
                 out[k] = value
         return FrozenMap(out)
 
-    def block(self, key: str, decode: Callable[[Reader], T]) -> T | None:
+    def block(self, key: builtins.str, decode: Callable[[Reader], T]) -> T | None:
         node = self.raw(key)
         if node is None:
             return None
@@ -420,12 +435,12 @@ class Reader:
         reader.finish()
         return result
 
-    def blocks(self, key: str, decode: Callable[[Reader], T]) -> tuple[T, ...]:
+    def blocks(self, key: builtins.str, decode: Callable[[Reader], T | None]) -> tuple[T, ...]:
         node = self.raw(key)
         if node is None:
             return ()
         items = node.items if isinstance(node, ListNode) else [node]
-        out = []
+        out: list[T] = []
         for i, item in enumerate(items):
             if not isinstance(item, MapNode):
                 self.bad(item, f"{key}[{i}]", "an object")
@@ -936,7 +951,8 @@ def _metadata_options(r: Reader) -> MetadataOptions:
     )
 
 
-_TENANCIES = ("default", "dedicated", "host")
+Tenancy = Literal["default", "dedicated", "host"]
+_TENANCIES: tuple[Tenancy, ...] = ("default", "dedicated", "host")
 
 
 def _placement(r: Reader) -> Placement:
@@ -1045,7 +1061,7 @@ def _run_options(r: Reader, problems: Problems) -> dict[str, Any]:
             placement = Placement(
                 host_resource_group_arn=placement.host_resource_group_arn if placement else None,
                 host_id=placement.host_id if placement else None,
-                tenancy=tenancy,
+                tenancy=cast(Tenancy, tenancy),  # one of _TENANCIES: r.str checked the choices
             )
     run_volume_tags = r.str_map("run_volume_tags")
     _check_tags(r, "run_volume_tags", run_volume_tags)
@@ -1148,7 +1164,11 @@ def _filter_block(r: Reader, key: str, *, choose: bool = False) -> NetworkFilter
 
 
 def _spot_and_network_options(
-    r: Reader, problems: Problems, instance_type: str | None, unlimited: bool, enclave: bool
+    r: Reader,
+    problems: Problems,
+    instance_type: str | None,
+    unlimited: bool,
+    enclave: bool | None,
 ) -> dict[str, Any]:
     """Spot (step_run_spot_instance.go), network filters (step_network_info.go) and
     ``disable_stop_instance``, validated as Packer's RunConfig.Prepare does."""
@@ -1922,6 +1942,36 @@ def _ansible(r: Reader, body: MapNode, path: str) -> AnsibleProvisioner | None:
     return AnsibleProvisioner(**values)
 
 
+def check_ansible_login(
+    provisioner: Provisioner | None,
+    builders: Iterable[AmazonEbsBuilder],
+    loc: Loc,
+    path: str,
+    problems: Problems,
+) -> None:
+    """An ``ansible`` provisioner for a builder that logs in without a key file (its
+    ``ssh_password`` with no temporary key pair, or ``ssh_agent_auth``): one located line per
+    login kind. Packer's adapter proxies those logins; amibake hands Ansible a key file."""
+    if not isinstance(provisioner, AnsibleProvisioner):
+        return
+    keyless: dict[str, list[str]] = {}
+    for builder in builders:
+        if builder.ssh_private_key_file or not provisioner.applies_to(builder):
+            continue
+        if builder.ssh_agent_auth:
+            keyless.setdefault("ssh_agent_auth", []).append(builder.name)
+        elif builder.ssh_password and not builder.temporary_key_pair_name:
+            keyless.setdefault("ssh_password", []).append(builder.name)
+    for login, names in keyless.items():
+        problems.add(
+            loc,
+            f"{path}.type",
+            f"ansible with a builder that logs in with `{login}` "
+            f"({', '.join(f'`{n}`' for n in names)}) is not supported yet by amibake "
+            "(Ansible gets a key file: the temporary key pair or `ssh_private_key_file`)",
+        )
+
+
 def _decode_one(
     ptype: str, body: MapNode, path: str, problems: Problems
 ) -> Provisioner | None:
@@ -1994,8 +2044,8 @@ def _puppet(r: Reader) -> PuppetMasterlessProvisioner | None:
 def _chef_solo(r: Reader) -> ChefSoloProvisioner:
     node = r.raw("json")
     data = _plain(r, node, "json") if node is not None else None
-    if data is not None and not isinstance(data, dict):
-        r.bad(node, "json", "an object")  # type: ignore[arg-type]
+    if node is not None and data is not None and not isinstance(data, dict):
+        r.bad(node, "json", "an object")
         data = None
     values = kwargs(
         cookbook_paths=r.str_list("cookbook_paths"),
@@ -2085,7 +2135,8 @@ def decode_provisioner(
             variants[name] = variant
     if base is None:
         return None
-    return dataclasses.replace(base, overrides=FrozenMap(variants))  # type: ignore[arg-type]
+    # mypy checks replace() on the Provisioner union against every member's `overrides` at once
+    return dataclasses.replace(base, overrides=FrozenMap(variants))  # type: ignore[arg-type]  # variants have base's class (same ptype)
 
 
 def _manifest(r: Reader) -> ManifestPostProcessor:

@@ -364,3 +364,60 @@ def test_on_instance_provisioners_need_their_file() -> None:
     assert len(problems) == 2
     assert "provisioners[0].manifest_file: `manifest_file` is required" in problems[0]
     assert "provisioners[1].playbook_file: `playbook_file` is required" in problems[1]
+
+
+def test_ansible_with_a_keyless_login_is_refused_at_load_time() -> None:
+    """Packer's ansible adapter proxies password and agent logins; amibake hands Ansible a key
+    file, so a builder that logs in without one is refused when the template is read, once
+    per login kind, at the provisioner."""
+    doc = {
+        "builders": [
+            {**EBS, "name": "pw", "ssh_password": "secret"},
+            {**EBS, "name": "agent", "ssh_agent_auth": True},
+            {**EBS, "name": "pw2", "ssh_password": "secret"},
+            # a password with a named temporary key pair: Ansible gets that key
+            {**EBS, "name": "keyed", "ssh_password": "secret", "temporary_key_pair_name": "k"},
+            {**EBS, "name": "file", "ssh_agent_auth": True, "ssh_private_key_file": "id"},
+        ],
+        "provisioners": [{"type": "ansible", "playbook_file": "site.yml"}],
+    }
+    # one line per login kind, at one place (in no particular order)
+    assert sorted(problems_of(json.dumps(doc, indent=2))) == [
+        "t.json:58:15: provisioners[0].type: ansible with a builder that logs in with "
+        "`ssh_agent_auth` (`agent`) is not supported yet by amibake (Ansible gets a key file:"
+        " the temporary key pair or `ssh_private_key_file`)",
+        "t.json:58:15: provisioners[0].type: ansible with a builder that logs in with "
+        "`ssh_password` (`pw`, `pw2`) is not supported yet by amibake (Ansible gets a key file:"
+        " the temporary key pair or `ssh_private_key_file`)",
+    ]
+    # only the builders it runs for count
+    doc["provisioners"] = [
+        {"type": "ansible", "playbook_file": "site.yml", "only": ["keyed", "file"]},
+        {"type": "shell", "inline": ["true"]},
+    ]
+    spec = load_text(json.dumps(doc, indent=2))
+    assert isinstance(spec.provisioners[0], AnsibleProvisioner)
+
+
+def test_ansible_with_a_password_login_in_hcl_names_the_source() -> None:
+    text = """
+source "amazon-ebs" "pw" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ssh_password  = "secret"
+  ami_name      = "ansible-pw"
+}
+build {
+  sources = ["source.amazon-ebs.pw"]
+  provisioner "ansible" {
+    playbook_file = "site.yml"
+  }
+}
+"""
+    (problem,) = problems_of(text, "hcl")
+    assert problem.startswith(
+        "t.pkr.hcl:12:15: build.provisioner[0].type: ansible with a builder that logs in with "
+        "`ssh_password` (`pw`) is not supported yet"
+    ), problem
