@@ -344,3 +344,69 @@ def test_cli_build_with_template_keys_keeps_them_out_of_every_record(tmp_path: P
         assert secret not in inspect.stdout and secret not in inspect.stderr
         for path in files:
             assert secret.encode() not in path.read_bytes(), path
+
+
+async def test_mfa_code_answers_the_profiles_mfa_serial(
+    local: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mfa_code`` is the code a profile's ``mfa_serial`` asks for when that profile assumes
+    a role (Packer's AssumeRoleTokenProvider): STS sees the device and the code, and the
+    build runs on the role's keys. The role is assumed at the target's STS endpoint."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    serial = "arn:aws:iam::111122223333:mfa/builder"
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile mfa]\n"
+        f"role_arn = {ROLE}\nsource_profile = base\nmfa_serial = {serial}\n"
+        "role_session_name = mfa-session\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[base]\naws_access_key_id = {PROFILE_KEY}\naws_secret_access_key = {PROFILE_SECRET}\n"
+    )
+    template = tmp_path / "mfa.json"
+    template.write_text(
+        json.dumps(
+            {
+                "builders": [
+                    builder(
+                        "mfa",
+                        profile="mfa",
+                        shared_credentials_file=str(credentials),
+                        mfa_code="246810",
+                        communicator="none",
+                    )
+                ]
+            }
+        )
+    )
+    spec = load(template)
+    assert "246810" in spec.sensitive_values
+    target = base_target(local)
+    options = BuildOptions(target=target, ssh_port=local.ssh_port, console_wait=5.0)
+    events: list[Event] = []
+    aws = Aws(target)
+    try:
+        (result,) = await run_builds(spec, select_builders(spec), aws, options, events.append)
+    finally:
+        aws.close()
+    assert result.status == "succeeded", result.error
+    seen = requests_seen(local)
+    (assume,) = [r for r in seen if r["action"] == "AssumeRole"]
+    # signed by the source profile's keys, at the target's endpoint, with the device and code
+    assert assume["access_key_id"] == PROFILE_KEY
+    assert assume["host"].startswith("localhost:")
+    assert assume["params"]["SerialNumber"] == serial
+    assert assume["params"]["TokenCode"] == "246810"
+    assert assume["params"]["RoleArn"] == ROLE
+    assert assume["params"]["RoleSessionName"] == "mfa-session"
+    # the build itself ran on the role's temporary keys
+    role_keys = {r["access_key_id"] for r in seen if r["service"] == "ec2" and r["session_token"]}
+    (role_key,) = role_keys
+    assert role_key not in (PROFILE_KEY, FAKE_ACCESS_KEY)
+    actions = {r["action"] for r in seen if r["access_key_id"] == role_key}
+    assert {"RunInstances", "CreateImage"} <= actions
+    assert not [r for r in seen if r["access_key_id"] == PROFILE_KEY and r["service"] == "ec2"]
+    assert "246810" not in "\n".join(e.to_json() for e in events)

@@ -155,6 +155,8 @@ class ConnectStep(Step):
     def __init__(self) -> None:
         self._ssm_process: asyncio.subprocess.Process | None = None
         self._ssm_session: str | None = None
+        self._ssm_reader: asyncio.Future[None] | None = None
+        self._ssm_output: list[str] = []
 
     async def run(self, ctx: BuildContext) -> None:
         assert ctx.ssh_host is not None
@@ -178,9 +180,7 @@ class ConnectStep(Step):
         elif builder.ssh_proxy is not None:
             via = f" via the SOCKS5 proxy {builder.ssh_proxy.host}:{builder.ssh_proxy.port}"
         ctx.say(f"Connecting to {host}:{port} as {builder.ssh_username}{via}")
-        ctx.communicator = await connect_instance(
-            ctx, expected_fingerprints=expected, host=host, port=port
-        )
+        ctx.communicator = await self._connect(ctx, expected, host, port)
         if builder.pause_before_connecting > 0:
             # Packer: once a connection works, disconnect, wait, then connect for good.
             communicator, ctx.communicator = ctx.communicator, None
@@ -207,12 +207,54 @@ class ConnectStep(Step):
                 process.terminate()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(process.wait(), 10)
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        reader, self._ssm_reader = self._ssm_reader, None
+        if reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(reader, 5)
         session, self._ssm_session = self._ssm_session, None
         if session is not None:
             await ctx.aws.service_call("ssm", ctx.region, "TerminateSession", SessionId=session)
 
+    async def _connect(
+        self, ctx: BuildContext, expected: tuple[str, ...], host: str, port: int
+    ) -> Communicator:
+        """:func:`connect_instance`; through a session manager tunnel, a plugin that exits
+        before the connection is made ends the wait at once, with its last line."""
+        process = self._ssm_process
+        if process is None:
+            return await connect_instance(ctx, expected_fingerprints=expected, host=host, port=port)
+        connecting = asyncio.ensure_future(
+            connect_instance(ctx, expected_fingerprints=expected, host=host, port=port)
+        )
+        exited = asyncio.ensure_future(process.wait())
+        try:
+            await asyncio.wait((connecting, exited), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exited.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
+        if connecting.done() and not connecting.cancelled():
+            return connecting.result()
+        if self._ssm_reader is not None:
+            # the plugin has exited: its output ends soon after (EOF); read all of it first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ssm_reader), 5)
+        last = self._ssm_output[-1] if self._ssm_output else "no output"
+        raise AmibakeError(
+            f"{SESSION_MANAGER_PLUGIN} exited with status {process.returncode} before SSH "
+            f"connected through it: {last}"
+        )
+
     async def _start_session(self, ctx: BuildContext) -> int:
-        """An SSM port-forwarding session to the instance's SSH port; returns the local port."""
+        """An SSM port-forwarding session to the instance's SSH port, with AWS's plugin
+        holding its local end (started with the arguments the AWS CLI gives it); returns the
+        local port."""
         assert ctx.instance_id is not None
         builder = ctx.builder
         if builder.pause_before_ssm > 0:
@@ -227,29 +269,62 @@ class ConnectStep(Step):
                 "localPortNumber": [str(local_port)],
             },
         }
-        session = await ctx.aws.service_call("ssm", ctx.region, "StartSession", **parameters)
+        session = await self._start_session_call(ctx, parameters)
         self._ssm_session = session["SessionId"]
         session.pop("ResponseMetadata", None)
-        target = ctx.options.target
-        endpoint = (target.endpoint_for("ssm") if target else None) or (
-            f"https://ssm.{ctx.region}.amazonaws.com"
-        )
-        profile = (target.profile if target else None) or ""
+        # the build's own target: the template's profile and endpoint when it sets them
+        target = ctx.aws.target
+        endpoint = target.endpoint_for("ssm") or f"https://ssm.{ctx.region}.amazonaws.com"
         plugin = shutil.which(SESSION_MANAGER_PLUGIN) or SESSION_MANAGER_PLUGIN
         self._ssm_process = await asyncio.create_subprocess_exec(
             plugin,
             json.dumps(session),
             ctx.region,
             "StartSession",
-            profile,
+            target.profile or "",
             json.dumps(parameters),
             endpoint,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
+        self._ssm_reader = asyncio.ensure_future(self._read_plugin(ctx, self._ssm_process))
         ctx.say(f"SSM session {self._ssm_session}: 127.0.0.1:{local_port} -> port {ctx.ssh_port}")
         return local_port
+
+    async def _start_session_call(
+        self, ctx: BuildContext, parameters: dict[str, Any]
+    ) -> dict[str, Any]:
+        """StartSession, retried while the instance's SSM agent has not registered yet
+        (TargetNotConnected, as Packer retries it), for at most ssh_timeout."""
+        deadline = time.monotonic() + ctx.builder.ssh_timeout
+        delay = 0.2
+        while True:
+            try:
+                return await ctx.aws.service_call("ssm", ctx.region, "StartSession", **parameters)
+            except AwsError as error:
+                if error.code != "TargetNotConnected" or time.monotonic() + delay > deadline:
+                    raise
+                ctx.say(f"The instance's SSM agent is not connected yet; retrying in {delay:g}s")
+            await asyncio.sleep(delay)
+            delay = min(delay + 0.2, 5.0)
+
+    async def _read_plugin(self, ctx: BuildContext, process: asyncio.subprocess.Process) -> None:
+        """The plugin's output, as build messages (its last lines explain an early exit)."""
+        assert process.stdout is not None
+        while True:
+            try:
+                raw = await process.stdout.readline()
+            except ValueError:  # a line longer than the stream's limit: skip what is there
+                raw = await process.stdout.read(1 << 16)
+            except OSError:
+                return
+            if not raw:
+                return
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                self._ssm_output = [*self._ssm_output[-4:], line]
+                ctx.say(f"{SESSION_MANAGER_PLUGIN}: {line}")
 
 
 def _free_port() -> int:
