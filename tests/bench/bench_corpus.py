@@ -16,6 +16,8 @@ is printed in Markdown, ready for the README.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 import sys
 import tempfile
@@ -66,16 +68,101 @@ def local_network_ids(cloud: LocalCloud, region: str) -> dict[str, str]:
     return {"vpc": vpc["VpcId"], "subnet": subnet["SubnetId"], "security_group": group["GroupId"]}
 
 
-def local_value(name: str, ids: dict[str, str]) -> str | None:
+def local_value(name: str, ids: dict[str, str], type_: str | None = None) -> str | None:
+    """The local cloud's id for a network variable; a list variable gets a one-id list (in
+    the syntax ``--var`` takes for it, as ``packer build -var 'x=["sg-..."]'``)."""
     lowered = name.lower()
     for key in ("subnet", "vpc", "security_group"):
         if key in lowered:
+            if type_ is not None and type_.replace(" ", "").startswith(("list(", "set(")):
+                return json.dumps([ids[key]])
             return ids[key]
     return None
 
 
+#: Entries whose source AMI comes from a variable: that variable gets an image of the local
+#: catalogue like the one the authors build from (the newest match of (name pattern, owner)).
+#: A variable that feeds ``source_ami_filter``'s name gets the image's name, else its id;
+#: ``env:NAME`` is an environment variable the template reads with ``env``.
+SOURCE_IMAGES: dict[str, dict[str, tuple[str, str, str]]] = {
+    # Travis CI's worker and bastion images start from Ubuntu (trusty for the bastion: the
+    # local catalogue's oldest Ubuntu is xenial, which stands in for it)
+    "03-travis-packer-templates-worker.json": {
+        "env:TRAVIS_WORKER_AMI": (
+            "id",
+            "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*",
+            "099720109477",
+        ),
+    },
+    "04-travis-packer-templates-internal-bastion.json": {
+        "env:UBUNTU_TRUSTY_AMI": (
+            "id",
+            "ubuntu/images/hvm-ssd/ubuntu-xenial-16.04-amd64-server-*",
+            "099720109477",
+        ),
+    },
+    # Shine Solutions' AEM images log in as ec2-user: Amazon Linux 2
+    "11-packer-aem-generic.json": {
+        "source_ami": ("id", "amzn2-ami-hvm-2.0.*-x86_64-gp2", "amazon"),
+    },
+    # rosco's multi-EBS template logs in as `ubuntu` (the bench's aws_ssh_username)
+    "15-rosco-aws-multi-ebs.json": {
+        "aws_source_ami": (
+            "id",
+            "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-*",
+            "099720109477",
+        ),
+    },
+    # the ECS-optimized AL2 build filters owner "amazon" by the minimal AL2 image's name
+    "30-amazon-ecs-ami": {
+        "source_ami_al2": ("name", "amzn2-ami-minimal-hvm-2.0.*-x86_64-ebs", "amazon"),
+    },
+    # HashiCorp's c2m logs in as `admin`: a Debian image
+    "50-hashicorp-c2m": {
+        "aws_source_ami": ("id", "debian-12-amd64-*", "136693071363"),
+    },
+}
+
+
+def ensure_instance_profile(cloud: LocalCloud, name: str | None) -> None:
+    """The instance profile a template names, made in the local cloud's account when absent
+    (the author's account has it; Packer, like amibake, checks that it exists)."""
+    if not name or name.startswith("arn:"):
+        return
+    iam = cloud.client("iam", "us-east-1")
+    try:
+        iam.get_instance_profile(InstanceProfileName=name)
+    except iam.exceptions.NoSuchEntityException:
+        iam.create_instance_profile(InstanceProfileName=name)
+
+
+def local_source_images(cloud: LocalCloud, name: str, region: str) -> dict[str, str]:
+    """The variables of :data:`SOURCE_IMAGES` for ``name``, from the local catalogue."""
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2",
+        region_name=region,
+        endpoint_url=cloud.endpoint_url,
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
+    )
+    values: dict[str, str] = {}
+    for variable, (field, pattern, owner) in SOURCE_IMAGES.get(name, {}).items():
+        images = ec2.describe_images(
+            Owners=[owner], Filters=[{"Name": "name", "Values": [pattern]}]
+        )["Images"]
+        newest = max(images, key=lambda image: image["CreationDate"])
+        values[variable] = newest["ImageId"] if field == "id" else newest["Name"]
+    return values
+
+
 def validate(
-    name: str, scratch: Path, extra: dict[str, str] | None = None, cloud: Any = None
+    name: str,
+    scratch: Path,
+    extra: dict[str, str] | None = None,
+    cloud: Any = None,
+    env: dict[str, str] | None = None,
 ) -> Any:
     """Load the entry; with ``cloud``, its data sources run against the local cloud."""
     from core.datasources_aws import resolver_for
@@ -87,7 +174,7 @@ def validate(
             entry_path(name, scratch),
             vars=list({**variables, **(extra or {})}.items()),
             var_files=[CORPUS / f for f in var_files],
-            env=ENV,
+            env={**ENV, **(env or {})},
             datasources=resolver,
         )
     finally:
@@ -138,6 +225,16 @@ def main(prefixes: list[str]) -> int:
         tempfile.TemporaryDirectory() as scratch_dir,
         LocalCloud(latency="instant", data_dir=Path(scratch_dir) / "cloud") as cloud,
     ):
+        # a developer's machine has a `default` profile (templates may name it): here, one
+        # with the local cloud's keys, and no other AWS configuration of this machine
+        credentials = Path(scratch_dir) / "credentials"
+        credentials.write_text(
+            f"[default]\naws_access_key_id = {FAKE_ACCESS_KEY}\n"
+            f"aws_secret_access_key = {FAKE_SECRET_KEY}\n"
+        )
+        (Path(scratch_dir) / "config").write_text("")
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
+        os.environ["AWS_CONFIG_FILE"] = str(Path(scratch_dir) / "config")
         for index, name in enumerate(names):
             scratch = Path(scratch_dir) / f"e{index}"
             try:
@@ -153,12 +250,17 @@ def main(prefixes: list[str]) -> int:
             region = spec.builders[0].region
             ids = local_network_ids(cloud, region)
             networked = {
-                v: value
-                for v in spec.variables
-                if NETWORK_VARIABLE.search(v) and (value := local_value(v, ids)) is not None
+                v.name: value
+                for v in spec.variables.values()
+                if NETWORK_VARIABLE.search(v.name)
+                and (value := local_value(v.name, ids, v.type)) is not None
             }
+            images = local_source_images(cloud, name, region)
+            networked.update({k: v for k, v in images.items() if not k.startswith("env:")})
+            env = {k[4:]: v for k, v in images.items() if k.startswith("env:")}
             try:
-                spec = validate(name, scratch / "b", networked, cloud)
+                spec = validate(name, scratch / "b", networked, cloud, env)
+                ensure_instance_profile(cloud, spec.builders[0].iam_instance_profile)
                 outcome = asyncio.run(build_one(spec, cloud))
             except TemplateError as error:
                 outcome = f"not built: {error}"
