@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual.message import Message
+from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -48,6 +50,20 @@ async def wait_loaded(pilot: Pilot[Any], app: AmibakeApp, timeout: float = 30.0)
             await pilot.pause()
             return
     raise AssertionError("the browser did not finish loading")
+
+
+def notification_hook(sink: list[tuple[str, str]]) -> Any:
+    """A ``message_hook`` keeping every notification as (severity, message).
+
+    The app's own list drops a notification when its timeout ends, which on a busy
+    machine can come before the test looks.
+    """
+
+    def hook(message: Message) -> None:
+        if isinstance(message, Notify):
+            sink.append((message.notification.severity, str(message.notification.message)))
+
+    return hook
 
 
 def no_blink(app: AmibakeApp) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.local.cloud import LocalCloud
 from core.settings import Settings
-from tests.tui.browser_support import make_app, wait_loaded
+from tests.tui.browser_support import make_app, notification_hook, wait_loaded
 from tui.keymap import binding_ids, unknown_keymap_ids
 
 SIZE = (120, 36)
@@ -50,9 +50,10 @@ async def test_the_app_reports_keymap_ids_that_match_nothing(
     settings = Settings.load(tmp_path / "settings.toml")
     settings.keymap = {"browser.filter": "f", "browser.fliter": "g"}
     app = make_app(cloud, tmp_path, settings=settings)
-    async with app.run_test(size=SIZE) as pilot:
+    seen: list[tuple[str, str]] = []
+    async with app.run_test(size=SIZE, message_hook=notification_hook(seen)) as pilot:
         await wait_loaded(pilot, app)
-        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+        warnings = [message for severity, message in seen if severity == "warning"]
         assert any("browser.fliter" in m for m in warnings)
         assert not any("browser.filter," in m or m.endswith("browser.filter") for m in warnings)
 
