@@ -12,12 +12,12 @@ import pytest
 from core.aws import Aws, Target
 from core.engine.build import BuildResult, run_builds, select_builders
 from core.engine.context import BuildOptions
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from core.local.cloud import FAKE_SECRET_KEY, LocalCloud
 from core.local.faults import FaultPlan, FaultRule
-from core.local.latency import LatencyProfile
+from core.local.latency import LatencyProfile, get_profile
 from core.templates import load
 
-from .conftest import leftovers
+from .conftest import BUILD_ACCESS_KEY, QUICK, leftovers
 
 
 def write_template(directory: Path, provisioners: list[dict[str, Any]], **builder: Any) -> Path:
@@ -48,7 +48,7 @@ async def build(cloud: LocalCloud, path: Path, plan: FaultPlan | None = None) ->
     spec = load(path)
     target = Target(
         endpoint_url=cloud.endpoint_url,
-        access_key_id=FAKE_ACCESS_KEY,
+        access_key_id=BUILD_ACCESS_KEY,
         secret_access_key=FAKE_SECRET_KEY,
     )
     aws = Aws(target)
@@ -70,9 +70,15 @@ def assert_clean(cloud: LocalCloud, result: BuildResult) -> None:
     assert leftovers(cloud, result.build_id, ("us-east-1",)) == {}
 
 
+#: Instant transitions, but as eventually consistent as the rest of the suite.
+INSTANT_EVENTUAL = get_profile("instant").with_consistency(QUICK.consistency)
+
+
 @pytest.fixture
-def fault_cloud(cloud: LocalCloud) -> Any:
-    cloud.set_latency("instant")
+def fault_cloud(as_on_aws: LocalCloud) -> Any:
+    """Instant and eventually consistent, with the suite's enforced groups and policy."""
+    cloud = as_on_aws
+    cloud.set_latency(INSTANT_EVENTUAL)
     yield cloud
     cloud.set_latency("instant")
     cloud.set_faults(FaultPlan())
@@ -94,7 +100,14 @@ async def test_thirty_percent_of_calls_failing(
 async def test_ssh_refused_until_late_still_builds(fault_cloud: LocalCloud, tmp_path: Path) -> None:
     fault_cloud.set_latency(
         LatencyProfile(
-            "late-ssh", boot=0.2, ssh_ready=4.0, stop=0.2, terminate=0.2, image=0.2, copy=0.2
+            "late-ssh",
+            boot=0.2,
+            ssh_ready=4.0,
+            stop=0.2,
+            terminate=0.2,
+            image=0.2,
+            copy=0.2,
+            consistency=QUICK.consistency,
         )
     )
     result = await build(
@@ -147,7 +160,7 @@ async def test_expected_disconnect_reconnects_and_goes_on(
     fault_cloud: LocalCloud, tmp_path: Path
 ) -> None:
     plan = FaultPlan([FaultRule(operation="ssh", drop_after_bytes=2000, times=1)])
-    provisioners = [
+    provisioners: list[dict[str, Any]] = [
         {
             "type": "shell",
             "inline": ["head -c 50000 /dev/zero | tr '\\0' x | fold -w 80"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from datetime import datetime
 from typing import Any
 
@@ -70,13 +71,47 @@ def intermediary(ctx: BuildContext) -> bool:
     return bool(ctx.builder.encrypt_boot) or ctx.builder.skip_save_build_region
 
 
+#: a multi-region KMS key (``mrk-...``), bare or as the key of an ARN (group 1: the ARN's region)
+_MULTI_REGION_KEY = re.compile(r"(?:arn:[a-z-]+:kms:([a-z0-9-]*):\d{12}:key/)?mrk-[0-9a-f-]+")
+
+
 def region_key(ctx: BuildContext, region: str) -> str | None:
-    """The KMS key of ``region``'s encrypted copy: ``region_kms_key_ids`` supersedes
-    ``kms_key_id`` (the build region's only); ``""`` or None is the region's default key."""
+    """The KMS key of ``region``'s encrypted copy; None is the region's default EBS key.
+
+    ``region_kms_key_ids[region]`` when given (``""``: the default key). Otherwise
+    ``kms_key_id`` in the build region, and in another region only where it can work
+    there: a multi-region key (``mrk-...``), whose replica carries the same id (an ARN is
+    pointed at ``region``). Packer encrypts such copies with the region's default key,
+    which the AMI's users in other accounts cannot launch; amibake keeps the user's key.
+    A single-region key cannot encrypt in another region: the default key, said by
+    :func:`default_key_note`."""
     keys = ctx.builder.region_kms_key_ids
     if region in keys:
         return keys[region] or None
-    return ctx.builder.kms_key_id if region == ctx.region else None
+    key = ctx.builder.kms_key_id
+    if not key or region == ctx.region:
+        return key or None
+    multi = _MULTI_REGION_KEY.fullmatch(key)
+    if multi is None:
+        return None
+    if multi.group(1) is None:
+        return key
+    start, end = multi.span(1)
+    return key[:start] + region + key[end:]
+
+
+def default_key_note(ctx: BuildContext, region: str) -> str | None:
+    """Why ``region``'s encrypted copy falls back to the default key though the user gave
+    ``kms_key_id`` (a single-region key, not usable in another region), or None."""
+    key = ctx.builder.kms_key_id
+    if not key or region == ctx.region or region in ctx.builder.region_kms_key_ids:
+        return None
+    if region_key(ctx, region) is not None:
+        return None
+    return (
+        f"kms_key_id {key} is a single-region key: the copy in {region} is encrypted with "
+        f"{region}'s default EBS key (set region_kms_key_ids, or use a multi-region mrk- key)"
+    )
 
 
 class CreateImageStep(Step):
@@ -294,6 +329,9 @@ class CopyImageStep(Step):
             key_id = region_key(ctx, region)  # None: the destination region's default EBS key
             if key_id:
                 params["KmsKeyId"] = key_id
+            note = default_key_note(ctx, region)
+            if note is not None:
+                ctx.say(note, "warning")
         if builder.snapshot_copy_duration_minutes:
             params["SnapshotCopyCompletionDurationMinutes"] = builder.snapshot_copy_duration_minutes
         if ctx.ami_description:
