@@ -46,11 +46,17 @@ if TYPE_CHECKING:
     from core.aws import Aws
     from core.settings import OwnerPreset
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 PAGE_SIZE = 1000
+#: How many images :meth:`CatalogCache.load_head` reads: the first screen and a few pages on.
+HEAD_ROWS = 300
+#: Rows parsed per ``json.loads`` call when a whole listing is read.
+_CHUNK = 2000
 #: How many result rows the index keeps of recent queries (8 bytes each).
 ANSWER_ROWS_KEPT = 2_000_000
 ANSWERS_KEPT = 64
+#: How many wildcard pieces' rows the index keeps (100 kB each per 100,000 images).
+PIECES_KEPT = 16
 
 #: Columns the index can sort by (key -> attribute of ImageRecord).
 SORT_KEYS: dict[str, str] = {
@@ -301,6 +307,17 @@ class CachedListing:
     fetched_at: datetime
     #: Where the records' details live (their ``details`` are offsets into it).
     details_path: Path | None = None
+    #: How many images the whole listing holds (more than ``records`` for a head).
+    total: int = -1
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            self.total = len(self.records)
+
+    @property
+    def complete(self) -> bool:
+        """False for a head: the first rows only (:meth:`CatalogCache.load_head`)."""
+        return len(self.records) >= self.total
 
     def age_seconds(self, now: datetime | None = None) -> float:
         return max(0.0, ((now or datetime.now(UTC)) - self.fetched_at).total_seconds())
@@ -309,35 +326,77 @@ class CachedListing:
 class CatalogCache:
     """Listings on disk, per target, region and owner, under the platformdirs cache dir.
 
-    Two files per listing: ``<owner>.rows.json`` holds the table's columns (read at
-    once: it is what the first screen needs) and ``<owner>.details.jsonl`` the rest
-    of each image, one line each, read only for the image shown in the detail panel.
-    Rows are stored newest first, the browser's default order.
+    Two files per listing. ``<owner>.rows.jsonl`` holds the table's columns: a header
+    line (version, fetch time, image count), then one JSON array per image, newest
+    first (the browser's default order), so the first screen reads only the file's
+    head (:meth:`load_head`) and the rest is parsed after, in chunks. ``<owner>.details.jsonl``
+    holds the rest of each image, one line each, read only for the image shown in the
+    detail panel.
     """
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or (paths.cache_dir() / "images")
 
     def path(self, target: str, region: str, owner: str) -> Path:
-        return self.root / _safe(target) / _safe(region) / f"{_safe(owner)}.rows.json"
+        return self.root / _safe(target) / _safe(region) / f"{_safe(owner)}.rows.jsonl"
 
     @staticmethod
     def details_path_of(rows_path: Path) -> Path:
-        return rows_path.with_name(rows_path.name.removesuffix(".rows.json") + ".details.jsonl")
+        return rows_path.with_name(rows_path.name.removesuffix(".rows.jsonl") + ".details.jsonl")
 
-    def load(self, target: str, region: str, owner: str) -> CachedListing | None:
-        """The cached listing, or None when absent, unreadable or of another version."""
+    @staticmethod
+    def _header(line: bytes) -> tuple[datetime, int] | None:
+        """The fetch time and image count of a rows file's first line (None: another version)."""
+        data = json.loads(line)
+        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+            return None
+        count = data["count"]
+        if not isinstance(count, int) or count < 0:
+            return None
+        return datetime.fromisoformat(data["fetched_at"]), count
+
+    def load_head(
+        self, target: str, region: str, owner: str, rows: int = HEAD_ROWS
+    ) -> CachedListing | None:
+        """The listing's first ``rows`` images (newest first) and its total, or None.
+
+        Reads only the head of the file: what the first screen needs, in a few
+        milliseconds whatever the listing's size. ``complete`` tells whether that was all.
+        """
         path = self.path(target, region, owner)
         details = self.details_path_of(path)
         try:
-            data = json.loads(path.read_bytes())
-            if data.get("version") != CACHE_VERSION or not details.exists():
-                return None
-            fetched = datetime.fromisoformat(data["fetched_at"])
-            make = ImageRecord
-            records = [make(*row) for row in data["images"]]
+            with open(path, "rb") as handle:
+                header = self._header(handle.readline())
+                if header is None or not details.exists():
+                    return None
+                fetched, count = header
+                lines = [line for _, line in zip(range(rows), handle, strict=False)]
+            records = _records(lines)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+        if len(records) != min(rows, count):
+            return None
+        return CachedListing(records, fetched, details, total=count)
+
+    def load(self, target: str, region: str, owner: str) -> CachedListing | None:
+        """The whole cached listing, or None when absent, unreadable or of another version.
+
+        Parsed in chunks: a thread running this lets the event loop in between.
+        """
+        path = self.path(target, region, owner)
+        details = self.details_path_of(path)
+        try:
+            lines = path.read_bytes().splitlines()
+            header = self._header(lines[0]) if lines else None
+            if header is None or not details.exists():
+                return None
+            fetched, count = header
+            records = _records(lines[1:])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if len(records) != count:
+            return None  # cut short
         return CachedListing(records, fetched, details)
 
     def save(
@@ -365,25 +424,48 @@ class CatalogCache:
                 handle.write(line)
                 position += len(line)
         old_details.close()
-        rows = []
-        for record, offset in zip(ordered, offsets, strict=True):
-            row = record.to_row()
-            row[-1] = offset
-            rows.append(row)
-        data = {"version": CACHE_VERSION, "fetched_at": fetched_at.isoformat(), "images": rows}
+        header = {
+            "version": CACHE_VERSION,
+            "fetched_at": fetched_at.isoformat(),
+            "count": len(ordered),
+        }
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(dumps(header) + "\n")
+            for record, offset in zip(ordered, offsets, strict=True):
+                row = record.to_row()
+                row[-1] = offset
+                handle.write(dumps(row) + "\n")
         # Details first: a rows file never points into a details file older than itself.
         os.replace(partial_details, details_path)
         os.replace(partial, path)
+        self._legacy(path).unlink(missing_ok=True)
         for record, offset in zip(ordered, offsets, strict=True):
             record.details = offset
         return CachedListing(ordered, fetched_at, details_path)
 
+    @staticmethod
+    def _legacy(path: Path) -> Path:
+        """The version-1 rows file of the same listing (one JSON document)."""
+        return path.with_name(path.name.removesuffix(".rows.jsonl") + ".rows.json")
+
     def clear(self, target: str, region: str, owner: str) -> None:
         path = self.path(target, region, owner)
         path.unlink(missing_ok=True)
+        self._legacy(path).unlink(missing_ok=True)
         self.details_path_of(path).unlink(missing_ok=True)
+
+
+def _records(lines: Sequence[bytes]) -> list[ImageRecord]:
+    """Records from rows-file lines (JSON arrays), parsed ``_CHUNK`` lines per call: fast
+    (one ``json.loads`` per chunk) yet never holding the interpreter long at a time."""
+    make = ImageRecord
+    records: list[ImageRecord] = []
+    for start in range(0, len(lines), _CHUNK):
+        chunk = json.loads(b"[" + b",".join(lines[start : start + _CHUNK]) + b"]")
+        records += [make(*row) for row in chunk]
+    return records
 
 
 class _DetailsReader:
@@ -517,6 +599,11 @@ class CatalogIndex:
         self._answers: OrderedDict[tuple[str, Facets, str, bool], _Narrowing] = OrderedDict()
         self._answer_rows = 0
         self._created_rank: list[int] | None = None
+        self._names: list[str] | None = None
+        #: Rows (and a flag per row) whose name holds a wildcard's literal piece, by piece.
+        self._pieces: OrderedDict[str, tuple[list[int], bytearray]] = OrderedDict()
+        #: The newest unfinished search, a base for the next keystroke's.
+        self._partial: Search | None = None
         self._by_id = {r.image_id: i for i, r in enumerate(records)}
 
     def extend(self, records: Sequence[ImageRecord]) -> None:
@@ -548,12 +635,16 @@ class CatalogIndex:
         """Build what the first filter keystroke needs (call off the UI thread)."""
         self._text_rows()
         self.order("created", True)
+        self._rank_created()
         return self
 
     def _text_rows(self) -> list[str]:
         if self._texts is None:
+            # One line per row (terms never hold whitespace: a newline is as good as a space).
             self._texts = [
-                f"{r.name} {r.image_id} {r.owner_alias or ''} {r.owner_id} {r.description}".lower()
+                " ".join((r.name, r.image_id, r.owner_alias or "", r.owner_id, r.description))
+                .lower()
+                .replace("\n", " ")
                 for r in self.records
             ]
         return self._texts
@@ -578,33 +669,58 @@ class CatalogIndex:
         sort: str = "created",
         descending: bool = True,
     ) -> QueryResult:
+        """The whole answer to a filter line, facets and sort, at once."""
+        search = self.search(text, facets, sort, descending)
+        search.finish()
+        return search.result()
+
+    def search(
+        self,
+        text: str = "",
+        facets: Facets | None = None,
+        sort: str = "created",
+        descending: bool = True,
+    ) -> Search:
+        """The answer to a filter line, facets and sort, computed as far as asked.
+
+        :meth:`Search.step` walks the candidates a chunk at a time, so a caller can show
+        the first page of matches as soon as it is found and count the rest later. Only
+        the newest unfinished search is kept: a later one that narrows it starts from
+        what it has not ruled out yet.
+        """
         facets = facets or Facets()
         text = " ".join(text.split())
-        known = self._answers.get((text, facets, sort, descending))
+        key = (text, facets, sort, descending)
+        known = self._answers.get(key)
         if known is not None:
-            self._answers.move_to_end((text, facets, sort, descending))
-            return QueryResult(known.rows, known.mode, len(self.records))
+            self._answers.move_to_end(key)
+            return Search(self, key, [], known.rows, known.mode, remembered=True)
         last = self._base_for(text, facets, sort, descending, fuzzy=False)
         candidates = self.order(sort, descending) if last is None else last.rows
-        mode = "match" if text else "all"
+        partial = self._partial
+        if (
+            partial is not None
+            and partial.key[1:] == key[1:]
+            and partial.mode != "fuzzy"
+            and _narrows(partial.key[0], text)
+            and partial.remaining < len(candidates)
+        ):
+            candidates = partial.superset()
         plain = bool(text) and not any(_is_special(t) for t in text.split(" "))
         last_fuzzy = self._base_for(text, facets, sort, descending, fuzzy=True) if plain else None
         if last_fuzzy is not None:
             # No exact match before, none now; the fuzzy matches can only shrink.
             rows = self._fuzzy(text.lower().split(" "), last_fuzzy.rows)
-            mode = "fuzzy"
+            search = Search(self, key, [], rows, "fuzzy")
+        elif not text and not facets.active:
+            search = Search(self, key, [], candidates, "all")
         else:
-            rows = (
-                self._terms(text.split(" "), candidates, sort, descending) if text else candidates
-            )
-            rows = self._apply_facets(rows, facets)
-            if not rows and plain:
-                rows = self._apply_facets(self._fuzzy(text.lower().split(" ")), facets)
-                mode = "fuzzy"
-        if rows is self._orders.get(f"{sort}:{descending}"):
-            rows = list(rows)
-        self._remember(_Narrowing(text, facets, sort, descending, rows, mode))
-        return QueryResult(rows, mode, len(self.records))
+            search = Search(self, key, candidates, [], "match" if text else "all", plain=plain)
+        if search.done:
+            search.finish()  # remembered
+        else:
+            self._partial = search
+        return search
 
     def _base_for(
         self, text: str, facets: Facets, sort: str, descending: bool, *, fuzzy: bool
@@ -663,13 +779,41 @@ class CatalogIndex:
         # anchored pattern on what is left: no regex ever backtracks over most names.
         pieces = [piece for piece in re.split(r"[*?]", term) if piece]
         if pieces:
-            longest = max(pieces, key=len)
-            rows = [i for i in rows if longest in records[i].name]
+            holds = self._names_holding(max(pieces, key=len))
+            rows = [i for i in rows if holds[i]]
         if term[0] not in "*?":
             head = pieces[0]
             rows = [i for i in rows if records[i].name.startswith(head)]
         full = re.compile(aws_wildcard(term), re.DOTALL).fullmatch
         return [i for i in rows if full(records[i].name)]
+
+    def _names_holding(self, piece: str) -> bytearray:
+        """A flag per row: does its name hold ``piece`` (case-sensitive)?
+
+        Kept for the last few pieces, as a wildcard being typed keeps its longest piece
+        over several keys; a longer piece only looks at the rows of a kept piece within it.
+        """
+        known = self._pieces.get(piece)
+        if known is not None:
+            self._pieces.move_to_end(piece)
+            return known[1]
+        names = self._names
+        if names is None:
+            names = self._names = [r.name for r in self.records]
+        within = min(
+            (rows for kept, (rows, _) in self._pieces.items() if kept in piece),
+            key=len,
+            default=None,
+        )
+        candidates = range(len(names)) if within is None else within
+        rows = [i for i in candidates if piece in names[i]]
+        holds = bytearray(len(names))
+        for i in rows:
+            holds[i] = 1
+        self._pieces[piece] = (rows, holds)
+        if len(self._pieces) > PIECES_KEPT:
+            self._pieces.popitem(last=False)
+        return holds
 
     def _fuzzy(self, terms: list[str], candidates: list[int] | None = None) -> list[int]:
         """Rows holding each term's letters in order, best match first.
@@ -678,11 +822,14 @@ class CatalogIndex:
         the leftmost embedding, then shrunk from its end backwards), so "nblarm64" ranks
         "noble-24.04-arm64" far above letters spread over a whole description. Ties go
         newest first, whatever order the candidates came in.
+
+        Names repeat (a series, copies in other regions), so do embeddings: each distinct
+        embedding is scored once.
         """
         texts = self._text_rows()
         rows = list(self.order("created", True) if candidates is None else candidates)
-        # Cheap pre-filter: every letter must be present.
-        for letter in sorted({ch for term in terms for ch in term}):
+        # Cheap pre-filter: every letter must be present (the rarest first: fewer rows left).
+        for letter in sorted({ch for term in terms for ch in term}, key=_commonness):
             rows = [i for i in rows if letter in texts[i]]
             if not rows:
                 return []
@@ -692,17 +839,24 @@ class CatalogIndex:
                 continue
             forward = re.compile(_fuzzy_regex(term)).match
             backward = re.compile(_fuzzy_regex(term[::-1])).match
+            tightest: dict[str, int] = {}
             keys = list(scores)
             for i, found in zip(keys, map(forward, [texts[i] for i in keys]), strict=True):
                 if found is None:
                     del scores[i]
                     continue
-                # The reversed embedding starts at its last letter: its end is the length
-                # of the tightest embedding that ends there.
-                tight = backward(texts[i][found.start(1) : found.end(1)][::-1])
-                scores[i] += tight.end(1) if tight is not None else found.end(1) - found.start(1)
+                embedding = found.group(1)
+                score = tightest.get(embedding)
+                if score is None:
+                    # The reversed embedding starts at its last letter: its end is the
+                    # length of the tightest embedding that ends there.
+                    tight = backward(embedding[::-1])
+                    score = tight.end(1) if tight is not None else len(embedding)
+                    tightest[embedding] = score
+                scores[i] += score
         rank = self._rank_created()
-        return sorted(scores, key=lambda i: (scores[i], rank[i]))
+        size = len(rank)
+        return sorted(scores, key=lambda i: scores[i] * size + rank[i])
 
     def _rank_created(self) -> list[int]:
         """Each row's position in the newest-first order (the fuzzy ranking's tie-break)."""
@@ -752,6 +906,94 @@ class CatalogIndex:
             cached = sorted(range(len(records)), key=values.__getitem__, reverse=descending)
             self._orders[key] = cached
         return cached
+
+
+class Search:
+    """One query's answer, computed a chunk of candidates at a time (see
+    :meth:`CatalogIndex.search`). ``rows`` holds the matches found so far, in display
+    order: a prefix of the whole answer, whose first page can be shown at once."""
+
+    def __init__(
+        self,
+        index: CatalogIndex,
+        key: tuple[str, Facets, str, bool],
+        candidates: list[int],
+        rows: list[int],
+        mode: str,
+        *,
+        plain: bool = False,
+        remembered: bool = False,
+    ) -> None:
+        self.index = index
+        self.key = key
+        self._candidates = candidates
+        self._position = 0
+        self.rows = rows
+        self.mode = mode
+        self._plain = plain
+        self._remembered = remembered
+
+    @property
+    def done(self) -> bool:
+        return self._position >= len(self._candidates)
+
+    @property
+    def remaining(self) -> int:
+        """How many candidates are not looked at yet."""
+        return len(self._candidates) - self._position
+
+    def superset(self) -> list[int]:
+        """Every row that can still be in the answer, in display order."""
+        return self.rows + self._candidates[self._position :]
+
+    def step(self, count: int) -> None:
+        """Look at the next ``count`` candidates (finishing when they are the last)."""
+        if self.done:
+            return
+        text, facets, sort, descending = self.key
+        index = self.index
+        chunk = self._candidates[self._position : self._position + count]
+        self._position += len(chunk)
+        found = index._terms(text.split(" "), chunk, sort, descending) if text else chunk
+        self.rows += index._apply_facets(found, facets)
+        if self.done:
+            self.finish()
+
+    def fill(self, rows: int, chunk: int) -> None:
+        """Step ``chunk`` candidates at a time until ``rows`` matches are found or all are seen."""
+        while not self.done and len(self.rows) < rows:
+            self.step(chunk)
+
+    def finish(self) -> None:
+        """Look at every remaining candidate; then, with no exact match, at fuzzy ones."""
+        if not self.done:
+            self.step(self.remaining)
+            return
+        if self._remembered:
+            return
+        self._remembered = True
+        text, facets, sort, descending = self.key
+        index = self.index
+        if not self.rows and self._plain:
+            self.rows = index._apply_facets(index._fuzzy(text.lower().split(" ")), facets)
+            self.mode = "fuzzy"
+        if self.rows is index._orders.get(f"{sort}:{descending}"):
+            self.rows = list(self.rows)
+        if index._partial is self:
+            index._partial = None
+        index._remember(_Narrowing(text, facets, sort, descending, self.rows, self.mode))
+
+    def result(self) -> QueryResult:
+        return QueryResult(self.rows, self.mode, len(self.index.records))
+
+
+#: Characters of image names and descriptions, most common first (a rough ranking).
+_COMMON = "-.0123/ aeinsutomrd4lbc5h6gp8x97_kvwfyz:jq"
+
+
+def _commonness(ch: str) -> int:
+    """Where ``ch`` ranks among the common characters (rare ones, unlisted, first)."""
+    return _COMMON.find(ch)
 
 
 def _is_special(term: str) -> bool:

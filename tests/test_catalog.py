@@ -126,17 +126,31 @@ def test_cache_round_trip_keeps_details_on_disk(tmp_path: Path) -> None:
         image = index.image(row)
         assert image == by_id[image["ImageId"]]
     assert cache.load("profile:dev", "eu-west-1", "amazon") is None
+    # the head: the first rows of the same order, and the listing's size
+    head = cache.load_head("profile:dev", "eu-west-1", "canonical", rows=40)
+    assert head is not None and not head.complete and head.total == 500
+    assert [r.image_id for r in head.records] == [r.image_id for r in loaded.records[:40]]
+    assert head.records[7].to_api() == loaded.records[7].to_api()
+    whole = cache.load_head("profile:dev", "eu-west-1", "canonical", rows=500)
+    assert whole is not None and whole.complete and len(whole.records) == 500
     rows = cache.path("profile:dev", "eu-west-1", "canonical")
     valid = rows.read_text()
-    for broken in (
-        "{not json",
-        "[]",
-        valid.replace('"fetched_at":"', '"fetched_at":"not a date'),
-        valid.replace('"images":[[', '"images":[[1,'),
+    first_row = valid.index("\n") + 1
+    cut_short = valid[: valid.index("\n", first_row + 100_000) + 1]
+    for broken, head_broken in (
+        ("{not json", True),
+        ("[]", True),
+        ("", True),
+        (valid.replace('"fetched_at":"', '"fetched_at":"not a date'), True),
+        (valid.replace('"version":2', '"version":1'), True),
+        (valid[:first_row] + "[1," + valid[first_row + 1 :], True),  # a row of another shape
+        (cut_short, False),  # only reading the whole file sees it
     ):
         assert broken != valid
         rows.write_text(broken)
         assert cache.load("profile:dev", "eu-west-1", "canonical") is None, broken[:60]
+        head = cache.load_head("profile:dev", "eu-west-1", "canonical", rows=40)
+        assert (head is None) == head_broken, broken[:60]
 
 
 def test_every_prefix_of_odd_filters_is_answered() -> None:
@@ -149,3 +163,48 @@ def test_every_prefix_of_odd_filters_is_answered() -> None:
             assert all(0 <= r < len(index) for r in rows)
     assert len(index.query("*").rows) == len(index)
     assert CatalogIndex([]).query("*").rows == []
+
+
+def test_a_search_in_steps_shows_a_prefix_then_the_same_answer() -> None:
+    index = CatalogIndex(records())
+
+    def fresh(text: str, facets: Facets | None = None) -> list[int]:
+        return CatalogIndex(index.records, now=index.now).query(text, facets).rows
+
+    # a first page, then the rest: the page is the answer's start, the end the whole answer
+    for text, facets in [
+        ("ubuntu", None),
+        ("*-arm64-*", None),
+        ("ami-0", Facets(architecture="x86_64")),
+        ("", Facets(hide_deprecated=True)),
+        ("nblarm", None),  # no exact match: fuzzy, known only once every row was seen
+    ]:
+        search = index.search(text, facets)
+        search.fill(25, chunk=100)
+        page = list(search.rows)
+        expected = fresh(text, facets)
+        if search.mode != "fuzzy":
+            assert page == expected[: len(page)] and (len(page) >= 25 or search.done)
+        search.finish()
+        assert search.done and search.rows == expected, text
+        assert index.query(text, facets).rows == expected  # remembered
+    # keys typed while the previous search is unfinished: each narrows what it left
+    typed = ""
+    for ch in "debian bookworm arm":
+        typed += ch
+        search = index.search(typed)
+        search.step(300)
+        assert search.rows == fresh(typed)[: len(search.rows)], typed
+    search.finish()
+    assert search.rows == fresh(typed)
+
+
+def test_a_wildcard_typed_key_by_key_answers_as_fresh_queries() -> None:
+    index = CatalogIndex(records())
+    typed = ""
+    for ch in "*jammy*arm64*2024*":
+        typed += ch
+        fresh = CatalogIndex(index.records, now=index.now).query(typed).rows
+        assert index.query(typed).rows == fresh, typed
+    names = [index.records[r].name for r in index.query(typed).rows]
+    assert names and all(fnmatch.fnmatchcase(n, typed) for n in names)

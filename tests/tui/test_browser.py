@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from core.catalog import CatalogCache
+from core.catalog import HEAD_ROWS, CatalogCache, CatalogIndex
 from core.local.cloud import LocalCloud
 from core.local.faults import FaultPlan, FaultRule
 from core.settings import Settings
 from tests.tui.browser_support import CANONICAL, describe_all, make_app, wait_loaded
+from tests.tui.builds_support import wait_until
 from tui.modals.error import ErrorModal
 from tui.modals.help import HelpModal
 from tui.modals.region_picker import RegionPicker
 from tui.modals.use_source import UseAsSourceModal
+from tui.screens import browser as browser_module
 from tui.session import SessionChanged, UseAsSource
 from tui.widgets.image_table import ImageTable
 
@@ -46,7 +49,9 @@ async def test_opens_on_local_cloud_with_every_image_of_the_owner(
         assert dates == sorted(dates, reverse=True)
 
 
-async def test_listing_is_cached_on_disk_and_r_refreshes(cloud: LocalCloud, tmp_path: Path) -> None:
+async def test_listing_is_cached_on_disk_and_r_refreshes(
+    cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app(cloud, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, app)
@@ -54,10 +59,25 @@ async def test_listing_is_cached_on_disk_and_r_refreshes(cloud: LocalCloud, tmp_
     cache = CatalogCache(tmp_path / "cache")
     cached = cache.load("local", "us-east-1", "canonical")
     assert cached is not None and len(cached.records) == count
+    assert count > HEAD_ROWS
 
+    # Reopened: the cache's head is shown first (newest first), then the whole listing.
+    shown: list[tuple[int, int]] = []
+    set_rows = ImageTable.set_rows
+
+    def recording(table: ImageTable, index: CatalogIndex, rows: list[int], **kw: Any) -> None:
+        shown.append((len(index), len(rows)))
+        set_rows(table, index, rows, **kw)
+
+    monkeypatch.setattr(ImageTable, "set_rows", recording)
     again = make_app(cloud, tmp_path)
     async with again.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot, again)
+        assert shown[0] == (HEAD_ROWS, HEAD_ROWS) and shown[-1] == (count, count)
+        table = again.browser.query_one(ImageTable)
+        assert [table.index.records[r].image_id for r in table.rows[:HEAD_ROWS]] == [
+            r.image_id for r in cached.records[:HEAD_ROWS]
+        ]
         assert again.browser.from_cache
         assert "cached just now" in str(again.browser.query_one("#status").render())
         assert len(again.browser.index) == count
@@ -104,12 +124,49 @@ async def test_plain_words_match_anywhere_and_fuzzy_is_the_fallback(
         await pilot.press(*(["backspace"] * 11), *"nblarm")
         await pilot.pause()
         assert app.browser.mode == "fuzzy"
-        assert "(fuzzy)" in str(app.browser.query_one("#status").render())
+        assert "(fuzzy) · sorted by match" in str(app.browser.query_one("#status").render())
         names = table_names(app)
         assert names
         for name in names[:50]:
             rest = iter(name.lower())
             assert all(ch in rest for ch in "nblarm"), name
+
+
+async def test_large_listings_show_the_first_page_then_count(
+    cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a large listing (made small here) a filter paints its first page of matches,
+    says "counting…", and ends with exactly the answer of a whole query; keys typed while
+    it counts make one search each, the last one's answer shown."""
+    monkeypatch.setattr(browser_module, "PROGRESSIVE_FROM", 0)
+    monkeypatch.setattr(browser_module, "PAGE_ROWS", 20)
+    monkeypatch.setattr(browser_module, "FILL_CHUNK", 50)
+    monkeypatch.setattr(browser_module, "COUNT_CHUNK", 50)
+    statuses: list[str] = []
+    show_status = browser_module.BrowserScreen._show_status
+
+    def recording(screen: browser_module.BrowserScreen) -> None:
+        show_status(screen)
+        statuses.append(str(screen.query_one("#status").render()))
+
+    monkeypatch.setattr(browser_module.BrowserScreen, "_show_status", recording)
+    app = make_app(cloud, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        index = app.browser.index
+        fresh = CatalogIndex(index.records, now=index.now)
+        for text in ("ubuntu amd64", "ubuntu amd64 server"):
+            statuses.clear()
+            await pilot.press("slash", "ctrl+u", *text)
+            await wait_loaded(pilot, app)
+            expected = fresh.query(text).rows
+            table = app.browser.query_one(ImageTable)
+            assert len(expected) > 20 and table.rows == expected
+            assert any("+ shown · counting…" in status for status in statuses)
+            assert f"{len(expected):,} shown" in statuses[-1] and "counting" not in statuses[-1]
+        await pilot.press(*"zzz")  # no exact match: fuzzy, once every row was seen
+        await wait_loaded(pilot, app)
+        assert app.browser.mode == fresh.query("ubuntu amd64 serverzzz").mode
 
 
 async def test_sorting_by_header_click_and_keys(cloud: LocalCloud, tmp_path: Path) -> None:
@@ -200,15 +257,17 @@ async def test_use_as_source_offers_the_id_or_the_filter(cloud: LocalCloud, tmp_
         record = app.browser.query_one(ImageTable).current_record
         assert record is not None
         await pilot.press("enter")  # enter on a row: use it
-        await pilot.pause()
-        assert isinstance(app.screen, UseAsSourceModal)
+        await wait_until(pilot, lambda: isinstance(app.screen, UseAsSourceModal), 10, "modal")
         await pilot.press("f")
-        await pilot.pause()
-        while len(app.screen_stack) > 2:  # whatever the editor shows, back to the browser
+        # the editor opens with the filter (wait for it, then back to the browser)
+        await wait_until(pilot, lambda: handed and len(app.screen_stack) > 2, 10, "editor")
+        while len(app.screen_stack) > 2:
             app.pop_screen()
             await pilot.pause()
-        await pilot.press("u", "i")
-        await pilot.pause()
+        await pilot.press("u")
+        await wait_until(pilot, lambda: isinstance(app.screen, UseAsSourceModal), 10, "modal")
+        await pilot.press("i")
+        await wait_until(pilot, lambda: len(handed) == 2, 10, "the id handed over")
     assert [m.as_filter for m in handed] == [True, False]
     assert handed[1].source_ami == record.image_id
     block = handed[0].source_ami_filter
@@ -226,13 +285,27 @@ async def test_copy_id_and_detail_panel(cloud: LocalCloud, tmp_path: Path) -> No
         await pilot.pause(0.2)
         record = app.browser.query_one(ImageTable).current_record
         assert record is not None and app.clipboard == record.image_id
-        details = str(app.browser.query_one("#details-text").render())
-        assert record.image_id in details and "Block devices" in details
+        # the selected line follows the cursor once it settles (a timer): wait for it
+        await wait_until(
+            pilot,
+            lambda: record.image_id in str(app.browser.query_one("#selected").render()),
+            10,
+            "the selected line",
+        )
         # below 180 columns the panel starts hidden (issue 15); i shows it, i hides it
         assert not app.browser.query_one("#details").display
+        # hidden, it is not filled (an update costs a layout pass); shown, it is
+        assert record.image_id not in str(app.browser.query_one("#details-text").render())
         await pilot.press("i")
-        await pilot.pause()
+        await wait_until(
+            pilot,
+            lambda: record.image_id in str(app.browser.query_one("#details-text").render()),
+            10,
+            "the details",
+        )
         assert app.browser.query_one("#details").display
+        details = str(app.browser.query_one("#details-text").render())
+        assert record.image_id in details and "Block devices" in details
         await pilot.press("i")
         await pilot.pause()
         assert not app.browser.query_one("#details").display

@@ -28,9 +28,11 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
 
 from core.catalog import (
     SORT_KEYS,
+    CachedListing,
     CatalogCache,
     CatalogIndex,
     Facets,
+    Search,
     fetch_pages,
     format_age,
 )
@@ -59,6 +61,14 @@ class BrowserHost(Protocol):
 
     def switch_region(self, region: str) -> None: ...
 
+
+#: From this many images on, a filter finds the first PAGE_ROWS matches (FILL_CHUNK rows
+#: looked at a time), paints them, and counts the rest between keys and frames, COUNT_CHUNK
+#: rows at a time; below, the whole answer costs a few milliseconds and is shown at once.
+PROGRESSIVE_FROM = 20_000
+PAGE_ROWS = 200
+FILL_CHUNK = 2_000
+COUNT_CHUNK = 5_000
 #: Seconds the detail panel waits for the cursor to settle.
 DETAILS_DELAY = 0.06
 #: Below this many columns the detail panel starts hidden, so the Name column gets the room
@@ -70,6 +80,16 @@ FACET_LABELS = {
     "virtualization": "virt",
     "root_device": "root",
 }
+
+
+def _read_index(
+    cache: CatalogCache, key: tuple[str, str, str], now: str | None
+) -> CatalogIndex | None:
+    """(in a thread) The whole cached listing, indexed and ready to filter."""
+    listing = cache.load(*key)
+    if listing is None:
+        return None
+    return CatalogIndex(listing.records, details_path=listing.details_path, now=now).prepare()
 
 
 class BrowserScreen(Screen[None]):
@@ -113,8 +133,13 @@ class BrowserScreen(Screen[None]):
         self._status_note = ""
         self._details_timer: Timer | None = None
         self._filter_pending = False
+        #: The query shown; ``counting``: its matches past the first page are being found.
+        self._search: Search | None = None
+        self.counting = False
         self.settled_at: float | None = None
         self._details_chosen = False
+        #: The detail panel was hidden when the cursor last moved: refill it when shown.
+        self._details_stale = False
 
     @property
     def amibake(self) -> BrowserHost:
@@ -162,26 +187,39 @@ class BrowserScreen(Screen[None]):
         if not session.ready:
             self._set_status("starting the local cloud…")
             return
-        self.load_images(refresh)
+        head = None if refresh else self._show_cached_head()
+        self.load_images(refresh, head)
+
+    def _show_cached_head(self) -> CachedListing | None:
+        """The head of the cached listing, shown at once (None: nothing cached).
+
+        The first screen needs the newest rows only: a few milliseconds to read whatever
+        the listing's size, so it is done here, before the screen's next paint; the whole
+        listing is read after, in :meth:`load_images` (filtering works on the head meanwhile).
+        """
+        key = self._listing_key()
+        head = self.amibake.catalog_cache.load_head(*key)
+        if head is None:
+            return None
+        self.loaded_key = key
+        self.fetched_at = head.fetched_at
+        self.from_cache = True
+        self.index = CatalogIndex(
+            head.records, details_path=head.details_path, now=self.amibake.now_override
+        )
+        self._status_note = "" if head.complete else f"reading {head.total:,} from the cache…"
+        self._apply()
+        return head
 
     @work(exclusive=True, group="images", exit_on_error=False)
-    async def load_images(self, refresh: bool = False) -> None:
+    async def load_images(self, refresh: bool = False, head: CachedListing | None = None) -> None:
         session = self.amibake.session
         key = self._listing_key()
         target, region, owner = key
         cache: CatalogCache = self.amibake.catalog_cache
         now = self.amibake.now_override
-        if not refresh:
-            cached = await asyncio.to_thread(cache.load, target, region, owner)
-            if cached is not None:
-                self.loaded_key = key
-                self.fetched_at = cached.fetched_at
-                self.from_cache = True
-                self._status_note = ""  # an earlier listing's failure is not this one's
-                self.index = CatalogIndex(cached.records, details_path=cached.details_path, now=now)
-                self._apply()
-                await self._settle(self.index)
-                return
+        if head is not None and await self._load_cached(cache, key, now, head):
+            return
         self.loading_images = True
         self.from_cache = False
         self.fetched_at = None  # nothing fetched yet: the status says loading, not an age
@@ -210,6 +248,34 @@ class BrowserScreen(Screen[None]):
         finally:
             self.loading_images = False
 
+    async def _load_cached(
+        self,
+        cache: CatalogCache,
+        key: tuple[str, str, str],
+        now: str | None,
+        head: CachedListing,
+    ) -> bool:
+        """The rest of the cached listing whose ``head`` is shown: read and indexed in a
+        thread once the head is on screen. False when it cannot be read any more."""
+        if not head.complete:
+            table = self.query_one(ImageTable)
+            await table.wait_painted(timeout=0.5)
+            collecting = gc.isenabled()
+            gc.disable()  # no collections over the listing's objects while they are made
+            try:
+                index = await asyncio.to_thread(_read_index, cache, key, now)
+            finally:
+                if collecting:
+                    gc.freeze()  # what is loaded now lives long: out of later collections
+                    gc.enable()
+            if index is None:  # replaced or damaged since its head was read
+                return False
+            self.index = index
+            self._status_note = ""
+            self._apply()
+        await self._settle(self.index)
+        return True
+
     def _load_failed(self, reason: str) -> None:
         self._status_note = "load failed"
         self.loading_images = False  # the table says so too, not "Loading…"
@@ -221,7 +287,6 @@ class BrowserScreen(Screen[None]):
         collector off the listing's objects (a full collection over 100,000 records
         would otherwise stall a keystroke now and then)."""
         await asyncio.to_thread(index.prepare)
-        gc.collect()
         gc.freeze()
         #: When the listing became fully searchable (perf_counter; the benchmark's figure).
         self.settled_at = time.perf_counter()
@@ -236,33 +301,80 @@ class BrowserScreen(Screen[None]):
     # -- filtering -------------------------------------------------------------------------
 
     def _apply(self, keep: bool = True) -> None:
-        """Run the query and show its rows (the cursor stays on the same image if it can)."""
+        """Run the query and show its rows (the cursor stays on the same image if it can).
+
+        Over a large listing only the first page of matches is found before the table
+        is painted; the rest is counted in :meth:`_count`, a chunk at a time between
+        keys and frames, and the status says "counting…" until then. A new query
+        cancels an unfinished count (the last query wins) and narrows from what that
+        one had not ruled out yet.
+        """
         table = self.query_one(ImageTable)
         current = table.current_record
+        keep_image = current.image_id if (keep and current) else None
         try:
-            result = self.index.query(self.filter_text, self.facets, self.sort_key, self.descending)
+            search = self.index.search(
+                self.filter_text, self.facets, self.sort_key, self.descending
+            )
+            if len(self.index) < PROGRESSIVE_FROM:
+                search.finish()
+            else:
+                search.fill(PAGE_ROWS, FILL_CHUNK)
         except Exception as error:  # a filter must never take the app down
             self.notify(f"filter failed: {type(error).__name__}: {error}", severity="error")
             return
-        self.mode = result.mode
-        self.shown = len(result.rows)
+        self._search = search
+        self._show_search(search, keep_image)
+        if not search.done:
+            self._count(search)
+        else:
+            self._counting_cancelled()
+
+    def _show_search(self, search: Search, keep_image: str | None) -> None:
+        table = self.query_one(ImageTable)
+        self.mode = search.mode
+        self.shown = len(search.rows)
+        self.counting = not search.done
         table.empty_text = (
             "Loading…"
             if self.loading_images
             else "Could not list images (r: retry)"
             if self._status_note == "load failed"
+            else "Searching…"
+            if self.counting
             else "No images match"
             if len(self.index)
             else "No images for this owner here"
         )
         table.set_rows(
             self.index,
-            result.rows,
+            list(search.rows) if self.counting else search.rows,
             sort_key=self.sort_key,
             descending=self.descending,
-            keep_image=current.image_id if (keep and current) else None,
+            keep_image=keep_image,
         )
         self._show_status()
+
+    def _counting_cancelled(self) -> None:
+        for worker in self.workers:
+            if worker.group == "count":
+                worker.cancel()
+
+    @work(exclusive=True, group="count", exit_on_error=False)
+    async def _count(self, search: Search) -> None:
+        """The rest of ``search``'s matches, a chunk at a time, then the whole answer shown."""
+        try:
+            while not search.done:
+                await asyncio.sleep(0)  # keys and frames first
+                if search is not self._search:
+                    return
+                search.step(COUNT_CHUNK)
+        except Exception as error:  # a filter must never take the app down
+            self.notify(f"filter failed: {type(error).__name__}: {error}", severity="error")
+            return
+        if search is self._search:
+            current = self.query_one(ImageTable).current_record
+            self._show_search(search, current.image_id if current else None)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -435,6 +547,8 @@ class BrowserScreen(Screen[None]):
 
     def watch_show_details(self, show: bool) -> None:
         self.set_class(not show, "-no-details")
+        if show and self._details_stale:
+            self._show_details(self.query_one(ImageTable).current_row)
 
     # -- text ------------------------------------------------------------------------------
 
@@ -444,7 +558,9 @@ class BrowserScreen(Screen[None]):
     def _show_status(self) -> None:
         total = len(self.index)
         parts = [f"{total:,} image" + ("" if total == 1 else "s")]
-        if self.filter_text or self.facets.active:
+        if self.counting:
+            parts.append(f"{self.shown:,}+ shown · counting…")
+        elif self.filter_text or self.facets.active:
             fuzzy = " (fuzzy) · sorted by match" if self.mode == "fuzzy" else ""
             parts.append(f"{self.shown:,} shown{fuzzy}")
         if self._status_note:
@@ -475,10 +591,14 @@ class BrowserScreen(Screen[None]):
     def _show_details(self, row: int | None) -> None:
         text = self.query_one("#details-text", Static)
         selected = self.query_one("#selected", StatusLine)
+        self._details_stale = False
         if row is None or row >= len(self.index):  # a row of the listing a reload replaced
             text.update("")
             selected.text = ""
             return
         image = self.index.image(row)
-        text.update(details_markup(image, self.index.now))
         selected.text = selected_line(image)
+        if self.show_details:
+            text.update(details_markup(image, self.index.now))
+        else:  # hidden: filled when shown (an update costs a layout pass of the screen)
+            self._details_stale = True
