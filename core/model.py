@@ -419,8 +419,9 @@ class AmazonEbsBuilder:
     #: ``port:host:hostport``: listen on the instance's localhost:port, forward to here
     ssh_remote_tunnels: tuple[str, ...] = ()
     ssh_disable_agent_forwarding: bool = False
-    #: ``ssh_interface = "session_manager"``: wait before starting the session, local port
-    pause_before_ssm: float = 10.0
+    #: ``ssh_interface = "session_manager"``: wait before starting the session, local port.
+    #: Packer's docs say 10s by default, but RunConfig.Prepare sets none: no wait (the source).
+    pause_before_ssm: float = 0.0
     session_manager_port: int | None = None
     # --- HCL2 build naming (issue 18)
     #: the name Packer gives this run: ``<build name>.amazon-ebs.<source>`` in a named HCL2

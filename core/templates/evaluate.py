@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -92,6 +93,63 @@ class Unknown:
 
 
 UNKNOWN = Unknown()
+
+
+#: how ``build.X`` stands in a provisioner's strings until the build runs (hcl.py)
+_BUILD_VALUE = re.compile(r"\{\{ build `[A-Za-z]+` \}\}")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+#: functions that carry a ``build.*`` stand-in through whatever its value turns out to be
+_PASS_BUILD_VALUES = frozenset(
+    {
+        "format",
+        "formatlist",
+        "join",
+        "concat",
+        "flatten",
+        "tolist",
+        "tostring",
+        "tomap",
+        "element",
+        "lookup",
+        "merge",
+        "slice",
+        "reverse",
+        "values",
+        "keys",
+        "zipmap",
+    }
+)
+
+
+def _check_build_values(name: str, loc: Loc, args: list[Any], result: Any) -> None:
+    """``build.*`` is known only when the provisioner runs (Packer decodes it again then):
+    its stand-in may pass through ``join``, ``format``... but no function may depend on it."""
+    wanted = {
+        m for text in _strings(args) if "{{ build `" in text for m in _BUILD_VALUE.findall(text)
+    }
+    if not wanted:
+        return
+    kept = "\n".join(_strings(result)) if name in _PASS_BUILD_VALUES else ""
+    lost = sorted(m.split("`")[1] for m in wanted if m not in kept)
+    if lost:
+        raise EvalError(
+            loc,
+            f"{name}() over `build.{lost[0]}`: a function of a value known only when the "
+            "provisioner runs is not supported yet",
+        )
 
 
 def has_unknown(value: Any) -> bool:
@@ -678,7 +736,7 @@ class Scope:
         if any(has_unknown(a) for a in args):
             return UNKNOWN
         try:
-            return _functions.call(fn, self.function_context(), args)
+            result = _functions.call(fn, self.function_context(), args)
         except FunctionError as error:
             at_arg = error.arg is not None and error.arg < len(arg_locs)
             where = arg_locs[error.arg] if at_arg and error.arg is not None else loc
@@ -686,6 +744,8 @@ class Scope:
             if not message.startswith(f"`{name}()`"):
                 message = f"{name}(): {message}"
             raise EvalError(where, message) from None
+        _check_build_values(name, loc, args, result)
+        return result
 
     def special_form(self, expr: Call) -> Any:
         """``try``, ``can`` and ``convert``: they see their arguments unevaluated."""
@@ -775,9 +835,7 @@ def _free_names(expr: Any, bound: frozenset[str]) -> Iterator[Name]:
     if isinstance(expr, ForX | TmplFor):
         yield from _free_names(expr.collection, bound)
         inner = bound | {n for n in (expr.key_var, expr.value_var) if n}
-        rest = (
-            (expr.key, expr.value, expr.cond) if isinstance(expr, ForX) else (expr.body,)
-        )
+        rest = (expr.key, expr.value, expr.cond) if isinstance(expr, ForX) else (expr.body,)
         for part in rest:
             if part is not None:
                 yield from _free_names(part, inner)

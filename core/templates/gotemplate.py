@@ -21,7 +21,7 @@ parses that language (text, ``{{ pipelines }}``, ``{{if}}/{{else if}}/{{else}}/
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,16 @@ BUILD_TEMPLATE_OPTIONS = (
     "run_volume_tags",
     "spot_tags",
     "fleet_tags",
+)
+#: Their singular repeatable blocks (``tag { key, value }``...), excluded from the load-time
+#: rendering as well (builder.go's InterpolateFilter) and merged into the maps.
+BUILD_TEMPLATE_BLOCKS = (
+    "tag",
+    "run_tag",
+    "snapshot_tag",
+    "run_volume_tag",
+    "spot_tag",
+    "fleet_tag",
 )
 
 
@@ -724,6 +734,48 @@ def render_runtime(text: str, fields: Mapping[str, Any], build: Mapping[str, str
     if "{{" not in text:
         return text
     return _Runtime(fields, build).nodes(_parse(text))
+
+
+def render_build_data(text: str, build: Mapping[str, str]) -> str:
+    """Fill in the ``{{ build `ID` }}`` actions of a provisioner or post-processor option
+    (HCL's ``${build.ID}`` loads as that action) once the build's values are known.
+
+    Packer re-decodes an HCL provisioner with ``build.*`` set when it runs it
+    (hcl2template/types.hcl_provisioner.go) and renders a legacy one's fields with the
+    build's generated data. A string whose actions also read fields (``{{.Path}}`` in
+    ``execute_command``) is left to the renderer that has those fields; text that is no
+    Go template (a Jinja ``{{ x }}`` in an inline command) or uses no ``build`` is kept.
+    """
+    if "{{" not in text or "build" not in text:
+        return text
+    try:
+        nodes = _parse(text)
+    except GoTemplateError:
+        return text  # accepted at load: not a Go template for amibake to fill in
+    kinds = {(arg.kind, arg.value if arg.kind == "ident" else "") for arg in _node_args(nodes)}
+    if ("ident", "build") not in kinds or any(kind in ("field", "var") for kind, _ in kinds):
+        return text
+    return _Runtime({}, build).nodes(nodes)
+
+
+def _node_args(nodes: tuple[_Node, ...]) -> Iterator[_Arg]:
+    for node in nodes:
+        if isinstance(node, _Action):
+            yield from _pipe_args(node.pipe)
+        elif isinstance(node, _If):
+            for cond, body in node.branches:
+                yield from _pipe_args(cond)
+                yield from _node_args(body)
+            if node.other is not None:
+                yield from _node_args(node.other)
+
+
+def _pipe_args(pipe: _Pipe) -> Iterator[_Arg]:
+    for command in pipe.commands:
+        for arg in command:
+            yield arg
+            if arg.kind == "pipe":
+                yield from _pipe_args(arg.value)
 
 
 class _Runtime:

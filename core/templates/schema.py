@@ -48,6 +48,7 @@ from core.templates.errors import Loc, Problems, join_path, suggest
 from core.templates.evaluate import EvalError
 from core.templates.gotemplate import (
     BUILD_INFO_FIELDS,
+    BUILD_TEMPLATE_BLOCKS,
     BUILD_TEMPLATE_OPTIONS,
     GoTemplateError,
     parse_go_template,
@@ -704,7 +705,12 @@ def _render_builder_templates(
     """
     for key, node in list(body.entries.items()):
         body.entries[key] = _render_node(
-            node, join_path(path, key), key in BUILD_TEMPLATE_OPTIONS, key, problems, render
+            node,
+            join_path(path, key),
+            key in BUILD_TEMPLATE_OPTIONS or key in BUILD_TEMPLATE_BLOCKS,
+            key,
+            problems,
+            render,
         )
 
 
@@ -1063,8 +1069,7 @@ def _run_options(r: Reader, problems: Problems) -> dict[str, Any]:
                 host_id=placement.host_id if placement else None,
                 tenancy=cast(Tenancy, tenancy),  # one of _TENANCIES: r.str checked the choices
             )
-    run_volume_tags = r.str_map("run_volume_tags")
-    _check_tags(r, "run_volume_tags", run_volume_tags)
+    run_volume_tags = _tag_map(r, "run_volume_tag", "name")
     security_group_id = r.str("security_group_id")
     if security_group_id is not None and "security_group_ids" in r.node.entries:
         problems.add(
@@ -1121,15 +1126,16 @@ SPOT_ALLOCATION_STRATEGIES = (
 _SPOT_PRICE_RE = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)")
 
 
-def _tag_map(r: Reader, key: str) -> FrozenMap[str, str] | None:
+def _tag_map(r: Reader, key: str, field: str = "key") -> FrozenMap[str, str] | None:
     """``spot_tags`` with its singular repeatable block ``spot_tag { key, value }`` (Packer's
-    KeyValues.CopyOn: the blocks add to the map)."""
+    KeyValues.CopyOn: the blocks add to the map, in order, and a block's value wins over the
+    map's for the same key). ``run_volume_tag`` names its key ``name`` (config.NameValues)."""
     found = r.str_map(f"{key}s")  # null (an unset variable) is not set
     tags = dict(found or {})
     given = found is not None
 
     def key_value(b: Reader) -> tuple[str, str] | None:
-        name, value = b.str("key", required=True), b.str("value")
+        name, value = b.str(field, required=True), b.str("value")
         return None if name is None else (name, value or "")
 
     blocks = r.blocks(key, key_value)
@@ -1667,11 +1673,10 @@ def decode_builder(
             r.at("ssh_private_key_file"),
             "`ssh_private_key_file` or `ssh_agent_auth` is required with `ssh_keypair_name`",
         )
-    tags = r.str_map("tags")
-    run_tags = r.str_map("run_tags")
-    snapshot_tags = r.str_map("snapshot_tags")
-    for key, value in (("tags", tags), ("run_tags", run_tags), ("snapshot_tags", snapshot_tags)):
-        _check_tags(r, key, value)
+    # each map with its singular repeatable block (`tag { key, value }`...)
+    tags = _tag_map(r, "tag")
+    run_tags = _tag_map(r, "run_tag")
+    snapshot_tags = _tag_map(r, "snapshot_tag")
     ami_users = _account_ids(r, "ami_users")
     ami_groups = _groups(r, "ami_groups", "AMI")
     encrypt_boot = r.bool("encrypt_boot")

@@ -24,7 +24,8 @@ def test_defaults_are_packers() -> None:
     assert (b.ssh_pty, b.ssh_agent_auth, b.ssh_clear_authorized_keys) == (False, False, False)
     assert b.ssh_bastion is None and b.ssh_proxy is None
     assert b.pause_before_connecting == 0.0
-    assert b.pause_before_ssm == 10.0
+    # Packer's docs say 10s; builder/common/run_config.go's Prepare sets no default (0: no wait)
+    assert b.pause_before_ssm == 0.0
     # amibake's one different default (Packer: scp); see the README
     assert b.ssh_file_transfer_method == "sftp"
 

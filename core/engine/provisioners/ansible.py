@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.engine.context import BuildContext
-from core.engine.provisioners.common import ProvisionError, communicator, local_path
+from core.engine.provisioners.common import (
+    ProvisionError,
+    communicator,
+    local_path,
+    with_build_data,
+)
 from core.engine.provisioners.local import execute_local
 from core.model import AnsibleProvisioner
 
@@ -44,6 +49,7 @@ def _private(path: Path, content: bytes) -> None:
 
 
 async def run_ansible(ctx: BuildContext, number: int, provisioner: AnsibleProvisioner) -> None:
+    provisioner = with_build_data(ctx, provisioner, f"ansible provisioner {number}")
     playbook_command = shutil.which(provisioner.command)
     if playbook_command is None:
         raise ProvisionError(f"ansible: `{provisioner.command}` is not on PATH; {INSTALL_HINT}")

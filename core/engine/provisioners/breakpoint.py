@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from core.engine.context import BuildContext
-from core.engine.provisioners.common import ProvisionError
+from core.engine.provisioners.common import ProvisionError, with_build_data
 from core.events import BreakpointReached, BreakpointResumed
 from core.model import BreakpointProvisioner
 
@@ -55,6 +55,7 @@ def connect_hint(ctx: BuildContext) -> str:
 async def run_breakpoint(
     ctx: BuildContext, number: int, provisioner: BreakpointProvisioner
 ) -> None:
+    provisioner = with_build_data(ctx, provisioner, f"breakpoint provisioner {number}")
     note = f' with note "{provisioner.note}"' if provisioner.note else ""
     if provisioner.disable:
         ctx.say(f"Breakpoint provisioner{note} disabled; continuing...")

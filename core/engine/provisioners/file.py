@@ -7,11 +7,18 @@ import shlex
 from pathlib import Path
 
 from core.engine.context import BuildContext
-from core.engine.provisioners.common import ProvisionError, communicator, ignore, local_path
+from core.engine.provisioners.common import (
+    ProvisionError,
+    communicator,
+    ignore,
+    local_path,
+    with_build_data,
+)
 from core.model import FileProvisioner
 
 
 async def run_file(ctx: BuildContext, number: int, provisioner: FileProvisioner) -> None:
+    provisioner = with_build_data(ctx, provisioner, f"file provisioner {number}")
     if provisioner.direction == "download":
         for source in provisioner.all_sources:
             await _download(ctx, number, source, provisioner.destination)
@@ -62,7 +69,7 @@ async def upload_local(ctx: BuildContext, number: int, text: str, destination: s
 
 async def _download(ctx: BuildContext, number: int, source: str, destination: str) -> None:
     comm = await communicator(ctx)
-    target = local_path(ctx, destination)
+    target = local_path(ctx, destination, write=True)
     if source.endswith("/"):
         # a directory: its contents go into the destination directory
         listing: list[str] = []

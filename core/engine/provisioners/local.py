@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.engine.context import BuildContext
-from core.engine.provisioners.common import ProvisionError, build_values, local_path
+from core.engine.provisioners.common import (
+    ProvisionError,
+    build_values,
+    local_path,
+    with_build_data,
+)
 from core.engine.provisioners.shell import env_pairs, flatten_vars
 from core.events import Stream
 from core.model import ShellLocalPostProcessor, ShellLocalProvisioner
@@ -32,6 +37,9 @@ async def run_shell_local(
 
     ``extra_env`` (the post-processor's artifact) is added to the environment.
     """
+    config = with_build_data(
+        ctx, config, what if number is None else f"{what} provisioner {number}"
+    )
     goos = _GOOS.get(sys.platform, sys.platform)
     if config.only_on and goos not in config.only_on:
         ctx.say(f"Skipping {what}: it runs only on {', '.join(config.only_on)}")

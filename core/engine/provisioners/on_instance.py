@@ -20,6 +20,7 @@ from core.engine.provisioners.common import (
     communicator,
     ignore,
     local_path,
+    with_build_data,
 )
 from core.engine.provisioners.file import upload_local
 from core.model import AnsibleLocalProvisioner, ChefSoloProvisioner, PuppetMasterlessProvisioner
@@ -102,6 +103,7 @@ async def _clean(ctx: BuildContext, number: int, directory: str, sudo: bool) -> 
 async def run_puppet(
     ctx: BuildContext, number: int, provisioner: PuppetMasterlessProvisioner
 ) -> None:
+    provisioner = with_build_data(ctx, provisioner, f"puppet-masterless provisioner {number}")
     staging = provisioner.staging_directory
     sudo = not provisioner.prevent_sudo
     await _make_dir(ctx, number, staging, sudo)
@@ -182,6 +184,7 @@ def solo_rb(
 
 
 async def run_chef_solo(ctx: BuildContext, number: int, provisioner: ChefSoloProvisioner) -> None:
+    provisioner = with_build_data(ctx, provisioner, f"chef-solo provisioner {number}")
     staging = provisioner.staging_directory
     sudo = not provisioner.prevent_sudo
     if not provisioner.skip_install:
@@ -248,6 +251,7 @@ async def run_chef_solo(ctx: BuildContext, number: int, provisioner: ChefSoloPro
 async def run_ansible_local(
     ctx: BuildContext, number: int, provisioner: AnsibleLocalProvisioner
 ) -> None:
+    provisioner = with_build_data(ctx, provisioner, f"ansible-local provisioner {number}")
     staging = provisioner.staging_directory or (
         f"/tmp/packer-provisioner-ansible-local/{uuid.uuid4()}"
     )

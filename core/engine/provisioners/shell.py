@@ -18,6 +18,7 @@ from core.engine.provisioners.common import (
     local_path,
     packer_env,
     reconnect,
+    with_build_data,
 )
 from core.model import ShellProvisioner
 from core.ssh import CommandResult, SshDisconnected, SshError
@@ -141,6 +142,7 @@ async def retrying(
 
 
 async def run_shell(ctx: BuildContext, number: int, provisioner: ShellProvisioner) -> None:
+    provisioner = with_build_data(ctx, provisioner, f"shell provisioner {number}")
     path = remote_path(provisioner)
     pairs = env_pairs(ctx, provisioner.environment_vars, provisioner.env)
     fmt = provisioner.env_var_format or (

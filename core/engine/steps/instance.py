@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import string
-from pathlib import Path
 from typing import Any
 
 from core.aws import AwsError
@@ -16,6 +15,7 @@ from core.engine.steps.iam_profile import instance_profile_name
 from core.engine.steps.network import network
 from core.engine.waiters import PollPolicy, lookup_by_filter, tag_values, wait_for_state
 from core.errors import AmibakeError
+from core.templates.paths import local_path
 from core.templates.schema import BURSTABLE_RE
 
 
@@ -204,9 +204,7 @@ def read_user_data(ctx: BuildContext) -> bytes | None:
     builder = ctx.builder
     data: bytes | None = builder.user_data.encode() if builder.user_data else None
     if builder.user_data_file:
-        path = Path(builder.user_data_file)
-        if not path.is_absolute() and ctx.spec.source_file is not None:
-            path = ctx.spec.source_file.parent / path
+        path = local_path(ctx.spec, builder.user_data_file)
         try:
             data = path.read_bytes()
         except OSError as error:

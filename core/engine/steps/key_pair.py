@@ -9,7 +9,6 @@ key pair named ``temporary_key_pair_name`` (default ``amibake_<build id>``) is i
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import asyncssh
 
@@ -18,6 +17,7 @@ from core.engine.retry import CreateCall
 from core.engine.runner import Step
 from core.errors import AmibakeError
 from core.model import AmazonEbsBuilder
+from core.templates.paths import local_path
 
 
 def uses_temporary_key(builder: AmazonEbsBuilder) -> bool:
@@ -101,10 +101,8 @@ class KeyPairStep(Step):
 
 
 def read_key(ctx: BuildContext, path_text: str, option: str) -> asyncssh.SSHKey:
-    """A private key file named by a template option (relative to the template's folder)."""
-    path = Path(path_text).expanduser()
-    if not path.is_absolute() and ctx.spec.source_file is not None:
-        path = ctx.spec.source_file.parent / path
+    """A private key file named by a template option (a relative one: core.templates.paths)."""
+    path = local_path(ctx.spec, path_text)
     try:
         return asyncssh.read_private_key(path)
     except OSError as error:

@@ -31,6 +31,7 @@ from core.ssh import (
     SshSettings,
     fingerprints_from_console,
 )
+from core.templates.paths import local_path
 
 #: ``ssh_handshake_attempts`` when the template leaves it out (Packer's default)
 PACKER_HANDSHAKE_ATTEMPTS = 10
@@ -417,10 +418,7 @@ async def host_fingerprints(ctx: BuildContext) -> tuple[str, ...]:
 
 
 def _local(ctx: BuildContext, path_text: str) -> Path:
-    path = Path(path_text).expanduser()
-    if not path.is_absolute() and ctx.spec.source_file is not None:
-        path = ctx.spec.source_file.parent / path
-    return path
+    return local_path(ctx.spec, path_text)
 
 
 def read_certificate(ctx: BuildContext, path_text: str, option: str) -> Any:
