@@ -26,15 +26,18 @@ import re
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from core import budget
 from core.errors import AmibakeError
 
 if TYPE_CHECKING:
     from core.model import AssumeRole
+
+_T = TypeVar("_T")
 
 DEFAULT_RETRIES = {"mode": "adaptive", "total_max_attempts": 8}
 
@@ -182,11 +185,30 @@ class Aws:
                     code = target.mfa_code
                     provider = resolver.get_provider("assume-role")
                     provider._prompter = lambda _prompt: code
+            if target.endpoint_for("sts"):
+                # a profile's role_arn is assumed at the target's STS (the local cloud's),
+                # never at AWS's public endpoint botocore would pick
+                self._profile_roles_at(core, target, region)
         except ProfileNotFound as error:
             raise CredentialsError("session", "ProfileNotFound", str(error)) from None
         if target.assume_role is not None:
             self._assume_role(session, target.assume_role, region)
         return session
+
+    @staticmethod
+    def _profile_roles_at(core: Any, target: Target, region: str) -> None:
+        """The STS client of botocore's assume-role provider (a profile with ``role_arn``)
+        made for the target's STS endpoint, in the build's region, with its TLS setting."""
+        provider = core.get_component("credential_provider").get_provider("assume-role")
+        creator = provider._client_creator
+
+        def sts_client(service: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("endpoint_url", target.endpoint_for(service))
+            kwargs.setdefault("region_name", region)
+            kwargs.setdefault("verify", target.verify_tls)
+            return creator(service, **kwargs)
+
+        provider._client_creator = sts_client
 
     def _config(self) -> Any:
         from botocore.config import Config
@@ -280,7 +302,7 @@ class Aws:
             self._clients[key] = client
         return client
 
-    async def _run(self, operation: str, function: Callable[[], Any]) -> Any:
+    async def _run(self, operation: str, function: Callable[[], _T]) -> _T:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, function)
@@ -329,21 +351,34 @@ class Aws:
             except TypeError:
                 flight = None
 
-        def invoke() -> Any:
+        def invoke() -> dict[str, Any]:
             client = self.client(service, region)
-            return getattr(client, xform_name(operation))(**params)
+            answer: dict[str, Any] = getattr(client, xform_name(operation))(**params)
+            return answer
 
         if flight is None:
+            if operation.startswith("Describe"):
+                return await self._described(region, operation, invoke)
             count_call(operation)
             return await self._run(operation, invoke)
+        return await self._shared(flight, lambda: self._described(region, operation, invoke))
+
+    async def _described(self, region: str, operation: str, function: Callable[[], _T]) -> _T:
+        """A Describe* call: a build's waits for its turn in the region's budget (issue 16)."""
+        await budget.spend(self._key, region)
+        count_call(operation)
+        return await self._run(operation, function)
+
+    async def _shared(self, flight: Any, start: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """One request for identical reads in flight at once (also while waiting their turn)."""
         loop = asyncio.get_running_loop()
         flights = _IN_FLIGHT.setdefault(loop, {})
         task = flights.get(flight)
         if task is not None:
-            return copy.deepcopy(await asyncio.shield(task))
-        count_call(operation)
+            shared: _T = copy.deepcopy(await asyncio.shield(task))
+            return shared
         # a task of its own: a caller's cancellation must not cancel the others' answer
-        task = flights[flight] = loop.create_task(self._run(operation, invoke))
+        task = flights[flight] = loop.create_task(start())
 
         def landed(done: asyncio.Task[Any]) -> None:
             if flights.get(flight) is done:
@@ -352,21 +387,29 @@ class Aws:
                 done.exception()  # retrieved here; every caller still gets it raised
 
         task.add_done_callback(landed)
-        return await asyncio.shield(task)
+        answer: _T = await asyncio.shield(task)
+        return answer
 
     async def collect(self, region: str, operation: str, key: str, /, **params: Any) -> list[Any]:
         """All items under ``key`` across every page (botocore's paginator)."""
         from botocore import xform_name
 
         def invoke() -> list[Any]:
-            count_call(operation)
             paginator = self.client("ec2", region).get_paginator(xform_name(operation))
             items: list[Any] = []
             for page in paginator.paginate(**params):
                 items.extend(page.get(key, []))
             return items
 
-        return await self._run(operation, invoke)
+        if not operation.startswith("Describe"):
+            count_call(operation)
+            return await self._run(operation, invoke)
+        try:  # 20 builds of one template looking up their source AMI: one request
+            query = json.dumps(params, sort_keys=True)
+            flight = (self._key, "collect", region, operation, key, query)
+        except TypeError:
+            return await self._described(region, operation, invoke)
+        return await self._shared(flight, lambda: self._described(region, operation, invoke))
 
     async def caller_identity(self, region: str) -> dict[str, Any]:
         return await self.service_call("sts", region, "GetCallerIdentity")

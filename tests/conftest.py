@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,10 @@ from tests.isolation import isolate
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> None:
     isolate(tmp_path_factory.mktemp("amibake-home"))
+    # No Describe budget for the suite's builds (their build processes inherit this): on the
+    # instant profile it would only add waiting. The budget has its own tests
+    # (tests/engine/test_waiters.py) and bench_build.py measures it.
+    os.environ["AMIBAKE_DESCRIBE_RATE"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,13 @@ waiting build when its resource reaches its state. 20 builds poll as often as on
 Cadence: each wait learns how long its kind of transition takes (instance to
 ``running``, image to ``available``...) and polls around that expected time: rarely
 while it is far off, often near it, backing off again when it is overdue. Nothing
-learned yet: a quick first look, then backing off. All Describe calls of the
-waiters in the process keep at least :data:`MIN_GAP` seconds apart.
+learned yet: a quick first look, then backing off.
+
+Budget: every Describe call of a region's waiter takes its turn in the process's budget
+for the target and region (:mod:`core.budget`, shared with the builds' other Describe
+calls), and gathers the ids waited on only once its turn has come. One kind is described
+at most every :func:`kind_gap` seconds, a gap that grows with the number of resources
+waited on: 20 builds' waits cost about what one build's cost.
 
 A template's ``aws_polling`` (or Packer's ``AWS_POLL_DELAY_SECONDS``,
 ``AWS_MAX_ATTEMPTS`` and ``AWS_TIMEOUT_SECONDS``, read as Packer reads them, see
@@ -24,14 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import json
 import os
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from core import budget
 from core.aws import Aws, AwsError, target_key
 from core.errors import AmibakeError
 from core.model import AwsPolling
@@ -174,8 +182,10 @@ KINDS: dict[str, Kind] = {
 
 #: Ids per Describe call (well under what EC2 accepts in one request).
 BATCH = 200
-#: Seconds between any two Describe calls of the process's waiters (at most 1/MIN_GAP a second).
-MIN_GAP = 0.25
+#: The least time between two Describe calls of one kind, per resource waited on beyond
+#: the first, and its bound (see :func:`kind_gap`).
+GAP_PER_WATCH = 0.25
+MAX_KIND_GAP = 1.0
 #: The shortest and longest delay between two looks at one resource (adaptive cadence).
 NEAR = 0.1
 FAR = 5.0
@@ -214,6 +224,14 @@ def adaptive_delay(elapsed: float, expected: float | None) -> float:
     return min(FAR, max(NEAR, -remaining * 0.25))  # near it, then overdue: back off
 
 
+def kind_gap(watched: int) -> float:
+    """The least seconds between two Describe calls of one kind with ``watched`` resources
+    waited on: none for one (its own cadence), up to :data:`MAX_KIND_GAP` for many, so that
+    many waits of builds started apart from each other share calls instead of each
+    bringing its own."""
+    return min(MAX_KIND_GAP, GAP_PER_WATCH * max(0, watched - 1))
+
+
 @dataclass(eq=False)
 class Watch:
     resource_id: str
@@ -240,6 +258,8 @@ class RegionWaiter:
         self._task: asyncio.Task[None] | None = None
         #: the latest Describe calls sent: (kind, ids) (what tests and benchmarks look at)
         self.sent: deque[tuple[str, tuple[str, ...]]] = deque(maxlen=256)
+        #: when each kind was last described
+        self._last_tick: dict[str, float] = {}
 
     def expected(self, kind: str, state: str) -> float | None:
         return EXPECTED.get((self.key, self.region, kind, state))
@@ -299,28 +319,48 @@ class RegionWaiter:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
+    def _due(self, kind: str) -> float | None:
+        """When ``kind`` is next to be described (None: nothing waited on)."""
+        # a finished wait stays listed until its caller runs again: not worth a look
+        watches = [w for w in self.watches[kind] if not w.future.done()]
+        if not watches:
+            return None
+        soonest = min(w.due for w in watches)
+        last = self._last_tick.get(kind)
+        if last is None:
+            return soonest
+        return max(soonest, last + kind_gap(len({w.resource_id for w in watches})))
+
     async def _run(self) -> None:
-        global _last_call
-        while any(self.watches.values()):
-            self._wake.clear()
-            now = time.monotonic()
-            due_kinds = [
-                kind for kind, ws in self.watches.items() if ws and min(w.due for w in ws) <= now
-            ]
-            if not due_kinds:
-                soonest = min(w.due for ws in self.watches.values() for w in ws)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(0.0, soonest - now))
-                continue
-            for kind in due_kinds:
-                gap = _last_call + MIN_GAP - time.monotonic()
-                if gap > 0:
-                    await asyncio.sleep(gap)
-                _last_call = time.monotonic()
-                await self._tick(kind)
+        with budget.budgeted():  # every call of the waiter draws on the region's budget
+            while any(self.watches.values()):
+                self._wake.clear()
+                now = time.monotonic()
+                dues = {kind: self._due(kind) for kind in self.watches}
+                due_kinds = [kind for kind, due in dues.items() if due is not None and due <= now]
+                if not due_kinds:
+                    pending = [due for due in dues.values() if due is not None]
+                    if not pending:  # only finished waits listed: their callers remove them
+                        await asyncio.sleep(0)
+                        continue
+                    soonest = min(pending)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), max(0.0, soonest - now))
+                    continue
+                for kind in due_kinds:
+                    # the turn first, then the ids: waits that began meanwhile come along
+                    allowance = budget.describe_budget(self.key, self.region)
+                    if allowance is not None:
+                        await allowance.acquire()
+                    self._last_tick[kind] = time.monotonic()
+                    with budget.prepaid():
+                        await self._tick(kind)
+                await asyncio.sleep(0)  # the woken waits leave the list before the next round
 
     async def _tick(self, kind: str) -> None:
         watches = [w for w in self.watches[kind] if not w.future.done()]
+        #: watches whose look was due; the others came along and keep their own time
+        due = {id(w) for w in watches if w.due <= time.monotonic()}
         ids = list(dict.fromkeys(w.resource_id for w in watches))
         found: dict[str, dict[str, Any]] = {}
         throttled = False
@@ -345,7 +385,8 @@ class RegionWaiter:
                 item = watch.missing
             if item is None:  # not visible yet, or the call was throttled: not yet
                 watch.last_pending = now
-                self._schedule(kind, watch, now)
+                if id(watch) in due or throttled:
+                    self._schedule(kind, watch, now)
                 if throttled:
                     watch.due = max(watch.due, now + 1.0)
                 continue
@@ -361,7 +402,8 @@ class RegionWaiter:
                 )
             else:
                 watch.last_pending = now
-                self._schedule(kind, watch, now)
+                if id(watch) in due:
+                    self._schedule(kind, watch, now)
 
     async def _describe(self, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
         """The batch's resources by id; ids EC2 does not know (yet) are left out."""
@@ -382,7 +424,6 @@ class RegionWaiter:
         return {str(item[spec.id_key]): item for item in spec.items(answer)}
 
 
-_last_call = 0.0
 _WAITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], RegionWaiter]]
 _WAITERS = weakref.WeakKeyDictionary()
 
@@ -428,6 +469,113 @@ async def wait_for_state(
         failed_states=failed_states,
         missing=missing,
     )
+
+
+# -- lookups by filter, batched -----------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _FilterBatch:
+    """Lookups that differ only in one filter's value, sent as one call with all values."""
+
+    aws: Aws
+    region: str
+    operation: str
+    items_key: str
+    name: str
+    params: dict[str, Any]
+    key_of: Callable[[dict[str, Any]], Iterable[str]]
+    pending: dict[str, list[asyncio.Future[list[dict[str, Any]]]]] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    #: calls sent: the values each asked for (what tests look at)
+    sent: list[tuple[str, ...]] = field(default_factory=list)
+
+    async def run(self) -> None:
+        while self.pending:
+            # the turn first, then the values: lookups that came meanwhile come along
+            allowance = budget.describe_budget(self.aws_key, self.region)
+            if budget.active() and allowance is not None:
+                await allowance.acquire()
+            else:
+                await asyncio.sleep(0)
+            values = list(self.pending)[:BATCH]
+            waiting = {value: self.pending.pop(value) for value in values}
+            self.sent.append(tuple(values))
+            filters = [*self.params.get("Filters", []), {"Name": self.name, "Values": values}]
+            try:
+                with budget.prepaid():
+                    answer = await self.aws.call(
+                        self.region, self.operation, **{**self.params, "Filters": filters}
+                    )
+            except Exception as error:
+                for futures in waiting.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(error)
+                continue
+            found: dict[str, list[dict[str, Any]]] = {value: [] for value in waiting}
+            for item in answer.get(self.items_key, []):
+                for key in self.key_of(item):
+                    if key in found:
+                        found[key].append(item)
+            for value, futures in waiting.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(copy.deepcopy(found[value]))
+
+    @property
+    def aws_key(self) -> str:
+        return target_key(self.aws.target)
+
+
+_BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _FilterBatch]]
+_BATCHES = weakref.WeakKeyDictionary()
+
+
+async def lookup_by_filter(
+    aws: Aws,
+    region: str,
+    operation: str,
+    items_key: str,
+    *,
+    name: str,
+    value: str,
+    key_of: Callable[[dict[str, Any]], Iterable[str]],
+    **params: Any,
+) -> list[dict[str, Any]]:
+    """The ``items_key`` items a Describe ``operation`` finds with the filter ``name`` =
+    ``value`` (and ``params``): lookups of many builds at once that differ only in ``value``
+    go as one call listing every value (up to :data:`BATCH`), each gets the items whose
+    ``key_of`` names its value. A value with wildcards is looked up alone."""
+    if "*" in value or "?" in value:
+        filters = [*params.get("Filters", []), {"Name": name, "Values": [value]}]
+        answer = await aws.call(region, operation, **{**params, "Filters": filters})
+        return list(answer.get(items_key, []))
+    loop = asyncio.get_running_loop()
+    waiter_aws = region_waiter(aws, region).aws  # long-lived: a build's Aws may close first
+    key = json.dumps(
+        [target_key(aws.target), region, operation, items_key, name, params], sort_keys=True
+    )
+    batches = _BATCHES.setdefault(loop, {})
+    batch = batches.get(key)
+    if batch is None:
+        batch = batches[key] = _FilterBatch(
+            waiter_aws, region, operation, items_key, name, params, key_of
+        )
+    future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+    batch.pending.setdefault(value, []).append(future)
+    if batch.task is None or batch.task.done():
+        batch.task = loop.create_task(batch.run())
+    return await future
+
+
+def tag_values(tag: str) -> Callable[[dict[str, Any]], Iterable[str]]:
+    """``key_of`` for a ``tag:<tag>`` filter: the item's value of that tag."""
+
+    def values(item: dict[str, Any]) -> Iterable[str]:
+        return [str(t.get("Value", "")) for t in item.get("Tags") or () if t.get("Key") == tag]
+
+    return values
 
 
 #: How long the stop wait lets an instance take before it forces the stop.

@@ -13,12 +13,16 @@ import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncssh
 
 from core.local.rootfs import GUEST_GID, GUEST_UID, InstanceRoot
 from core.local.sandbox import Sandbox
 from core.local.sshd import InstanceSSHServer, host_key_fingerprint_block
+
+if TYPE_CHECKING:
+    from moto.ec2.models.instances import Instance
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 
@@ -64,7 +68,7 @@ class LocalInstance:
             )
         self.sandbox = Sandbox(directory, username, self.hostname, isolate=isolate, root=self.root)
         #: a moto Instance whose user data cloud-init applies at first boot (overlay mode)
-        self.pending_user_data: object | None = None
+        self.pending_user_data: Instance | None = None
         self.sandbox.ensure_layout()
         self.host_key = self._load_or_create_host_key()
         self.ssh: InstanceSSHServer | None = None
@@ -78,7 +82,7 @@ class LocalInstance:
         self.refuse_ed25519 = False
         #: the moto Instance whose user data cloud-init's later stages still have to apply
         #: (late users, the #! script; LocalCloud._cloud_init) and the script's exit status
-        self.cloud_init_pending: object | None = None
+        self.cloud_init_pending: Instance | None = None
         self.user_data_status: int | None = None
 
     def _load_or_create_host_key(self) -> asyncssh.SSHKey:

@@ -26,7 +26,7 @@ import signal
 import socket
 import stat
 import struct
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,9 @@ class _ByteBudget:
         self.sent = 0
         self.tripped = False
 
-    def wrap(self, chan: asyncssh.SSHServerChannel, conn: asyncssh.SSHServerConnection) -> None:
+    def wrap(
+        self, chan: asyncssh.SSHServerChannel[bytes], conn: asyncssh.connection.SSHConnection
+    ) -> None:
         """Meter every write on ``chan`` (stdout, stderr and SFTP replies all go through write)."""
         if self.limit is None:
             return
@@ -155,10 +157,10 @@ class _ByteBudget:
 
         # asyncssh offers no hook between a session and its channel's writes; wrapping this
         # channel's bound method is local to the one connection under fault injection.
-        chan.write = metered_write  # type: ignore[method-assign]
+        chan.write = metered_write  # type: ignore[method-assign]  # see the comment above
 
 
-class _InstanceSession(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
+class _InstanceSession(asyncssh.SSHServerProcess[bytes]):
     """A session channel whose signals, resizes and close reach us as callbacks.
 
     asyncssh's SSHServerProcess queues signals into stdin; once stdin hit EOF nobody would read
@@ -168,17 +170,17 @@ class _InstanceSession(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
     def __init__(
         self,
         handler: Callable[[_InstanceSession], object],
-        sftp_factory: Callable[[asyncssh.SSHServerChannel], asyncssh.SFTPServer],
+        sftp_factory: Callable[[asyncssh.SSHServerChannel[bytes]], asyncssh.SFTPServer],
         budget: _ByteBudget,
     ) -> None:
-        super().__init__(handler, sftp_factory, SFTP_VERSION, False)  # type: ignore[arg-type]
+        super().__init__(handler, sftp_factory, SFTP_VERSION, False)  # type: ignore[arg-type]  # asyncssh types the factory over SSHChannel; a server session's is an SSHServerChannel
         self._budget = budget
         self.closed = False
         self.on_signal: Callable[[str], None] | None = None
         self.on_resize: Callable[[int, int], None] | None = None
-        self.on_close: Callable[[], None] | None = None
+        self.on_close: Callable[[], object] | None = None
 
-    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]  # a server session's channel is an SSHServerChannel
         super().connection_made(chan)
         self._budget.wrap(chan, chan.get_connection())
 
@@ -203,7 +205,7 @@ class _InstanceSession(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
 class _SandboxSFTPServer(asyncssh.SFTPServer):
     """SFTP over the sandbox's filesystem view: guest paths, guest symlinks, writable dirs only."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel, sandbox: Sandbox) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], sandbox: Sandbox) -> None:
         super().__init__(chan)
         self._sandbox = sandbox
 
@@ -292,7 +294,7 @@ class _SandboxSFTPServer(asyncssh.SFTPServer):
         _apply_attrs(self._host(path, write=True, follow=False), attrs, follow=False)
 
     def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
-        handle = file_obj.fileno()  # type: ignore[attr-defined]
+        handle = file_obj.fileno()  # type: ignore[attr-defined]  # the file open() returned, typed object by asyncssh
         _apply_attrs(handle, attrs, follow=True)
 
     async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
@@ -407,7 +409,7 @@ class _ConnectionHandler(asyncssh.SSHServer):
 
     def kbdint_auth_supported(self) -> bool:
         # NotImplemented: asyncssh then asks for the password through keyboard-interactive
-        return NotImplemented if self._owner.password_hash() is not None else False  # type: ignore[return-value]
+        return NotImplemented if self._owner.password_hash() is not None else False
 
     def validate_password(self, username: str, password: str) -> bool:
         stored = self._owner.password_hash(username)
@@ -423,7 +425,7 @@ class _ConnectionHandler(asyncssh.SSHServer):
             authorized.validate(key, str(peer[0]), str(peer[0]), ca=True) is not None
         )
 
-    def connection_requested(
+    def connection_requested(  # type: ignore[override]  # asyncssh takes a forward_connection()-like coroutine (its docs) but does not type it
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
     ) -> object:
         """direct-tcpip (a bastion hop, ssh_local_tunnels): to loopback addresses only; the
@@ -433,7 +435,9 @@ class _ConnectionHandler(asyncssh.SSHServer):
             return False
         return _forward_from(self._owner.host, target, dest_port)
 
-    def server_requested(self, listen_host: str, listen_port: int) -> object:
+    def server_requested(
+        self, listen_host: str, listen_port: int
+    ) -> bool | Awaitable[asyncssh.SSHListener]:
         """tcpip-forward (ssh_remote_tunnels): listen on the instance's own address."""
         target = self._owner.loopback_target(listen_host or "localhost")
         if target is None or self._conn is None or not listen_port:
@@ -461,7 +465,7 @@ class _ConnectionHandler(asyncssh.SSHServer):
             def verify_allowed(data: bytes, sig: bytes) -> bool:
                 return _signature_algorithm(sig) not in refused and verify(data, sig)
 
-            key.verify = verify_allowed  # type: ignore[method-assign]
+            key.verify = verify_allowed  # type: ignore[method-assign]  # this key object only (see above)
         return True
 
     def session_requested(self) -> _InstanceSession:
@@ -858,7 +862,7 @@ async def _forward_from(source: str, host: str, port: int) -> object:
         _, peer = await loop.create_connection(SSHForwarder, host, port, local_addr=(source, 0))
     except OSError as error:
         raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, str(error)) from None
-    return SSHForwarder(peer)  # type: ignore[arg-type]
+    return SSHForwarder(peer)
 
 
 def _signature_algorithm(sig: bytes) -> bytes:
@@ -869,7 +873,9 @@ def _signature_algorithm(sig: bytes) -> bytes:
     return sig[4 : 4 + length]
 
 
-async def _pump_output(source: asyncio.StreamReader | None, sink: asyncssh.SSHWriter) -> None:
+async def _pump_output(
+    source: asyncio.StreamReader | None, sink: asyncssh.SSHWriter[bytes]
+) -> None:
     if source is None:
         return
     while True:

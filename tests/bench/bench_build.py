@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import core.aws
+import core.budget
 from core.aws import Aws, Target
 from core.engine.build import run_builds, select_builders
 from core.engine.context import BuildOptions
@@ -191,7 +192,8 @@ def report(title: str, floor: float, one: Run, twenty: Run, n: int, engine_cpu: 
     print(f"  Describe* calls: one build {one.describes()}, {n} builds {twenty.describes()} "
           f"({twenty.describes() / max(1, one.describes()):.1f}x)")  # fmt: skip
     print(f"  peak Describe* calls in one second: one build {one.peak_describe_rate()}, "
-          f"{n} builds {twenty.peak_describe_rate()}")  # fmt: skip
+          f"{n} builds {twenty.peak_describe_rate()} (budget {core.budget.DESCRIBE_CALLS} "
+          f"per {core.budget.DESCRIBE_WINDOW:g} s per region; target <= 5)")  # fmt: skip
     print(f"  API calls per operation (one build / {n} builds):")
     for operation in sorted(set(one.calls) | set(twenty.calls)):
         print(f"    {operation:40} {one.calls[operation]:5} {twenty.calls[operation]:6}")

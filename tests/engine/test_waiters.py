@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.aws import CALLS, Aws, Target
+from core.aws import CALLS, Aws, Target, target_key
 from core.engine.waiters import (
     FAR,
     NEAR,
@@ -299,3 +299,118 @@ def test_fault_plans_carry_the_copy_quota() -> None:
     assert plan.as_dict()["copy_image_limit"] == 2
     with pytest.raises(UsageError, match="copy_image_limit"):
         FaultPlan.from_mapping({"copy_image_limit": 0})
+
+
+# --- the process's Describe budget and what many waits cost (issue 16) ---------------------
+
+
+def test_describe_budget_keeps_every_window_within_its_calls() -> None:
+    from core.budget import CallBudget
+
+    now = [100.0]
+    allowance = CallBudget(4, 1.0, clock=lambda: now[0])
+    # 20 builds asking at once: each call gets the earliest turn that keeps any one-second
+    # window at 4 calls
+    turns = [now[0] + allowance.reserve() for _ in range(20)]
+    assert turns[:4] == [100.0] * 4
+    assert turns == sorted(turns)
+    assert all(later - earlier >= 1.0 for earlier, later in zip(turns, turns[4:], strict=False))
+    assert turns[-1] == 104.0
+    # calls spread out wait for nothing
+    now[0] = 200.0
+    for _ in range(10):
+        now[0] += 0.3
+        assert allowance.reserve() == pytest.approx(0.0, abs=1e-9)
+    assert allowance.granted == 30
+
+
+class ScriptedEc2:
+    """An EC2 stand-in for the waiter's logic alone: each instance reads ``running`` from
+    its n-th look on (n given per id); counts the calls."""
+
+    def __init__(self, looks_needed: dict[str, int]) -> None:
+        import uuid
+
+        self.target = Target(endpoint_url=f"http://127.0.0.1:9/scripted-{uuid.uuid4()}")
+        self.looks_needed = looks_needed
+        self.looks: dict[str, int] = {}
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.volumes: dict[str, str] = {}
+
+    async def call(self, region: str, operation: str, /, **params: Any) -> dict[str, Any]:
+        if operation == "DescribeVolumes":
+            wanted = params["Filters"][-1]["Values"]
+            self.calls.append((operation, tuple(wanted)))
+            return {
+                "Volumes": [
+                    {"VolumeId": v, "Tags": [{"Key": "amibake:build-id", "Value": b}]}
+                    for v, b in self.volumes.items()
+                    if b in wanted
+                ]
+            }
+        ids = tuple(params["InstanceIds"])
+        self.calls.append((operation, ids))
+        instances = []
+        for i in ids:
+            self.looks[i] = self.looks.get(i, 0) + 1
+            state = "running" if self.looks[i] >= self.looks_needed[i] else "pending"
+            instances.append({"InstanceId": i, "State": {"Name": state}})
+        return {"Reservations": [{"Instances": instances}]}
+
+
+async def test_twenty_waits_cost_the_describe_calls_of_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core import budget
+    from core.engine.waiters import RegionWaiter
+
+    # the process's default budget (the suite turns it off for its other builds)
+    monkeypatch.setattr(budget, "_CALLS", budget.DESCRIBE_CALLS)
+    monkeypatch.setattr(budget, "_BUDGETS", {})
+
+    async def waits(looks_needed: dict[str, int]) -> ScriptedEc2:
+        ec2 = ScriptedEc2(looks_needed)
+        waiter = RegionWaiter(ec2, "us-east-1")  # type: ignore[arg-type]
+        found = await asyncio.gather(
+            *(
+                waiter.wait("instance", i, "running", policy=PollPolicy(timeout=60), what=i)
+                for i in looks_needed
+            )
+        )
+        assert [f["State"]["Name"] for f in found] == ["running"] * len(looks_needed)
+        return ec2
+
+    one = await waits({"i-0": 3})
+    many = await waits({f"i-{n}": 1 + n % 3 for n in range(20)})
+    # every call asks for every id still waited on: 20 waits take the calls of the slowest
+    assert len(one.calls) == len(many.calls) == 3
+    assert many.calls[0] == ("DescribeInstances", tuple(f"i-{n}" for n in range(20)))
+    assert len(many.calls[1][1]) == 13 and len(many.calls[2][1]) == 6
+    # each call took its turn in the region's budget
+    allowance = budget.describe_budget(target_key(many.target), "us-east-1")
+    assert allowance is not None and allowance.granted == 3
+
+
+async def test_lookups_by_filter_of_many_builds_go_as_one_call() -> None:
+    from core import budget
+    from core.engine.waiters import _WAITERS, RegionWaiter, lookup_by_filter, tag_values
+
+    ec2 = ScriptedEc2({})
+    ec2.volumes = {"vol-1": "build-1", "vol-2": "build-2", "vol-3": "build-2"}
+    loop = asyncio.get_running_loop()
+    key = (target_key(ec2.target), "us-east-1")
+    _WAITERS.setdefault(loop, {})[key] = RegionWaiter(ec2, "us-east-1")  # type: ignore[arg-type]
+
+    async def leftovers(build: str) -> list[str]:
+        found = await lookup_by_filter(
+            ec2, "us-east-1", "DescribeVolumes", "Volumes",  # type: ignore[arg-type]
+            name="tag:amibake:build-id", value=build, key_of=tag_values("amibake:build-id"),
+            Filters=[{"Name": "status", "Values": ["available"]}],
+        )  # fmt: skip
+        return [v["VolumeId"] for v in found]
+
+    with budget.budgeted():
+        found = await asyncio.gather(*(leftovers(f"build-{n}") for n in range(10)))
+    assert found[1] == ["vol-1"] and found[2] == ["vol-2", "vol-3"]
+    assert all(f == [] for n, f in enumerate(found) if n not in (1, 2))
+    assert ec2.calls == [("DescribeVolumes", tuple(f"build-{n}" for n in range(10)))]

@@ -10,6 +10,7 @@ from core.engine.access import describe_access
 from core.engine.context import BuildContext
 from core.engine.runner import Step
 from core.engine.steps.credentials import warn_if_expiring
+from core.engine.waiters import lookup_by_filter
 from core.errors import AmibakeError
 
 
@@ -68,11 +69,10 @@ class PreValidateStep(Step):
 
     @staticmethod
     async def _image_named(ctx: BuildContext, region: str) -> str | None:
-        found = await ctx.aws.call(
-            region,
-            "DescribeImages",
-            Owners=["self"],
-            Filters=[{"Name": "name", "Values": [ctx.builder.ami_name]}],
-        )
-        images = found.get("Images", [])
-        return images[0]["ImageId"] if images else None
+        # many builds' checks at once go as one DescribeImages listing every name (issue 16)
+        images = await lookup_by_filter(
+            ctx.aws, region, "DescribeImages", "Images",
+            name="name", value=ctx.builder.ami_name,
+            key_of=lambda image: [str(image.get("Name", ""))], Owners=["self"],
+        )  # fmt: skip
+        return str(images[0]["ImageId"]) if images else None
