@@ -27,7 +27,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -73,7 +73,7 @@ def instance_network(pid: int | None = None) -> ipaddress.IPv4Network:
     (1..250); the first cloud of a login session usually lands on a small N.
     """
     number = 1 + (os.getpid() if pid is None else pid) % 250
-    return ipaddress.ip_network(f"127.{number}.0.0/16")
+    return ipaddress.IPv4Network(f"127.{number}.0.0/16")
 
 
 _active: LocalCloud | None = None
@@ -164,8 +164,12 @@ class LocalCloud:
         self.default_vpc = default_vpc
         self.fingerprint_delay = fingerprint_delay
         self.refuse_ed25519_images: set[str] = set()
-        #: an identity policy every request is checked against (core.iam_policy.evaluate);
-        #: None: everything is allowed
+        #: IAM policies attach to identities: a request signed with an access key id listed
+        #: here is checked against that key's identity policy (core.iam_policy.evaluate)...
+        self.identity_policies: dict[str, dict[str, Any]] = {}
+        #: ... and a request signed with any other key against this one; None: allowed (an
+        #: administrator). A policy-bound build next to an unbound test client: bind the
+        #: build's key in identity_policies and leave this None.
         self.iam_policy: dict[str, Any] | None = None
         self.moto_lock = threading.RLock()
         self.account_id = DEFAULT_ACCOUNT
@@ -175,7 +179,7 @@ class LocalCloud:
         self._loop_thread: threading.Thread | None = None
         self._http: Any = None
         self._http_thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Future[Any]] = set()
+        self._tasks: set[Future[Any]] = set()
         self.port = 0
         self.per_instance_addresses = True
         self.content: ContentStore
@@ -296,7 +300,7 @@ class LocalCloud:
         def backend_app(service: str) -> Any:
             # Exceptions reach the Gateway, which logs them and answers InternalError
             # the way AWS does, instead of Flask's HTML error page.
-            flask_app = create_backend_app(service)
+            flask_app = create_backend_app(service)  # type: ignore[arg-type]  # moto types it as a Literal of its services
             flask_app.config["PROPAGATE_EXCEPTIONS"] = True
             return flask_app
 
@@ -387,19 +391,34 @@ class LocalCloud:
             "AWS_REGION": region,
         }
 
-    def client(self, service: str = "ec2", region: str = "us-east-1", **config: Any) -> Any:
-        """A boto3 client talking to this cloud (real HTTP, like any other client)."""
+    def client(
+        self,
+        service: str = "ec2",
+        region: str = "us-east-1",
+        *,
+        access_key_id: str = FAKE_ACCESS_KEY,
+        **config: Any,
+    ) -> Any:
+        """A boto3 client talking to this cloud (real HTTP, like any other client), signing
+        with ``access_key_id`` (the identity whose policy applies: :meth:`policy_for`)."""
         import boto3
         from botocore.config import Config
 
         session: boto3.session.Session = boto3.session.Session(
-            aws_access_key_id=FAKE_ACCESS_KEY,
+            aws_access_key_id=access_key_id,
             aws_secret_access_key=FAKE_SECRET_KEY,
             region_name=region,
         )
         return session.client(
             service, endpoint_url=self.endpoint_url, config=Config(**config) if config else None
         )
+
+    def policy_for(self, access_key_id: str | None) -> dict[str, Any] | None:
+        """The identity policy of the key that signed a request: its own in
+        ``identity_policies``, else ``iam_policy``; None: every call is allowed."""
+        if access_key_id is not None and access_key_id in self.identity_policies:
+            return self.identity_policies[access_key_id]
+        return self.iam_policy
 
     def set_faults(self, plan: FaultPlan) -> None:
         self.faults = plan
@@ -441,7 +460,7 @@ class LocalCloud:
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        self._tasks.add(future)  # type: ignore[arg-type]
+        self._tasks.add(future)
 
         def done(f: Any) -> None:
             self._tasks.discard(f)
@@ -496,7 +515,7 @@ class LocalCloud:
                 snapshot.add_tags(record["tags"])
             snapshots[record["id"]] = snapshot
         for record in saved["images"]:
-            snapshot = snapshots.get(record.get("snapshot_id") or "")
+            root_snapshot = snapshots.get(record.get("snapshot_id") or "")
             image = LocalAmi(
                 backend,
                 record["id"],
@@ -513,7 +532,7 @@ class LocalCloud:
                 platform_details=record.get("platform_details", "Linux/UNIX"),
                 usage_operation=record.get("usage_operation", "RunInstances"),
                 boot_mode=record.get("boot_mode"),
-                snapshot=snapshot,
+                snapshot=root_snapshot,
                 volume_size=record.get("volume_size", 8),
                 default_user=record.get("default_user"),
                 source_instance_id=record.get("source_instance_id"),
@@ -601,9 +620,9 @@ class LocalCloud:
             address = self._allocate_address()
             public = public_address_for(address)
             self._assign_address(instance, address, public)
-            instance.amibake_address = address
-            instance.amibake_public_address = public
-            instance.amibake_username = username
+            instance.amibake_address = address  # type: ignore[attr-defined]  # amibake's mark on moto's Instance
+            instance.amibake_public_address = public  # type: ignore[attr-defined]  # amibake's mark on moto's Instance
+            instance.amibake_username = username  # type: ignore[attr-defined]  # amibake's mark on moto's Instance
             local = LocalInstance(
                 instance_id=instance.id,
                 region=region,
@@ -867,8 +886,12 @@ class LocalCloud:
     async def _power_off(
         self, local: LocalInstance, generation: int, region: str, final: str
     ) -> None:
+        # the timer starts with the call, not after the shutdown work: on time, as the profile says
+        started = asyncio.get_running_loop().time()
         await local.halt()
-        await asyncio.sleep(self.latency.stop if final == "stopped" else self.latency.terminate)
+        took = asyncio.get_running_loop().time() - started
+        latency = self.latency.stop if final == "stopped" else self.latency.terminate
+        await asyncio.sleep(max(0.0, latency - took))
         with self._moto():
             if not self._current(local, generation):
                 return

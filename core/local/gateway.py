@@ -151,7 +151,8 @@ class Gateway:
         self._note(environ, service, action, body)
         if service == "sts" and action == "DecodeAuthorizationMessage":
             return self._decode_authorization(start_response, body)
-        denied = self._denied(service, action)
+        signer = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        denied = self._denied(service, action, signer.group(1) if signer else None)
         if denied is not None:
             return self._fault(start_response, service, denied)
         if service != "sts":
@@ -202,12 +203,12 @@ class Gateway:
         start_response(status, headers)
         return [payload]
 
-    def _denied(self, service: str, action: str) -> FaultRule | None:
-        """The cloud's IAM policy (``LocalCloud.iam_policy``) does not allow this call: AWS's
-        answer (sts:GetCallerIdentity needs no permission, as on AWS)."""
+    def _denied(self, service: str, action: str, access_key_id: str | None) -> FaultRule | None:
+        """The signing identity's IAM policy (``LocalCloud.policy_for``) does not allow this
+        call: AWS's answer (sts:GetCallerIdentity needs no permission, as on AWS)."""
         from core.iam_policy import evaluate
 
-        policy = self.cloud.iam_policy
+        policy = self.cloud.policy_for(access_key_id)
         if policy is None or not action or (service, action) == ("sts", "GetCallerIdentity"):
             return None
         if evaluate(policy, f"{service}:{action}"):
@@ -244,10 +245,10 @@ class Gateway:
     @staticmethod
     def _action(environ: dict[str, Any], body: bytes) -> str:
         for source in (body.decode("utf-8", "replace"), environ.get("QUERY_STRING", "")):
-            values = parse_qs(source).get("Action")
+            values: list[str] | None = parse_qs(source).get("Action")
             if values:
                 return values[0]
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        target: str = environ.get("HTTP_X_AMZ_TARGET", "")
         return target.rsplit(".", 1)[-1] if target else ""
 
     def _save_region(self, region: str) -> None:

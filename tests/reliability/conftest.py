@@ -22,12 +22,19 @@ from typing import Any
 import pytest
 
 from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from core.iam_policy import policy_document
+from core.local.cloud import FAKE_SECRET_KEY, LocalCloud
 from core.local.faults import FaultPlan
 from core.local.latency import Consistency, LatencyProfile
 
 AMIBAKE = [sys.executable, "-m", "tui"]
 REGIONS = ("us-east-1", "us-west-2")
+
+#: The identity every build and sweep of this suite signs with: bound to the published IAM
+#: policy (core.iam_policy.policy_document(), what `amibake iam-policy` prints and the README
+#: carries) for the whole suite. The tests' own setup and counting go through
+#: ``cloud.client()``, the cloud's unbound administrator key, as a user's console would.
+BUILD_ACCESS_KEY = "AKIAAMIBAKEBUILDS001"
 
 #: Short transitions: every wait lasts long enough to be killed in, and a build takes ~5 s.
 #: Eventually consistent as AWS is (issue 10): a new resource is not found by the first two
@@ -72,7 +79,7 @@ def cli_env(cloud: LocalCloud, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         AWS_ENDPOINT_URL=cloud.endpoint_url,
-        AWS_ACCESS_KEY_ID=FAKE_ACCESS_KEY,
+        AWS_ACCESS_KEY_ID=BUILD_ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY=FAKE_SECRET_KEY,
         AWS_DEFAULT_REGION="us-east-1",
         AMIBAKE_HOME=str(home),
@@ -191,18 +198,29 @@ def artifacts(cloud: LocalCloud, build_id: str, regions: tuple[str, ...] = REGIO
     ]
 
 
+@pytest.fixture(autouse=True)
+def as_on_aws(cloud: LocalCloud) -> Iterator[LocalCloud]:
+    """Issue 10's realism for every test of the suite: the instances' sshd refuses sources
+    their security groups do not admit, and the build identity (BUILD_ACCESS_KEY) may make
+    only the calls of the published IAM policy; both restored afterwards."""
+    cloud.enforce_security_groups = True
+    cloud.identity_policies[BUILD_ACCESS_KEY] = policy_document()
+    try:
+        yield cloud
+    finally:
+        cloud.enforce_security_groups = False
+        cloud.identity_policies.pop(BUILD_ACCESS_KEY, None)
+
+
 @pytest.fixture
-def quick_cloud(cloud: LocalCloud) -> Iterator[LocalCloud]:
-    """The session cloud on the quick profile (eventually consistent), no faults and security
-    groups enforced on SSH (issue 10); restored afterwards. (The published IAM policy is not
-    imposed here: the tests set up the user's own key pairs and groups through the same
-    endpoint; tests/engine/test_real_aws.py builds under exactly that policy.)"""
+def quick_cloud(as_on_aws: LocalCloud) -> Iterator[LocalCloud]:
+    """The session cloud on the quick profile (eventually consistent) and no faults, with
+    :func:`as_on_aws`'s groups and policy; restored afterwards."""
+    cloud = as_on_aws
     cloud.set_latency(QUICK)
     cloud.set_faults(FaultPlan())
-    cloud.enforce_security_groups = True
     try:
         yield cloud
     finally:
         cloud.set_latency("instant")
         cloud.set_faults(FaultPlan())
-        cloud.enforce_security_groups = False
