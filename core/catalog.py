@@ -23,7 +23,9 @@ Speed comes from C-speed substring tests over one lowercase string per image
 (a wildcard is pre-filtered by its longest literal piece before its regex runs),
 from walking the rows in display order so no sort follows a filter, and from
 narrowing: a query that extends an earlier one only looks at that one's result, and
-recent answers are kept, so deleting letters costs nothing.
+recent answers are kept, so deleting letters costs nothing. A search runs a chunk of
+candidates at a time (:class:`Search`), fuzzy ranking included, so a caller can let keys
+and frames in between and drop a search the next key makes stale.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import add
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -710,8 +713,21 @@ class CatalogIndex:
         last_fuzzy = self._base_for(text, facets, sort, descending, fuzzy=True) if plain else None
         if last_fuzzy is not None:
             # No exact match before, none now; the fuzzy matches can only shrink.
-            rows = self._fuzzy(text.lower().split(" "), last_fuzzy.rows)
-            search = Search(self, key, [], rows, "fuzzy")
+            search = Search(self, key, [], [], "fuzzy")
+            search.fuzzy = _FuzzyPass(self, text.lower().split(" "), last_fuzzy.rows)
+        elif (
+            plain
+            and partial is not None
+            and partial.fuzzy is not None
+            and not partial.fuzzy.done
+            and partial.key[1:] == key[1:]
+            and _narrows(partial.key[0], text)
+        ):
+            # Typed on while the fuzzy matches of a query this one narrows were being
+            # ranked: no exact match there, none here; only what it has not ruled out can
+            # match.
+            search = Search(self, key, [], [], "fuzzy")
+            search.fuzzy = _FuzzyPass(self, text.lower().split(" "), partial.fuzzy.superset())
         elif not text and not facets.active:
             search = Search(self, key, [], candidates, "all")
         else:
@@ -816,47 +832,11 @@ class CatalogIndex:
         return holds
 
     def _fuzzy(self, terms: list[str], candidates: list[int] | None = None) -> list[int]:
-        """Rows holding each term's letters in order, best match first.
-
-        A term's score is the length of its tightest embedding (fzf's first algorithm:
-        the leftmost embedding, then shrunk from its end backwards), so "nblarm64" ranks
-        "noble-24.04-arm64" far above letters spread over a whole description. Ties go
-        newest first, whatever order the candidates came in.
-
-        Names repeat (a series, copies in other regions), so do embeddings: each distinct
-        embedding is scored once.
-        """
-        texts = self._text_rows()
-        rows = list(self.order("created", True) if candidates is None else candidates)
-        # Cheap pre-filter: every letter must be present (the rarest first: fewer rows left).
-        for letter in sorted({ch for term in terms for ch in term}, key=_commonness):
-            rows = [i for i in rows if letter in texts[i]]
-            if not rows:
-                return []
-        scores = dict.fromkeys(rows, 0)
-        for term in terms:
-            if not term:
-                continue
-            forward = re.compile(_fuzzy_regex(term)).match
-            backward = re.compile(_fuzzy_regex(term[::-1])).match
-            tightest: dict[str, int] = {}
-            keys = list(scores)
-            for i, found in zip(keys, map(forward, [texts[i] for i in keys]), strict=True):
-                if found is None:
-                    del scores[i]
-                    continue
-                embedding = found.group(1)
-                score = tightest.get(embedding)
-                if score is None:
-                    # The reversed embedding starts at its last letter: its end is the
-                    # length of the tightest embedding that ends there.
-                    tight = backward(embedding[::-1])
-                    score = tight.end(1) if tight is not None else len(embedding)
-                    tightest[embedding] = score
-                scores[i] += score
-        rank = self._rank_created()
-        size = len(rank)
-        return sorted(scores, key=lambda i: scores[i] * size + rank[i])
+        """Rows holding each term's letters in order, best match first (all at once; see
+        :class:`_FuzzyPass`, which does the same a chunk of candidates at a time)."""
+        fuzzy = _FuzzyPass(self, terms, candidates)
+        fuzzy.step(len(fuzzy.candidates))
+        return fuzzy.rows
 
     def _rank_created(self) -> list[int]:
         """Each row's position in the newest-first order (the fuzzy ranking's tie-break)."""
@@ -908,10 +888,115 @@ class CatalogIndex:
         return cached
 
 
+class _FuzzyPass:
+    """Rows holding each term's letters in order, best match first, a chunk at a time.
+
+    A term's score is the length of its tightest embedding (fzf's first algorithm: the
+    leftmost embedding, then shrunk from its end backwards), so "nblarm64" ranks
+    "noble-24.04-arm64" far above letters spread over a whole description; a row's score
+    is the sum over its terms. Ties go newest first, whatever order the candidates came in.
+
+    The ranking is known only once every candidate is scored: :meth:`step` scores the next
+    ones (an exact, whole answer in :attr:`rows` once :attr:`done`), so a caller can let
+    keys and frames in between. Names repeat (a series, copies in other regions), so do
+    embeddings: each distinct embedding is scored once per pass.
+    """
+
+    def __init__(
+        self, index: CatalogIndex, terms: list[str], candidates: list[int] | None = None
+    ) -> None:
+        self.index = index
+        self.terms = [term for term in terms if term]
+        self.candidates = index.order("created", True) if candidates is None else candidates
+        self._position = 0
+        #: Each matching row's sort key: score * len(index) + newest-first rank.
+        self._keys: list[int] = []
+        #: The rows found to match so far, in candidate order.
+        self._matched: list[int] = []
+        #: The letters every match holds, rarest first (a cheap pre-filter).
+        self._letters = sorted({ch for term in self.terms for ch in term}, key=_commonness)
+        self._matchers: list[tuple[Any, Any, dict[str, int]]] = [
+            (
+                re.compile(_fuzzy_regex(term)).match,
+                re.compile(_fuzzy_regex(term[::-1])).match,
+                {},
+            )
+            for term in self.terms
+        ]
+        #: The whole answer once done.
+        self.rows: list[int] = []
+        self.done = not self.candidates
+        if self.done:
+            self._rank()
+
+    @property
+    def remaining(self) -> int:
+        return len(self.candidates) - self._position
+
+    def superset(self) -> list[int]:
+        """Every row that can still match (a query this one narrows matches only those)."""
+        return self._matched + self.candidates[self._position :]
+
+    def step(self, count: int) -> None:
+        """Score the next ``count`` candidates (ranking all when they are the last)."""
+        if self.done:
+            return
+        index = self.index
+        texts = index._text_rows()
+        rows = self.candidates[self._position : self._position + count]
+        self._position += len(rows)
+        for letter in self._letters:
+            if not rows:
+                break
+            rows = [i for i in rows if letter in texts[i]]
+        scores = [0] * len(rows)
+        for forward, backward, tightest in self._matchers:
+            if not rows:
+                break
+            kept_rows: list[int] = []
+            kept_scores: list[int] = []
+            for i, base, found in zip(
+                rows, scores, map(forward, map(texts.__getitem__, rows)), strict=True
+            ):
+                if found is None:
+                    continue
+                embedding = found.group(1)
+                score = tightest.get(embedding)
+                if score is None:
+                    # The reversed embedding starts at its last letter: its end is the
+                    # length of the tightest embedding that ends there.
+                    tight = backward(embedding[::-1])
+                    score = tight.end(1) if tight is not None else len(embedding)
+                    tightest[embedding] = score
+                kept_rows.append(i)
+                kept_scores.append(base + score)
+            rows, scores = kept_rows, kept_scores
+        if rows:
+            rank = index._rank_created()
+            size = len(rank)
+            self._keys += map(add, map(size.__mul__, scores), map(rank.__getitem__, rows))
+            self._matched += rows
+        if self._position >= len(self.candidates):
+            self._rank()
+
+    def _rank(self) -> None:
+        self.done = True
+        keys = self._keys
+        keys.sort()
+        order = self.index.order("created", True)
+        size = len(order)
+        self.rows = list(map(order.__getitem__, map(size.__rmod__, keys))) if size else []
+        self._keys = []
+
+
 class Search:
     """One query's answer, computed a chunk of candidates at a time (see
     :meth:`CatalogIndex.search`). ``rows`` holds the matches found so far, in display
-    order: a prefix of the whole answer, whose first page can be shown at once."""
+    order: a prefix of the whole answer, whose first page can be shown at once.
+
+    With no exact match, plain terms are then ranked as fuzzy ones (:attr:`ranking`), again
+    a chunk at a time; their ``rows`` are known only once all are ranked.
+    """
 
     def __init__(
         self,
@@ -932,10 +1017,17 @@ class Search:
         self.mode = mode
         self._plain = plain
         self._remembered = remembered
+        #: The fuzzy ranking under way (mode "fuzzy"), or None.
+        self.fuzzy: _FuzzyPass | None = None
 
     @property
     def done(self) -> bool:
-        return self._position >= len(self._candidates)
+        return self._position >= len(self._candidates) and (self.fuzzy is None or self.fuzzy.done)
+
+    @property
+    def ranking(self) -> bool:
+        """True while fuzzy matches are being ranked (no row is known before the end)."""
+        return self.fuzzy is not None and not self.fuzzy.done
 
     @property
     def remaining(self) -> int:
@@ -950,33 +1042,51 @@ class Search:
         """Look at the next ``count`` candidates (finishing when they are the last)."""
         if self.done:
             return
+        if self.fuzzy is not None:
+            self.fuzzy.step(count)
+            if self.fuzzy.done:
+                self._conclude()
+            return
         text, facets, sort, descending = self.key
         index = self.index
         chunk = self._candidates[self._position : self._position + count]
         self._position += len(chunk)
         found = index._terms(text.split(" "), chunk, sort, descending) if text else chunk
         self.rows += index._apply_facets(found, facets)
-        if self.done:
-            self.finish()
+        if self._position >= len(self._candidates):
+            self._conclude()
 
     def fill(self, rows: int, chunk: int) -> None:
-        """Step ``chunk`` candidates at a time until ``rows`` matches are found or all are seen."""
-        while not self.done and len(self.rows) < rows:
+        """Step ``chunk`` candidates at a time until ``rows`` matches are found, all are
+        seen, or fuzzy ranking begins (its first page is known only at its end)."""
+        while not self.done and not self.ranking and len(self.rows) < rows:
             self.step(chunk)
 
     def finish(self) -> None:
         """Look at every remaining candidate; then, with no exact match, at fuzzy ones."""
-        if not self.done:
-            self.step(self.remaining)
-            return
+        if self._position < len(self._candidates):
+            self.step(len(self._candidates) - self._position)
+        else:
+            self._conclude()  # starts the fuzzy ranking if nothing matched
+        if self.fuzzy is not None and not self.fuzzy.done:
+            self.step(self.fuzzy.remaining)
+        self._conclude()
+
+    def _conclude(self) -> None:
+        """Every candidate seen: start ranking fuzzy matches if none matched exactly, else
+        (or once they are ranked) keep the answer."""
         if self._remembered:
             return
-        self._remembered = True
         text, facets, sort, descending = self.key
         index = self.index
-        if not self.rows and self._plain:
-            self.rows = index._apply_facets(index._fuzzy(text.lower().split(" ")), facets)
+        if self.fuzzy is None and not self.rows and self._plain:
+            self.fuzzy = _FuzzyPass(index, text.lower().split(" "))
             self.mode = "fuzzy"
+        if self.fuzzy is not None:
+            if not self.fuzzy.done:
+                return  # ranked by later steps
+            self.rows = index._apply_facets(self.fuzzy.rows, facets)
+        self._remembered = True
         if self.rows is index._orders.get(f"{sort}:{descending}"):
             self.rows = list(self.rows)
         if index._partial is self:

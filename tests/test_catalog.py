@@ -208,3 +208,72 @@ def test_a_wildcard_typed_key_by_key_answers_as_fresh_queries() -> None:
         assert index.query(typed).rows == fresh, typed
     names = [index.records[r].name for r in index.query(typed).rows]
     assert names and all(fnmatch.fnmatchcase(n, typed) for n in names)
+
+
+def _reference_fuzzy(index: CatalogIndex, text: str) -> list[int]:
+    """Fuzzy ranking by its definition, one row at a time: every term's letters in order;
+    a term scores the length of its tightest embedding (the leftmost one, shrunk from its
+    end backwards); lower sums first, ties newest first."""
+
+    def score(line: str, term: str) -> int | None:
+        start = end = -1
+        for ch in term:
+            end = line.find(ch, end + 1)
+            if end < 0:
+                return None
+            start = end if start < 0 else start
+        begin = end + 1
+        for ch in reversed(term):
+            begin = line.rfind(ch, 0, begin)
+        return end + 1 - begin
+
+    keyed = []
+    for position, row in enumerate(index.order("created", True)):
+        r = index.records[row]
+        line = " ".join((r.name, r.image_id, r.owner_alias or "", r.owner_id, r.description))
+        scores = [score(line.lower(), term) for term in text.lower().split()]
+        if all(s is not None for s in scores):
+            keyed.append((sum(s for s in scores if s is not None), position, row))
+    return [row for _, _, row in sorted(keyed)]
+
+
+def test_fuzzy_ranking_is_computed_in_steps_and_matches_its_definition() -> None:
+    shuffled = records()
+    random.Random(7).shuffle(shuffled)  # the records' order is not the newest-first order
+    index = CatalogIndex(shuffled)
+    for text in ("nblarm64", "jmy arm", "amzn2x86", "rhl9 gp3"):
+        expected = _reference_fuzzy(index, text)
+        assert expected, text
+        search = index.search(text)
+        search.fill(25, chunk=100)  # stops when the ranking begins: no page before its end
+        assert search.ranking and search.mode == "fuzzy" and search.rows == [], text
+        steps = 0
+        while not search.done:
+            search.step(100)
+            steps += 1
+        assert steps > 1 and search.rows == expected, text
+        assert index.query(text).rows == expected  # remembered
+        # one more letter narrows from the remembered fuzzy answer, again in steps
+        longer = index.search(text + "4")
+        assert longer.ranking
+        longer.finish()
+        assert longer.rows == _reference_fuzzy(index, text + "4"), text
+    assert index.query("qqqxxzz").rows == []
+
+
+def test_a_key_typed_while_fuzzy_matches_rank_narrows_from_what_is_left() -> None:
+    index = CatalogIndex(records())
+    first = index.search("nb")
+    first.fill(25, chunk=100)
+    first.step(300)
+    assert first.ranking
+    # "nbl" narrows "nb": no exact match either, and only rows "nb" has not ruled out can
+    # match; the unfinished ranking is dropped (the last query wins)
+    second = index.search("nbl")
+    assert second.ranking and second.fuzzy is not None
+    assert len(second.fuzzy.candidates) < len(index)
+    second.finish()
+    assert second.rows == _reference_fuzzy(index, "nbl")
+    fresh = CatalogIndex(index.records, now=index.now)
+    for text in ("nbl arm", "nbl arm64"):  # on from a finished fuzzy answer, and fresh
+        assert index.query(text).rows == fresh.query(text).rows == _reference_fuzzy(index, text)

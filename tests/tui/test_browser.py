@@ -20,6 +20,7 @@ from tui.modals.region_picker import RegionPicker
 from tui.modals.use_source import UseAsSourceModal
 from tui.screens import browser as browser_module
 from tui.session import SessionChanged, UseAsSource
+from tui.widgets.filter_input import FilterInput
 from tui.widgets.image_table import ImageTable
 
 SIZE = (140, 40)
@@ -167,6 +168,16 @@ async def test_large_listings_show_the_first_page_then_count(
         await pilot.press(*"zzz")  # no exact match: fuzzy, once every row was seen
         await wait_loaded(pilot, app)
         assert app.browser.mode == fresh.query("ubuntu amd64 serverzzz").mode
+        # fuzzy matches are ranked a chunk at a time too: "ranking…" first, then the
+        # whole ranked answer (no first page can be shown before every row is scored)
+        statuses.clear()
+        await pilot.press("ctrl+u", *"nblarm64")
+        await wait_loaded(pilot, app)
+        expected = fresh.query("nblarm64").rows
+        assert app.browser.mode == "fuzzy" and len(expected) > 50
+        assert app.browser.query_one(ImageTable).rows == expected
+        assert any("ranking fuzzy matches…" in status for status in statuses)
+        assert "(fuzzy) · sorted by match" in statuses[-1]
 
 
 async def test_sorting_by_header_click_and_keys(cloud: LocalCloud, tmp_path: Path) -> None:
@@ -440,3 +451,44 @@ def _collect(into: list, kind: type):  # type: ignore[no-untyped-def,type-arg]
             into.append(message)
 
     return hook
+
+
+async def test_the_filter_line_scrolls_like_an_input_without_a_layout_pass() -> None:
+    """Typed past its width, the filter line scrolls and places its cursor exactly as
+    Textual's Input does, yet no key asks for a layout pass of the screen."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Input
+
+    layouts: list[str] = []
+
+    class Recording(FilterInput):
+        def refresh(self, *regions: Any, **flags: Any) -> Any:
+            if flags.get("layout"):
+                layouts.append(self.value)
+            return super().refresh(*regions, **flags)
+
+    async def typed(kind: type[Input]) -> list[Any]:
+        class One(App[None]):
+            def compose(self) -> ComposeResult:
+                yield kind(id="line")
+
+        seen: list[Any] = []
+        app = One()
+        async with app.run_test(size=(40, 10)) as pilot:
+            line = app.query_one("#line", Input)
+            line.focus()
+            await pilot.pause()
+            layouts.clear()
+            for keys in (list("ubuntu/images/hvm-ssd/ubuntu-noble-24.04"), ["left"] * 20):
+                await pilot.press(*keys)
+                await pilot.pause()
+                seen.append((line.scroll_x, line.cursor_screen_offset, line.virtual_size))
+            await pilot.press(*["backspace"] * 25)
+            await pilot.pause()
+            seen.append((line.value, line.scroll_x, line.cursor_screen_offset))
+        return seen
+
+    expected = await typed(Input)
+    assert expected[0][0] > 0  # it did scroll
+    assert await typed(Recording) == expected
+    assert layouts == []

@@ -39,6 +39,7 @@ from core.catalog import (
 from core.errors import AmibakeError
 from core.owners import is_account_id
 from tui.session import SessionChanged, UseAsSource
+from tui.widgets.filter_input import FilterInput
 from tui.widgets.image_details import StatusLine, details_markup, selected_line
 from tui.widgets.image_table import COLUMNS, ImageTable
 from tui.widgets.running_builds import RunningBuilds
@@ -155,7 +156,7 @@ class BrowserScreen(Screen[None]):
             yield Label("", id="owner-label")
             yield StatusLine(id="status")
             yield ProgressBar(total=None, show_eta=False, show_percentage=False, id="progress")
-        yield Input(
+        yield FilterInput(
             placeholder="/ filter: words, AWS wildcards (ubuntu/images/*-amd64-server-*), ami-...",
             id="filter",
         )
@@ -307,7 +308,8 @@ class BrowserScreen(Screen[None]):
         is painted; the rest is counted in :meth:`_count`, a chunk at a time between
         keys and frames, and the status says "counting…" until then. A new query
         cancels an unfinished count (the last query wins) and narrows from what that
-        one had not ruled out yet.
+        one had not ruled out yet. Fuzzy matches (no exact one) are ranked the same way,
+        "ranking fuzzy matches…" showing until the whole ranked answer is known.
         """
         table = self.query_one(ImageTable)
         current = table.current_record
@@ -340,6 +342,8 @@ class BrowserScreen(Screen[None]):
             if self.loading_images
             else "Could not list images (r: retry)"
             if self._status_note == "load failed"
+            else "Ranking fuzzy matches…"
+            if search.ranking
             else "Searching…"
             if self.counting
             else "No images match"
@@ -558,7 +562,9 @@ class BrowserScreen(Screen[None]):
     def _show_status(self) -> None:
         total = len(self.index)
         parts = [f"{total:,} image" + ("" if total == 1 else "s")]
-        if self.counting:
+        if self.counting and self.mode == "fuzzy":
+            parts.append("no exact match · ranking fuzzy matches…")
+        elif self.counting:
             parts.append(f"{self.shown:,}+ shown · counting…")
         elif self.filter_text or self.facets.active:
             fuzzy = " (fuzzy) · sorted by match" if self.mode == "fuzzy" else ""

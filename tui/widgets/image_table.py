@@ -272,7 +272,7 @@ class ImageTable(ScrollView, can_focus=True):
             self.descending = descending
         self.generation += 1
         self._painted.clear()
-        self.virtual_size = Size(self._content_width, len(rows) + 1)
+        self._set_virtual_size(Size(self._content_width, len(rows) + 1))
         target = 0
         if keep_image is not None:
             row = index.row_of(keep_image)
@@ -377,6 +377,22 @@ class ImageTable(ScrollView, can_focus=True):
     def _content_width(self) -> int:
         """Width left for the rows once the vertical scrollbar (gutter) is taken out."""
         return self.scrollable_content_region.width
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """A new virtual size (the row count changed) without a layout pass of the screen.
+
+        ``virtual_size`` is a layout reactive: setting it lays the whole screen out again
+        and repaints what that touches, on every filter key. Only the scrollbars depend
+        on it: they are updated here, and a layout is asked for only when one of them
+        appears or goes (the rows' width changes then).
+        """
+        if size == self.virtual_size:
+            return
+        shown = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self.set_reactive(ImageTable.virtual_size, size)
+        self._scroll_update(size)
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != shown:
+            self.refresh(layout=True)
 
     def on_resize(self, event: events.Resize) -> None:
         self._strips.clear()
