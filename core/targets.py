@@ -8,8 +8,12 @@ caller is and turns every way that fails into one line the user can act on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.aws import Aws, AwsError, CredentialsError, Target
@@ -33,8 +37,11 @@ class TargetInfo:
     region: str | None = None
     #: "local", "sso", "keys" (static keys in the credentials file), "role", "process", "other".
     kind: str = "other"
-    #: False when the profile names no source of credentials at all (checked offline).
+    #: False when the profile cannot sign a request now, as far as the files tell (offline):
+    #: no source of credentials, or an SSO sign-in that is missing or expired.
     usable: bool = True
+    #: Why not, in one line that says what to do (empty when usable).
+    problem: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -99,16 +106,134 @@ def profile_has_credentials(config: dict[str, Any]) -> bool:
     return any(config.get(key) for key in _CREDENTIAL_SOURCES)
 
 
-def list_targets() -> list[TargetInfo]:
+def sso_cache_dir() -> Path:
+    """Where the AWS CLI (``aws sso login``) leaves SSO tokens and botocore reads them."""
+    return Path.home() / ".aws" / "sso" / "cache"
+
+
+def _expiry(value: object) -> datetime | None:
+    """An ``expiresAt`` of the token cache ("2026-01-01T00:00:00Z", older CLIs "...UTC")."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith("UTC"):
+        text = text[:-3].strip() + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def sso_problem(
+    name: str,
+    config: dict[str, Any],
+    sso_sessions: dict[str, dict[str, Any]],
+    *,
+    now: datetime | None = None,
+    cache_dir: Path | None = None,
+) -> str:
+    """Why an SSO profile cannot sign in now ("" when its cached token is good).
+
+    As botocore looks it up: the token file is ``sha1(session name)`` for an
+    ``sso_session`` profile, ``sha1(sso_start_url)`` for a legacy one. An expired token
+    of an ``sso-session`` still works while its refresh token's client registration
+    lasts (botocore refreshes it); a legacy one does not.
+    """
+    login = f"run 'aws sso login --profile {name}'"
+    session_name = config.get("sso_session")
+    if session_name:
+        if session_name not in sso_sessions:
+            return f"its sso-session '{session_name}' is not in the config"
+        key = str(session_name)
+    elif config.get("sso_start_url"):
+        key = str(config["sso_start_url"])
+    else:
+        return "no sso_start_url or sso_session in its config"
+    path = (cache_dir or sso_cache_dir()) / (hashlib.sha1(key.encode()).hexdigest() + ".json")
+    try:
+        token = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"not signed in to SSO: {login}"
+    if not isinstance(token, dict) or not token.get("accessToken"):
+        return f"not signed in to SSO: {login}"
+    expires = _expiry(token.get("expiresAt"))
+    moment = now or datetime.now(UTC)
+    if expires is not None and expires > moment:
+        return ""
+    registration = _expiry(token.get("registrationExpiresAt"))
+    refreshable = (
+        bool(session_name)
+        and bool(token.get("refreshToken"))
+        and bool(token.get("clientId"))
+        and bool(token.get("clientSecret"))
+        and registration is not None
+        and registration > moment
+    )
+    if refreshable:
+        return ""
+    return f"SSO session expired: {login}"
+
+
+def profile_problem(
+    name: str,
+    profiles: dict[str, dict[str, Any]],
+    sso_sessions: dict[str, dict[str, Any]],
+    *,
+    now: datetime | None = None,
+    cache_dir: Path | None = None,
+    seen: frozenset[str] = frozenset(),
+) -> str:
+    """Why profile ``name`` cannot sign a request now, read from the files only ("" if it can).
+
+    No network: static keys, a credential process or a web-identity token file count as
+    usable; an SSO profile needs a cached token that has not expired; a role takes the
+    state of its ``source_profile``.
+    """
+    config = profiles.get(name)
+    if config is None:
+        return "not in the AWS config or credentials file"
+    if config.get("aws_access_key_id") and config.get("aws_secret_access_key"):
+        return ""
+    if config.get("role_arn"):
+        source = config.get("source_profile")
+        if config.get("credential_source") or config.get("web_identity_token_file"):
+            return ""
+        if not source:
+            return "role_arn without source_profile or credential_source"
+        if source in seen or source == name:
+            return ""  # botocore reads a role's own keys here; a loop is its error to give
+        inner = profile_problem(
+            str(source),
+            profiles,
+            sso_sessions,
+            now=now,
+            cache_dir=cache_dir,
+            seen=seen | {name},
+        )
+        return f"its source profile '{source}': {inner}" if inner else ""
+    if _profile_kind(config) == "sso":
+        return sso_problem(name, config, sso_sessions, now=now, cache_dir=cache_dir)
+    if profile_has_credentials(config):
+        return ""
+    if config.get("aws_access_key_id"):
+        return "aws_access_key_id without aws_secret_access_key"
+    return "no credentials in its config"
+
+
+def list_targets(*, now: datetime | None = None) -> list[TargetInfo]:
     """The local cloud first, then every profile boto3 knows, sorted by name.
 
-    Never raises: a config file boto3 cannot parse yields just the local cloud.
+    Each profile says whether it can sign a request now (:func:`profile_problem`, no
+    network). Never raises: a config file boto3 cannot parse yields just the local cloud.
     """
     targets = [LOCAL]
     try:
         session = _session()
         profiles = sorted(session.available_profiles)
-        full = session._session.full_config.get("profiles", {})
+        full_config = session._session.full_config
+        full = full_config.get("profiles", {})
+        sso_sessions = full_config.get("sso_sessions", {})
     except Exception:  # a broken ~/.aws/config must not break the picker
         return targets
     for name in profiles:
@@ -116,10 +241,13 @@ def list_targets() -> list[TargetInfo]:
         kind = _profile_kind(config)
         region = config.get("region")
         label = f"AWS profile {name}" + (f" ({kind})" if kind in ("sso", "role") else "")
-        usable = profile_has_credentials(config)
-        if not usable:
-            label += "  ✘ no credentials in its config"
-        targets.append(TargetInfo(f"profile:{name}", label, name, region, kind, usable))
+        try:
+            problem = profile_problem(name, full, sso_sessions, now=now)
+        except Exception:  # an odd entry: let STS say what is wrong when it is chosen
+            problem = ""
+        targets.append(
+            TargetInfo(f"profile:{name}", label, name, region, kind, not problem, problem)
+        )
     return targets
 
 

@@ -56,6 +56,12 @@ FALLBACK_REGIONS = (
 )
 
 
+def target_choice(target: TargetInfo) -> str:
+    """A target as the picker and the palette list it: a profile that cannot sign in now
+    (no credentials, SSO not signed in or expired) carries ✘ and the reason."""
+    return f"{target.label}  ✘ {target.problem}" if target.problem else target.label
+
+
 class AmibakeCommands(Provider):
     """The command palette's amibake commands, aware of the current screen and session."""
 
@@ -79,7 +85,11 @@ class AmibakeCommands(Provider):
         for target in app.targets:
             if target.key != session.target_name:
                 commands.append(
-                    (f"Target: {target.label}", partial(app.switch_target, target.key), "")
+                    (
+                        f"Target: {target_choice(target)}",
+                        partial(app.switch_target, target.key),
+                        "",
+                    )
                 )
         if session.is_local:
             from core.local.latency import PROFILES
@@ -376,7 +386,10 @@ class AmibakeApp(BuildsHost):
         from tui.modals.picker import PickerModal
 
         self.targets = list_targets()
-        options = [(t.key, t.label) for t in self.targets]
+        options = [(t.key, target_choice(t)) for t in self.targets]
+        hint = "AWS profiles come from your AWS config and credentials files"
+        if any(not t.usable for t in self.targets):
+            hint += "\n✘ cannot sign in now (as your AWS files and SSO cache tell)"
 
         def chosen(key: str | None) -> None:
             if key:
@@ -387,7 +400,7 @@ class AmibakeApp(BuildsHost):
                 "Target",
                 options,
                 current=self.session.target_name,
-                hint="AWS profiles come from your AWS config and credentials files",
+                hint=hint,
                 id="target-picker",
             ),
             chosen,

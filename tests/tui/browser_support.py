@@ -45,6 +45,7 @@ async def wait_loaded(pilot: Pilot[Any], app: AmibakeApp, timeout: float = 30.0)
             browser is not None
             and browser.loaded_key == browser._listing_key()
             and not browser.loading_images
+            and not getattr(browser, "counting", False)
             and not any(w.is_running for w in browser.workers)
         ):
             await pilot.pause()

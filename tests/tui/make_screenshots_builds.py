@@ -106,6 +106,7 @@ async def main(out: Path) -> None:
             app.pop_screen()
             await app.push_screen(MonitorScreen(load(broken), broken))
             await wait_until(pilot, lambda: len(runs(app)) == 3, 10)
+
             def panel_up() -> bool:
                 return isinstance(app.screen, FailedStepModal) and bool(app.screen.query("Button"))
 

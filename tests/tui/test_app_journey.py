@@ -27,10 +27,9 @@ async def test_from_the_browser_to_an_ami_and_its_history(
         assert record is not None
 
         await pilot.press("enter")  # use it as the source...
-        await pilot.pause()
-        assert isinstance(app.screen, UseAsSourceModal)
+        await wait_until(pilot, lambda: isinstance(app.screen, UseAsSourceModal), 30, "modal")
         await pilot.press("i")  # ...by its exact id
-        await wait_until(pilot, lambda: isinstance(app.screen, EditorScreen), 5, "the editor")
+        await wait_until(pilot, lambda: isinstance(app.screen, EditorScreen), 30, "the editor")
         editor = app.screen
         assert isinstance(editor, EditorScreen)
         assert record.image_id in editor.text_area.text
@@ -40,7 +39,7 @@ async def test_from_the_browser_to_an_ami_and_its_history(
         assert editor.block_reason() is None, editor.validation
 
         await pilot.press("ctrl+b")
-        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), 5, "the monitor")
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), 30, "the monitor")
         await wait_until(pilot, lambda: runs(app) and runs(app)[0].finished.is_set(), 90)
         (state,) = runs(app)[0].states.values()
         assert state.status == "succeeded", state.error
@@ -50,7 +49,7 @@ async def test_from_the_browser_to_an_ami_and_its_history(
         assert {m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m}
 
         await pilot.press("h")  # the history lists it, most recent first
-        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), 5, "history")
+        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), 30, "history")
         history = app.screen
         await wait_until(pilot, lambda: history.loaded, 10, "the history to load")
         assert any(r.build_id == state.build_id for r in history.records.values())

@@ -7,6 +7,7 @@ the issue names (100x30, 160x45, 220x60).
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,9 +33,12 @@ from tests.tui.test_builds_snapshots import SPEC_TEXT, scripted_run
 from tui.build_runner import BuildRun, _runs_of
 from tui.cli.build import _summary
 from tui.modals.help import HelpModal, key_rows, screen_title
+from tui.modals.picker import PickerModal
+from tui.screens.browser import BrowserScreen
 from tui.screens.editor import EditorScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.monitor import MonitorScreen
+from tui.widgets.build_panes import SPINNER
 from tui.widgets.image_details import details_markup
 from tui.widgets.image_table import ImageTable, elide_middle
 from tui.widgets.running_builds import RunningBuilds
@@ -124,33 +128,120 @@ async def test_one_image_is_singular(cloud: LocalCloud, tmp_path: Path) -> None:
 # -- target picker -----------------------------------------------------------------------
 
 
-def test_target_picker_marks_profiles_without_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config = tmp_path / "config"
-    config.write_text(
+def fake_aws_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ~/.aws of a new user (in the test's HOME, nothing else read): profiles of every
+    kind, and the SSO token cache ``aws sso login`` leaves, fresh, expired and absent."""
+    import hashlib
+    import json
+
+    aws = home / ".aws"
+    cache = aws / "sso" / "cache"
+    cache.mkdir(parents=True)
+    (aws / "config").write_text(
         "[profile empty]\nregion = eu-west-1\n\n"
-        "[profile sso]\nsso_session = corp\nsso_account_id = 111122223333\n"
-        "sso_role_name = dev\n\n[sso-session corp]\nsso_start_url = https://x.invalid\n"
-        "sso_region = us-east-1\n\n[profile half]\naws_access_key_id = AKIAEXAMPLE\n",
+        "[profile half]\naws_access_key_id = AKIAEXAMPLE\n\n"
+        + "".join(
+            f"[profile {name}]\nsso_session = {name}\nsso_account_id = 111122223333\n"
+            f"sso_role_name = dev\n\n[sso-session {name}]\n"
+            f"sso_start_url = https://{name}.invalid/start\nsso_region = us-east-1\n\n"
+            for name in ("fresh", "expired", "refreshes", "never")
+        )
+        + "[profile legacy]\nsso_start_url = https://legacy.invalid/start\n"
+        "sso_region = us-east-1\nsso_account_id = 111122223333\nsso_role_name = dev\n\n"
+        "[profile role-on-expired]\nrole_arn = arn:aws:iam::111122223333:role/x\n"
+        "source_profile = expired\n\n"
+        "[profile role-on-keys]\nrole_arn = arn:aws:iam::111122223333:role/x\n"
+        "source_profile = keys\n",
         encoding="utf-8",
     )
-    credentials = tmp_path / "credentials"
-    credentials.write_text(
+    (aws / "credentials").write_text(
         "[keys]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = secret\n",
         encoding="utf-8",
     )
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+
+    def token(key: str, **fields: str) -> None:
+        name = hashlib.sha1(key.encode()).hexdigest() + ".json"
+        (cache / name).write_text(json.dumps({"accessToken": "tok", **fields}))
+
+    token("fresh", expiresAt="2999-01-01T00:00:00Z")
+    token("expired", expiresAt="2020-01-01T00:00:00Z")
+    # expired, but botocore refreshes an sso-session token while its registration lasts
+    token(
+        "refreshes",
+        expiresAt="2020-01-01T00:00:00Z",
+        refreshToken="r",
+        clientId="c",
+        clientSecret="s",
+        registrationExpiresAt="2999-01-01T00:00:00Z",
+    )
+    # a legacy profile (no sso-session) has no refresh: expired is expired ("UTC" as older CLIs)
+    token(
+        "https://legacy.invalid/start",
+        expiresAt="2020-01-01T00:00:00UTC",
+        refreshToken="r",
+        clientId="c",
+        clientSecret="s",
+        registrationExpiresAt="2999-01-01T00:00:00Z",
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("AWS_CONFIG_FILE")
+    monkeypatch.delenv("AWS_SHARED_CREDENTIALS_FILE")
+
+
+def test_target_list_knows_which_profiles_cannot_sign_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_aws_home(tmp_path, monkeypatch)
     targets = {t.profile: t for t in list_targets() if t.profile}
-    assert {name: t.usable for name, t in targets.items()} == {
-        "empty": False,
-        "half": False,
-        "keys": True,
-        "sso": True,
+    problems = {name: t.problem for name, t in targets.items()}
+    assert {name for name, t in targets.items() if t.usable} == {
+        "fresh",
+        "keys",
+        "refreshes",
+        "role-on-keys",
     }
-    assert "no credentials" in targets["empty"].label
-    assert "no credentials" not in targets["keys"].label
+    assert all(t.usable == (not t.problem) for t in targets.values())
+    assert problems["empty"] == "no credentials in its config"
+    assert problems["half"] == "aws_access_key_id without aws_secret_access_key"
+    assert problems["expired"] == "SSO session expired: run 'aws sso login --profile expired'"
+    assert problems["legacy"] == "SSO session expired: run 'aws sso login --profile legacy'"
+    assert problems["never"] == "not signed in to SSO: run 'aws sso login --profile never'"
+    assert problems["role-on-expired"] == (
+        "its source profile 'expired': SSO session expired: run 'aws sso login --profile expired'"
+    )
+    # the same files, a clock past the fresh token's expiry: it is marked too
+    later = list_targets(now=datetime(3000, 1, 1, tzinfo=UTC))
+    assert not next(t for t in later if t.profile == "fresh").usable
+
+
+async def test_target_picker_marks_them_before_they_are_chosen(
+    cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_aws_home(tmp_path / "home", monkeypatch)
+    app = make_app(cloud, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_loaded(pilot, app)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, PickerModal), 5, "the picker")
+        picker = app.screen
+        assert isinstance(picker, PickerModal)
+        options = picker.query_one("#picker-options", OptionList)
+        shown = {
+            str(options.get_option_at_index(i).id): str(options.get_option_at_index(i).prompt)
+            for i in range(options.option_count)
+        }
+        assert "✘" not in shown["local"] and "✘" not in shown["profile:fresh"]
+        assert shown["profile:expired"] == (
+            "AWS profile expired (sso)  ✘ SSO session expired: "
+            "run 'aws sso login --profile expired'"
+        )
+        assert "✘ not signed in to SSO" in shown["profile:never"]
+        assert "✘ no credentials in its config" in shown["profile:empty"]
+        assert "✘ cannot sign in now (as your AWS files and SSO cache tell)" in screen_text(pilot)
+        assert "SSO session expired" in screen_text(pilot)  # on screen, not only in the model
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, BrowserScreen), 5)
+        assert app.session.is_local  # looking chose nothing
 
 
 # -- editor ------------------------------------------------------------------------------
@@ -261,6 +352,30 @@ async def test_typing_into_a_variable_edits_its_default(tmp_path: Path) -> None:
         assert "app-1.0.1" in screen_text(pilot)
 
 
+async def test_the_variables_form_says_it_applies_to_this_run_only(tmp_path: Path) -> None:
+    """The form's values go to the build, never into the template: the box says so, at
+    100x30 too, and the file and the editor's text keep their defaults."""
+    path = tmp_path / "app.pkr.hcl"
+    original = SPEC_TEXT.replace('source "amazon-ebs"', VARIABLES + 'source "amazon-ebs"')
+    path.write_text(original)
+    app = editor_app(path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, EditorScreen)
+        await validated(pilot, screen)
+        await wait_until(pilot, lambda: bool(screen.query("#var-team")), 10)
+        field = screen.query_one("#var-team", Input)
+        field.focus()
+        await pilot.press(*["backspace"] * 3, *"ops")
+        await validated(pilot, screen)
+        assert screen.variable_values() == {"team": "ops"}
+        assert "this run only: file keeps defaults" in screen_text(pilot)
+        assert screen.text == original and not screen.modified
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert path.read_text() == original
+
+
 # -- monitor, help, running builds, history ----------------------------------------------
 
 
@@ -320,6 +435,10 @@ async def test_a_running_build_shows_on_every_screen(tmp_path: Path) -> None:
         run.worker = SimpleNamespace(is_running=True)  # type: ignore[assignment]
         await wait_until(pilot, lambda: "1 build running" in screen_text(pilot), 10)
         assert indicator.display
+        # a spinner in front of the count, and it turns
+        first = indicator.text[0]
+        assert first in SPINNER
+        await wait_until(pilot, lambda: indicator.text[:1] not in ("", first), 10, "a turn")
         app.push_screen(EditorScreen(None))
         await wait_until(pilot, lambda: "1 build running" in screen_text(pilot), 10)
         app.push_screen(MonitorScreen.attach(run))
@@ -433,3 +552,28 @@ async def test_main_screens_at_100x30_clip_nothing_essential(
         shown = screen_text(pilot)
         assert "Build [^b]" in shown and "Problems" in shown
         assert screen.query_one("#editor-problems", OptionList).region.width > 20
+
+
+async def test_the_failed_step_panel_at_100x30_shows_the_error_and_every_choice() -> None:
+    from tui.modals.failed_step import FAILED_BUTTONS, FailedStepModal
+
+    error = (
+        "script exited with status 3 (/tmp/script_1234.sh): demo.conf is missing; "
+        "the provisioner ran as ubuntu on i-0123456789abcdef0"
+    )
+    choices = ("retry", "shell", "cleanup", "abort")
+    app = BuildsTestApp(
+        FakeSession(Target()), lambda: MonitorScreen.attach(scripted_run("provisioning"))
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(FailedStepModal("demo", "Provisioning", error, choices))
+        await wait_until(pilot, lambda: bool(app.screen.query(Button)), 10, "the panel")
+        await pilot.pause()
+        shown = screen_text(pilot)
+        assert "demo: Provisioning failed" in shown
+        assert all(word in shown for word in error.split())  # wrapped, never cut
+        for choice in choices:
+            label = FAILED_BUTTONS[choice][0]
+            assert label in shown, (label, shown)
+            button = app.screen.query_one(f"#failed-{choice}", Button)
+            assert app.screen.region.contains_region(button.region), choice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, OptionList, TextArea
 
 from core.events import BuildFinished, ResourceChanged
@@ -67,6 +68,41 @@ async def test_template_picker_lists_a_built_example_once(
             assert labels[str(demo.resolve())].endswith("(example)")
             await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, BrowserScreen), 5)
+
+
+async def test_a_build_the_app_lost_is_interrupted_in_history(tmp_path: Path) -> None:
+    """1, its aftermath: a record left ``running`` by an app that died reads "interrupted";
+    the same record of a build that runs in this app reads "running"."""
+    from types import SimpleNamespace
+
+    from textual.widgets import DataTable
+
+    from core.aws import Target
+    from tests.tui.builds_support import FakeSession
+    from tests.tui.test_builds_snapshots import scripted_run
+    from tui.build_runner import _runs_of
+    from tui.screens.history import HistoryScreen
+
+    root = write_record(tmp_path / "builds", scripted_events("demo", upto="provisioning"))
+    [record] = read_records(root)
+    assert record.status == "running"
+    for live in (False, True):
+        app = BuildsTestApp(FakeSession(Target()), lambda: HistoryScreen(root))
+        if live:
+            run = scripted_run("provisioning")
+            assert run.states["demo"].build_id == record.build_id
+            run.worker = SimpleNamespace(is_running=True)  # type: ignore[assignment]
+            _runs_of(app).append(run)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            assert isinstance(screen, HistoryScreen)
+            table = screen.query_one("#history-table", DataTable)
+            await wait_until(pilot, lambda s=screen: record.build_id in s.records, 10, "the record")
+            status = str(table.get_cell(record.build_id, "status"))
+            if live:
+                assert "running" in status and "interrupted" not in status, status
+            else:
+                assert status == "⚠ interrupted"
 
 
 # -- 2. cleanup that deleted everything reads ✔, live and replayed ------------------------------
@@ -224,6 +260,40 @@ async def test_leaving_or_quitting_a_modified_template_asks(
         await wait_until(pilot, lambda: app._exit, 10, "the app to exit")
 
 
+async def test_opening_another_template_over_edits_asks(tmp_path: Path) -> None:
+    """3, "everywhere": ctrl+o over a modified template asks too; stay keeps the edits,
+    discard opens the other file."""
+    from core.aws import Target
+    from tests.tui.builds_support import FakeSession
+    from tests.tui.test_editor import demo_copy, validated
+    from tui.modals.path import PathModal
+
+    first = demo_copy(tmp_path)
+    other = tmp_path / "other.pkr.hcl"
+    other.write_text(first.read_text().replace("demo", "other"), encoding="utf-8")
+    app = BuildsTestApp(FakeSession(Target()), lambda: EditorScreen(first))
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        await validated(pilot, editor)
+        editor.text_area.insert("# mine\n", (0, 0))
+        await pilot.pause()
+        assert editor.modified
+        for answer in ("escape", "d"):
+            await pilot.press("ctrl+o")
+            await wait_until(pilot, lambda: isinstance(app.screen, PathModal), 5, "the path")
+            app.screen.query_one("#path-input", Input).value = str(other)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, UnsavedChangesModal), 5)
+            await pilot.press(answer)
+            await wait_until(pilot, lambda: app.screen is editor, 5)
+            if answer == "escape":  # stay: nothing lost, nothing opened
+                assert editor.path == first and editor.text.startswith("# mine")
+        await wait_until(pilot, lambda: editor.path == other, 5, "the other file")
+        assert editor.text == other.read_text(encoding="utf-8") and not editor.modified
+        assert not first.read_text(encoding="utf-8").startswith("# mine")
+
+
 # -- 5. pinning keeps the highlight on the pinned region ----------------------------------------
 
 
@@ -289,6 +359,38 @@ async def test_browser_status_while_loading_and_after_failures(
         app.switch_region("us-east-1")  # this one comes from the disk cache
         await wait_loaded(pilot, app)
         assert "load failed" not in status() and "cached" in status(), status()
+
+
+async def test_a_profile_without_credentials_then_the_local_cloud_again(
+    cloud: LocalCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """6: a profile without credentials says "load failed" and the table does not claim to
+    be loading; back on the local cloud the failure is gone without pressing ``r``.
+    (No network: botocore finds no credentials before sending anything.)"""
+    config = tmp_path / "aws-config"
+    config.write_text("[profile empty]\nregion = us-east-1\n", encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    app = make_app(cloud, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot, app)
+        browser = app.browser
+        assert browser is not None
+
+        def status() -> str:
+            return str(browser.query_one("#status").render())
+
+        app.switch_target("profile:empty")
+        await wait_until(pilot, lambda: "load failed" in status(), 15, "the failure")
+        await wait_loaded(pilot, app)
+        assert "Loading" not in browser.query_one(ImageTable).empty_text
+        while not isinstance(app.screen, BrowserScreen):  # the credentials error, if shown
+            await pilot.press("escape")
+            await pilot.pause()
+        app.switch_target("local")
+        await wait_until(pilot, lambda: app.session.is_local and app.session.ready, 30)
+        await wait_loaded(pilot, app)
+        await wait_until(pilot, lambda: "load failed" not in status(), 10, "no failure")
+        assert len(browser.index) > 0 and "image" in status()
 
 
 # -- 8. sort arrows on narrow columns; the filter written is the one previewed; HCL lines ----------

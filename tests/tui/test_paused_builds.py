@@ -13,7 +13,7 @@ import json
 import shutil
 import subprocess
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ import pytest
 
 from core.local.cloud import LocalCloud
 from core.templates import load
+from tests.engine import conftest as engine_fixtures
+from tests.engine.conftest import Instance
 from tests.tui.builds_support import BuildsTestApp, session_for, tagged_resources, wait_until
 from tui import build_runner
 from tui.build_runner import runs
@@ -30,6 +32,11 @@ from tui.screens.monitor import MonitorScreen
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs OpenSSH's ssh")
 
 FOCAL = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
+
+# the engine tests' fixtures that launch a test instance (a bastion here)
+engine_cloud = engine_fixtures.engine_cloud
+ec2 = engine_fixtures.ec2
+launch = engine_fixtures.launch
 
 
 def builder(**extra: Any) -> dict[str, Any]:
@@ -205,6 +212,55 @@ async def test_breakpoint_continue_and_s_on_a_running_build(
         state = run.states["debug"]
         assert state.status == "succeeded", state.error
         assert "after the breakpoint" in [text for _, text in state.log]
+
+
+async def test_the_shell_goes_through_the_templates_bastion(
+    instant: LocalCloud,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    launch: Callable[..., Instance],
+) -> None:
+    """``s`` at a breakpoint of a build that reaches its instance through ``ssh_bastion_*``:
+    the shell takes the same hop (a ProxyCommand with the bastion's own key, 0600, removed
+    with the rest after the shell)."""
+    bastion = launch()
+    bastion_key = tmp_path / "bastion_key"
+    bastion.key.write_private_key(bastion_key)
+    double = Terminal("echo from=${SSH_CONNECTION%% *}; id -un")
+    monkeypatch.setattr(build_runner, "run_in_terminal", double)
+    path = tmp_path / "debug.json"
+    template = builder(
+        ssh_bastion_host=bastion.host,
+        ssh_bastion_port=bastion.port,
+        ssh_bastion_username="ubuntu",
+        ssh_bastion_private_key_file=str(bastion_key),
+    )
+    provisioners = [{"type": "breakpoint", "note": "via the bastion"}]
+    path.write_text(json.dumps({"builders": [template], "provisioners": provisioners}))
+    app = start(instant, path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: showing(app, BreakpointModal), 90, "breakpoint")
+        await pilot.press("escape")
+        assert isinstance(app.screen, MonitorScreen)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: double.sessions, 60, "shell")
+        argv = double.argv[0]
+        [hop] = [a.removeprefix("ProxyCommand=") for a in argv if a.startswith("ProxyCommand=")]
+        assert f"ubuntu@{bastion.host}" in hop and f"-p {bastion.port}" in hop
+        hop_key = Path(hop.split(" -i ", 1)[1].split(" ", 1)[0])
+        assert hop_key.parent == Path(argv[argv.index("-i") + 1]).parent
+        assert double.sessions[0][-1] == "ubuntu"
+        if bastion.host != argv[-1].split("@", 1)[1]:
+            # the instance saw the session come from the bastion's private address
+            assert double.sessions[0][0] == f"from={bastion.describe()['PrivateIpAddress']}"
+        await wait_until(pilot, lambda: not hop_key.parent.exists(), 30, "the keys removed")
+        await pilot.press("p")
+        await wait_until(pilot, lambda: showing(app, BreakpointModal), 30, "panel")
+        await pilot.click("#breakpoint-continue")
+        run = runs(app)[0]
+        await wait_until(pilot, lambda: run.finished.is_set(), 90, "build")
+        assert run.states["debug"].status == "succeeded", run.states["debug"].error
+        assert tagged_resources(instant, run.states["debug"].build_id) == []
 
 
 def _remove(cloud: LocalCloud, kept: list[str]) -> None:

@@ -109,7 +109,7 @@ class EditorScreen(EditorFiles):
                     id="variables-box", classes="build-box", can_focus=False
                 ) as box:
                     box.border_title = "Variables"
-                    box.border_subtitle = "for this run only: the file keeps its defaults"
+                    box.border_subtitle = "this run only: file keeps defaults"
                     yield Vertical(id="editor-variables")
                 with Vertical(id="preview-box", classes="build-box") as box:
                     box.border_title = "Preview"
