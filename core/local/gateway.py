@@ -2,7 +2,10 @@
 
 Every AWS request passes through :class:`Gateway` before moto sees it: the
 fault plan may delay it or answer it with an AWS error; otherwise moto handles
-it under the cloud's lock, and afterwards the region's own images are saved.
+it, and afterwards the region's own images are saved. Only moto's handlers (the
+view functions that read and change its backends and render the answer) run
+under the cloud's lock: routing, request parsing and the WSGI work around them
+run in parallel across request threads (issue 16).
 
 Control endpoints (JSON, for tests and chaos runs in other processes):
 
@@ -19,6 +22,8 @@ another account's role included); STS DecodeAuthorizationMessage is answered her
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import io
 import json
 import logging
@@ -61,12 +66,69 @@ def _changes_registry(action: str, body: bytes) -> bool:
         return True
     return action in ("CreateTags", "DeleteTags") and (b"ami-" in body or b"snap-" in body)
 
+
 def request_scope(environ: dict[str, Any]) -> tuple[str, str]:
     """(service, region) from the SigV4 Authorization header; ec2/us-east-1 when unsigned."""
     match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if match is None:
         return "ec2", "us-east-1"
     return match.group(2), match.group(1)
+
+
+def _serialised(view: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
+    """A moto view function that runs under ``lock`` (moto's backends are not thread-safe)."""
+
+    @functools.wraps(view)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return view(*args, **kwargs)
+
+    return locked
+
+
+#: moto's own listing of its service folders, kept when :func:`install_moto_caches` replaces it
+_moto_listing: list[Callable[[], Iterable[str]]] = []
+
+
+@functools.lru_cache(maxsize=1)
+def _moto_modules() -> tuple[str, ...]:
+    """moto's service folders: moto lists its package directory (a stat per folder) on every
+    request to route it; the installed package does not change while the process runs."""
+    return tuple(_moto_listing[0]())
+
+
+_METHOD_NAMES: dict[type, tuple[tuple[int, ...], frozenset[str]]] = {}
+_METHOD_NAMES_LOCK = threading.Lock()
+
+
+def method_names(clazz: type) -> frozenset[str]:
+    """The function names of a moto response class (which actions it answers), cached.
+
+    moto runs ``inspect.getmembers`` over the class (a thousand attributes for EC2) on
+    every request. The cache entry is keyed by the sizes of the class's and its bases'
+    ``__dict__``: adding or removing a method (a patch that adds an action) changes one and
+    recomputes; replacing a method (moto_ext's patches) leaves the names as they were."""
+    key = tuple(len(vars(base)) for base in clazz.__mro__)
+    cached = _METHOD_NAMES.get(clazz)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    import inspect
+
+    names = frozenset(name for name, _ in inspect.getmembers(clazz, inspect.isfunction))
+    with _METHOD_NAMES_LOCK:
+        _METHOD_NAMES[clazz] = (key, names)
+    return names
+
+
+def install_moto_caches() -> None:
+    """Replace the two listings moto recomputes per request with cached ones (idempotent)."""
+    from moto import backends
+    from moto.core import responses
+
+    if backends.list_of_moto_modules is not _moto_modules:
+        _moto_listing[:] = [backends.list_of_moto_modules]
+        backends.list_of_moto_modules = _moto_modules  # patching moto's function: cached
+    responses.method_names_from_class = method_names  # type: ignore[assignment]  # patching moto's function: cached
 
 
 def error_body(service: str, code: str, message: str) -> bytes:
@@ -87,6 +149,11 @@ class Gateway:
     def __init__(self, cloud: LocalCloud, moto_app: Callable[..., Iterable[bytes]]) -> None:
         self.cloud = cloud
         self.moto_app = moto_app
+        install_moto_caches()
+        #: moto's dispatcher creates one Flask app per service: their view functions run
+        #: under the cloud's lock, the rest of a request outside it. Any other WSGI app is
+        #: called under the lock as a whole.
+        self._views_serialised = self._serialise_views(moto_app)
         #: the latest requests: service, action, region, the signing access key id, and for
         #: STS the parameters (what tests assert about AssumeRole); see GET /_amibake/requests
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG)
@@ -97,6 +164,21 @@ class Gateway:
         self.consistency = ConsistencyTracker(
             lambda: self.cloud.faults.consistency or self.cloud.latency.consistency
         )
+
+    def _serialise_views(self, moto_app: Any) -> bool:
+        create_app = getattr(moto_app, "create_app", None)
+        if create_app is None:
+            return False
+        lock = self.cloud.moto_lock
+
+        def create_serialised(service: str) -> Any:
+            app = create_app(service)
+            for endpoint, view in list(app.view_functions.items()):
+                app.view_functions[endpoint] = _serialised(view, lock)
+            return app
+
+        moto_app.create_app = create_serialised
+        return True
 
     def _note(self, environ: dict[str, Any], service: str, action: str, body: bytes) -> None:
         match = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -177,7 +259,8 @@ class Gateway:
             status_headers[:] = [status, headers]
             return lambda data: None
 
-        with self.cloud.moto_lock:
+        whole = contextlib.nullcontext() if self._views_serialised else self.cloud.moto_lock
+        with whole:
             try:
                 chunks = self.moto_app(environ, capture)
                 try:
@@ -191,8 +274,9 @@ class Gateway:
                 body = error_body(service, "InternalError", f"{action} failed in the local cloud")
                 start_response("500 Internal Server Error", [("Content-Type", "text/xml")])
                 return [body]
-            status, headers = status_headers
-            if service == "ec2" and status.startswith("2") and not action.startswith(_READ_ONLY):
+        status, headers = status_headers
+        if service == "ec2" and status.startswith("2") and not action.startswith(_READ_ONLY):
+            with self.cloud.moto_lock:  # what the call changed: saved and tracked
                 if action == "CopyImage":  # copy_image_limit counts the pending ones
                     copied = _IMAGE_ID.search(payload)
                     if copied is not None:

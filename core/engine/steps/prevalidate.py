@@ -4,6 +4,7 @@ profile, the AMI name."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from core.aws import AwsError
 from core.engine.access import describe_access
@@ -19,39 +20,74 @@ class PreValidateStep(Step):
     title = "Checking credentials, regions and the AMI name"
 
     async def run(self, ctx: BuildContext) -> None:
-        await warn_if_expiring(ctx)  # credentials that expire before the build ends (issue 10)
         access = describe_access(ctx.aws.target)
         if access:
             ctx.say(access)
-        if not ctx.builder.access.skip_credential_validation:
-            identity = await ctx.aws.caller_identity(ctx.region)
-            ctx.account_id = identity.get("Account")
-            ctx.say(f"Using account {ctx.account_id} in {ctx.region}")
-        wanted = [ctx.region, *ctx.builder.ami_regions]
-        missing: list[str] = []
-        if not ctx.builder.skip_region_validation:
-            regions = await ctx.aws.call(ctx.region, "DescribeRegions")
-            available = {r["RegionName"] for r in regions.get("Regions", [])}
-            missing = [r for r in wanted if r not in available]
-        if missing:
-            raise AmibakeError(
-                f"region(s) {', '.join(missing)} not available to this account "
-                "(not enabled, or not a commercial region)"
-            )
-        await self._instance_profile_exists(ctx)
-        if ctx.builder.skip_create_ami:
-            return
+        wanted = list(dict.fromkeys([ctx.region, *ctx.builder.ami_regions]))
+        # The checks are independent reads: they are sent together (issue 16), and what the
+        # build says and which failure it reports follow the order below (Packer's), never
+        # which answer came first. A check is awaited only once those before it passed.
+        expiring = asyncio.create_task(warn_if_expiring(ctx))  # issue 10
+        account = asyncio.create_task(self._account(ctx))
+        regions = asyncio.create_task(self._regions_available(ctx, wanted))
+        profile = asyncio.create_task(self._instance_profile_exists(ctx))
+        names = asyncio.create_task(self._names_taken(ctx, wanted, regions))
+        checks = (expiring, account, regions, profile, names)
+        try:
+            await expiring
+            await account
+            if not ctx.builder.access.skip_credential_validation:
+                ctx.say(f"Using account {ctx.account_id} in {ctx.region}")
+            await regions
+            await profile
+            taken = await names
+        finally:
+            _stop(checks)  # after a failure (or a cancel) the later checks stop
         force = ctx.builder.force_deregister or ctx.options.force
-        taken = await asyncio.gather(*(self._image_named(ctx, r) for r in dict.fromkeys(wanted)))
-        for region, image_id in zip(dict.fromkeys(wanted), taken, strict=True):
-            if image_id is None:
-                continue
+        for region, image_id in taken:
             if not force:
                 raise AmibakeError(
                     f"an AMI named {ctx.builder.ami_name!r} already exists in {region} "
                     f"({image_id}); set force_deregister or use --force"
                 )
             ctx.say(f"AMI {image_id} in {region} has the same name and will be replaced (force)")
+
+    @staticmethod
+    async def _account(ctx: BuildContext) -> None:
+        if ctx.builder.access.skip_credential_validation:
+            return
+        identity = await ctx.aws.caller_identity(ctx.region)
+        ctx.account_id = identity.get("Account")
+
+    @staticmethod
+    async def _regions_available(ctx: BuildContext, wanted: list[str]) -> None:
+        if ctx.builder.skip_region_validation:
+            return
+        regions = await ctx.aws.call(ctx.region, "DescribeRegions")
+        available = {r["RegionName"] for r in regions.get("Regions", [])}
+        missing = [r for r in wanted if r not in available]
+        if missing:
+            raise AmibakeError(
+                f"region(s) {', '.join(missing)} not available to this account "
+                "(not enabled, or not a commercial region)"
+            )
+
+    async def _names_taken(
+        self, ctx: BuildContext, wanted: list[str], regions: asyncio.Task[None]
+    ) -> list[tuple[str, str]]:
+        """(region, image id) of the AMIs that already have the build's AMI name. The build's
+        own region is asked at once; the ``ami_regions`` once the regions check passed (a
+        region that does not exist would only answer after the client's retries)."""
+        if ctx.builder.skip_create_ami:
+            return []
+        here = asyncio.create_task(self._image_named(ctx, ctx.region))
+        try:
+            await asyncio.shield(regions)  # its own failure is reported by its own check
+            others = await asyncio.gather(*(self._image_named(ctx, r) for r in wanted[1:]))
+            found = [await here, *others]
+        finally:
+            _stop((here,))
+        return [(r, image_id) for r, image_id in zip(wanted, found, strict=True) if image_id]
 
     @staticmethod
     async def _instance_profile_exists(ctx: BuildContext) -> None:
@@ -76,3 +112,13 @@ class PreValidateStep(Step):
             key_of=lambda image: [str(image.get("Name", ""))], Owners=["self"],
         )  # fmt: skip
         return str(images[0]["ImageId"]) if images else None
+
+
+def _stop(tasks: tuple[asyncio.Task[Any], ...]) -> None:
+    """Cancel the checks still running; an outcome nobody awaited is read here (so asyncio
+    does not log it as never retrieved): only the first failure in order is reported."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()
