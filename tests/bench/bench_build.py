@@ -173,8 +173,13 @@ def cloud_process(data_dir: Path) -> Iterator[tuple[str, int]]:
 def measure(
     endpoint: str, ssh_port: int | None, directory: Path, many: int = 20
 ) -> tuple[Run, Run]:
+    # Between runs, one window of the process's Describe budget passes, so that each
+    # measured run starts with the budget a fresh process has (the warm-up's last calls
+    # would otherwise hold the first turns of the next run).
     asyncio.run(timed_builds(endpoint, ssh_port, template(directory, 1)))  # warm-up
+    time.sleep(core.budget.DESCRIBE_WINDOW)
     one = asyncio.run(timed_builds(endpoint, ssh_port, template(directory, 1)))
+    time.sleep(core.budget.DESCRIBE_WINDOW)
     twenty = asyncio.run(timed_builds(endpoint, ssh_port, template(directory, many)))
     return one, twenty
 
