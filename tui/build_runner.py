@@ -28,11 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
-import json
-import os
 import signal
-import sys
 import time
 import weakref
 from collections import deque
@@ -44,20 +40,12 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from core.errors import UsageError
-from core.events import (
-    BreakpointReached,
-    BreakpointResumed,
-    BuildFinished,
-    BuildStarted,
-    DecisionMade,
-    Event,
-    LogLines,
-    ShellReady,
-    StepPaused,
-    event_from_dict,
-)
+from core.events import BuildStarted, Event, LogLines, ShellReady
+from tui.build_channel import CommandChannel
+from tui.build_child import child_command, child_environment, collect_stderr, event_batches
 from tui.build_state import BuildState
 from tui.child_files import hidden_copy, write_var_file
+from tui.collector import hold_collector, release_collector
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -68,10 +56,6 @@ if TYPE_CHECKING:
 
 #: How often batched events reach the UI (seconds).
 FLUSH_INTERVAL = 0.1
-
-#: Bytes read from the child's stdout at a time; a ``log_lines`` event can be far larger
-#: than one read (it is reassembled), and many small events arrive in one read.
-READ_CHUNK = 1 << 20
 
 #: Lines of the child's stderr kept for error messages.
 STDERR_LINES = 50
@@ -98,7 +82,7 @@ class BuildRunUpdated(Message):
         self.finished = finished
 
 
-class BuildRun:
+class BuildRun(CommandChannel):
     """One launch of a template's builders on a target, in a child process."""
 
     def __init__(
@@ -116,6 +100,7 @@ class BuildRun:
     ) -> None:
         from core.engine.build import planned_steps, select_builders
 
+        super().__init__()
         self.spec = spec
         self.target = target
         self.ssh_port = ssh_port
@@ -150,11 +135,6 @@ class BuildRun:
         self.worker: Worker[None] | None = None
         #: builder name -> its build id, once started
         self.build_id_of: dict[str, str] = {}
-        #: builder name -> the failed step waiting for a decision (--on-error ask)
-        self.paused: dict[str, StepPaused] = {}
-        #: builder name -> the breakpoint it waits at
-        self.breakpoints: dict[str, BreakpointReached] = {}
-        self._shells: dict[str, asyncio.Future[ShellReady]] = {}
 
     # -- public -----------------------------------------------------------------------------
 
@@ -216,116 +196,26 @@ class BuildRun:
             return False
         return True
 
-    # -- the command channel (the child's stdin; tui/cli/build_commands.py) ------------------
-
-    def send(self, command: Mapping[str, Any]) -> bool:
-        """Write one JSON command to the child; False when it is not there to read it."""
-        process = self._process
-        if process is None or process.returncode is not None or process.stdin is None:
-            return False
-        if process.stdin.is_closing():
-            return False
-        process.stdin.write(json.dumps(dict(command)).encode() + b"\n")
-        return True
-
-    def decide(self, build: str, choice: str) -> bool:
-        """Answer the paused build ``build``: retry, cleanup or abort."""
-        paused = self.paused.get(build)
-        if paused is None or choice not in paused.choices:
-            return False
-        if choice == "retry":
-            self._refresh_copy()
-        return self.send({"command": "decide", "key": paused.key, "choice": choice})
-
-    def continue_breakpoint(self, build: str) -> bool:
-        reached = self.breakpoints.get(build)
-        if reached is None:
-            return False
-        return self.send({"command": "continue", "key": reached.key})
-
-    async def shell(self, build: str) -> ShellReady:
-        """The ``ssh`` command line for the instance of ``build`` (from the child, which holds
-        the temporary key); the caller removes ``directory`` once the shell is over."""
-        build_id = self.build_id_of.get(build)
-        if build_id is None or not self.running:
-            return ShellReady(build=build, build_id="", error="the build is not running")
-        future = self._shells.get(build_id)
-        if future is None or future.done():
-            future = asyncio.get_running_loop().create_future()
-            self._shells[build_id] = future
-            if not self.send({"command": "shell", "build_id": build_id}):
-                self._shells.pop(build_id, None)
-                return ShellReady(build=build, build_id=build_id, error="the build is over")
-        try:
-            return await asyncio.shield(future)
-        finally:
-            self._shells.pop(build_id, None)
-
-    def _refresh_copy(self) -> None:
-        """A retry reads the template again: the child builds a hidden copy of the editor's text,
-        so the copy takes what the file on disk says now (the fix, saved)."""
-        if self._temporary is None or self.template_path is None:
-            return
-        with contextlib.suppress(OSError):
-            self._temporary.write_bytes(self.template_path.read_bytes())
-
-    def _track(self, event: Event) -> None:
-        kind = type(event)
-        if kind is StepPaused:
-            assert isinstance(event, StepPaused)
-            self.paused[event.build] = event
-        elif kind is DecisionMade or kind is BuildFinished:
-            self.paused.pop(event.build, None)
-            if kind is BuildFinished:
-                self.breakpoints.pop(event.build, None)
-        elif kind is BreakpointReached:
-            assert isinstance(event, BreakpointReached)
-            self.breakpoints[event.build] = event
-        elif kind is BreakpointResumed:
-            self.breakpoints.pop(event.build, None)
+    # the command channel (send, decide, continue_breakpoint, shell): tui/build_channel.py
 
     # -- the child process ------------------------------------------------------------------
 
     def command(self, template: Path) -> list[str]:
         """The child's command line for building ``template``."""
-        argv = [sys.executable, "-m", "tui", "build", "--json", "--on-error", self.on_error]
-        if self.force:
-            argv.append("--force")
-        if len(self.builders) != len(self.spec.builders):
-            for builder in self.builders:
-                argv += ["--only", builder.name]
-        if self.ssh_port is not None:
-            argv += ["--ssh-port", str(self.ssh_port)]
-        if self.target.profile:
-            argv += ["--profile", self.target.profile]
-        if self._var_file is not None:
-            argv += ["--var-file", str(self._var_file)]
-        argv.append(str(template))
-        return argv
+        every = len(self.builders) == len(self.spec.builders)
+        return child_command(
+            template,
+            on_error=self.on_error,
+            force=self.force,
+            only=() if every else [b.name for b in self.builders],
+            ssh_port=self.ssh_port,
+            profile=self.target.profile,
+            var_file=self._var_file,
+        )
 
     def environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The child's environment: ours (AMIBAKE_HOME...) with AWS_* set for the target.
-
-        A target with its own keys (the local cloud) gets nothing of our AWS set-up: no
-        stray credentials, profile, config file or endpoint. The variables the user set
-        (editor form, rerun) go in a private var-file (see :meth:`_write_var_file`), not
-        here: legacy JSON templates read no ``PKR_VAR_*``, as in Packer.
-        """
-        env = dict(os.environ if base is None else base)
-        target = self.target
-        if target.access_key_id:
-            for name in [n for n in env if n.startswith("AWS_")]:
-                del env[name]
-            env["AWS_ACCESS_KEY_ID"] = target.access_key_id
-            env["AWS_SECRET_ACCESS_KEY"] = target.secret_access_key or ""
-            env["AWS_CONFIG_FILE"] = os.devnull
-            env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-            env["AWS_EC2_METADATA_DISABLED"] = "true"
-        if target.endpoint_url:
-            env["AWS_ENDPOINT_URL"] = target.endpoint_url
-        if self.region:
-            env["AWS_DEFAULT_REGION"] = self.region
-        return env
+        """The child's environment for the run's target and region (see child_environment)."""
+        return child_environment(self.target, self.region, base)
 
     def _write_var_file(self) -> Path | None:
         """The user's variables in a private var-file for ``--var-file`` (removed by _finish)."""
@@ -358,7 +248,7 @@ class BuildRun:
             process.send_signal(signal.SIGTERM)
 
     async def _main(self) -> None:
-        _hold_collector()
+        hold_collector()
         try:
             await self._run_child()
         except asyncio.CancelledError:
@@ -411,25 +301,10 @@ class BuildRun:
         self.returncode = await process.wait()
 
     async def _read_events(self, stdout: asyncio.StreamReader) -> None:
-        buffer = bytearray()
-        while chunk := await stdout.read(READ_CHUNK):
-            buffer += chunk
-            end = buffer.rfind(b"\n")
-            if end < 0:
-                continue  # inside one large event
-            complete = bytes(buffer[:end])
-            del buffer[: end + 1]
-            self._apply_lines(complete.split(b"\n"))
-        if buffer.strip():
-            self._apply_lines([bytes(buffer)])
+        async for events in event_batches(stdout):
+            self._apply(events)
 
-    def _apply_lines(self, raw_lines: list[bytes]) -> None:
-        events: list[Event] = []
-        for raw in raw_lines:
-            try:
-                events.append(event_from_dict(json.loads(raw)))
-            except (ValueError, KeyError, TypeError):
-                continue  # not an event (a stray print): the child's stderr has its words
+    def _apply(self, events: list[Event]) -> None:
         states, pending = self.states, self._pending
         for event in events:
             if type(event) is LogLines:
@@ -440,9 +315,7 @@ class BuildRun:
                 continue
             if type(event) is ShellReady:
                 assert isinstance(event, ShellReady)
-                waiter = self._shells.get(event.build_id)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(event)
+                self._answer_shell(event)
                 continue  # an answer, not part of the build's story
             self._track(event)
             if type(event) is BuildStarted:
@@ -459,10 +332,7 @@ class BuildRun:
             pending.append(event)
 
     async def _read_stderr(self, stderr: asyncio.StreamReader) -> None:
-        while line := await stderr.readline():
-            text = line.decode("utf-8", "replace").strip()
-            if text:
-                self._stderr.append(text)
+        await collect_stderr(stderr, self._stderr)
 
     def _child_over(self, returncode: int | None) -> None:
         """Builds the child never finished: cancelled if we asked, else failed with its words."""
@@ -485,11 +355,7 @@ class BuildRun:
                 state.version += 1
 
     def _finish(self) -> None:
-        for waiter in self._shells.values():
-            if not waiter.done():
-                waiter.set_result(ShellReady(build="", build_id="", error="the build is over"))
-        self.paused.clear()
-        self.breakpoints.clear()
+        self._close_channel()
         if self._var_file is not None:
             with contextlib.suppress(OSError):
                 self._var_file.unlink()
@@ -503,7 +369,7 @@ class BuildRun:
             repoint_records(self._build_ids, original)
         self.finished.set()
         self._flush(final=True)
-        _release_collector()
+        release_collector()
 
     # -- batching ---------------------------------------------------------------------------
 
@@ -528,33 +394,6 @@ class BuildRun:
             if pump is None:
                 continue
             pump.post_message(BuildRunUpdated(self, events or [], lines, final))
-
-
-# -- the garbage collector during a flood ------------------------------------------------------
-
-_HOLDS = 0
-
-
-def _hold_collector() -> None:
-    """Keep the objects alive now (the app, its screens, modules) out of full collections.
-
-    During an output flood the UI process allocates hundreds of thousands of small
-    objects a second (the lines of the panes), so full collections come every few
-    hundred milliseconds; each would walk every object of the app, a pause of ~85 ms
-    a key press waits behind. Frozen (``gc.freeze``), those objects are skipped and a
-    full collection costs what the build's own objects cost. They are handed back
-    to the collector (``gc.unfreeze``) when no run is left.
-    """
-    global _HOLDS
-    _HOLDS += 1
-    gc.freeze()
-
-
-def _release_collector() -> None:
-    global _HOLDS
-    _HOLDS = max(0, _HOLDS - 1)
-    if _HOLDS == 0:
-        gc.unfreeze()
 
 
 # -- a shell on a build's instance -------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
@@ -26,104 +26,26 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
-from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from core.catalog import CatalogIndex, ImageRecord
-
-
-class Column(NamedTuple):
-    key: str  # a core.catalog.SORT_KEYS key
-    label: str
-    width: int  # 0: takes the remaining width
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("name", "Name", 0),
-    Column("id", "Image id", 21),
-    Column("owner", "Owner", 15),
-    Column("arch", "Arch", 6),
-    Column("created", "Created", 10),
-    Column("root", "Root", 4),
-    Column("virt", "Virt", 4),
-    Column("deprecation", "Depr. on", 10),
+from tui.widgets.image_columns import (
+    COLUMNS,
+    DROP_ORDER,
+    GAP,
+    MIN_NAME_WIDTH,
+    Column,
+    cell_text,
+    elide_middle,
 )
-#: When the name would get narrower than this, columns are dropped in DROP_ORDER.
-MIN_NAME_WIDTH = 36
-DROP_ORDER = ("virt", "root", "deprecation", "owner", "arch")
-GAP = 1
+from tui.widgets.steady_scrollbar import SteadyScrollBar
+
+#: The re-exports keep the names other modules import from here.
+__all__ = ["COLUMNS", "Column", "ImageTable", "SteadyScrollBar", "elide_middle"]
+
+#: Rendered rows kept (row, width, cursor).
 CACHE_SIZE = 512
-
-
-def elide_middle(text: str, width: int) -> str:
-    """``text`` in ``width`` cells, cut in the middle when too long: the end of an image name
-    (version, serial, date) tells images apart, so its last path segment stays whole when it
-    fits, else the end keeps two thirds of the room."""
-    if width <= 0:
-        return ""
-    if len(text) <= width:
-        return text
-    if width < 8:
-        return text[: width - 1] + "…"
-    head_path, _slash, last = text.rpartition("/")
-    if head_path and len(last) + 2 <= width:
-        # the last path segment (series, version, arch, serial) whole; the path's start before
-        return text[: width - len(last) - 2] + "…/" + last
-    tail = (width - 1) * 2 // 3
-    head = width - 1 - tail
-    return text[:head] + "…" + text[len(text) - tail :]
-
-
-def _cell(record: ImageRecord, key: str) -> str:
-    if key == "name":
-        return record.name
-    if key == "id":
-        return record.image_id
-    if key == "owner":
-        return record.owner
-    if key == "arch":
-        return record.architecture
-    if key == "created":
-        return record.creation_date[:10]
-    if key == "root":
-        return "ebs" if record.root_device_type == "ebs" else "inst"
-    if key == "virt":
-        return "hvm" if record.virtualization_type == "hvm" else "pv"
-    if key == "deprecation":
-        return record.deprecation_time[:10] if record.deprecation_time else ""
-    return ""
-
-
-class SteadyScrollBar(ScrollBar):
-    """A scrollbar that reuses its lines while it looks the same.
-
-    Each filter keystroke changes the table's row count, which makes Textual render its
-    scrollbar again, line by line, though with thousands of rows the thumb stays one cell
-    at the top. This one renders through Textual as usual, and keeps the result for the
-    bar's actual segments (thumb and track cells, colours), the size and the filters.
-    """
-
-    _steady: tuple[tuple[object, ...], list[Strip]] | None = None
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        renderable = self.render()
-        if type(renderable) is not ScrollBarRender or not self.vertical:
-            return super().render_lines(crop)
-        height, width = self.size.height, self.size.width
-        bar = ScrollBarRender.render_bar(  # the cells only: the colours are in the style
-            size=height,
-            virtual_size=renderable.virtual_size,
-            window_size=renderable.window_size,
-            position=renderable.position,
-            thickness=width,
-        )
-        key = (renderable.style, tuple(bar.segments), height, width, *self.get_line_filters())
-        if self._steady is None or self._steady[0] != key:
-            self._steady = (key, super().render_lines(self.size.region))
-        lines = self._steady[1][crop.y : crop.bottom]
-        if crop.column_span != (0, width):
-            lines = [line.crop(crop.x, crop.right) for line in lines]
-        return lines
 
 
 class ImageTable(ScrollView, can_focus=True):
@@ -543,7 +465,7 @@ class ImageTable(ScrollView, can_focus=True):
         segments: list[Segment] = []
         gap = Segment(" " * GAP, base)
         for column, column_width in self._layout(width):
-            text = _cell(record, column.key)
+            text = cell_text(record, column.key)
             if column.key == "name":
                 text = elide_middle(text, column_width)
             segments.append(
