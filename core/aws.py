@@ -31,11 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core import budget
-from core.errors import AmibakeError
+from amibake.core import budget
+from amibake.core.errors import AmibakeError
 
 if TYPE_CHECKING:
-    from core.model import AssumeRole
+    from amibake.core.model import AssumeRole
 
 _T = TypeVar("_T")
 
@@ -86,7 +86,7 @@ class CredentialsError(AwsError):
 class Target:
     """Where API calls go. Empty fields mean boto3's normal chain (env, profiles, SSO).
 
-    The secret fields never appear in a repr; :func:`core.engine.access.ledger_record`
+    The secret fields never appear in a repr; :func:`amibake.core.engine.access.ledger_record`
     says what of a target may be written down (never a secret).
     """
 
@@ -151,7 +151,7 @@ class Aws:
         self._lock = threading.Lock()
         self._session: Any = None
         self._key = target_key(self.target)
-        #: the access options this client was made for (core.engine.access.builder_aws)
+        #: the access options this client was made for (amibake.core.engine.access.builder_aws)
         self.access: Any = None
         #: the target those options refined
         self.base_target: Target | None = None

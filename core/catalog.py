@@ -3,7 +3,7 @@
 UI-free. The browser asks three things of it:
 
 * :func:`fetch_pages` pages through ``DescribeImages`` for one owner preset via the
-  async :class:`core.aws.Aws` facade, yielding each page as soon as it arrives so the
+  async :class:`amibake.core.aws.Aws` facade, yielding each page as soon as it arrives so the
   first rows show while the rest load.
 * :class:`CatalogCache` keeps each (target, region, owner) listing on disk under the
   platformdirs cache dir with the time it was fetched, so reopening is instant and
@@ -42,12 +42,12 @@ from operator import add
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import paths
-from core.owners import owner_label
+from amibake.core import paths
+from amibake.core.owners import owner_label
 
 if TYPE_CHECKING:
-    from core.aws import Aws
-    from core.settings import OwnerPreset
+    from amibake.core.aws import Aws
+    from amibake.core.settings import OwnerPreset
 
 CACHE_VERSION = 2
 PAGE_SIZE = 1000

@@ -1,10 +1,10 @@
 """The data-source resolver of a build's target: the local cloud or an AWS profile.
 
-:class:`AwsResolver` answers :class:`core.templates.datasources.DataSourceResolver`
+:class:`AwsResolver` answers :class:`amibake.core.templates.datasources.DataSourceResolver`
 with synchronous boto3 calls (data sources are evaluated while the template
 loads, before any event loop runs), through the same clients, endpoint and
-retry settings as the engine (:class:`core.aws.Aws`). Errors are the engine's
-one-line :class:`~core.aws.AwsError`.
+retry settings as the engine (:class:`amibake.core.aws.Aws`). Errors are the engine's
+one-line :class:`~amibake.core.aws.AwsError`.
 
 ``http`` data sources make a real GET on AWS targets. On the local cloud, which
 has no internet, only loopback URLs are fetched; any other URL is a clear error
@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.aws import Aws, Target, map_error
-from core.model import AccessConfig
-from core.templates.datasources import DataSourceError
+from amibake.core.aws import Aws, Target, map_error
+from amibake.core.model import AccessConfig
+from amibake.core.templates.datasources import DataSourceError
 
 HTTP_TIMEOUT = 30.0
 
@@ -76,7 +76,7 @@ class AwsResolver:
             return self
         child = self._children.get(access)
         if child is None:
-            from core.engine.access import access_target
+            from amibake.core.engine.access import access_target
 
             def target() -> Target:
                 return access_target(self.target(), access)
@@ -180,20 +180,20 @@ def resolver_for(
 ) -> AwsResolver:
     """The resolver for a headless command's target.
 
-    ``local_cloud``: a started :class:`~core.local.cloud.LocalCloud`, or a
+    ``local_cloud``: a started :class:`~amibake.core.local.cloud.LocalCloud`, or a
     callable starting one on first use. Otherwise a profile (boto3's chain when
     ``None``) and an optional endpoint. ``region`` defaults to the profile's or
     the environment's region, else ``us-east-1``.
     """
     if local_cloud is not None:
-        from core.targets import local_target
+        from amibake.core.targets import local_target
 
         def target_of_cloud() -> Target:
             return local_target(local_cloud() if callable(local_cloud) else local_cloud)
 
         return AwsResolver(target_of_cloud, region or "us-east-1", local=True)
     if region is None:
-        from core.targets import DEFAULT_REGION, profile_region
+        from amibake.core.targets import DEFAULT_REGION, profile_region
 
         region = profile_region(profile) or DEFAULT_REGION
     return AwsResolver(Target(profile=profile, endpoint_url=endpoint_url), region)

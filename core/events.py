@@ -125,7 +125,7 @@ class BuildFinished(Event):
 class BreakpointReached(Event):
     """A ``breakpoint`` provisioner paused the build.
 
-    The build goes on once ``core.engine.provisioners.breakpoint.resume(key)`` is called
+    The build goes on once ``amibake.core.engine.provisioners.breakpoint.resume(key)`` is called
     (headless: Enter on standard input). ``connect`` tells how to reach the instance.
     """
 
@@ -148,7 +148,7 @@ class BreakpointResumed(Event):
 class StepPaused(Event):
     """A step failed and the build waits for a decision (``--on-error ask``).
 
-    The build goes on once ``core.engine.decisions.decide(key, choice)`` is called with
+    The build goes on once ``amibake.core.engine.decisions.decide(key, choice)`` is called with
     one of ``choices`` ("retry", "cleanup", "abort"); "shell" means the instance can be
     reached meanwhile (the front end opens it and the build keeps waiting).
     """

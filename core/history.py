@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from core import paths
-from core.events import (
+from amibake.core import paths
+from amibake.core.events import (
     ArtifactCreated,
     BuildFinished,
     BuildStarted,
@@ -32,7 +32,7 @@ from core.events import (
     StepStarted,
     event_from_dict,
 )
-from core.model import BuildSpec, ManifestPostProcessor
+from amibake.core.model import BuildSpec, ManifestPostProcessor
 
 #: Seconds between flushes of a build's files while only output lines arrive.
 FLUSH_INTERVAL = 0.2
@@ -249,9 +249,9 @@ def rerun_spec(record: BuildRecord) -> tuple[BuildSpec, Path, list[str]]:
 
     Returns (spec, path, names of sensitive variables left at their defaults).
     """
-    from core.errors import UsageError
-    from core.model import REDACTED
-    from core.templates import load
+    from amibake.core.errors import UsageError
+    from amibake.core.model import REDACTED
+    from amibake.core.templates import load
 
     if not record.template:
         raise UsageError("this build was started from an unsaved template; open it in the editor")

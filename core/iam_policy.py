@@ -3,7 +3,7 @@
 ``amibake iam-policy`` prints :func:`policy_document` and the README carries it. A test
 records the calls a real build makes on the local cloud and checks each is in the table, and
 another builds with exactly this policy enforced by the local cloud
-(:class:`core.local.gateway.Gateway`).
+(:class:`amibake.core.local.gateway.Gateway`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ finds the builds whose process is gone and whose resources were not all
 deleted; ``amibake sweep`` finishes their cleanup.
 
 Every temporary resource also carries amibake's tags (see
-:mod:`core.engine.context`), so a sweep finds it even when its ledger row has
+:mod:`amibake.core.engine.context`), so a sweep finds it even when its ledger row has
 no id yet (the process died between the call and its answer).
 """
 
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import paths
-from core.errors import AmibakeError
+from amibake.core import paths
+from amibake.core.errors import AmibakeError
 
 if TYPE_CHECKING:
-    from core.aws import Target
+    from amibake.core.aws import Target
 
 SCHEMA_VERSION = 1
 

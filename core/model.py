@@ -1,6 +1,6 @@
 """The typed, frozen build specification every template format loads into.
 
-:func:`core.templates.load` turns a Packer JSON, Packer HCL2 or amibake TOML
+:func:`amibake.core.templates.load` turns a Packer JSON, Packer HCL2 or amibake TOML
 template into a :class:`BuildSpec`. Everything here is already interpolated and
 validated: the engine never sees ``{{user `x`}}`` or ``var.x``, only values.
 

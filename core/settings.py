@@ -47,8 +47,8 @@ from typing import Any
 
 import tomli_w
 
-from core import paths
-from core.owners import PUBLISHER_ACCOUNTS
+from amibake.core import paths
+from amibake.core.owners import PUBLISHER_ACCOUNTS
 
 SETTINGS_FILE = "settings.toml"
 MAX_RECENT_TEMPLATES = 10

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import asyncssh
 
-from core.errors import AmibakeError
+from amibake.core.errors import AmibakeError
 
 __all__ = [
     "BastionSettings",

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from core.aws import Aws, AwsError
-from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
-from core.engine.steps.iam_profile import delete_instance_profile, delete_role
-from core.engine.steps.spot import LIVE_FLEET_STATES, delete_fleet
-from core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
-from core.errors import UsageError
-from core.ledger import Ledger, LedgerBuild
-from core.paths import state_dir
+from amibake.core.aws import Aws, AwsError
+from amibake.core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
+from amibake.core.engine.steps.iam_profile import delete_instance_profile, delete_role
+from amibake.core.engine.steps.spot import LIVE_FLEET_STATES, delete_fleet
+from amibake.core.engine.waiters import AMI_GONE, PollPolicy, delete_when_free, poll
+from amibake.core.errors import UsageError
+from amibake.core.ledger import Ledger, LedgerBuild
+from amibake.core.paths import state_dir
 
 #: deletion order (a role goes before its instance profile: deleting it detaches it)
 KINDS = (

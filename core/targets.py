@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.aws import Aws, AwsError, CredentialsError, Target
-from core.settings import LOCAL_TARGET
+from amibake.core.aws import Aws, AwsError, CredentialsError, Target
+from amibake.core.settings import LOCAL_TARGET
 
 if TYPE_CHECKING:
-    from core.local.cloud import LocalCloud
+    from amibake.core.local.cloud import LocalCloud
 
 DEFAULT_REGION = "us-east-1"
 
@@ -54,7 +54,7 @@ def local_target(cloud: LocalCloud) -> Target:
     The one place that builds it (the app's session, ``amibake build --local`` and the
     data-source resolver all use this).
     """
-    from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+    from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
     return Target(
         endpoint_url=cloud.endpoint_url,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.local.cloud import LocalCloud
+from amibake.core.local.cloud import LocalCloud
 from tests.isolation import isolate
 
 

@@ -1,4 +1,4 @@
-"""core.catalog: wildcard/fuzzy filtering, facets, sorting, narrowing, the disk cache."""
+"""amibake.core.catalog: wildcard/fuzzy filtering, facets, sorting, narrowing, the disk cache."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import fnmatch
 import random
 from pathlib import Path
 
-from core.catalog import (
+from amibake.core.catalog import (
     CatalogCache,
     CatalogIndex,
     Facets,
@@ -14,7 +14,7 @@ from core.catalog import (
     name_wildcard,
     source_ami_filter,
 )
-from core.local.images import catalog_for_region
+from amibake.core.local.images import catalog_for_region
 from tests.bench.synthetic_images import api_image
 
 

@@ -11,18 +11,23 @@ import pkgutil
 import subprocess
 import sys
 
-import core
+import amibake.core
 
 CHECK = """
 import importlib, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'tui'))))
+ui = [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')]
+ui += [m for m in sys.modules if m.split('.')[:2] == ['amibake', 'tui']]
+print(' '.join(sorted(ui)))
 """
 
 
 def core_modules() -> list[str]:
-    return ["core"] + [info.name for info in pkgutil.walk_packages(core.__path__, prefix="core.")]
+    return ["amibake.core"] + [
+        info.name
+        for info in pkgutil.walk_packages(amibake.core.__path__, prefix="amibake.core.")
+    ]
 
 
 def leaked_by(*modules: str) -> str:
@@ -35,7 +40,7 @@ def leaked_by(*modules: str) -> str:
 
 def test_core_has_modules() -> None:
     # Guards the test below against walking an empty package and passing vacuously.
-    assert "core.local.cloud" in core_modules()
+    assert "amibake.core.local.cloud" in core_modules()
 
 
 def test_no_core_module_imports_the_ui() -> None:

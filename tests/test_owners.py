@@ -6,10 +6,10 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from core.local.cloud import LocalCloud
-from core.owners import EC2_OWNER_ALIASES, OWNER_NAMES, PUBLISHER_ACCOUNTS, owner_matches
-from core.settings import BUILTIN_OWNER_PRESETS
-from core.templates import schema
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.owners import EC2_OWNER_ALIASES, OWNER_NAMES, PUBLISHER_ACCOUNTS, owner_matches
+from amibake.core.settings import BUILTIN_OWNER_PRESETS
+from amibake.core.templates import schema
 
 CANONICAL = "099720109477"
 

@@ -1,10 +1,10 @@
-"""core.settings: TOML round trip; a broken file gives defaults and is never overwritten."""
+"""amibake.core.settings: TOML round trip; a broken file gives defaults and is never overwritten."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.settings import BUILTIN_OWNER_PRESETS, Settings
+from amibake.core.settings import BUILTIN_OWNER_PRESETS, Settings
 
 
 def test_round_trip(tmp_path: Path) -> None:

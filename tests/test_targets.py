@@ -1,4 +1,4 @@
-"""core.targets: profiles from the AWS files, the default target, credential messages."""
+"""amibake.core.targets: profiles from the AWS files, the default target, credential messages."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core.aws import Aws, CredentialsError, Target
-from core.local.cloud import LocalCloud
-from core.targets import check_credentials, default_target, list_regions, list_targets
+from amibake.core.aws import Aws, CredentialsError, Target
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.targets import check_credentials, default_target, list_regions, list_targets
 
 
 def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
@@ -65,7 +65,7 @@ async def test_credential_messages(
 def test_the_app_refuses_an_unknown_profile_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tui.cli import main
+    from amibake.tui.cli import main
 
     write_config(tmp_path, monkeypatch, "[profile dev]\nregion = us-east-1\n[profile prod]\n")
     assert main(["--profile", "nope"]) == 2

@@ -1,9 +1,9 @@
 """The amibake terminal app: target and region, the AMI browser, and the way to the rest.
 
-``AmibakeApp`` owns ``app.session`` (:mod:`tui.session`): the target (the embedded
+``AmibakeApp`` owns ``app.session`` (:mod:`amibake.tui.session`): the target (the embedded
 local cloud or an AWS profile) and the region every screen works in. Switching
 either never needs a restart: the app replaces the session's fields and tells
-every screen with :class:`tui.session.SessionChanged`.
+every screen with :class:`amibake.tui.session.SessionChanged`.
 
 The local cloud starts in-process in a worker thread when it is the target (about
 two seconds) and stops when the app exits; a local cloud already running in the
@@ -27,19 +27,19 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.signal import Signal
 
-from core.aws import Target
-from core.catalog import CatalogCache
-from core.errors import AmibakeError
-from core.settings import LOCAL_TARGET, Settings
-from core.targets import TargetInfo, default_target, list_targets, local_target
-from tui.host import BuildsHost
-from tui.keymap import unknown_keymap_ids
-from tui.modals.recovery import offer_recovery
-from tui.session import Session, SessionChanged, UseAsSource
+from amibake.core.aws import Target
+from amibake.core.catalog import CatalogCache
+from amibake.core.errors import AmibakeError
+from amibake.core.settings import LOCAL_TARGET, Settings
+from amibake.core.targets import TargetInfo, default_target, list_targets, local_target
+from amibake.tui.host import BuildsHost
+from amibake.tui.keymap import unknown_keymap_ids
+from amibake.tui.modals.recovery import offer_recovery
+from amibake.tui.session import Session, SessionChanged, UseAsSource
 
 if TYPE_CHECKING:
-    from core.local.cloud import LocalCloud
-    from tui.screens.browser import BrowserScreen
+    from amibake.core.local.cloud import LocalCloud
+    from amibake.tui.screens.browser import BrowserScreen
 
 # Regions offered before DescribeRegions has answered (and if it cannot).
 FALLBACK_REGIONS = (
@@ -92,7 +92,7 @@ class AmibakeCommands(Provider):
                     )
                 )
         if session.is_local:
-            from core.local.latency import PROFILES
+            from amibake.core.local.latency import PROFILES
 
             for name, profile in PROFILES.items():
                 if name != app.settings.latency:
@@ -163,7 +163,7 @@ class AmibakeApp(BuildsHost):
         recover: bool = True,
     ) -> None:
         """``target``: ``"local"`` or ``"profile:NAME"`` (default: remembered, else chosen
-        by :func:`core.targets.default_target`). ``cloud``: a running local cloud to use
+        by :func:`amibake.core.targets.default_target`). ``cloud``: a running local cloud to use
         (left running at exit). ``now``: a fixed clock for deprecation (snapshots).
         ``recover``: on start, offer to clean up what a crashed earlier run left behind."""
         super().__init__()
@@ -193,7 +193,7 @@ class AmibakeApp(BuildsHost):
 
     @property
     def browser(self) -> BrowserScreen | None:
-        from tui.screens.browser import BrowserScreen
+        from amibake.tui.screens.browser import BrowserScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, BrowserScreen):
@@ -201,7 +201,7 @@ class AmibakeApp(BuildsHost):
         return None
 
     def on_mount(self) -> None:
-        from tui.screens.browser import BrowserScreen
+        from amibake.tui.screens.browser import BrowserScreen
 
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
@@ -251,7 +251,7 @@ class AmibakeApp(BuildsHost):
     def report_error(self, title: str, message: str, *, modal: bool = False) -> None:
         """Show an error from the engine or AWS: a notification, or a modal when it blocks."""
         if modal:
-            from tui.modals.error import ErrorModal
+            from amibake.tui.modals.error import ErrorModal
 
             self.push_screen(ErrorModal(title, message))
         else:
@@ -274,7 +274,7 @@ class AmibakeApp(BuildsHost):
         self.session_signal.publish(event.session)
 
     def _use_local_cloud(self) -> None:
-        from core.local.cloud import running_cloud
+        from amibake.core.local.cloud import running_cloud
 
         cloud = self._given_cloud or self._owned_cloud or running_cloud()
         if cloud is not None:
@@ -285,7 +285,7 @@ class AmibakeApp(BuildsHost):
 
     @work(thread=True, exclusive=True, group="local-cloud", exit_on_error=False)
     def start_local_cloud(self) -> None:
-        from core.local.cloud import LocalCloud
+        from amibake.core.local.cloud import LocalCloud
 
         try:
             cloud = LocalCloud(
@@ -344,7 +344,7 @@ class AmibakeApp(BuildsHost):
 
     @work(exclusive=True, group="check-target", exit_on_error=False)
     async def check_target(self) -> None:
-        from core.targets import check_credentials
+        from amibake.core.targets import check_credentials
 
         session = self.session
         target = session.target
@@ -365,7 +365,7 @@ class AmibakeApp(BuildsHost):
 
     @work(exclusive=True, group="regions", exit_on_error=False)
     async def load_regions(self) -> None:
-        from core.targets import list_regions
+        from amibake.core.targets import list_regions
 
         try:
             self.regions = await list_regions(self.session.aws(), self.session.region)
@@ -383,7 +383,7 @@ class AmibakeApp(BuildsHost):
     # -- pickers ---------------------------------------------------------------------------
 
     def action_pick_target(self) -> None:
-        from tui.modals.picker import PickerModal
+        from amibake.tui.modals.picker import PickerModal
 
         self.targets = list_targets()
         options = [(t.key, target_choice(t)) for t in self.targets]
@@ -407,7 +407,7 @@ class AmibakeApp(BuildsHost):
         )
 
     def action_pick_region(self) -> None:
-        from tui.modals.region_picker import RegionPicker
+        from amibake.tui.modals.region_picker import RegionPicker
 
         def chosen(region: str | None) -> None:
             if region:
@@ -419,23 +419,23 @@ class AmibakeApp(BuildsHost):
     # (imported on first use: the browser is what most sessions open first)
 
     def action_open_editor(self) -> None:
-        from tui.screens.editor import EditorScreen
+        from amibake.tui.screens.editor import EditorScreen
 
         self.push_screen(EditorScreen())
 
     def action_open_history(self) -> None:
-        from tui.screens.history import HistoryScreen
+        from amibake.tui.screens.history import HistoryScreen
 
         self.push_screen(HistoryScreen())
 
     def on_use_as_source(self, message: UseAsSource) -> None:
-        from tui.screens.editor import EditorScreen
+        from amibake.tui.screens.editor import EditorScreen
 
         self.push_screen(EditorScreen(source_image=message.image, as_filter=message.as_filter))
 
     def action_build_template(self) -> None:
-        from core.examples import examples
-        from tui.modals.picker import PickerModal
+        from amibake.core.examples import examples
+        from amibake.tui.modals.picker import PickerModal
 
         labels = {str(path): f"{name}  (example)" for name, path in examples().items()}
         # a built example is also a recent template: one option per path (ids must be unique)
@@ -460,15 +460,15 @@ class AmibakeApp(BuildsHost):
 
     def build_file(self, path: Path) -> None:
         """Load ``path`` and open the build monitor on it."""
-        from tui.screens.monitor import MonitorScreen
+        from amibake.tui.screens.monitor import MonitorScreen
 
         session = self.session
         if not session.ready:
             self.notify("the local cloud is still starting")
             return
         try:
-            from core.datasources_aws import AwsResolver
-            from core.templates import load
+            from amibake.core.datasources_aws import AwsResolver
+            from amibake.core.templates import load
 
             # the template's data sources run against the session's target, as a build's do
             resolver = AwsResolver(session.target, session.region, local=session.is_local)
@@ -491,14 +491,14 @@ class AmibakeApp(BuildsHost):
     @work(exclusive=True, group="sweep", exit_on_error=False)
     async def action_sweep(self) -> None:
         """Find what builds left behind in this region and delete it once confirmed."""
-        from tui.modals.recovery import sweep_region
+        from amibake.tui.modals.recovery import sweep_region
 
         await sweep_region(self, self.session, self.report_error)
 
     # -- help and quit ---------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from tui.modals.help import HelpModal, key_rows, screen_title
+        from amibake.tui.modals.help import HelpModal, key_rows, screen_title
 
         if isinstance(self.screen, HelpModal):
             return

@@ -1,7 +1,7 @@
 """A run's command channel: the child's stdin (tui/cli/build_commands.py reads it) and what
 waits on it: paused steps (``--on-error ask``), breakpoints and shells on an instance.
 
-:class:`CommandChannel` is a mixin of :class:`tui.build_runner.BuildRun`, which owns the
+:class:`CommandChannel` is a mixin of :class:`amibake.tui.build_runner.BuildRun`, which owns the
 child process; the channel tracks the events that open or close a question and answers
 them through :meth:`CommandChannel.send`.
 """
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.events import (
+from amibake.core.events import (
     BreakpointReached,
     BreakpointResumed,
     BuildFinished,

@@ -1,7 +1,7 @@
-"""A run's child process (``python -m tui build --json``): its command line, its environment,
-and its output read back as events.
+"""A run's child process (``python -m amibake.tui build --json``): its command line, its
+environment, and its output read back as events.
 
-:class:`tui.build_runner.BuildRun` starts the child with :func:`child_command` and
+:class:`amibake.tui.build_runner.BuildRun` starts the child with :func:`child_command` and
 :func:`child_environment` and folds what :func:`event_batches` yields into its states.
 """
 
@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.events import Event, event_from_dict
+from amibake.core.events import Event, event_from_dict
 
 if TYPE_CHECKING:
     import asyncio
 
-    from core.aws import Target
+    from amibake.core.aws import Target
 
 #: Bytes read from the child's stdout at a time; a ``log_lines`` event can be far larger
 #: than one read (it is reassembled), and many small events arrive in one read.
@@ -39,7 +39,7 @@ def child_command(
 ) -> list[str]:
     """The child's command line for building ``template`` (``only``: the builders chosen,
     empty for all of them)."""
-    argv = [sys.executable, "-m", "tui", "build", "--json", "--on-error", on_error]
+    argv = [sys.executable, "-m", "amibake.tui", "build", "--json", "--on-error", on_error]
     if force:
         argv.append("--force")
     for name in only:

@@ -1,14 +1,14 @@
 """Running builds from the TUI: the engine in a child process, its events as batched messages.
 
 A :class:`BuildRun` is one launch of a template (one or more builders). The
-builds run in a child process, ``python -m tui build --json TEMPLATE``, the
+builds run in a child process, ``python -m amibake.tui build --json TEMPLATE``, the
 headless CLI: it journals every resource in the durable ledger, records the
 history (``BuildRecorder``), writes one JSON event per line on stdout and
 treats SIGTERM as "cancel and clean up". The UI process only reads those lines,
 so a provisioner printing a million lines costs the UI's loop some JSON decoding
 and never a fight for the GIL with the engine.
 
-Events are folded into a :class:`~tui.build_state.BuildState` per builder on the
+Events are folded into a :class:`~amibake.tui.build_state.BuildState` per builder on the
 app's event loop (the screens read the states there too); subscribers (the monitor
 screen) receive at most one :class:`BuildRunUpdated` message per
 :data:`FLUSH_INTERVAL` carrying the batch of events since the last one, with log
@@ -19,7 +19,7 @@ is what is saved, else a hidden temporary copy next to it (so relative paths suc
 as ``files/motd`` resolve), removed when the run is over.
 
 Runs belong to the app, not to a screen: leaving the monitor does not stop a
-build, and the app's quit (:func:`tui.host.quit_app`) asks before quitting while
+build, and the app's quit (:func:`amibake.tui.host.quit_app`) asks before quitting while
 builds run, then cancels them and waits for their cleanup before exiting.
 """
 
@@ -39,20 +39,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from core.errors import UsageError
-from core.events import BuildStarted, Event, LogLines, ShellReady
-from tui.build_channel import CommandChannel
-from tui.build_child import child_command, child_environment, collect_stderr, event_batches
-from tui.build_state import BuildState
-from tui.child_files import hidden_copy, write_var_file
-from tui.collector import hold_collector, release_collector
+from amibake.core.errors import UsageError
+from amibake.core.events import BuildStarted, Event, LogLines, ShellReady
+from amibake.tui.build_channel import CommandChannel
+from amibake.tui.build_child import child_command, child_environment, collect_stderr, event_batches
+from amibake.tui.build_state import BuildState
+from amibake.tui.child_files import hidden_copy, write_var_file
+from amibake.tui.collector import hold_collector, release_collector
 
 if TYPE_CHECKING:
     from textual.app import App
     from textual.worker import Worker
 
-    from core.aws import Target
-    from core.model import BuildSpec
+    from amibake.core.aws import Target
+    from amibake.core.model import BuildSpec
 
 #: How often batched events reach the UI (seconds).
 FLUSH_INTERVAL = 0.1
@@ -98,7 +98,7 @@ class BuildRun(CommandChannel):
         on_error: str = "cleanup",
         force: bool = False,
     ) -> None:
-        from core.engine.build import planned_steps, select_builders
+        from amibake.core.engine.build import planned_steps, select_builders
 
         super().__init__()
         self.spec = spec
@@ -161,7 +161,7 @@ class BuildRun(CommandChannel):
     def start(self, app: App[Any]) -> Worker[None]:
         """Start the builds' process from a worker of ``app`` (the run outlives any screen).
 
-        Raises :class:`~core.errors.UsageError` when there is nothing to build (no text,
+        Raises :class:`~amibake.core.errors.UsageError` when there is nothing to build (no text,
         no file) or the temporary copy of the text cannot be written.
         """
         self._template_file()  # fails here, before the run is listed, if it cannot
@@ -363,7 +363,7 @@ class BuildRun(CommandChannel):
         if self._temporary is not None:
             with contextlib.suppress(OSError):
                 self._temporary.unlink()
-            from core.history import repoint_records
+            from amibake.core.history import repoint_records
 
             original = str(self.template_path) if self.template_path else ""
             repoint_records(self._build_ids, original)
@@ -410,7 +410,7 @@ def run_in_terminal(app: App[Any], argv: Sequence[str]) -> int:
 
 async def open_shell(app: App[Any], run: BuildRun, build: str) -> str | None:
     """A shell on the instance of ``build``; the reason when there is none (else None)."""
-    from core.engine.shell_access import remove
+    from amibake.core.engine.shell_access import remove
 
     ready = await run.shell(build)
     if ready.error:

@@ -1,7 +1,7 @@
 """What the TUI knows about one build, folded from its engine events.
 
 The same model serves a live build (events the build child process writes, read
-by :class:`tui.build_runner.BuildRun` on the app's loop) and a past one (events
+by :class:`amibake.tui.build_runner.BuildRun` on the app's loop) and a past one (events
 replayed from ``events.ndjson``). The step plan arrives in ``BuildStarted``. It holds no widget: the
 monitor and history screens render it, diffing rows by key.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import islice, repeat
 from typing import NamedTuple
 
-from core.events import (
+from amibake.core.events import (
     ArtifactCreated,
     BuildFinished,
     BuildStarted,

@@ -1,7 +1,7 @@
 """The files a build's child process reads: a private var-file and, for unsaved text, a copy.
 
-Both are written by :class:`tui.build_runner.BuildRun` before it starts the child
-(``python -m tui build --json``) and removed when the run is over.
+Both are written by :class:`amibake.tui.build_runner.BuildRun` before it starts the child
+(``python -m amibake.tui build --json``) and removed when the run is over.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from core.errors import UsageError
-from core.model import BuildSpec
+from amibake.core.errors import UsageError
+from amibake.core.model import BuildSpec
 
 #: The file name suffix that makes the CLI read a template in its format.
 SUFFIXES = {"json": ".json", "hcl": ".pkr.hcl", "toml": ".toml"}

@@ -1,6 +1,6 @@
 """The garbage collector during a build's output flood: held while any run is live.
 
-:class:`tui.build_runner.BuildRun` holds the collector when its child starts and
+:class:`amibake.tui.build_runner.BuildRun` holds the collector when its child starts and
 releases it when the run is over; the objects alive at the first hold stay out of
 full collections until the last run ends.
 """

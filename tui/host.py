@@ -1,10 +1,10 @@
 """The app's side of running builds: it reacts to the screens' messages and quits safely.
 
 :class:`BuildsHost` is mixed into the app (and into the tests' host app). It turns
-:class:`~tui.messages.BuildRequested`, :class:`~tui.messages.OpenRun` and
-:class:`~tui.messages.OpenHistory` into screens, and its quit asks first while builds
+:class:`~amibake.tui.messages.BuildRequested`, :class:`~amibake.tui.messages.OpenRun` and
+:class:`~amibake.tui.messages.OpenHistory` into screens, and its quit asks first while builds
 run, then cancels them and waits for their cleanup before exiting. It sits above
-the screens in the layers (tui.app > tui.host > tui.screens).
+the screens in the layers (amibake.tui.app > amibake.tui.host > amibake.tui.screens).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 
 from textual.app import App
 
-from tui.build_runner import BuildRun, active_runs
-from tui.messages import BuildRequested, OpenHistory, OpenRun
+from amibake.tui.build_runner import BuildRun, active_runs
+from amibake.tui.messages import BuildRequested, OpenHistory, OpenRun
 
 
 class BuildsHost(App[None]):
     """Handlers of the build messages and the quit action (see the module docstring)."""
 
     def on_build_requested(self, message: BuildRequested) -> None:
-        from tui.screens.monitor import MonitorScreen
+        from amibake.tui.screens.monitor import MonitorScreen
 
         self.push_screen(
             MonitorScreen(
@@ -30,12 +30,12 @@ class BuildsHost(App[None]):
         )
 
     def on_open_run(self, message: OpenRun) -> None:
-        from tui.screens.monitor import MonitorScreen
+        from amibake.tui.screens.monitor import MonitorScreen
 
         self.push_screen(MonitorScreen.attach(message.run))
 
     def on_open_history(self, _message: OpenHistory) -> None:
-        from tui.screens.history import HistoryScreen
+        from amibake.tui.screens.history import HistoryScreen
 
         self.push_screen(HistoryScreen())
 
@@ -51,7 +51,7 @@ def quit_app(app: App[Any], asked: frozenset[int] = frozenset()) -> None:
     (the quit is then abandoned) first; ``asked`` holds the editors already answered.
     While the builds clean up, their monitor is shown; the app exits when every run is over.
     """
-    from tui.screens.editor_files import EditorFiles
+    from amibake.tui.screens.editor_files import EditorFiles
 
     editor = next(
         (
@@ -74,7 +74,7 @@ def quit_app(app: App[Any], asked: frozenset[int] = frozenset()) -> None:
             title="Quitting",
         )
         return
-    from tui.modals.build_confirm import ConfirmationModal
+    from amibake.tui.modals.build_confirm import ConfirmationModal
 
     count = sum(len(run.states) for run in active)
     builds = "a build is" if count == 1 else f"{count} builds are"
@@ -104,7 +104,7 @@ async def _exit_when_done(app: App[Any], active: list[BuildRun]) -> None:
 
 
 def _show_cleanup(app: App[Any], run: BuildRun) -> None:
-    from tui.screens.monitor import MonitorScreen
+    from amibake.tui.screens.monitor import MonitorScreen
 
     for screen in app.screen_stack:
         if isinstance(screen, MonitorScreen) and screen.run is run:

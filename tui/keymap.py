@@ -16,7 +16,12 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 
 #: The packages and modules whose classes carry the app's bindings.
-BINDING_HOMES = ("tui.app", "tui.screens", "tui.widgets", "tui.modals")
+BINDING_HOMES = (
+    "amibake.tui.app",
+    "amibake.tui.screens",
+    "amibake.tui.widgets",
+    "amibake.tui.modals",
+)
 
 
 def _classes() -> Iterator[type[DOMNode]]:

@@ -1,7 +1,7 @@
 """What screens ask of the app: messages up, calls down.
 
 A screen never imports another screen or the app. It posts one of these; the
-app (:class:`tui.host.BuildsHost`, mixed into the app) owns the running builds
+app (:class:`amibake.tui.host.BuildsHost`, mixed into the app) owns the running builds
 and reacts by starting a run or pushing the screen that shows it. Every message
 bubbles from the screen that posts it to the app.
 """
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from core.model import BuildSpec
-    from tui.build_runner import BuildRun
+    from amibake.core.model import BuildSpec
+    from amibake.tui.build_runner import BuildRun
 
 
 class BuildRequested(Message):

@@ -9,24 +9,24 @@ fields when the user switches target or region, then tells everyone:
   Widgets that want it can subscribe to the app's signal instead:
   ``self.app.session_signal.subscribe(self, callback)`` (callback gets the Session).
 * :class:`UseAsSource` is posted by the AMI browser when the user picks an image
-  as a build's source. The app opens ``tui.screens.editor.EditorScreen`` on it
+  as a build's source. The app opens ``amibake.tui.screens.editor.EditorScreen`` on it
   (``source_image`` and ``as_filter``). ``message.source_ami`` is the exact id;
   ``message.source_ami_filter`` is the Packer-style ``source_ami_filter`` block
   (owners, name wildcard, most_recent) for the same image series.
 
 Fields of a Session:
 
-``target``       :class:`core.aws.Target` to hand to :class:`core.aws.Aws` / the engine.
-``target_name``  ``"local"`` or ``"profile:NAME"`` (what settings remember).
+``target``       :class:`amibake.core.aws.Target` to hand to :class:`amibake.core.aws.Aws` / the
+engine. ``target_name``  ``"local"`` or ``"profile:NAME"`` (what settings remember).
 ``region``       the current region, e.g. ``"us-east-1"``.
 ``ssh_port``     the local cloud's SSH port when on the local cloud, else ``None``
                  (the template's ``ssh_port`` is used).
-``local_cloud``  the running :class:`core.local.cloud.LocalCloud`, or ``None``.
-``settings``     :class:`core.settings.Settings` (mutate, then ``settings.save()``).
+``local_cloud``  the running :class:`amibake.core.local.cloud.LocalCloud`, or ``None``.
+``settings``     :class:`amibake.core.settings.Settings` (mutate, then ``settings.save()``).
 ``account_id``   the account of the target once checked (or ``None``).
 
 In tests, build one with :meth:`Session.for_local` around the suite's running
-cloud (``core.local.cloud.running_cloud()``) and assign it to ``app.session``.
+cloud (``amibake.core.local.cloud.running_cloud()``) and assign it to ``app.session``.
 """
 
 from __future__ import annotations
@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from core.aws import Aws, Target
-from core.settings import LOCAL_TARGET, Settings
-from core.targets import local_target
+from amibake.core.aws import Aws, Target
+from amibake.core.settings import LOCAL_TARGET, Settings
+from amibake.core.targets import local_target
 
 if TYPE_CHECKING:
-    from core.local.cloud import LocalCloud
+    from amibake.core.local.cloud import LocalCloud
 
 __all__ = ["Session", "SessionChanged", "UseAsSource"]
 
@@ -155,7 +155,7 @@ class UseAsSource(Message):
     @property
     def source_ami_filter(self) -> dict[str, Any]:
         """Packer's block: ``{"filters": {...}, "owners": [...], "most_recent": True}``."""
-        from core.catalog import source_ami_filter
+        from amibake.core.catalog import source_ami_filter
 
         return source_ami_filter(self.image)
 

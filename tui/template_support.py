@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import paths
-from core.catalog import name_wildcard, source_ami_filter  # noqa: F401 (name_wildcard: re-exported)
-from core.errors import AmibakeError
-from core.templates.errors import Problems
+from amibake.core import paths
+from amibake.core.catalog import name_wildcard, source_ami_filter  # noqa: F401 (name_wildcard: re-exported)
+from amibake.core.errors import AmibakeError
+from amibake.core.templates.errors import Problems
 
 if TYPE_CHECKING:
-    from core.model import BuildSpec
+    from amibake.core.model import BuildSpec
 
 # -- syntax highlighting ---------------------------------------------------------------------
 
@@ -58,7 +58,7 @@ def hcl_language() -> Any | None:
 
 
 def template_format(path: Path | None, text: str) -> str:
-    from core.templates import detect_format
+    from amibake.core.templates import detect_format
 
     return detect_format(path or Path("template"), text)
 
@@ -75,7 +75,7 @@ def recent_file() -> Path:
 def recent_templates(settings: Any = None) -> list[Path]:
     """Templates opened or saved lately, newest first (missing files dropped).
 
-    ``settings`` is the app's :class:`core.settings.Settings` (``app.session.settings``);
+    ``settings`` is the app's :class:`amibake.core.settings.Settings` (``app.session.settings``);
     without one (a host app with no settings) a small file in the state dir is used.
     """
     if settings is not None and hasattr(settings, "recent_templates"):
@@ -154,7 +154,7 @@ def scaffold_from_image(image: dict[str, Any], region: str, *, as_filter: bool =
     instance_type = "t4g.micro" if arch == "arm64" else "t3.micro"
     user = guess_ssh_username(name, platform)
     if as_filter:
-        # the very filter "use as source" previews (core.catalog.source_ami_filter)
+        # the very filter "use as source" previews (amibake.core.catalog.source_ami_filter)
         block = source_ami_filter(
             {
                 "Name": name,
@@ -252,8 +252,8 @@ def validate_text(
     variables: dict[str, str] | None = None,
 ) -> Validation:
     """Parse, interpolate and validate ``text`` as the engine would; never raises."""
-    from core.templates import loads
-    from core.templates.loader import parse_raw
+    from amibake.core.templates import loads
+    from amibake.core.templates.loader import parse_raw
 
     result = Validation()
     declared = Problems()
@@ -271,7 +271,7 @@ def validate_text(
 
 def _variable_fields(raw: Any) -> list[VariableField]:
     """The editor's variable form rows for a raw template (none when it did not parse)."""
-    from core.templates.nodes import Scalar
+    from amibake.core.templates.nodes import Scalar
 
     fields: list[VariableField] = []
     if raw is None:
@@ -295,7 +295,7 @@ def _known_values(
 
 
 def _loaded(result: Validation, load: Any) -> Validation:
-    from core.templates import TemplateError
+    from amibake.core.templates import TemplateError
 
     try:
         result.spec = load()
@@ -318,7 +318,7 @@ def template_folder_of(path: Path) -> Path | None:
     template); so is a template file next to other template files, which alone
     would miss what they declare.
     """
-    from core.templates.loader import TEMPLATE_SUFFIXES, folder_files
+    from amibake.core.templates.loader import TEMPLATE_SUFFIXES, folder_files
 
     if path.is_dir():
         return path
@@ -333,7 +333,7 @@ def template_folder_of(path: Path) -> Path | None:
 
 def folder_template_files(folder: Path) -> list[Path]:
     """The files of a folder template, in the order Packer reads them."""
-    from core.templates.loader import TEMPLATE_SUFFIXES, folder_files
+    from amibake.core.templates.loader import TEMPLATE_SUFFIXES, folder_files
 
     return folder_files(folder, TEMPLATE_SUFFIXES)
 
@@ -345,12 +345,12 @@ def validate_folder(
     variables: dict[str, str] | None = None,
 ) -> Validation:
     """:func:`validate_text` for a folder template, ``unsaved`` texts read instead of files."""
-    from core.templates import load
-    from core.templates.loader import read_text
+    from amibake.core.templates import load
+    from amibake.core.templates.loader import read_text
 
     result = Validation()
     try:
-        from core.templates.hcl import read_hcl_files
+        from amibake.core.templates.hcl import read_hcl_files
 
         sources = [
             (unsaved[f] if f in unsaved else read_text(f), str(f))

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from core.aws import Aws, Target
-from core.model import AccessConfig, AmazonEbsBuilder
+from amibake.core.aws import Aws, Target
+from amibake.core.model import AccessConfig, AmazonEbsBuilder
 
 
 def endpoint_url(text: str) -> str:

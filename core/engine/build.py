@@ -10,35 +10,35 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core import budget
-from core.aws import Aws
-from core.engine.access import builder_aws, ledger_record
-from core.engine.context import BuildContext, BuildOptions, Emit, new_build_id
-from core.engine.postprocess import run_post_processors, write_manifests_async
-from core.engine.runner import Concurrently, Step, describe_error, run_steps
-from core.engine.steps.communicator import NoCommunicatorCheck, SshOnly
-from core.engine.steps.iam_profile import IamInstanceProfileStep
-from core.engine.steps.images import (
+from amibake.core import budget
+from amibake.core.aws import Aws
+from amibake.core.engine.access import builder_aws, ledger_record
+from amibake.core.engine.context import BuildContext, BuildOptions, Emit, new_build_id
+from amibake.core.engine.postprocess import run_post_processors, write_manifests_async
+from amibake.core.engine.runner import Concurrently, Step, describe_error, run_steps
+from amibake.core.engine.steps.communicator import NoCommunicatorCheck, SshOnly
+from amibake.core.engine.steps.iam_profile import IamInstanceProfileStep
+from amibake.core.engine.steps.images import (
     ArtifactsStep,
     CopyImageStep,
     CreateImageStep,
     EncryptBootStep,
     ImageAttributesStep,
 )
-from core.engine.steps.instance import LaunchInstanceStep
-from core.engine.steps.key_pair import KeyPairStep, uses_temporary_key
-from core.engine.steps.network import NetworkInfoStep
-from core.engine.steps.prevalidate import PreValidateStep
-from core.engine.steps.provision import ProvisionStep
-from core.engine.steps.security_group import SecurityGroupStep
-from core.engine.steps.source_ami import SourceAmiStep
-from core.engine.steps.spot import SpotInstanceStep
-from core.engine.steps.ssh_connect import ClearAuthorizedKeysStep, ConnectStep
-from core.engine.steps.stop_instance import StopInstanceStep
-from core.errors import AmibakeError, UsageError
-from core.events import ArtifactCreated, BuildFinished, BuildStarted
-from core.ledger import Ledger
-from core.model import AmazonEbsBuilder, BuildSpec
+from amibake.core.engine.steps.instance import LaunchInstanceStep
+from amibake.core.engine.steps.key_pair import KeyPairStep, uses_temporary_key
+from amibake.core.engine.steps.network import NetworkInfoStep
+from amibake.core.engine.steps.prevalidate import PreValidateStep
+from amibake.core.engine.steps.provision import ProvisionStep
+from amibake.core.engine.steps.security_group import SecurityGroupStep
+from amibake.core.engine.steps.source_ami import SourceAmiStep
+from amibake.core.engine.steps.spot import SpotInstanceStep
+from amibake.core.engine.steps.ssh_connect import ClearAuthorizedKeysStep, ConnectStep
+from amibake.core.engine.steps.stop_instance import StopInstanceStep
+from amibake.core.errors import AmibakeError, UsageError
+from amibake.core.events import ArtifactCreated, BuildFinished, BuildStarted
+from amibake.core.ledger import Ledger
+from amibake.core.model import AmazonEbsBuilder, BuildSpec
 
 
 @dataclass
@@ -216,7 +216,7 @@ async def run_build(
 
 
 def _ed25519_refused(error: BaseException | None, builder: AmazonEbsBuilder) -> bool:
-    from core.ssh import KeyTypeRefused
+    from amibake.core.ssh import KeyTypeRefused
 
     return (
         isinstance(error, KeyTypeRefused)
@@ -228,7 +228,7 @@ def _ed25519_refused(error: BaseException | None, builder: AmazonEbsBuilder) -> 
 
 async def keep_for_debugging(ctx: BuildContext) -> None:
     """--on-error abort: say what was kept, how to reach the instance and how to sweep later."""
-    from core.paths import state_dir
+    from amibake.core.paths import state_dir
 
     if ctx.instance_id and ctx.ssh_host:
         login = f"-p {ctx.ssh_port} {ctx.builder.ssh_username}@{ctx.ssh_host}"

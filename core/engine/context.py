@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from core.events import Event, LogLines, Message, ResourceChanged, ResourceState, Stream
-from core.model import AmazonEbsBuilder, BuildSpec
-from core.templates.gotemplate import build_info, render_runtime
+from amibake.core.events import Event, LogLines, Message, ResourceChanged, ResourceState, Stream
+from amibake.core.model import AmazonEbsBuilder, BuildSpec
+from amibake.core.templates.gotemplate import build_info, render_runtime
 
 if TYPE_CHECKING:
     import asyncssh
 
-    from core.aws import Aws, Target
-    from core.engine.decisions import Pause
-    from core.ledger import Ledger
-    from core.ssh import Communicator
+    from amibake.core.aws import Aws, Target
+    from amibake.core.engine.decisions import Pause
+    from amibake.core.ledger import Ledger
+    from amibake.core.ssh import Communicator
 
 #: Tag keys amibake puts on everything it creates, so a sweep can find it without the ledger.
 TAG_BUILD_ID = "amibake:build-id"
@@ -46,7 +46,7 @@ class BuildOptions:
     #: "ask": a failed step pauses the build until a decision (core/engine/decisions.py).
     on_error: Literal["cleanup", "abort", "ask"] = "cleanup"
     #: --on-error ask: the front end's answer to a paused step (None: only
-    #: ``core.engine.decisions.decide`` answers, e.g. a command on the child's stdin)
+    #: ``amibake.core.engine.decisions.decide`` answers, e.g. a command on the child's stdin)
     decide: Callable[[Pause], Awaitable[str]] | None = None
     #: reads the template again from disk (a retried provisioner runs the fixed template)
     reload: Callable[[], BuildSpec] | None = None

@@ -1,14 +1,14 @@
 """``--on-error ask``: a failed step pauses its build until someone decides what comes next.
 
 The runner calls :func:`ask` when a step fails; it emits
-:class:`~core.events.StepPaused` and waits for one of its ``choices``:
+:class:`~amibake.core.events.StepPaused` and waits for one of its ``choices``:
 
 - ``retry``: run the step again (a provisioning step runs again from the provisioner that
   failed, with the template re-read from disk: ``BuildOptions.reload``);
 - ``cleanup``: give up and remove what the build created;
 - ``abort``: give up and keep everything for debugging (as ``--on-error abort``).
 
-Meanwhile the instance can be reached with a shell (:mod:`core.engine.shell_access`).
+Meanwhile the instance can be reached with a shell (:mod:`amibake.core.engine.shell_access`).
 The answer comes from ``BuildOptions.decide`` (the headless prompt) or from
 :func:`decide`, from any thread (the app's command on the build process's stdin).
 """
@@ -21,10 +21,10 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.events import DecisionMade, StepPaused
+from amibake.core.events import DecisionMade, StepPaused
 
 if TYPE_CHECKING:
-    from core.engine.context import BuildContext
+    from amibake.core.engine.context import BuildContext
 
 CHOICES = ("retry", "shell", "cleanup", "abort")
 

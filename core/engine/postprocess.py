@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.local import run_shell_local
-from core.engine.runner import first_user_error
-from core.events import BuildStatus
-from core.model import (
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.local import run_shell_local
+from amibake.core.engine.runner import first_user_error
+from amibake.core.events import BuildStatus
+from amibake.core.model import (
     AmiManagementPostProcessor,
     BuildSpec,
     ManifestPostProcessor,
@@ -108,7 +108,7 @@ async def manage_amis(ctx: BuildContext, post: AmiManagementPostProcessor, regio
 
 def write_manifests(spec: BuildSpec, results: Sequence[Any]) -> list[Path]:
     """Write each ``manifest`` post-processor's file for the builds it applies to."""
-    from core.history import write_manifest
+    from amibake.core.history import write_manifest
 
     by_name = {b.name: b for b in spec.builders}
     written = []

@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from core.aws import AwsError
+from amibake.core.aws import AwsError
 
 T = TypeVar("T")
 

@@ -14,11 +14,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from core.engine import decisions
-from core.engine.context import BuildContext
-from core.engine.retry import IN_FLIGHT, wait_in_flight
-from core.errors import AmibakeError
-from core.events import BuildStatus, StepFinished, StepStarted
+from amibake.core.engine import decisions
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.retry import IN_FLIGHT, wait_in_flight
+from amibake.core.errors import AmibakeError
+from amibake.core.events import BuildStatus, StepFinished, StepStarted
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ async def run_steps(
     started: list[Step] = []
     outcome: BuildStatus = "succeeded"
     failure: BaseException | None = None
-    in_flight: set[asyncio.Future[Any]] = set()  # create calls (core.engine.retry.CreateCall)
+    # create calls (amibake.core.engine.retry.CreateCall)
+    in_flight: set[asyncio.Future[Any]] = set()
     IN_FLIGHT.set(in_flight)
     ctx.keep = ctx.keep or ctx.options.on_error == "abort"
     decisions.register(ctx)
@@ -171,7 +172,7 @@ async def _run_asking(ctx: BuildContext, step: Step) -> None:
 
 def _handled_by_engine(error: BaseException) -> bool:
     """Errors the build answers itself (an sshd refusing ed25519: built again with RSA)."""
-    from core.ssh import KeyTypeRefused
+    from amibake.core.ssh import KeyTypeRefused
 
     return isinstance(first_user_error(error), KeyTypeRefused)
 
@@ -222,7 +223,7 @@ async def _cleanup_all(
 async def _after_expired_credentials(ctx: BuildContext, errors: list[BaseException]) -> None:
     """The credentials expired and cleanup could not finish: say exactly what is left and the
     sweep command that finishes it with fresh credentials (issue 10)."""
-    from core.engine.steps.credentials import expired, left_behind
+    from amibake.core.engine.steps.credentials import expired, left_behind
 
     if not any(expired(e) for e in errors):
         return

@@ -17,12 +17,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import AmibakeError
+from amibake.core.errors import AmibakeError
 
 if TYPE_CHECKING:
     import asyncssh
 
-    from core.engine.context import BuildContext
+    from amibake.core.engine.context import BuildContext
 
 
 class ShellUnavailable(AmibakeError):
@@ -89,7 +89,7 @@ def _argv(ctx: BuildContext, directory: Path, command: str | None) -> list[str]:
 
 
 def _bastion_hop(bastion: object, directory: Path) -> str:
-    from core.ssh import BastionSettings
+    from amibake.core.ssh import BastionSettings
 
     assert isinstance(bastion, BastionSettings)
     hop = ["ssh", "-o", "LogLevel=ERROR", "-p", str(bastion.port)]

@@ -11,7 +11,7 @@ while it is far off, often near it, backing off again when it is overdue. Nothin
 learned yet: a quick first look, then backing off.
 
 Budget: every Describe call of a region's waiter takes its turn in the process's budget
-for the target and region (:mod:`core.budget`, shared with the builds' other Describe
+for the target and region (:mod:`amibake.core.budget`, shared with the builds' other Describe
 calls), and gathers the ids waited on only once its turn has come. One kind is described
 at most every :func:`kind_gap` seconds, a gap that grows with the number of resources
 waited on: 20 builds' waits cost about what one build's cost.
@@ -39,10 +39,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from core import budget
-from core.aws import Aws, AwsError, target_key
-from core.errors import AmibakeError
-from core.model import AwsPolling
+from amibake.core import budget
+from amibake.core.aws import Aws, AwsError, target_key
+from amibake.core.errors import AmibakeError
+from amibake.core.model import AwsPolling
 
 T = TypeVar("T")
 

@@ -1,5 +1,5 @@
-"""PID 1 of a local instance's root filesystem (run by core.local.rootfs; standalone, no imports
-from the project: it starts with a bare ``python3 _nsinit.py CONFIG``).
+"""PID 1 of a local instance's root filesystem (run by amibake.core.local.rootfs; standalone, no
+imports from the project: it starts with a bare ``python3 _nsinit.py CONFIG``).
 
 1. In a new mount namespace, still as the caller: a non-recursive bind of the host's ``/`` as
    the base layer (a bind inside the user namespace would be refused: the host's mounts are
@@ -66,7 +66,7 @@ def _mount(
 
 def _mask_layer(source: str, target: str) -> None:
     """The mask layer on a tmpfs of its own (overlayfs refuses a lower layer under another
-    one, and the base is the host's whole ``/``): a copy of what core.local.rootfs wrote."""
+    one, and the base is the host's whole ``/``): a copy of what amibake.core.local.rootfs wrote."""
     os.makedirs(target, exist_ok=True)
     _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
     subprocess.run(["cp", "-a", f"{source}/.", target], check=True)
@@ -106,8 +106,8 @@ def main() -> None:
     _pid1(config)
 
 
-#: the instance's root is uid 0 of the host (see core.local.rootfs): host-wide kernel knobs that
-#: check "uid 0" rather than capabilities are read-only (and masked where reading leaks), as
+#: the instance's root is uid 0 of the host (see amibake.core.local.rootfs): host-wide kernel knobs
+#: that check "uid 0" rather than capabilities are read-only (and masked where reading leaks), as
 #: container runtimes do; CAP_SYS_ADMIN is out of every instance process's bounding set, so none
 #: of these mounts can be undone from inside
 _PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")

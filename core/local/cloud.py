@@ -8,7 +8,7 @@ One call starts it in-process::
 Threads: werkzeug serves HTTP (a thread per request) into moto, under
 ``moto_lock``; one asyncio loop thread owns the instances' SSH servers and the
 timers that move states along (pending -> running, image pending -> available
-...). Hooks called by :mod:`core.local.moto_ext` run in request threads with the
+...). Hooks called by :mod:`amibake.core.local.moto_ext` run in request threads with the
 lock held and only *schedule* work on the loop, never wait for it.
 
 moto keeps its state in module globals, so one LocalCloud runs per process.
@@ -33,13 +33,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import paths
-from core.errors import LocalCloudError, UsageError
-from core.local.content import ContentStore, Registry
-from core.local.faults import FaultPlan
-from core.local.images import CatalogImage, catalog_for_region
-from core.local.latency import DEFAULT_PROFILE, LatencyProfile, get_profile
-from core.local.sandbox import find_bubblewrap
+from amibake.core import paths
+from amibake.core.errors import LocalCloudError, UsageError
+from amibake.core.local.content import ContentStore, Registry
+from amibake.core.local.faults import FaultPlan
+from amibake.core.local.images import CatalogImage, catalog_for_region
+from amibake.core.local.latency import DEFAULT_PROFILE, LatencyProfile, get_profile
+from amibake.core.local.sandbox import find_bubblewrap
 
 if TYPE_CHECKING:
     import boto3
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from moto.ec2.models.amis import Ami
     from moto.ec2.models.instances import Instance
 
-    from core.local.instances import LocalInstance
-    from core.local.moto_ext import LocalAmi
+    from amibake.core.local.instances import LocalInstance
+    from amibake.core.local.moto_ext import LocalAmi
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class LocalCloud:
         self.latency = get_profile(latency) if isinstance(latency, str) else latency
         self.data_dir = Path(data_dir) if data_dir is not None else paths.local_cloud_dir()
         self.isolate = isolate
-        #: each instance its own overlay root (core.local.rootfs): None = when available,
+        #: each instance its own overlay root (amibake.core.local.rootfs): None = when available,
         #: True = required, False = the plain sandbox
         self.overlay = overlay
         #: instances share the host's network (apt reaches the host's mirrors); off by default
@@ -165,7 +165,7 @@ class LocalCloud:
         self.fingerprint_delay = fingerprint_delay
         self.refuse_ed25519_images: set[str] = set()
         #: IAM policies attach to identities: a request signed with an access key id listed
-        #: here is checked against that key's identity policy (core.iam_policy.evaluate)...
+        #: here is checked against that key's identity policy (amibake.core.iam_policy.evaluate)...
         self.identity_policies: dict[str, dict[str, Any]] = {}
         #: ... and a request signed with any other key against this one; None: allowed (an
         #: administrator). A policy-bound build next to an unbound test client: bind the
@@ -214,7 +214,7 @@ class LocalCloud:
         self.registry = Registry(self.data_dir / "registry.json")
 
     def _choose_overlay(self) -> None:
-        from core.local.rootfs import overlay_support
+        from amibake.core.local.rootfs import overlay_support
 
         if self.overlay is False or self.isolate is False:
             self.overlay_mode = False
@@ -269,8 +269,8 @@ class LocalCloud:
         )
         from werkzeug.serving import make_server
 
-        from core.local import moto_ext
-        from core.local.gateway import Gateway
+        from amibake.core.local import moto_ext
+        from amibake.core.local.gateway import Gateway
 
         self._prepare_data_dir()
         if self.addressing == "auto":
@@ -359,7 +359,7 @@ class LocalCloud:
             self._loop.close()
             self._executor.shutdown(wait=False, cancel_futures=True)
         self._loop = None
-        from core.local import moto_ext
+        from amibake.core.local import moto_ext
 
         if moto_ext._runtime is self:
             moto_ext.uninstall()
@@ -500,7 +500,7 @@ class LocalCloud:
                     vpc.is_default = present
 
     def restore_region(self, backend: EC2Backend) -> None:
-        from core.local.moto_ext import LocalAmi, restore_snapshot
+        from amibake.core.local.moto_ext import LocalAmi, restore_snapshot
 
         if not self.default_vpc and getattr(backend, "default_vpc", None) is not None:
             backend.default_vpc.is_default = False
@@ -608,7 +608,7 @@ class LocalCloud:
         raise LocalCloudError("the local cloud ran out of loopback addresses")
 
     def instances_launched(self, backend: EC2Backend, instances: Sequence[Instance]) -> None:
-        from core.local.instances import LocalInstance
+        from amibake.core.local.instances import LocalInstance
 
         region = backend.region_name
         for instance in instances:
@@ -996,10 +996,10 @@ def _user_data_text(instance: Instance) -> str | None:
 
 def _apply_user_data(local: Any, instance: Instance) -> None:
     """The SSH parts of a ``#cloud-config`` user data (password, authorized keys), as
-    cloud-init would apply them at first boot (core.local.sshd.apply_cloud_config)."""
+    cloud-init would apply them at first boot (amibake.core.local.sshd.apply_cloud_config)."""
     import base64
 
-    from core.local.sshd import apply_cloud_config
+    from amibake.core.local.sshd import apply_cloud_config
 
     encoded = getattr(instance, "user_data", None)
     if not encoded:

@@ -8,7 +8,7 @@ right after CreateSecurityGroup ``InvalidGroup.NotFound``, CreateTags on a new i
 time, as Packer does.
 
 :class:`ConsistencyTracker` notes what each successful create returned and, while the
-effective :class:`~core.local.latency.Consistency` is eventual, answers the calls naming a
+effective :class:`~amibake.core.local.latency.Consistency` is eventual, answers the calls naming a
 still-hidden resource with that resource's NotFound error. Only calls naming resources by id
 or key name are affected; a Describe* by filters alone is answered as moto sees it.
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from core.local.latency import Consistency
+from amibake.core.local.latency import Consistency
 
 #: What each create returns, as (response element, resource kind).
 _CREATED: dict[str, tuple[str, ...]] = {

@@ -4,7 +4,7 @@
   into ``snapshots/<region>/<snapshot-id>.tar``; an instance launched from the
   image starts with them; CopyImage copies the file; DeleteSnapshot removes it.
   Contents belong to snapshots, not AMIs, exactly as on EBS.
-* Overlay mode (:mod:`core.local.rootfs`): CreateImage captures the instance's whole upper
+* Overlay mode (:mod:`amibake.core.local.rootfs`): CreateImage captures the instance's whole upper
   layer (everything it changed under ``/``) into ``snapshots/<region>/<snapshot-id>.layer/``;
   an instance launched from the image starts with a copy of it as its own upper layer.
 * The registry (``registry.json``): the images and snapshots the account built
@@ -68,7 +68,8 @@ class ContentStore:
         return path if path.is_dir() else None
 
     def capture_layer(self, region: str, snapshot_id: str, root: Any) -> Path:
-        """Copy an instance root's upper layer (a :class:`core.local.rootfs.InstanceRoot`)."""
+        """Copy an instance root's upper layer (a
+        :class:`amibake.core.local.rootfs.InstanceRoot`)."""
         target = self.layer_path(region, snapshot_id)
         shutil.rmtree(target, ignore_errors=True)
         result: Path = root.capture(target)

@@ -22,7 +22,7 @@ A plan may also cap concurrent AMI copies as AWS does per destination region:
 that many copies are still pending there. Throttling a share of calls is a rule
 with ``probability`` and ``error = "RequestLimitExceeded"`` (below).
 
-A plan may also set the cloud's consistency (see :class:`core.local.latency.Consistency`):
+A plan may also set the cloud's consistency (see :class:`amibake.core.local.latency.Consistency`):
 ``consistency = "eventual"``, or a table with ``hidden_calls`` / ``hidden_seconds``.
 
 Plans load from JSON or TOML files, e.g.::
@@ -51,8 +51,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import UsageError
-from core.local.latency import Consistency
+from amibake.core.errors import UsageError
+from amibake.core.local.latency import Consistency
 
 #: HTTP status EC2 answers each error code with (others default to 400).
 ERROR_STATUS: dict[str, int] = {

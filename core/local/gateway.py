@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from core.errors import AmibakeError
-from core.local.consistency import ConsistencyTracker
-from core.local.faults import FaultPlan, FaultRule
+from amibake.core.errors import AmibakeError
+from amibake.core.local.consistency import ConsistencyTracker
+from amibake.core.local.faults import FaultPlan, FaultRule
 
 if TYPE_CHECKING:
-    from core.local.cloud import LocalCloud
+    from amibake.core.local.cloud import LocalCloud
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ class Gateway:
     def _denied(self, service: str, action: str, access_key_id: str | None) -> FaultRule | None:
         """The signing identity's IAM policy (``LocalCloud.policy_for``) does not allow this
         call: AWS's answer (sts:GetCallerIdentity needs no permission, as on AWS)."""
-        from core.iam_policy import evaluate
+        from amibake.core.iam_policy import evaluate
 
         policy = self.cloud.policy_for(access_key_id)
         if policy is None or not action or (service, action) == ("sts", "GetCallerIdentity"):

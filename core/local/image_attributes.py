@@ -20,7 +20,7 @@
   ``DescribeInstanceCreditSpecifications`` reports (default: ``standard`` for T2, else
   ``unlimited``) and ``ModifyInstanceCreditSpecification`` changes.
 
-Installed by :func:`core.local.moto_ext.install`; moto's model code runs under the cloud's
+Installed by :func:`amibake.core.local.moto_ext.install`; moto's model code runs under the cloud's
 lock, so a launch's credit option is handed from the response to the backend in a
 thread-local.
 """
@@ -44,7 +44,7 @@ from moto.ec2.responses.elastic_block_store import ElasticBlockStore
 from moto.ec2.responses.instances import InstanceResponse
 
 if TYPE_CHECKING:
-    from core.local.moto_ext import LocalAmi
+    from amibake.core.local.moto_ext import LocalAmi
 
 COOLDOWN = timedelta(hours=24)
 BOOT_MODES = ("legacy-bios", "uefi", "uefi-preferred")
@@ -67,7 +67,8 @@ def _owned_image(backend: EC2Backend, image_id: str | None) -> LocalAmi:
         raise EC2ClientError("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
     if image.owner_id != backend.account_id:
         raise EC2ClientError("AuthFailure", f"Not authorized for images: [{image_id}]")
-    # every image of the local cloud is one: core.local.moto_ext replaces moto's constructors
+    # every image of the local cloud is one: amibake.core.local.moto_ext replaces moto's
+    # constructors
     return cast("LocalAmi", image)
 
 
@@ -425,7 +426,7 @@ def create_image_response(self: AmisResponse) -> ActionResult:
     requested = self._get_param("BlockDeviceMappings", []) or []
     self.error_on_dryrun()
     backend: EC2Backend = self.ec2_backend
-    # core.local.moto_ext.create_image, in place of moto's: a LocalAmi
+    # amibake.core.local.moto_ext.create_image, in place of moto's: a LocalAmi
     image = cast(
         "LocalAmi",
         backend.create_image(instance_id, name, description, tag_specifications=tag_specifications),

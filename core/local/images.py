@@ -43,8 +43,8 @@ from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import TypedDict
 
-from core.owners import PUBLISHER_ACCOUNTS, owner_matches
-from core.regions import COMMERCIAL_REGIONS
+from amibake.core.owners import PUBLISHER_ACCOUNTS, owner_matches
+from amibake.core.regions import COMMERCIAL_REGIONS
 
 __all__ = [
     "CATALOG_END",
@@ -1861,7 +1861,7 @@ def catalog_for_region(region: str) -> tuple[CatalogImage, ...]:
             f"no AMI catalogue for region {region!r}: the local cloud serves the commercial "
             "regions only"
         )
-    # A commercial region added to core.regions later is treated as a new opt-in one.
+    # A commercial region added to amibake.core.regions later is treated as a new opt-in one.
     launch, tier = _REGION_PROFILES.get(region, (date(2025, 1, 1), 3))
     density = int(_TIER_DENSITY[tier] * 0xFFFFFFFF)
     density_retired = int(_TIER_DENSITY[tier] * _RETIRED_SHARE * 0xFFFFFFFF)
@@ -1912,5 +1912,6 @@ def catalog_for_region(region: str) -> tuple[CatalogImage, ...]:
 
 
 def matches_owner(image: CatalogImage, owners: Sequence[str], self_account: str) -> bool:
-    """DescribeImages ``Owners`` semantics for one image (:func:`core.owners.owner_matches`)."""
+    """DescribeImages ``Owners`` semantics for one image
+    (:func:`amibake.core.owners.owner_matches`)."""
     return owner_matches(image.owner_id, image.owner_alias, owners, self_account)

@@ -1,7 +1,7 @@
 """One local instance: its loopback address, sandbox, host key, SSH server and console.
 
 The EC2 view of the instance (state, tags, volumes) lives in moto; this is the
-machine behind it. :class:`core.local.cloud.LocalCloud` drives its lifecycle.
+machine behind it. :class:`amibake.core.local.cloud.LocalCloud` drives its lifecycle.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from core.local.rootfs import GUEST_GID, GUEST_UID, InstanceRoot
-from core.local.sandbox import Sandbox
-from core.local.sshd import InstanceSSHServer, host_key_fingerprint_block
+from amibake.core.local.rootfs import GUEST_GID, GUEST_UID, InstanceRoot
+from amibake.core.local.sandbox import Sandbox
+from amibake.core.local.sshd import InstanceSSHServer, host_key_fingerprint_block
 
 if TYPE_CHECKING:
     from moto.ec2.models.instances import Instance

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from core.errors import UsageError
+from amibake.core.errors import UsageError
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,10 +5,10 @@ needs more than it does: states that take time, instances reachable over SSH,
 a realistic image catalogue with AWS's owner semantics, and the errors real
 builds meet (DependencyViolation, InvalidAMIName.Duplicate, ...). Each of
 those is a small wrapper or replacement installed here, in one place, so the
-list of what we change in moto is this file, plus :mod:`core.local.ssm_public`
+list of what we change in moto is this file, plus :mod:`amibake.core.local.ssm_public`
 (AWS's public AMI parameters in moto's SSM store), which :func:`install` installs.
 
-The wrappers call into the running :class:`core.local.cloud.LocalCloud`
+The wrappers call into the running :class:`amibake.core.local.cloud.LocalCloud`
 (``_runtime``) for the parts moto knows nothing about: loopback addresses, SSH
 servers, sandboxes, timers and image contents. moto's model code runs under
 the cloud's lock (see ``LocalCloud.moto_lock``), so the wrappers may touch
@@ -50,9 +50,9 @@ from moto.ec2.utils import (
     random_ami_id,
 )
 
-from core.local import image_attributes
-from core.local.images import CatalogImage
-from core.regions import COMMERCIAL_REGIONS
+from amibake.core.local import image_attributes
+from amibake.core.local.images import CatalogImage
+from amibake.core.regions import COMMERCIAL_REGIONS
 
 if TYPE_CHECKING:
     from moto.ec2.models.instances import InstanceState
@@ -97,7 +97,7 @@ class LocalAmi(Ami):
     image) or created with the instance's real root volume size.
     """
 
-    # Set by core.local.image_attributes (RegisterImage, CopyImage, CreateImage's mappings,
+    # Set by amibake.core.local.image_attributes (RegisterImage, CopyImage, CreateImage's mappings,
     # deregistration protection); absent until then, so readers use getattr with a default.
     tpm_support: str | None
     imds_support: str | None
@@ -552,7 +552,7 @@ def _decode_token(token: str, query_key: str) -> int:
 
 def _owner_matches(image: Ami, owners: Sequence[str], account_id: str) -> bool:
     """The one owner matcher (core/owners.py); a malformed owner is AWS's error."""
-    from core.owners import owner_matches
+    from amibake.core.owners import owner_matches
 
     try:
         return owner_matches(image.owner_id, image.owner_alias, owners, account_id)
@@ -1125,11 +1125,11 @@ def install(runtime: Runtime) -> None:
     Snapshot.progress = property(_snapshot_progress)  # type: ignore[assignment,method-assign]  # patching moto's property
     image_attributes.install(LocalAmi)
     # AWS's public AMI parameters (/aws/service/...), pointing at our catalogue's images.
-    from core.local import ssm_public
+    from amibake.core.local import ssm_public
 
     ssm_public.install()
     # EC2 Fleet spot launches from the whole launch template (the spot step's fleets).
-    from core.local import fleets
+    from amibake.core.local import fleets
 
     fleets.install()
 

@@ -53,7 +53,7 @@ Requirements (:func:`overlay_support` says which one is missing): Linux 6.6 or l
 (overlayfs in a user namespace since 5.11; user xattrs on tmpfs, which the mask layer needs,
 since 6.6), ``nsenter`` and ``setpriv`` (util-linux), and root on the host
 (a full uid range needs it; newuidmap/subuid for other users is not supported yet). Without
-them the local cloud keeps its plain sandbox (:mod:`core.local.sandbox`).
+them the local cloud keeps its plain sandbox (:mod:`amibake.core.local.sandbox`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import LocalCloudError
+from amibake.core.errors import LocalCloudError
 
 __all__ = ["InstanceRoot", "OverlaySupport", "default_user_for", "overlay_support"]
 
@@ -335,7 +335,7 @@ class InstanceRoot:
     def hidden_paths(self) -> list[Path]:
         """Host directories shown empty in the instance beyond :data:`HIDDEN_DIRS`: amibake's
         own directories, the home of whoever runs it, and the local cloud's data directory."""
-        from core import paths
+        from amibake.core import paths
 
         hidden = [paths.data_dir(), paths.config_dir(), paths.cache_dir(), paths.state_dir()]
         if os.environ.get("AMIBAKE_HOME"):

@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import LocalCloudError
+from amibake.core.errors import LocalCloudError
 
 if TYPE_CHECKING:
-    from core.local.rootfs import InstanceRoot
+    from amibake.core.local.rootfs import InstanceRoot
 
 __all__ = ["Sandbox", "find_bubblewrap"]
 
@@ -221,7 +221,8 @@ class Sandbox:
         self.hostname = hostname
         self._rootfs = self.instance_dir / "rootfs"
         self._etc = self.instance_dir / "etc"
-        #: overlay mode: commands run in the instance's own root filesystem (core.local.rootfs)
+        #: overlay mode: commands run in the instance's own root filesystem
+        #: (amibake.core.local.rootfs)
         self.root = root
         self._tracked: dict[int, _Tracked] = {}
         if root is not None:
@@ -289,7 +290,7 @@ class Sandbox:
     def ensure_layout(self) -> None:
         """Create the instance's directories and its generated /etc files (idempotent)."""
         if self.root is not None:
-            return  # the overlay root writes its own (core.local.rootfs.write_guest_files)
+            return  # the overlay root writes its own (amibake.core.local.rootfs.write_guest_files)
         for guest in self.writable_dirs:
             path = self.host_dir(guest)
             path.mkdir(parents=True, exist_ok=True)

@@ -2,9 +2,9 @@
 
 One :class:`InstanceSSHServer` listens on the instance's loopback address. It accepts exactly one
 user with exactly the instance's key pair (public-key auth only). Every command or shell runs in
-:class:`core.local.sandbox.Sandbox`: stdout and stderr stay separate, stdin is forwarded, client
-signals reach the command, and the exit status (or the killing signal) goes back to the client.
-When the client goes away the command's whole process tree is killed. SFTP goes through
+:class:`amibake.core.local.sandbox.Sandbox`: stdout and stderr stay separate, stdin is forwarded,
+client signals reach the command, and the exit status (or the killing signal) goes back to the
+client. When the client goes away the command's whole process tree is killed. SFTP goes through
 :meth:`Sandbox.map_path`, so uploads land in the instance directory and nowhere else.
 
 :func:`host_key_fingerprint_block` renders the host keys the way cloud-init prints them on the
@@ -40,8 +40,8 @@ from asyncssh.sftp import (
     FXF_WRITE,
 )
 
-from core.errors import AmibakeError, LocalCloudError
-from core.local.sandbox import Sandbox
+from amibake.core.errors import AmibakeError, LocalCloudError
+from amibake.core.local.sandbox import Sandbox
 
 __all__ = ["InstanceSSHServer", "apply_cloud_config", "host_key_fingerprint_block"]
 

@@ -6,7 +6,7 @@ hvm/ebs-gp3/ami-id``, ``/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-
 default-x86_64`` ...). Templates read them through ``data "amazon-parameterstore"``
 and ``{{resolve:ssm:...}}``-style lookups, so the local cloud answers them too:
 each parameter points at the newest image of its series in the local catalogue
-of that region (:func:`core.local.images.catalog_for_region`), so its value is an
+of that region (:func:`amibake.core.local.images.catalog_for_region`), so its value is an
 id DescribeImages knows there.
 
 Names follow each publisher's documented scheme:
@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from core.local.images import OWNER_ACCOUNTS, CatalogImage, catalog_for_region
+from amibake.core.local.images import OWNER_ACCOUNTS, CatalogImage, catalog_for_region
 
 PREFIX = "/aws/service/"
 

@@ -1,4 +1,5 @@
-"""Templates: Packer JSON, Packer HCL2 and amibake TOML into one :class:`~core.model.BuildSpec`.
+"""Templates: Packer JSON, Packer HCL2 and amibake TOML into one
+:class:`~amibake.core.model.BuildSpec`.
 
 Public API::
 
@@ -10,7 +11,7 @@ Public API::
 
 Every problem a user can cause is a :class:`TemplateError` listing all
 problems with ``file:line:col``; an unreadable file is a
-:class:`~core.errors.UsageError`.
+:class:`~amibake.core.errors.UsageError`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.templates.errors import Loc, Problem, Problems, TemplateError
-from core.templates.loader import detect_format, load, loads, parse_raw, read_text
-from core.templates.nodes import RawTemplate
+from amibake.core.templates.errors import Loc, Problem, Problems, TemplateError
+from amibake.core.templates.loader import detect_format, load, loads, parse_raw, read_text
+from amibake.core.templates.nodes import RawTemplate
 
 __all__ = [
     "Loc",
@@ -48,7 +49,7 @@ def read_raw(path: str | os.PathLike[str]) -> RawTemplate:
 
 def convert(path: str | os.PathLike[str], to: str) -> str:
     """The template at ``path`` written as amibake TOML (``to="toml"``) or Packer JSON."""
-    from core.templates.writers import to_json, to_toml
+    from amibake.core.templates.writers import to_json, to_toml
 
     raw = read_raw(path)
     return to_toml(raw) if to == "toml" else to_json(raw)
@@ -56,8 +57,8 @@ def convert(path: str | os.PathLike[str], to: str) -> str:
 
 def format_template(path: str | os.PathLike[str]) -> str:
     """The canonical text of the template at ``path`` (same format)."""
-    from core.templates.hclfmt import format_hcl
-    from core.templates.writers import format_json, format_toml
+    from amibake.core.templates.hclfmt import format_hcl
+    from amibake.core.templates.writers import format_json, format_toml
 
     file_path = Path(path)
     text = read_text(file_path)

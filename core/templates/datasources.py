@@ -11,24 +11,24 @@ Packer's ``data "TYPE" "NAME" { ... }`` blocks are read raw by the HCL reader
   A data source that reaches itself again, directly or through locals and other
   data sources, is a located "dependency cycle" error naming the chain.
 * **Config first, then the call.** Each type's configuration is decoded with
-  the same :class:`~core.templates.schema.Reader` as builders (typed options,
+  the same :class:`~amibake.core.templates.schema.Reader` as builders (typed options,
   located errors, "did you mean", required keys, Packer's own checks such as
   ``owners`` being required for ``amazon-ami``).
 * **Shape-only (no resolver).** ``amibake validate`` without
   ``--evaluate-datasources`` works as Packer's ``validate`` does: the config
   is decoded and checked, but nothing is called and every output is
-  :data:`~core.templates.evaluate.UNKNOWN`. Everything computed from an unknown
+  :data:`~amibake.core.templates.evaluate.UNKNOWN`. Everything computed from an unknown
   value is unknown too; the schema reader accepts an unknown value as "given"
   without checking its type or format. So that ``load()`` can still return a
-  :class:`~core.model.BuildSpec`, a required builder string whose value is
+  :class:`~amibake.core.model.BuildSpec`, a required builder string whose value is
   unknown (``source_ami = data.amazon-ami.x.id``) holds the placeholder
-  :data:`~core.templates.schema.UNRESOLVED`, and ``BuildSpec.unresolved`` lists
+  :data:`~amibake.core.templates.schema.UNRESOLVED`, and ``BuildSpec.unresolved`` lists
   the key path of every unknown value. Such a spec is for validation and
   inspection only: ``amibake build`` always loads with a resolver, and refuses a
   spec whose ``unresolved`` is not empty.
 * **With a resolver** (``amibake build``, ``validate --evaluate-datasources``):
   the calls go through a :class:`DataSourceResolver` made from the build's
-  target (:class:`core.datasources_aws.AwsResolver`: the local cloud's endpoint
+  target (:class:`amibake.core.datasources_aws.AwsResolver`: the local cloud's endpoint
   or an AWS profile). A failure is one located line naming the data source.
 
 Types: ``amazon-ami`` (DescribeImages with the same filter logic as
@@ -46,12 +46,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.errors import AmibakeError
-from core.model import AccessConfig, SourceAmiFilter
-from core.templates.errors import Problems, suggest
-from core.templates.evaluate import UNKNOWN, EvalError, Scope
-from core.templates.nodes import BadNode, ListNode, MapNode, Node, Scalar, Section
-from core.templates.schema import Reader, _check_region, _source_ami_filter, decode_access
+from amibake.core.errors import AmibakeError
+from amibake.core.model import AccessConfig, SourceAmiFilter
+from amibake.core.templates.errors import Problems, suggest
+from amibake.core.templates.evaluate import UNKNOWN, EvalError, Scope
+from amibake.core.templates.nodes import BadNode, ListNode, MapNode, Node, Scalar, Section
+from amibake.core.templates.schema import Reader, _check_region, _source_ami_filter, decode_access
 
 SUPPORTED_TYPES = (
     "amazon-ami",
@@ -64,7 +64,7 @@ HTTP_METHODS = ("HEAD", "GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 
 #: Packer's AWS access options (AccessConfig) amibake's data sources do not use; the
 #: others (profile, keys, assume_role, custom_endpoint_ec2...) are read by
-#: :func:`~core.templates.schema.decode_access` and applied as for builders.
+#: :func:`~amibake.core.templates.schema.decode_access` and applied as for builders.
 _CREDENTIALS = "amibake's data sources do not use it"
 ACCESS_OPTIONS: dict[str, str] = dict.fromkeys(
     ("skip_region_validation", "aws_polling", "polling"), _CREDENTIALS
@@ -92,7 +92,7 @@ class DataSourceError(AmibakeError):
 class DataSourceResolver(Protocol):
     """What data sources call: one per load, made from the build's target.
 
-    Methods raise :class:`~core.errors.AmibakeError` (``AwsError``,
+    Methods raise :class:`~amibake.core.errors.AmibakeError` (``AwsError``,
     :class:`DataSourceError`) with a one-line message.
     """
 
@@ -255,7 +255,7 @@ def decode_config(section: Section, body: MapNode, problems: Problems) -> Config
 
 
 def _ami_outputs(config: AmiConfig, resolver: DataSourceResolver) -> dict[str, Any]:
-    from core.engine.steps.source_ami import choose_image, filter_query
+    from amibake.core.engine.steps.source_ami import choose_image, filter_query
 
     region = config.region
     images = resolver.describe_images(region, filter_query(config.filter))
@@ -381,7 +381,7 @@ def aws_secret_function(
     def aws_secret(secret_id: str, version_stage: str | None = None) -> Any:
         if resolver is None:
             return UNKNOWN
-        from core.templates.functions import FunctionError
+        from amibake.core.templates.functions import FunctionError
 
         try:
             secret = resolver.get_secret_value(

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.errors import AmibakeError
+from amibake.core.errors import AmibakeError
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.templates import functions as _functions
-from core.templates.errors import Loc, suggest
-from core.templates.functions import (
+from amibake.core.templates import functions as _functions
+from amibake.core.templates.errors import Loc, suggest
+from amibake.core.templates.functions import (
     REGISTRY,
     FunctionContext,
     FunctionError,
@@ -26,7 +26,7 @@ from core.templates.functions import (
     equal,
     number_text,
 )
-from core.templates.nodes import (
+from amibake.core.templates.nodes import (
     SPLAT_ITEM,
     Attr,
     BadNode,
@@ -241,7 +241,8 @@ class Scope:
         cwd: Path | None = None,
     ) -> None:
         self._variables = variables
-        # data.TYPE.NAME: getters keyed "TYPE.NAME" (core.templates.datasources), run once each
+        # data.TYPE.NAME: getters keyed "TYPE.NAME" (amibake.core.templates.datasources), run once
+        # each
         self._data_sources = data_sources or {}
         self._data_cache: dict[str, Any] = {}
         self._var_cache: dict[str, Any] = {}
@@ -570,7 +571,7 @@ class Scope:
         """
         if root == "packer":
             if expr.name == "version":
-                from core.templates.gotemplate import PACKER_COMPAT_VERSION
+                from amibake.core.templates.gotemplate import PACKER_COMPAT_VERSION
 
                 return PACKER_COMPAT_VERSION
             if expr.name in ("iterationID", "versionFingerprint"):
@@ -580,7 +581,7 @@ class Scope:
             raise EvalError(
                 expr.loc, f"`packer.{expr.name}` does not exist{suggest(expr.name, ['version'])}"
             )
-        from core.templates.hcl import BUILD_VARIABLES
+        from amibake.core.templates.hcl import BUILD_VARIABLES
 
         if expr.name != "name" and expr.name not in BUILD_VARIABLES:
             known = ["name", *BUILD_VARIABLES]
@@ -757,8 +758,8 @@ class Scope:
         if expr.expand:
             raise EvalError(expr.loc, f"{name}() cannot take its arguments from a list (`...`)")
         if name == "convert":
-            from core.templates import hcltypes  # hcltypes imports this module
-            from core.templates.hclexpr import HclSyntaxError
+            from amibake.core.templates import hcltypes  # hcltypes imports this module
+            from amibake.core.templates.hclexpr import HclSyntaxError
 
             value = self.eval(expr.args[0])
             try:
@@ -797,7 +798,7 @@ class Scope:
 
     def _render_template(self, text: str, file: str, variables: dict[str, Any]) -> Any:
         """``templatefile()``: ``text`` as an HCL template where only ``variables`` are known."""
-        from core.templates.hclexpr import HclSyntaxError, parse_template
+        from amibake.core.templates.hclexpr import HclSyntaxError, parse_template
 
         try:
             expr = parse_template(text, Loc(file, 1, 1))

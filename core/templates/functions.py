@@ -13,7 +13,7 @@ plus ``env`` (Packer allows it in variable defaults) and ``tostring`` /
 ``tonumber``.
 
 ``try``, ``can`` and ``convert`` need their arguments unevaluated (or as a type
-expression): :class:`core.templates.evaluate.Scope` handles them; their entries
+expression): :class:`amibake.core.templates.evaluate.Scope` handles them; their entries
 here only carry the arity and documentation.
 """
 
@@ -1688,7 +1688,8 @@ def _aws_secret_string(ctx: FunctionContext, name: str, fn: str) -> str:
 def _aws_secretsmanager(ctx: FunctionContext, name: str, key: Any) -> str:
     secret = _aws_secret_string(ctx, name, "aws_secretsmanager")
     if not isinstance(secret, str):
-        return secret  # UNKNOWN: shape-only validation reads no secret (core.templates.datasources)
+        # UNKNOWN: shape-only validation reads no secret (amibake.core.templates.datasources)
+        return secret
     key_text = "" if key is None else as_string(key, 1)
     try:
         parsed = json.loads(secret)
@@ -1732,7 +1733,7 @@ def _env(ctx: FunctionContext, name: str) -> str:
 
 def _go_replace_n(_ctx: FunctionContext, src: str, old: str, new: str, n: Any) -> str:
     """Packer JSON's ``replace old new n src`` (Go's strings.Replace; n < 0: all)."""
-    from core.templates.gotemplate import _go_replace
+    from amibake.core.templates.gotemplate import _go_replace
 
     if n != int(n):
         raise FunctionError("the count must be a whole number", 3)

@@ -7,7 +7,7 @@ parses that language (text, ``{{ pipelines }}``, ``{{if}}/{{else if}}/{{else}}/
 
 * **load time** (:func:`parse_go_template`): everything that depends only on
   the template (``user``, ``env``, ``isotime``, ``uuid``, ``template_dir``, ...)
-  becomes an expression of the shared language in :mod:`core.templates.nodes`
+  becomes an expression of the shared language in :mod:`amibake.core.templates.nodes`
   (``{{user `x`}}`` is ``var.x``), so variables, the TOML writer and the
   evaluator treat JSON like HCL2 and TOML;
 * **run time** (:func:`render_runtime`): what Packer itself renders only during
@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import AmibakeError
-from core.templates.errors import Loc, suggest
-from core.templates.nodes import (
+from amibake.core.errors import AmibakeError
+from amibake.core.templates.errors import Loc, suggest
+from amibake.core.templates.nodes import (
     Attr,
     Binary,
     Call,
@@ -951,7 +951,7 @@ def _printf(fmt: Any, *args: Any) -> str:
 
 
 def _clean(value: Any) -> str:
-    from core.templates.evaluate import clean_resource_name
+    from amibake.core.templates.evaluate import clean_resource_name
 
     return clean_resource_name(str(value))
 

@@ -13,9 +13,9 @@ Parsed by python-hcl2's grammar; the blocks are read here with Packer's rules
 * ``dynamic`` blocks wherever blocks go (sources, builds, provisioners,
   post-processors, data sources, nested): kept as :class:`DynamicBlock` and
   expanded by :func:`expand_dynamic` once variables are known.
-* ``variable`` blocks with ``type`` (:mod:`core.templates.hcltypes`),
+* ``variable`` blocks with ``type`` (:mod:`amibake.core.templates.hcltypes`),
   ``validation``, ``sensitive``; ``packer { required_version }`` checked against
-  :data:`~core.templates.gotemplate.PACKER_COMPAT_VERSION`.
+  :data:`~amibake.core.templates.gotemplate.PACKER_COMPAT_VERSION`.
 
 Builder names: a builder is named after its source's local name (the ``name``
 of a build-level ``source`` block, else the source's label), which is what
@@ -39,9 +39,9 @@ from typing import Any
 
 from lark import Token, Tree
 
-from core.templates.errors import Loc, Problems, join_path, suggest
-from core.templates.evaluate import EvalError
-from core.templates.hclexpr import (
+from amibake.core.templates.errors import Loc, Problems, join_path, suggest
+from amibake.core.templates.evaluate import EvalError
+from amibake.core.templates.hclexpr import (
     ExprBuilder,
     HclSyntaxError,
     LocFn,
@@ -49,8 +49,8 @@ from core.templates.hclexpr import (
     parse_tree,
     significant,
 )
-from core.templates.hcltypes import infer_type, type_from_expr
-from core.templates.nodes import (
+from amibake.core.templates.hcltypes import infer_type, type_from_expr
+from amibake.core.templates.nodes import (
     Attr,
     BadNode,
     BuildDecl,
@@ -388,7 +388,7 @@ class HclReader:
             )
 
     def data_block(self, block: Block, raw: RawTemplate) -> None:
-        """``data "TYPE" "NAME" { ... }``: kept raw; core.templates.datasources runs it."""
+        """``data "TYPE" "NAME" { ... }``: kept raw; amibake.core.templates.datasources runs it."""
         if not self.expect_labels(block, 2, 'two labels: data "amazon-ami" "name" { ... }'):
             return
         (dtype, type_loc), (name, _) = block.labels
@@ -402,7 +402,7 @@ class HclReader:
 
     def packer_block(self, block: Block) -> None:
         """``packer { required_version = "...", required_plugins { ... } }``."""
-        from core.templates.gotemplate import PACKER_COMPAT_VERSION
+        from amibake.core.templates.gotemplate import PACKER_COMPAT_VERSION
 
         attributes, inner = self.items(block.body)
         for b in inner:
@@ -958,7 +958,7 @@ def dynamic_items(
 
 
 def _is_unknown(value: Any) -> bool:
-    from core.templates import evaluate as _evaluate
+    from amibake.core.templates import evaluate as _evaluate
 
     unknown = getattr(_evaluate, "UNKNOWN", None)
     return unknown is not None and value is unknown
@@ -1404,7 +1404,7 @@ def prepare_hcl(raw: RawTemplate, evaluate: Evaluate, problems: Problems) -> Non
     if not raw.assembled:
         assemble(raw, evaluate, problems)
         raw.assembled = True
-        from core.templates.loader import normalize_builder
+        from amibake.core.templates.loader import normalize_builder
 
         for section in raw.builders:
             normalize_builder(section, problems)
@@ -1469,7 +1469,7 @@ def read_hcl_files(files: list[tuple[str, str]], problems: Problems) -> RawTempl
 
     Variables, locals, sources, data sources and builds of all files share one
     namespace; defining a name twice is a located error. ``*.pkr.json`` files
-    are read in HCL2's JSON syntax (:mod:`core.templates.hcljson`). ``None`` when
+    are read in HCL2's JSON syntax (:mod:`amibake.core.templates.hcljson`). ``None`` when
     no file could be parsed at all.
     """
     if not files:
@@ -1480,7 +1480,7 @@ def read_hcl_files(files: list[tuple[str, str]], problems: Problems) -> RawTempl
     parsed = 0
     for text, file in files:
         if file.endswith(".json"):
-            from core.templates.hcljson import JsonSyntaxReader
+            from amibake.core.templates.hcljson import JsonSyntaxReader
 
             reader: HclReader = JsonSyntaxReader(file, problems)
         else:

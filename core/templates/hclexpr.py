@@ -16,8 +16,8 @@ from typing import Any
 
 from lark import Token, Tree
 
-from core.templates.errors import Loc
-from core.templates.nodes import (
+from amibake.core.templates.errors import Loc
+from amibake.core.templates.nodes import (
     SPLAT_ITEM,
     Attr,
     Binary,

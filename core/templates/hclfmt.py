@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from lark import Token
 
-from core.templates.errors import Loc, TemplateError
-from core.templates.hclexpr import HclSyntaxError, parse_tree
+from amibake.core.templates.errors import Loc, TemplateError
+from amibake.core.templates.hclexpr import HclSyntaxError, parse_tree
 
 _OPEN = {"LBRACE", "LSQB", "LPAR", "INTERP_START", "DIRECTIVE_START"}
 _CLOSE = {"RBRACE", "RSQB", "RPAR"}
@@ -42,7 +42,7 @@ def format_hcl(text: str, file: str) -> str:
     try:
         tree = parse_tree(text, lambda line, col: Loc(file, line, col))
     except HclSyntaxError as error:
-        from core.templates.errors import Problem
+        from amibake.core.templates.errors import Problem
 
         raise TemplateError([Problem(error.loc, "", error.message)]) from None
     lines = text.split("\n")

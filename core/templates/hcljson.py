@@ -15,7 +15,7 @@ schema as a ``.pkr.hcl`` file (hashicorp/hcl ``json`` package, its spec.md):
 * Where HCL expects a keyword or a type rather than a value (a variable's
   ``type``, a dynamic block's ``iterator``), the string holds that expression.
 
-The block structure then goes through :class:`~core.templates.hcl.HclReader`
+The block structure then goes through :class:`~amibake.core.templates.hcl.HclReader`
 unchanged, so both syntaxes share every rule and message.
 """
 
@@ -24,12 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.templates.errors import Loc, Problems
-from core.templates.hcl import Block, HclReader
-from core.templates.hclexpr import HclSyntaxError, parse_expression, parse_template
-from core.templates.hcltypes import type_from_expr
-from core.templates.jsonpos import DUPLICATE, parse_json
-from core.templates.nodes import (
+from amibake.core.templates.errors import Loc, Problems
+from amibake.core.templates.hcl import Block, HclReader
+from amibake.core.templates.hclexpr import HclSyntaxError, parse_expression, parse_template
+from amibake.core.templates.hcltypes import type_from_expr
+from amibake.core.templates.jsonpos import DUPLICATE, parse_json
+from amibake.core.templates.nodes import (
     BadNode,
     ExprNode,
     ListNode,
@@ -204,7 +204,8 @@ class JsonSyntaxReader(HclReader):
 
 
 def read_hcl_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
-    """One ``*.pkr.json`` file as a template (see :func:`core.templates.hcl.read_hcl_files`)."""
-    from core.templates.hcl import read_hcl_files
+    """One ``*.pkr.json`` file as a template (see
+    :func:`amibake.core.templates.hcl.read_hcl_files`)."""
+    from amibake.core.templates.hcl import read_hcl_files
 
     return read_hcl_files([(text, file)], problems)

@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.templates.errors import Loc
-from core.templates.evaluate import EvalError, to_text
-from core.templates.functions import kind_name, parse_number
-from core.templates.hclexpr import HclSyntaxError, parse_expression
-from core.templates.nodes import (
+from amibake.core.templates.errors import Loc
+from amibake.core.templates.evaluate import EvalError, to_text
+from amibake.core.templates.functions import kind_name, parse_number
+from amibake.core.templates.hclexpr import HclSyntaxError, parse_expression
+from amibake.core.templates.nodes import (
     Call,
     Expr,
     ExprNode,
@@ -328,7 +328,7 @@ def node_is_literal(node: Node) -> bool:
 def variable_type(decl: VariableDecl | None) -> HclType | None:
     """A declared variable's type (the HCL reader sets it from the default when untyped).
 
-    ``decl`` is a :class:`~core.templates.nodes.VariableDecl` (or None: an undeclared
+    ``decl`` is a :class:`~amibake.core.templates.nodes.VariableDecl` (or None: an undeclared
     legacy JSON user variable, which has no type).
     """
     if decl is None:

@@ -15,15 +15,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from core.templates.errors import Loc, Problems
-from core.templates.nodes import ListNode, MapNode, Node, Scalar
+from amibake.core.templates.errors import Loc, Problems
+from amibake.core.templates.nodes import ListNode, MapNode, Node, Scalar
 
 _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
 MAX_DEPTH = 100
 #: With ``keep_duplicates``, the n-th repeat of key ``k`` is stored as ``k + DUPLICATE + n``
-#: (HCL's JSON syntax merges repeated block keys; see core.templates.hcljson).
+#: (HCL's JSON syntax merges repeated block keys; see amibake.core.templates.hcljson).
 DUPLICATE = "\x00"
 
 

@@ -1,4 +1,4 @@
-"""``load()``: a template file -> a validated :class:`~core.model.BuildSpec`."""
+"""``load()``: a template file -> a validated :class:`~amibake.core.model.BuildSpec`."""
 
 from __future__ import annotations
 
@@ -11,27 +11,27 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.errors import UsageError
-from core.model import BuildSpec, FrozenMap, Variable, freeze
-from core.templates.datasources import (
+from amibake.core.errors import UsageError
+from amibake.core.model import BuildSpec, FrozenMap, Variable, freeze
+from amibake.core.templates.datasources import (
     DataSourceResolver,
     DataSources,
     aws_secret_function,
     unknown_paths,
 )
-from core.templates.errors import Loc, Problems, TemplateError, suggest
-from core.templates.evaluate import EvalError, Scope
-from core.templates.hcl import (
+from amibake.core.templates.errors import Loc, Problems, TemplateError, suggest
+from amibake.core.templates.evaluate import EvalError, Scope
+from amibake.core.templates.hcl import (
     HclReader,
     prepare_hcl,
     read_hcl,
     validate_variable,
     with_builders,
 )
-from core.templates.hclexpr import HclSyntaxError, significant
-from core.templates.hcltypes import convert_variable, typed_text_node, variable_type
-from core.templates.jsonpos import parse_json
-from core.templates.nodes import (
+from amibake.core.templates.hclexpr import HclSyntaxError, significant
+from amibake.core.templates.hcltypes import convert_variable, typed_text_node, variable_type
+from amibake.core.templates.jsonpos import parse_json
+from amibake.core.templates.nodes import (
     BadNode,
     ListNode,
     MapNode,
@@ -41,14 +41,14 @@ from core.templates.nodes import (
     Section,
     VariableDecl,
 )
-from core.templates.packer_json import read_json
-from core.templates.schema import (
+from amibake.core.templates.packer_json import read_json
+from amibake.core.templates.schema import (
     check_ansible_login,
     decode_builder,
     decode_post_processor,
     decode_provisioner,
 )
-from core.templates.toml import TomlReader, read_toml
+from amibake.core.templates.toml import TomlReader, read_toml
 
 FORMATS = ("json", "hcl", "toml")
 BUILDER_TYPES = ("amazon-ebs",)
@@ -101,7 +101,7 @@ def read_text(path: Path) -> str:
 
 
 def _problem(loc: Loc, path: str, message: str) -> Any:
-    from core.templates.errors import Problem
+    from amibake.core.templates.errors import Problem
 
     return Problem(loc, path, message)
 
@@ -201,7 +201,7 @@ def read_var_file(path: Path, problems: Problems) -> dict[str, Node]:
     hcl = HclReader(file, problems)
     hcl.text = text
     try:
-        from core.templates.hclexpr import parse_tree
+        from amibake.core.templates.hclexpr import parse_tree
 
         tree = parse_tree(text, hcl.loc_fn)
         attributes, blocks = hcl.items(tree.children[0])
@@ -220,7 +220,8 @@ def read_var_file(path: Path, problems: Problems) -> dict[str, Node]:
 
 
 def _convert(value: Any, decl: VariableDecl | None, loc: Loc) -> Any:
-    """Apply a variable's type constraint (Packer's conversions: core.templates.hcltypes)."""
+    """Apply a variable's type constraint (Packer's conversions:
+    amibake.core.templates.hcltypes)."""
     return convert_variable(value, decl, loc)
 
 
@@ -310,7 +311,7 @@ def load(
     buffers).
 
     Raises :class:`TemplateError` (every problem, with file:line:col) or
-    :class:`~core.errors.UsageError` for an unreadable file or an empty folder.
+    :class:`~amibake.core.errors.UsageError` for an unreadable file or an empty folder.
     """
     file_path = Path(path)
     buffers = {Path(k): v for k, v in (unsaved or {}).items()}
@@ -366,7 +367,7 @@ def _load_hcl_files(
     datasources: DataSourceResolver | None = None,
 ) -> BuildSpec:
     """Several HCL2 files (text, file name) read as one template named ``name``."""
-    from core.templates.hcl import read_hcl_files
+    from amibake.core.templates.hcl import read_hcl_files
 
     problems = Problems()
     raw = read_hcl_files(sources, problems)
@@ -447,7 +448,7 @@ def build_spec(
 
     ``datasources`` evaluates ``data`` blocks against a target; without it they
     are checked by shape only and their outputs are unknown (see
-    :mod:`core.templates.datasources`; ``BuildSpec.unresolved`` lists what they
+    :mod:`amibake.core.templates.datasources`; ``BuildSpec.unresolved`` lists what they
     left unknown).
     """
     decls = raw.variables
@@ -828,7 +829,7 @@ def region_from_env(body: MapNode, path: str, env: Mapping[str, str], problems: 
 
 def builder_name(section: Section, resolve: Callable[[Node, str], Node]) -> str | None:
     """The builder's name; a legacy JSON ``name`` with ``{{user}}`` is resolved here."""
-    from core.templates.packer_json import BUILDER_NAME_KEY
+    from amibake.core.templates.packer_json import BUILDER_NAME_KEY
 
     node = section.body.entries.pop(BUILDER_NAME_KEY, None)
     if node is not None:

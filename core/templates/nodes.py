@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from core.templates.errors import Loc
+from amibake.core.templates.errors import Loc
 
 if TYPE_CHECKING:  # hcltypes imports this module
-    from core.model import SourceFormat
-    from core.templates.hcltypes import HclType
+    from amibake.core.model import SourceFormat
+    from amibake.core.templates.hcltypes import HclType
 
 # --------------------------------------------------------------------------- expressions
 
@@ -278,7 +278,8 @@ class VariableDecl:
     sensitive: bool = False
     description: str | None = None
     type: str | None = None  # HCL type expression as text: string, number, bool, list(string)...
-    #: The parsed ``type`` (a :class:`core.templates.hcltypes.HclType`), when the reader had one.
+    #: The parsed ``type`` (a :class:`amibake.core.templates.hcltypes.HclType`), when the reader had
+    #: one.
     type_constraint: HclType | None = None
     #: ``validation`` blocks: (condition, error_message, where the block is).
     validations: list[tuple[Node, str, Loc]] = field(default_factory=list)
@@ -292,7 +293,7 @@ class DynamicBlock:
     It sits where the blocks it generates will be (in a body's ``ListNode`` of
     ``TYPE`` blocks, or in a build's list of provisioners...); ``content`` is the
     ``content`` block read like the blocks it generates. Expanding it (see
-    :func:`core.templates.hcl.expand_dynamic`) needs ``for_each``'s value, so it
+    :func:`amibake.core.templates.hcl.expand_dynamic`) needs ``for_each``'s value, so it
     happens when variables are known.
     """
 
@@ -357,7 +358,8 @@ class RawTemplate:
     post_processors: list[Section] = field(default_factory=list)
     error_cleanup_provisioner: Section | None = None
     loc: Loc | None = None
-    #: HCL2 ``data "TYPE" "NAME"`` blocks, keyed ``TYPE.NAME`` (see core.templates.datasources).
+    #: HCL2 ``data "TYPE" "NAME"`` blocks, keyed ``TYPE.NAME`` (see
+    #: amibake.core.templates.datasources).
     data_sources: dict[str, Section] = field(default_factory=dict)
     #: HCL2: sources by ``TYPE.NAME``, the build blocks, and whether they are already
     #: turned into ``builders``/``provisioners``/... (not when that needs variables).

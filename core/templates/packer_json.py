@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
-from core.templates.errors import Loc, Problems, suggest
-from core.templates.gotemplate import PACKER_COMPAT_VERSION, GoTemplateError, parse_go_template
-from core.templates.jsonpos import parse_json
-from core.templates.nodes import (
+from amibake.core.templates.errors import Loc, Problems, suggest
+from amibake.core.templates.gotemplate import (
+    PACKER_COMPAT_VERSION,
+    GoTemplateError,
+    parse_go_template,
+)
+from amibake.core.templates.jsonpos import parse_json
+from amibake.core.templates.nodes import (
     Attr,
     BadNode,
     Binary,
@@ -27,7 +31,7 @@ from core.templates.nodes import (
     VariableDecl,
     expr_to_node,
 )
-from core.templates.nodes import Name as NameX
+from amibake.core.templates.nodes import Name as NameX
 
 #: Where a JSON builder's templated ``name`` waits for the loader to resolve it.
 BUILDER_NAME_KEY = " name"
@@ -51,7 +55,7 @@ def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
     Top-level keys starting with ``_`` are comments (only there: inside a
     builder Packer rejects them); ``push`` is accepted and ignored with a
     warning; ``min_packer_version`` is checked against
-    :data:`~core.templates.gotemplate.PACKER_COMPAT_VERSION`.
+    :data:`~amibake.core.templates.gotemplate.PACKER_COMPAT_VERSION`.
     """
     used: dict[str, Loc] = {}  # `user` variables referenced outside `variables`
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.model import BuildSpec
+from amibake.core.model import BuildSpec
 
 
 def template_root(spec: BuildSpec) -> Path | None:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar, cast
 
-from core.model import (
+from amibake.core.model import (
     ENV_VAR_FILE_EXECUTE_COMMAND,
     AccessConfig,
     AmazonEbsBuilder,
@@ -42,18 +42,18 @@ from core.model import (
     SshBastion,
     SshProxy,
 )
-from core.owners import EC2_OWNER_ALIASES, OWNER_NAMES
-from core.regions import ALL_REGIONS, is_known_region
-from core.templates.errors import Loc, Problems, join_path, suggest
-from core.templates.evaluate import EvalError
-from core.templates.gotemplate import (
+from amibake.core.owners import EC2_OWNER_ALIASES, OWNER_NAMES
+from amibake.core.regions import ALL_REGIONS, is_known_region
+from amibake.core.templates.errors import Loc, Problems, join_path, suggest
+from amibake.core.templates.evaluate import EvalError
+from amibake.core.templates.gotemplate import (
     BUILD_INFO_FIELDS,
     BUILD_TEMPLATE_BLOCKS,
     BUILD_TEMPLATE_OPTIONS,
     GoTemplateError,
     parse_go_template,
 )
-from core.templates.nodes import BadNode, Expr, ListNode, Lit, MapNode, Node, Scalar
+from amibake.core.templates.nodes import BadNode, Expr, ListNode, Lit, MapNode, Node, Scalar
 
 T = TypeVar("T")
 
@@ -179,7 +179,7 @@ UNRESOLVED = "<unresolved>"
 
 def _is_unknown(value: Any) -> bool:
     """Is ``value`` the evaluator's UNKNOWN (an output of a data source not evaluated)?"""
-    from core.templates.evaluate import UNKNOWN
+    from amibake.core.templates.evaluate import UNKNOWN
 
     return value is UNKNOWN
 
@@ -1551,7 +1551,7 @@ def decode_access(r: Reader) -> AccessConfig:
 
 
 def _access_options(r: Reader, problems: Problems) -> dict[str, Any]:
-    """The builder's access options (issue 12); see core.engine.access for their effect."""
+    """The builder's access options (issue 12); see amibake.core.engine.access for their effect."""
     access = decode_access(r)
     return kwargs(
         access=None if access.is_default else access,
@@ -1732,7 +1732,8 @@ def decode_builder(
     _finish_run_options(values)
     r.finish()
     for key in ("region", "instance_type", "ssh_username", "ami_name", "source_ami"):
-        if key in r.unknown:  # shape-only: a data source's output, see core.templates.datasources
+        # shape-only: a data source's output, see amibake.core.templates.datasources
+        if key in r.unknown:
             values.setdefault(key, UNRESOLVED)
     if any(values.get(k) is None for k in ("region", "instance_type", "ssh_username", "ami_name")):
         return None

@@ -31,9 +31,9 @@ import re
 import tomllib
 from typing import Any
 
-from core.templates.errors import Loc, Problems, suggest
-from core.templates.hclexpr import HclSyntaxError, parse_template
-from core.templates.nodes import (
+from amibake.core.templates.errors import Loc, Problems, suggest
+from amibake.core.templates.hclexpr import HclSyntaxError, parse_template
+from amibake.core.templates.nodes import (
     BadNode,
     ListNode,
     MapNode,

@@ -14,8 +14,8 @@ from typing import Any
 
 import tomli_w
 
-from core.templates.errors import Loc, Problems, TemplateError
-from core.templates.nodes import (
+from amibake.core.templates.errors import Loc, Problems, TemplateError
+from amibake.core.templates.nodes import (
     SPLAT_ITEM,
     Attr,
     BadNode,
@@ -416,7 +416,7 @@ def to_json(raw: RawTemplate) -> str:
 
 
 def format_json(text: str, file: str) -> str:
-    from core.templates.jsonpos import parse_json
+    from amibake.core.templates.jsonpos import parse_json
 
     problems = Problems()
     if parse_json(text, file, problems) is None or problems:
@@ -426,7 +426,7 @@ def format_json(text: str, file: str) -> str:
 
 
 def format_toml(text: str, file: str) -> str:
-    from core.templates.toml import _decode_error_loc
+    from amibake.core.templates.toml import _decode_error_loc
 
     try:
         data = tomllib.loads(text)
@@ -437,7 +437,7 @@ def format_toml(text: str, file: str) -> str:
 
 
 def _problem(loc: Loc, message: str) -> Any:
-    from core.templates.errors import Problem
+    from amibake.core.templates.errors import Problem
 
     return Problem(loc, "", message)
 

@@ -65,7 +65,7 @@ TYPED = [
 def prepare(home: Path) -> None:
     """(child process) write the 100,000-image listing into the cache under ``home``."""
     os.environ["AMIBAKE_HOME"] = str(home)
-    from core.catalog import CatalogCache, ImageRecord
+    from amibake.core.catalog import CatalogCache, ImageRecord
     from tests.bench.synthetic_images import synthetic_images
 
     records = [ImageRecord.from_api(image) for image in synthetic_images(COUNT)]
@@ -92,9 +92,9 @@ def keys_for(step: str, previous: str) -> list[str]:
 async def measure(home: Path, endpoint: str) -> dict[str, Any]:
     from textual import events
 
-    from core.settings import Settings
-    from tui.app import AmibakeApp
-    from tui.widgets.image_table import ImageTable
+    from amibake.core.settings import Settings
+    from amibake.tui.app import AmibakeApp
+    from amibake.tui.widgets.image_table import ImageTable
 
     config = home / "aws-config"
     config.write_text(
@@ -281,7 +281,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "tui",
+                "amibake.tui",
                 "local",
                 "serve",
                 "--latency",

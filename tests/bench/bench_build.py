@@ -32,14 +32,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import core.aws
-import core.budget
-from core.aws import Aws, Target
-from core.engine.build import run_builds, select_builders
-from core.engine.context import BuildOptions
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from core.local.latency import get_profile
-from core.templates import load
+import amibake.core.aws
+import amibake.core.budget
+from amibake.core.aws import Aws, Target
+from amibake.core.engine.build import run_builds, select_builders
+from amibake.core.engine.context import BuildOptions
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.core.local.latency import get_profile
+from amibake.core.templates import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,18 +67,18 @@ class Run:
 
 @contextmanager
 def counting(run: Run) -> Iterator[None]:
-    original = core.aws.count_call
+    original = amibake.core.aws.count_call
 
     def count(operation: str) -> None:
         run.calls[operation] += 1
         run.times.append((time.monotonic(), operation))
         original(operation)
 
-    core.aws.count_call = count  # type: ignore[assignment]
+    amibake.core.aws.count_call = count  # type: ignore[assignment]
     try:
         yield
     finally:
-        core.aws.count_call = original  # type: ignore[assignment]
+        amibake.core.aws.count_call = original  # type: ignore[assignment]
 
 
 def template(directory: Path, builders: int) -> Path:
@@ -143,7 +143,7 @@ def cloud_process(data_dir: Path) -> Iterator[tuple[str, int]]:
     """``amibake local serve`` in its own process; yields (endpoint, ssh port)."""
     port, ssh_port = free_port(), free_port()
     command = [
-        sys.executable, "-c", "from tui.cli import main; raise SystemExit(main())",
+        sys.executable, "-c", "from amibake.tui.cli import main; raise SystemExit(main())",
         "local", "serve", "--latency", "fast", "--port", str(port),
         "--ssh-port", str(ssh_port), "--data-dir", str(data_dir),
     ]  # fmt: skip
@@ -177,9 +177,9 @@ def measure(
     # measured run starts with the budget a fresh process has (the warm-up's last calls
     # would otherwise hold the first turns of the next run).
     asyncio.run(timed_builds(endpoint, ssh_port, template(directory, 1)))  # warm-up
-    time.sleep(core.budget.DESCRIBE_WINDOW)
+    time.sleep(amibake.core.budget.DESCRIBE_WINDOW)
     one = asyncio.run(timed_builds(endpoint, ssh_port, template(directory, 1)))
-    time.sleep(core.budget.DESCRIBE_WINDOW)
+    time.sleep(amibake.core.budget.DESCRIBE_WINDOW)
     twenty = asyncio.run(timed_builds(endpoint, ssh_port, template(directory, many)))
     return one, twenty
 
@@ -197,8 +197,8 @@ def report(title: str, floor: float, one: Run, twenty: Run, n: int, engine_cpu: 
     print(f"  Describe* calls: one build {one.describes()}, {n} builds {twenty.describes()} "
           f"({twenty.describes() / max(1, one.describes()):.1f}x)")  # fmt: skip
     print(f"  peak Describe* calls in one second: one build {one.peak_describe_rate()}, "
-          f"{n} builds {twenty.peak_describe_rate()} (budget {core.budget.DESCRIBE_CALLS} "
-          f"per {core.budget.DESCRIBE_WINDOW:g} s per region; target <= 5)")  # fmt: skip
+          f"{n} builds {twenty.peak_describe_rate()} (budget {amibake.core.budget.DESCRIBE_CALLS} "
+          f"per {amibake.core.budget.DESCRIBE_WINDOW:g} s per region; target <= 5)")  # fmt: skip
     print(f"  API calls per operation (one build / {n} builds):")
     for operation in sorted(set(one.calls) | set(twenty.calls)):
         print(f"    {operation:40} {one.calls[operation]:5} {twenty.calls[operation]:6}")

@@ -26,12 +26,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout, for tests.templates
 
-from core.aws import Aws, Target
-from core.engine.build import run_builds
-from core.engine.context import BuildOptions
-from core.events import Event, LogLines, StepFinished, StepStarted
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from core.templates import TemplateError, load
+from amibake.core.aws import Aws, Target
+from amibake.core.engine.build import run_builds
+from amibake.core.engine.context import BuildOptions
+from amibake.core.events import Event, LogLines, StepFinished, StepStarted
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.core.templates import TemplateError, load
 from tests.templates.test_corpus import (
     CORPUS,
     ENV,
@@ -165,7 +165,7 @@ def validate(
     env: dict[str, str] | None = None,
 ) -> Any:
     """Load the entry; with ``cloud``, its data sources run against the local cloud."""
-    from core.datasources_aws import resolver_for
+    from amibake.core.datasources_aws import resolver_for
 
     var_files, variables = RUNS.get(name, ((), {}))
     resolver = resolver_for(local_cloud=cloud) if cloud is not None else None

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = r"""
 import json, os, sys, time
 started = time.perf_counter()
-from core.local.cloud import LocalCloud
+from amibake.core.local.cloud import LocalCloud
 cloud = LocalCloud(latency="instant", data_dir=sys.argv[1]).start()
 ec2 = cloud.client("ec2", "us-east-1")
 ec2.describe_images(Owners=["099720109477"], MaxResults=100)

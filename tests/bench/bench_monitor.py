@@ -12,7 +12,7 @@ Reports, from one run:
   reaching the pane to the last, against a bare asyncssh client reading the same command's
   output (``async for line in process.stdout``) on an instance of the same cloud;
 * RSS: peak of this process (ru_maxrss), the UI's; and of the build's child process
-  (``python -m tui build --json``, which runs the engine) sampled during the flood.
+  (``python -m amibake.tui build --json``, which runs the engine) sampled during the flood.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ async def bare_client(endpoint: str, lines: int) -> float:
     import asyncssh
     import boto3
 
-    from core.ssh import fingerprints_from_console
+    from amibake.core.ssh import fingerprints_from_console
 
     ec2 = boto3.client(
         "ec2",
@@ -165,12 +165,12 @@ async def run_monitor(endpoint: str, lines: int) -> dict[str, Any]:
     from textual.binding import Binding
     from textual.widgets import Static
 
-    from core.aws import Target
-    from core.templates import loads
-    from tui.build_runner import runs
-    from tui.host import quit_app
-    from tui.screens.monitor import MonitorScreen
-    from tui.widgets.log_view import BuildLogView
+    from amibake.core.aws import Target
+    from amibake.core.templates import loads
+    from amibake.tui.build_runner import runs
+    from amibake.tui.host import quit_app
+    from amibake.tui.screens.monitor import MonitorScreen
+    from amibake.tui.widgets.log_view import BuildLogView
 
     class Session:
         target = Target(endpoint_url=endpoint, access_key_id="testing", secret_access_key="testing")

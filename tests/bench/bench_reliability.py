@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from core.local.cloud import LocalCloud  # noqa: E402
-from core.local.faults import FaultPlan, FaultRule  # noqa: E402
+from amibake.core.local.cloud import LocalCloud  # noqa: E402
+from amibake.core.local.faults import FaultPlan, FaultRule  # noqa: E402
 from tests.reliability.conftest import QUICK, leftovers, run_cli  # noqa: E402
 from tests.reliability.test_faults import build, write_template  # noqa: E402
 from tests.reliability.test_kill_and_cancel import POINTS, strike_at  # noqa: E402

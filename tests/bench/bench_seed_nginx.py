@@ -3,8 +3,8 @@ real on the local cloud, with instances on the host's network (``--instance-netw
 
 Run with ``.venv/bin/python tests/bench/bench_seed_nginx.py``. It needs this machine's apt
 mirrors to be reachable (the instances use the host's apt sources: a Debian host gives a
-Debian userland whatever the AMI's name) and overlay roots (core.local.rootfs); without either
-it says why and exits 0 (skipped). Never part of the default test run: it downloads packages.
+Debian userland whatever the AMI's name) and overlay roots (amibake.core.local.rootfs); without
+either it says why and exits 0 (skipped). Never part of the default test run: it downloads packages.
 
 It prints the build's wall time, the AMI's layer size, and checks that an instance launched
 from the AMI has nginx installed (``dpkg -s nginx``) and enabled (``systemctl is-enabled``).
@@ -32,12 +32,12 @@ import asyncssh
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from core.aws import Aws, Target  # noqa: E402
-from core.engine.build import run_builds, select_builders  # noqa: E402
-from core.engine.context import BuildOptions  # noqa: E402
-from core.local import rootfs  # noqa: E402
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud  # noqa: E402
-from core.templates import load  # noqa: E402
+from amibake.core.aws import Aws, Target  # noqa: E402
+from amibake.core.engine.build import run_builds, select_builders  # noqa: E402
+from amibake.core.engine.context import BuildOptions  # noqa: E402
+from amibake.core.local import rootfs  # noqa: E402
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud  # noqa: E402
+from amibake.core.templates import load  # noqa: E402
 
 SEED = ROOT / "core" / "examples" / "seed.json"
 

@@ -1,4 +1,4 @@
-"""Benchmark: streaming a command's output through core.ssh.Communicator.run.
+"""Benchmark: streaming a command's output through amibake.core.ssh.Communicator.run.
 
 Run with ``.venv/bin/python tests/bench/bench_ssh.py [--lines N] [--rounds R]``. Not part of
 the default test run.
@@ -33,8 +33,8 @@ if str(ROOT) not in sys.path:
 
 import asyncssh  # noqa: E402
 
-from core.local.cloud import LocalCloud, running_cloud  # noqa: E402
-from core.ssh import Communicator, fingerprints_from_console  # noqa: E402
+from amibake.core.local.cloud import LocalCloud, running_cloud  # noqa: E402
+from amibake.core.ssh import Communicator, fingerprints_from_console  # noqa: E402
 
 FOCAL = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
 

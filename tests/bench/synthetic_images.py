@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from core.local.images import CatalogImage, catalog_for_region, catalog_regions
+from amibake.core.local.images import CatalogImage, catalog_for_region, catalog_regions
 
 
 def api_image(image: CatalogImage) -> dict[str, Any]:

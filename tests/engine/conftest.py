@@ -15,9 +15,9 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.local.cloud import LocalCloud, running_cloud
-from core.local.faults import FaultPlan
-from core.ssh import fingerprints_from_console
+from amibake.core.local.cloud import LocalCloud, running_cloud
+from amibake.core.local.faults import FaultPlan
+from amibake.core.ssh import fingerprints_from_console
 
 FOCAL_WILDCARD = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
 CANONICAL = "099720109477"

@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from core.aws import Aws, AwsError, Target
-from core.datasources_aws import AwsResolver
-from core.engine.build import run_builds, select_builders
-from core.engine.context import BuildOptions
-from core.events import Event
-from core.ledger import Ledger
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.templates import load
+from amibake.core.aws import Aws, AwsError, Target
+from amibake.core.datasources_aws import AwsResolver
+from amibake.core.engine.build import run_builds, select_builders
+from amibake.core.engine.context import BuildOptions
+from amibake.core.events import Event
+from amibake.core.ledger import Ledger
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.templates import load
 
 FOCAL = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
 ACCESS_KEY = "AKIATEMPLATEKEY0001"
@@ -315,7 +315,7 @@ def test_cli_build_with_template_keys_keeps_them_out_of_every_record(tmp_path: P
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AMIBAKE_HOME"] = str(home)
-    command = [sys.executable, "-m", "tui"]
+    command = [sys.executable, "-m", "amibake.tui"]
     build = subprocess.run(
         [*command, "build", "--local", "--latency", "instant", "--json", str(template)],
         cwd=tmp_path,

@@ -19,11 +19,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from core.aws import Aws
-from core.engine.build import BuildResult, run_builds, select_builders
-from core.events import Event
-from core.local.faults import FaultPlan, FaultRule
-from core.templates import load
+from amibake.core.aws import Aws
+from amibake.core.engine.build import BuildResult, run_builds, select_builders
+from amibake.core.events import Event
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.templates import load
 from tests.engine.test_build import Harness, builder, harness, restore_cloud, shell
 from tests.engine.test_cli_build import run as run_cli
 

@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from core.aws import Aws, CredentialsError, Target
-from core.engine.build import BuildResult, run_builds, select_builders
-from core.engine.context import TAG_BUILD_ID, BuildOptions
-from core.errors import UsageError
-from core.events import BuildFinished, Event, LogLines, StepFinished, StepStarted
-from core.examples import EXAMPLES_DIR
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.templates import load
+from amibake.core.aws import Aws, CredentialsError, Target
+from amibake.core.engine.build import BuildResult, run_builds, select_builders
+from amibake.core.engine.context import TAG_BUILD_ID, BuildOptions
+from amibake.core.errors import UsageError
+from amibake.core.events import BuildFinished, Event, LogLines, StepFinished, StepStarted
+from amibake.core.examples import EXAMPLES_DIR
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.templates import load
 
 FOCAL = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
 
@@ -241,7 +241,7 @@ async def test_two_builders_run_in_parallel_with_their_own_streams(harness: Harn
 
 
 def test_the_plan_lists_only_the_steps_a_builder_runs(tmp_path: Path) -> None:
-    from core.engine.build import planned_steps
+    from amibake.core.engine.build import planned_steps
 
     path = tmp_path / "t.json"
     plain, full = (
@@ -570,7 +570,7 @@ async def test_missing_credentials_are_a_clear_error(cloud: LocalCloud, monkeypa
 async def test_secrets_quoted_or_escaped_by_a_shell_are_redacted_everywhere(
     harness: Harness, tmp_path: Path
 ) -> None:
-    from core.history import BuildRecorder
+    from amibake.core.history import BuildRecorder
 
     secret = "p@ss w0rd'x"
     template = harness.template(

@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from core.engine.context import TAG_BUILD_ID
-from core.engine.steps.ssh_connect import ConnectStep
-from core.errors import AmibakeError
-from core.events import Event, LogLines, StepStarted
-from core.local.cloud import LocalCloud
+from amibake.core.engine.context import TAG_BUILD_ID
+from amibake.core.engine.steps.ssh_connect import ConnectStep
+from amibake.core.errors import AmibakeError
+from amibake.core.events import Event, LogLines, StepStarted
+from amibake.core.local.cloud import LocalCloud
 from tests.engine.test_build import FOCAL, Harness, builder, harness, restore_cloud, shell
 from tests.engine.test_session_manager import FakeSsm, context, plugin, said, ssm
 from tests.templates.helpers import load_text

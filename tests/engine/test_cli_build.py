@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core.examples import EXAMPLES_DIR
+from amibake.core.examples import EXAMPLES_DIR
 
-AMIBAKE = [sys.executable, "-m", "tui"]
+AMIBAKE = [sys.executable, "-m", "amibake.tui"]
 
 
 def env_for(home: Path) -> dict[str, str]:

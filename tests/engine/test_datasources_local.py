@@ -1,6 +1,6 @@
 """Data sources evaluated against the local cloud: real boto3 over HTTP, real HTTP GETs.
 
-The resolver is the one ``amibake build --local`` uses (core.datasources_aws); the only
+The resolver is the one ``amibake build --local`` uses (amibake.core.datasources_aws); the only
 web server is one these tests start on 127.0.0.1.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from core.aws import Target
-from core.datasources_aws import AwsResolver, resolver_for
-from core.local.cloud import LocalCloud
-from core.templates import TemplateError, loads
+from amibake.core.aws import Target
+from amibake.core.datasources_aws import AwsResolver, resolver_for
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.templates import TemplateError, loads
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 NOBLE = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
@@ -255,7 +255,7 @@ def test_http_errors_name_the_url(resolver: AwsResolver, web: str) -> None:
 def amibake(tmp_path: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     """``amibake ARGS`` in ``tmp_path``, with no AWS credentials and its own AMIBAKE_HOME."""
     return subprocess.run(
-        [sys.executable, "-m", "tui", *args],
+        [sys.executable, "-m", "amibake.tui", *args],
         cwd=tmp_path,
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
@@ -348,8 +348,8 @@ class RecordingResolver(AwsResolver):
 def test_real_templates_data_sources_resolve_on_the_local_cloud(
     engine_cloud: LocalCloud, entry: str, calls: int
 ) -> None:
-    from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
-    from core.templates import load as load_path
+    from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+    from amibake.core.templates import load as load_path
     from tests.templates.test_corpus import CORPUS, ENV, RUNS
 
     if not (CORPUS / entry).exists():

@@ -19,10 +19,10 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.events import LogLines, Message
-from core.local import rootfs
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan
+from amibake.core.events import LogLines, Message
+from amibake.core.local import rootfs
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan
 from tests.engine.test_build import Harness, builder, shell
 
 pytestmark = pytest.mark.skipif(

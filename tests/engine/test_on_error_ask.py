@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from core.engine import decisions
-from core.engine.decisions import Pause
-from core.engine.shell_access import remove, shell_command
-from core.events import DecisionMade, Event, LogLines, StepFinished, StepPaused
-from core.local.cloud import LocalCloud
-from core.templates import load
+from amibake.core.engine import decisions
+from amibake.core.engine.decisions import Pause
+from amibake.core.engine.shell_access import remove, shell_command
+from amibake.core.events import DecisionMade, Event, LogLines, StepFinished, StepPaused
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.templates import load
 from tests.engine.test_build import Harness, builder, shell
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs OpenSSH's ssh")

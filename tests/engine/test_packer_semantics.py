@@ -20,19 +20,19 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.aws import Aws
-from core.engine.build import packer_build_name, run_builds, select_builders
-from core.engine.context import TAG_BUILD_ID
-from core.events import Event, ResourceChanged, StepStarted
-from core.ledger import Ledger
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.settings import Settings
-from core.sweep import Sweeper
-from core.templates import TemplateError, load
-from core.templates.gotemplate import GoTemplateError, render_runtime
+from amibake.core.aws import Aws
+from amibake.core.engine.build import packer_build_name, run_builds, select_builders
+from amibake.core.engine.context import TAG_BUILD_ID
+from amibake.core.events import Event, ResourceChanged, StepStarted
+from amibake.core.ledger import Ledger
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.settings import Settings
+from amibake.core.sweep import Sweeper
+from amibake.core.templates import TemplateError, load
+from amibake.core.templates.gotemplate import GoTemplateError, render_runtime
+from amibake.tui.cli.build import Printer, _amibake_tags
 from tests.engine.test_build import FOCAL, Harness, builder, harness, restore_cloud, shell
-from tui.cli.build import Printer, _amibake_tags
 
 CANONICAL = "099720109477"
 __all__ = ["harness", "restore_cloud"]  # the fixtures of test_build.py, used here too
@@ -339,7 +339,7 @@ def test_the_setting_and_the_flag_turn_amibake_tags_off(
     assert _amibake_tags(argparse.Namespace(amibake_tags=None)) is False
     settings_file.write_text("")
     assert _amibake_tags(argparse.Namespace(amibake_tags=False)) is False
-    from tui.cli import build_parser
+    from amibake.tui.cli import build_parser
 
     parsed = build_parser().parse_args(["build", "--no-amibake-tags", "t.pkr.hcl"])
     assert parsed.amibake_tags is False

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
 from tests.engine.test_build import Harness, builder, harness, restore_cloud
 from tests.engine.test_run_options import Recorder, build
 

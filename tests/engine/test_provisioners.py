@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from core.engine.provisioners import breakpoint
-from core.events import BreakpointReached, Event, LogLines, Message, ResourceChanged
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan
+from amibake.core.engine.provisioners import breakpoint
+from amibake.core.events import BreakpointReached, Event, LogLines, Message, ResourceChanged
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan
 from tests.engine.test_build import AS_ROOT, FOCAL, Harness, builder, shell
 from tests.local.conftest import wait_state
 
@@ -287,7 +287,7 @@ async def test_without_ansible_playbook_one_clear_line(
 ) -> None:
     # ansible-playbook is not on this machine's PATH (the rest of the PATH stays: the local
     # cloud's instances need their tools)
-    from core.engine.provisioners import ansible
+    from amibake.core.engine.provisioners import ansible
 
     real_which = ansible.shutil.which
     monkeypatch.setattr(

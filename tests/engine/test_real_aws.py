@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from core.engine.steps.security_group import ssh_permission
-from core.events import LogLines, Message
-from core.iam_policy import ACTIONS, evaluate, policy_document
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan
+from amibake.core.engine.steps.security_group import ssh_permission
+from amibake.core.events import LogLines, Message
+from amibake.core.iam_policy import ACTIONS, evaluate, policy_document
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan
 from tests.engine.test_build import Harness, builder, shell
 
 FOCAL = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
@@ -72,7 +72,7 @@ def test_checkip_is_asked_without_the_environment_proxy(
     import http.server
     import threading
 
-    from core.engine.steps import security_group
+    from amibake.core.engine.steps import security_group
 
     class Answer(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -117,7 +117,7 @@ def test_the_policy_lists_each_action_once_and_evaluates_like_iam() -> None:
 
 
 def test_iam_policy_command_prints_the_document(capsys: pytest.CaptureFixture[str]) -> None:
-    from tui.cli import main
+    from amibake.tui.cli import main
 
     assert main(["iam-policy", "--only", "Build"]) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -227,7 +227,7 @@ async def test_a_denied_console_degrades_to_an_unverified_host_key(realistic: Ha
 
 
 def test_vpc_id_without_a_subnet_is_rejected_at_load(tmp_path: Path) -> None:
-    from core.templates import TemplateError, load
+    from amibake.core.templates import TemplateError, load
 
     path = tmp_path / "t.json"
     path.write_text(json.dumps({"builders": [builder(vpc_id="vpc-0123456789abcdef0")]}))

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from core.engine.steps import instance as instance_step
-from core.engine.waiters import wait_for_state
-from core.events import Message
-from core.local.faults import FaultPlan, FaultRule
+from amibake.core.engine.steps import instance as instance_step
+from amibake.core.engine.waiters import wait_for_state
+from amibake.core.events import Message
+from amibake.core.local.faults import FaultPlan, FaultRule
 from tests.engine.test_build import Harness, builder, harness, restore_cloud, shell
 
 __all__ = ["harness", "restore_cloud"]

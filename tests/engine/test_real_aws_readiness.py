@@ -13,16 +13,16 @@ from typing import Any
 
 from botocore.credentials import Credentials, RefreshableCredentials
 
-from core.aws import AwsError
-from core.engine.retry import (
+from amibake.core.aws import AwsError
+from amibake.core.engine.retry import (
     PATIENT_POLICY,
     STOPPED_POLICY,
     codes_for,
     matches,
 )
-from core.engine.steps.credentials import credentials_expiry, expired
-from core.events import Message, ResourceChanged
-from core.local.faults import FaultPlan, FaultRule
+from amibake.core.engine.steps.credentials import credentials_expiry, expired
+from amibake.core.events import Message, ResourceChanged
+from amibake.core.local.faults import FaultPlan, FaultRule
 from tests.engine.test_build import FOCAL, Harness, builder, harness, restore_cloud
 
 __all__ = ["harness", "restore_cloud"]

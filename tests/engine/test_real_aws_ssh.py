@@ -20,9 +20,14 @@ from pathlib import Path
 import boto3
 import pytest
 
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud, public_address_for
-from core.local.faults import FaultPlan
-from core.local.latency import get_profile
+from amibake.core.local.cloud import (
+    FAKE_ACCESS_KEY,
+    FAKE_SECRET_KEY,
+    LocalCloud,
+    public_address_for,
+)
+from amibake.core.local.faults import FaultPlan
+from amibake.core.local.latency import get_profile
 from tests.engine.test_build import Harness, builder, shell
 from tests.engine.test_real_aws import said
 
@@ -130,7 +135,7 @@ def test_serve_without_a_default_vpc(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tui",
+            "amibake.tui",
             "local",
             "serve",
             "--latency",

@@ -15,11 +15,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from core.engine.build import BuildResult, run_builds, select_builders
-from core.engine.context import BuildContext
-from core.engine.steps.images import default_key_note, region_key
-from core.events import Event, Message
-from core.templates import load
+from amibake.core.engine.build import BuildResult, run_builds, select_builders
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.steps.images import default_key_note, region_key
+from amibake.core.events import Event, Message
+from amibake.core.templates import load
 from tests.engine.test_ami_options import RecordingAws
 from tests.engine.test_build import Harness, builder, harness, shell
 

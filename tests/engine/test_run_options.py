@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from core.aws import Aws
-from core.engine.build import BuildResult, planned_steps, run_builds, select_builders
-from core.engine.context import TAG_BUILD_ID, TAG_CREATED_AT
-from core.engine.steps.communicator import NO_COMMUNICATOR
-from core.events import Event, ResourceChanged, StepStarted
-from core.local.cloud import LocalCloud
-from core.sweep import Sweeper
-from core.templates import load
+from amibake.core.aws import Aws
+from amibake.core.engine.build import BuildResult, planned_steps, run_builds, select_builders
+from amibake.core.engine.context import TAG_BUILD_ID, TAG_CREATED_AT
+from amibake.core.engine.steps.communicator import NO_COMMUNICATOR
+from amibake.core.events import Event, ResourceChanged, StepStarted
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.sweep import Sweeper
+from amibake.core.templates import load
 from tests.engine.test_build import Harness, builder, harness, restore_cloud, shell
 
 __all__ = ["harness", "restore_cloud"]
@@ -309,7 +309,7 @@ async def test_sweep_finds_and_deletes_temporary_iam_resources(
 
 @pytest.mark.parametrize("endpoint", ["disabled"])
 def test_metadata_endpoint_disabled_is_sent(endpoint: str, tmp_path: Path) -> None:
-    from core.engine.steps.instance import run_option_parameters
+    from amibake.core.engine.steps.instance import run_option_parameters
 
     body = builder(metadata_options={"http_endpoint": endpoint}, instance_type="m5.large")
     path = tmp_path / "t.json"

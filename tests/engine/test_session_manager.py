@@ -29,12 +29,12 @@ from typing import Any
 
 import pytest
 
-from core.aws import Aws, Target
-from core.engine.context import BuildContext, BuildOptions
-from core.engine.steps.ssh_connect import ConnectStep
-from core.errors import AmibakeError
-from core.events import Event, Message
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.core.aws import Aws, Target
+from amibake.core.engine.context import BuildContext, BuildOptions
+from amibake.core.engine.steps.ssh_connect import ConnectStep
+from amibake.core.errors import AmibakeError
+from amibake.core.events import Event, Message
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
 from tests.templates.helpers import load_text
 
 from .conftest import Instance

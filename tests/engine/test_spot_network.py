@@ -15,11 +15,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from core.aws import Aws
-from core.engine.context import TAG_BUILD_ID, TAG_CREATED_AT
-from core.events import Event, ResourceChanged, StepStarted
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from core.sweep import Sweeper
+from amibake.core.aws import Aws
+from amibake.core.engine.context import TAG_BUILD_ID, TAG_CREATED_AT
+from amibake.core.events import Event, ResourceChanged, StepStarted
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.core.sweep import Sweeper
 from tests.engine.test_build import Harness, builder, harness, restore_cloud, shell
 from tests.engine.test_run_options import POLICY, Recorder, build, iam_leftovers, tags_of
 

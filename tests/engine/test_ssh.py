@@ -1,4 +1,5 @@
-"""core.ssh against real instances of the local cloud: real boto3, real asyncssh, real sshd."""
+"""amibake.core.ssh against real instances of the local cloud: real boto3, real asyncssh, real
+sshd."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.errors import AmibakeError
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.ssh import (
+from amibake.core.errors import AmibakeError
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.ssh import (
     CommandResult,
     CommandTimeout,
     Communicator,

@@ -17,14 +17,14 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.aws import Target
-from core.engine.context import TAG_BUILD_ID
-from core.engine.steps.ssh_connect import check_session_manager
-from core.errors import AmibakeError
-from core.events import Message, ResourceChanged
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan
-from core.ssh import Communicator, SshSettings, connect_options
+from amibake.core.aws import Target
+from amibake.core.engine.context import TAG_BUILD_ID
+from amibake.core.engine.steps.ssh_connect import check_session_manager
+from amibake.core.errors import AmibakeError
+from amibake.core.events import Message, ResourceChanged
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan
+from amibake.core.ssh import Communicator, SshSettings, connect_options
 
 from .conftest import SSH_PORT_TAG, Instance, wait_for
 from .test_build import AS_ROOT, Harness, builder, shell
@@ -482,7 +482,7 @@ async def test_read_write_timeout_is_keepalives_without_an_answer() -> None:
 
 async def test_a_refused_proxy_login_is_not_retried(instance: Instance) -> None:
     async with Socks5Server("builder", "right") as proxy:
-        from core.ssh import ProxySettings, SshError
+        from amibake.core.ssh import ProxySettings, SshError
 
         settings = SshSettings(
             private_keys=(instance.key,),
@@ -505,7 +505,7 @@ _ = SSH_PORT_TAG  # the port tag the Instance helper reads
 
 
 async def test_handshake_attempts_end_the_wait_for_a_refused_key(instance: Instance) -> None:
-    from core.ssh import SshAuthFailed
+    from amibake.core.ssh import SshAuthFailed
 
     stranger = asyncssh.generate_private_key("ssh-ed25519")
     attempts: list[int] = []
@@ -527,7 +527,7 @@ async def test_a_password_bastion_answers_keyboard_interactive(
 ) -> None:
     """ssh_bastion_password with ssh_bastion_interactive: the bastion (an instance given a
     password by cloud-config, no key pair) is logged in to through keyboard-interactive."""
-    from core.ssh import BastionSettings
+    from amibake.core.ssh import BastionSettings
 
     ec2 = instance.ec2
     launched = ec2.run_instances(

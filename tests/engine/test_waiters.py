@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from core.aws import CALLS, Aws, Target, target_key
-from core.engine.waiters import (
+from amibake.core.aws import CALLS, Aws, Target, target_key
+from amibake.core.engine.waiters import (
     FAR,
     NEAR,
     PollPolicy,
@@ -24,11 +24,11 @@ from core.engine.waiters import (
     wait_for_state,
     wait_for_stop,
 )
-from core.events import Event
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.local.latency import get_profile
-from core.model import AwsPolling
+from amibake.core.events import Event
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.local.latency import get_profile
+from amibake.core.model import AwsPolling
 from tests.engine.conftest import FOCAL_WILDCARD as FOCAL
 from tests.engine.conftest import Instance
 
@@ -132,7 +132,7 @@ def test_adaptive_cadence_is_fast_near_the_expected_time_and_slow_far_from_it() 
 
 @pytest.fixture
 def aws(engine_cloud: LocalCloud) -> Iterator[Aws]:
-    from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+    from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
     client = Aws(
         Target(
@@ -269,7 +269,7 @@ async def test_copy_image_over_the_copy_quota_waits_for_a_slot(
 async def test_ssh_retries_a_refused_port_soon_and_a_capped_number_of_times() -> None:
     import socket
 
-    from core.ssh import REFUSED_FAST_ATTEMPTS, Communicator, SshTimeout
+    from amibake.core.ssh import REFUSED_FAST_ATTEMPTS, Communicator, SshTimeout
 
     with socket.socket() as probe:  # a port nobody listens on: every attempt is refused
         probe.bind(("127.0.0.1", 0))
@@ -289,7 +289,7 @@ async def test_ssh_retries_a_refused_port_soon_and_a_capped_number_of_times() ->
 
 
 def test_fault_plans_carry_the_copy_quota() -> None:
-    from core.errors import UsageError
+    from amibake.core.errors import UsageError
 
     plan = FaultPlan.from_mapping(
         {"copy_image_limit": 2, "rules": [{"operation": "ec2:*", "probability": 0.2,
@@ -305,7 +305,7 @@ def test_fault_plans_carry_the_copy_quota() -> None:
 
 
 def test_describe_budget_keeps_every_window_within_its_calls() -> None:
-    from core.budget import CallBudget
+    from amibake.core.budget import CallBudget
 
     now = [100.0]
     allowance = CallBudget(4, 1.0, clock=lambda: now[0])
@@ -361,8 +361,8 @@ class ScriptedEc2:
 async def test_twenty_waits_cost_the_describe_calls_of_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from core import budget
-    from core.engine.waiters import RegionWaiter
+    from amibake.core import budget
+    from amibake.core.engine.waiters import RegionWaiter
 
     # the process's default budget (the suite turns it off for its other builds)
     monkeypatch.setattr(budget, "_CALLS", budget.DESCRIBE_CALLS)
@@ -392,8 +392,8 @@ async def test_twenty_waits_cost_the_describe_calls_of_one(
 
 
 async def test_lookups_by_filter_of_many_builds_go_as_one_call() -> None:
-    from core import budget
-    from core.engine.waiters import _WAITERS, RegionWaiter, lookup_by_filter, tag_values
+    from amibake.core import budget
+    from amibake.core.engine.waiters import _WAITERS, RegionWaiter, lookup_by_filter, tag_values
 
     ec2 = ScriptedEc2({})
     ec2.volumes = {"vol-1": "build-1", "vol-2": "build-2", "vol-3": "build-2"}

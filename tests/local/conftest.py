@@ -11,7 +11,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.local.cloud import LocalCloud
+from amibake.core.local.cloud import LocalCloud
 
 FOCAL_WILDCARD = "ubuntu/images/hvm-ssd/ubuntu-focal-20.04-amd64-server-*"
 CANONICAL = "099720109477"

@@ -11,7 +11,7 @@ import dataclasses
 import fnmatch
 import hashlib
 
-from core.local.images import CatalogImage, catalog_for_region, catalog_regions
+from amibake.core.local.images import CatalogImage, catalog_for_region, catalog_regions
 
 PINNED_COUNT = 94965
 PINNED_SHA256 = "32e49930cb96127e288d32a375f05721b7b91f0fd3ac1d57484ae556da4f26f6"

@@ -10,9 +10,9 @@ import asyncssh
 import pytest
 from botocore.exceptions import ClientError
 
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.regions import COMMERCIAL_REGIONS
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.regions import COMMERCIAL_REGIONS
 
 from .conftest import (
     CANONICAL,

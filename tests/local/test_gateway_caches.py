@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-from core.local import gateway
+from amibake.core.local import gateway
 
 
 def _moto_names(clazz: type) -> frozenset[str]:

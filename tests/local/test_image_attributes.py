@@ -13,7 +13,7 @@ import asyncssh
 import pytest
 from botocore.exceptions import ClientError
 
-from core.local.cloud import LocalCloud
+from amibake.core.local.cloud import LocalCloud
 from tests.local.conftest import Launched, wait_state
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.local.images import (
+from amibake.core.local.images import (
     CATALOG_END,
     OWNER_ACCOUNTS,
     CatalogImage,
@@ -23,7 +23,7 @@ from core.local.images import (
     catalog_regions,
     matches_owner,
 )
-from core.regions import COMMERCIAL_REGIONS, OTHER_PARTITION_REGIONS
+from amibake.core.regions import COMMERCIAL_REGIONS, OTHER_PARTITION_REGIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CANONICAL = "099720109477"
@@ -36,7 +36,7 @@ END = datetime(CATALOG_END.year, CATALOG_END.month, CATALOG_END.day, 23, 59, 59,
 
 FINGERPRINT_CODE = """
 import dataclasses, hashlib
-from core.local.images import catalog_for_region
+from amibake.core.local.images import catalog_for_region
 digest = hashlib.sha256()
 for image in catalog_for_region("us-east-1"):
     digest.update(repr(dataclasses.astuple(image)).encode())

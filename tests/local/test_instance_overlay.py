@@ -1,4 +1,5 @@
-"""Local instances with their own overlay root (core.local.rootfs wired into the local cloud).
+"""Local instances with their own overlay root (amibake.core.local.rootfs wired into the local
+cloud).
 
 Real boto3 over HTTP and real asyncssh: sudo makes root, files anywhere under / go into the
 image, AMIs of AMIs carry everything, RebootInstances drops SSH and keeps the files, SFTP
@@ -14,9 +15,9 @@ from typing import Any
 import asyncssh
 import pytest
 
-from core.errors import LocalCloudError
-from core.local import rootfs
-from core.local.cloud import LocalCloud
+from amibake.core.errors import LocalCloudError
+from amibake.core.local import rootfs
+from amibake.core.local.cloud import LocalCloud
 from tests.local.conftest import wait_image, wait_state
 
 needs_overlay = pytest.mark.skipif(
@@ -137,7 +138,7 @@ def test_without_overlay_the_cloud_says_what_is_missing(
     assert fallback.instance_mode.endswith(
         "no overlay root: 'nsenter' (util-linux) is not installed"
     )
-    from tui.cli.local import banner
+    from amibake.tui.cli.local import banner
 
     fallback.content = None  # type: ignore[assignment]  (not started: banner reads settings only)
     fallback.port = 1
@@ -169,7 +170,7 @@ def test_instance_network_is_the_hosts_only_when_asked(tmp_path: Any) -> None:
 
 
 def test_instance_network_setting_round_trips(tmp_path: Any) -> None:
-    from core.settings import Settings
+    from amibake.core.settings import Settings
 
     path = tmp_path / "settings.toml"
     settings = Settings.load(path)

@@ -1,4 +1,4 @@
-"""Host secrets stay out of local instances with an overlay root (core.local.rootfs masks).
+"""Host secrets stay out of local instances with an overlay root (amibake.core.local.rootfs masks).
 
 The instance's root is uid 0 of the host (so it may change the host's root-owned files through
 copy-up); the mask layer, the minimal /dev and the read-only /proc knobs keep what only the
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from core.local import rootfs
-from core.local.cloud import LocalCloud
+from amibake.core.local import rootfs
+from amibake.core.local.cloud import LocalCloud
 from tests.local.conftest import wait_state
 
 pytestmark = pytest.mark.skipif(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.local import rootfs
-from core.local.rootfs import InstanceRoot, default_user_for, overlay_support
+from amibake.core.local import rootfs
+from amibake.core.local.rootfs import InstanceRoot, default_user_for, overlay_support
 
 SUPPORT = overlay_support()
 needs_overlay = pytest.mark.skipif(not SUPPORT.available, reason=SUPPORT.reason)

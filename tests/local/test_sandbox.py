@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-import core.local.sandbox as sandbox_module
-from core.errors import LocalCloudError
-from core.local.sandbox import Sandbox, find_bubblewrap
+import amibake.core.local.sandbox as sandbox_module
+from amibake.core.errors import LocalCloudError
+from amibake.core.local.sandbox import Sandbox, find_bubblewrap
 
 USER = "ubuntu"
 HOSTNAME = "ip-127-0-0-9"
@@ -206,7 +206,7 @@ async def test_plain_mode_confines_cwd_and_home_and_warns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(sandbox_module, "_warned_not_isolated", False)
-    with caplog.at_level(logging.WARNING, logger="core.local.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="amibake.core.local.sandbox"):
         sandbox = Sandbox(tmp_path / "i-plain", USER, HOSTNAME, isolate=False)
         Sandbox(tmp_path / "i-other", USER, HOSTNAME, isolate=False)
     warnings = [r for r in caplog.records if "NOT isolated" in r.getMessage()]

@@ -21,7 +21,7 @@ import pytest
 
 from .conftest import FOCAL_WILDCARD, wait_for
 
-AMIBAKE = [sys.executable, "-m", "tui"]
+AMIBAKE = [sys.executable, "-m", "amibake.tui"]
 
 
 class Server:

@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from core.errors import LocalCloudError
-from core.local.sandbox import Sandbox, find_bubblewrap
-from core.local.sshd import InstanceSSHServer, host_key_fingerprint_block
+from amibake.core.errors import LocalCloudError
+from amibake.core.local.sandbox import Sandbox, find_bubblewrap
+from amibake.core.local.sshd import InstanceSSHServer, host_key_fingerprint_block
 
 ADDRESS = "127.0.0.23"
 USER = "ec2-user"

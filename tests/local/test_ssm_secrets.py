@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from core.local.cloud import LocalCloud
-from core.local.images import catalog_for_region
-from core.local.ssm_public import public_parameters
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.images import catalog_for_region
+from amibake.core.local.ssm_public import public_parameters
 
 UBUNTU_NOBLE = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 

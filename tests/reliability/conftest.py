@@ -1,6 +1,6 @@
 """The reliability suite's tools: real `amibake` processes against the session's local cloud.
 
-A build process here is the real CLI (`python -m tui build`) pointed at the test
+A build process here is the real CLI (`python -m amibake.tui build`) pointed at the test
 process's local cloud through AWS_ENDPOINT_URL, exactly as a user would point it
 at `amibake local serve`. It can then be killed, interrupted or starved, while
 the cloud (and its evidence) survives in the test process.
@@ -21,18 +21,18 @@ from typing import Any
 
 import pytest
 
-from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID
-from core.iam_policy import policy_document
-from core.local.cloud import FAKE_SECRET_KEY, LocalCloud
-from core.local.faults import FaultPlan
-from core.local.latency import Consistency, LatencyProfile
+from amibake.core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID
+from amibake.core.iam_policy import policy_document
+from amibake.core.local.cloud import FAKE_SECRET_KEY, LocalCloud
+from amibake.core.local.faults import FaultPlan
+from amibake.core.local.latency import Consistency, LatencyProfile
 
-AMIBAKE = [sys.executable, "-m", "tui"]
+AMIBAKE = [sys.executable, "-m", "amibake.tui"]
 REGIONS = ("us-east-1", "us-west-2")
 
 #: The identity every build and sweep of this suite signs with: bound to the published IAM
-#: policy (core.iam_policy.policy_document(), what `amibake iam-policy` prints and the README
-#: carries) for the whole suite. The tests' own setup and counting go through
+#: policy (amibake.core.iam_policy.policy_document(), what `amibake iam-policy` prints and the
+#: README carries) for the whole suite. The tests' own setup and counting go through
 #: ``cloud.client()``, the cloud's unbound administrator key, as a user's console would.
 BUILD_ACCESS_KEY = "AKIAAMIBAKEBUILDS001"
 

@@ -16,9 +16,9 @@ import asyncssh
 import pytest
 from botocore.exceptions import ClientError
 
-from core.iam_policy import policy_document
-from core.ledger import Ledger
-from core.local.cloud import LocalCloud
+from amibake.core.iam_policy import policy_document
+from amibake.core.ledger import Ledger
+from amibake.core.local.cloud import LocalCloud
 from tests.local.conftest import newest_image, wait_for, wait_state
 
 from .conftest import BUILD_ACCESS_KEY, cli_env, leftovers, start_build, template

@@ -6,7 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
-from core.local.cloud import LocalCloud
+from amibake.core.local.cloud import LocalCloud
 
 from .conftest import run_cli
 
@@ -78,7 +78,16 @@ def test_expired_sso_session_is_one_line(cloud: LocalCloud, tmp_path: Path) -> N
         HOME=str(tmp_path),
     )
     result = subprocess.run(
-        [sys.executable, "-m", "tui", "sweep", "--profile", "expired", "--region", "us-east-1"],
+        [
+            sys.executable,
+            "-m",
+            "amibake.tui",
+            "sweep",
+            "--profile",
+            "expired",
+            "--region",
+            "us-east-1",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -91,7 +100,7 @@ def test_expired_sso_session_is_one_line(cloud: LocalCloud, tmp_path: Path) -> N
 def test_recover_sweeps_an_interrupted_build_before_building(
     cloud: LocalCloud, tmp_path: Path
 ) -> None:
-    from core.ledger import Ledger
+    from amibake.core.ledger import Ledger
 
     home = tmp_path / "home"
     # An earlier run died right after creating a key pair (its ledger row and tag say so).

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from core.aws import AwsError
-from core.engine.retry import ConsistencyRetry, codes_for, until_visible
-from core.errors import UsageError
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan
-from core.local.latency import EVENTUAL, PROFILES, STRONG, Consistency
+from amibake.core.aws import AwsError
+from amibake.core.engine.retry import ConsistencyRetry, codes_for, until_visible
+from amibake.core.errors import UsageError
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan
+from amibake.core.local.latency import EVENTUAL, PROFILES, STRONG, Consistency
 from tests.engine.test_build import Harness, builder, shell
 from tests.local.conftest import wait_state
 

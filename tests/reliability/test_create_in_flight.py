@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from core.ledger import Ledger
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
+from amibake.core.ledger import Ledger
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
 
 from .conftest import start_build, template
 from .test_spot_and_iam_cancel import everything_left, spot_template

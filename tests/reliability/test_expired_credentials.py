@@ -15,8 +15,8 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
 
 from .conftest import AMIBAKE, BuildProcess, cli_env, leftovers, run_cli, template
 

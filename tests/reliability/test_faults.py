@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from core.aws import Aws, Target
-from core.engine.build import BuildResult, run_builds, select_builders
-from core.engine.context import BuildOptions
-from core.local.cloud import FAKE_SECRET_KEY, LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.local.latency import LatencyProfile, get_profile
-from core.templates import load
+from amibake.core.aws import Aws, Target
+from amibake.core.engine.build import BuildResult, run_builds, select_builders
+from amibake.core.engine.context import BuildOptions
+from amibake.core.local.cloud import FAKE_SECRET_KEY, LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.local.latency import LatencyProfile, get_profile
+from amibake.core.templates import load
 
 from .conftest import BUILD_ACCESS_KEY, QUICK, leftovers
 

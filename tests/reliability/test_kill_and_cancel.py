@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from core.ledger import Ledger
-from core.local.cloud import LocalCloud
+from amibake.core.ledger import Ledger
+from amibake.core.local.cloud import LocalCloud
 
 from .conftest import artifacts, leftovers, run_cli, start_build, template
 

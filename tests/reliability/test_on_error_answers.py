@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core.engine.context import TAG_BUILD_ID
-from core.ledger import Ledger
-from core.local.cloud import LocalCloud
+from amibake.core.engine.context import TAG_BUILD_ID
+from amibake.core.ledger import Ledger
+from amibake.core.local.cloud import LocalCloud
 
 from .conftest import AMIBAKE, cli_env, leftovers, run_cli, template
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
-from core.local.cloud import LocalCloud
+from amibake.core.engine.context import TAG_ARTIFACT, TAG_BUILD_ID, TAG_CREATED_AT
+from amibake.core.local.cloud import LocalCloud
 from tests.local.conftest import wait_state
 
 from .conftest import leftovers, run_cli
@@ -147,7 +147,7 @@ def test_build_filter_leaves_other_builds(cloud: LocalCloud, tmp_path: Path) -> 
 
 
 def test_a_sweep_settles_only_its_own_targets_builds(cloud: LocalCloud, tmp_path: Path) -> None:
-    from core.ledger import Ledger
+    from amibake.core.ledger import Ledger
 
     home = tmp_path / "home"
     ledger = Ledger(home / "state" / "ledger.sqlite3")

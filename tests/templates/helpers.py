@@ -4,8 +4,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from core.model import BuildSpec
-from core.templates import TemplateError, loads
+from amibake.core.model import BuildSpec
+from amibake.core.templates import TemplateError, loads
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = dt.datetime(2023, 3, 15, 13, 20, 5, tzinfo=dt.UTC)  # unix 1678886405

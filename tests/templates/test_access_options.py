@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from core.aws import Target
-from core.engine.access import access_target, describe_access, endpoint_url
-from core.model import AccessConfig, AssumeRole, FrozenMap
+from amibake.core.aws import Target
+from amibake.core.engine.access import access_target, describe_access, endpoint_url
+from amibake.core.model import AccessConfig, AssumeRole, FrozenMap
 from tests.templates.helpers import hcl_builder, json_builder, load_text, problems_of
 
 LOCAL = Target(endpoint_url="http://127.0.0.1:5000", access_key_id="t", secret_access_key="t")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.model import BlockDeviceMapping, DeregistrationProtection
+from amibake.core.model import BlockDeviceMapping, DeregistrationProtection
 
 from .helpers import HCL_HEAD, HCL_TAIL, json_builder, load_text, problems_of
 

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from core.model import FileProvisioner, ShellProvisioner
-from core.templates.gotemplate import GoTemplateError, render_build_data
+from amibake.core.model import FileProvisioner, ShellProvisioner
+from amibake.core.templates.gotemplate import GoTemplateError, render_build_data
 from tests.templates.helpers import hcl_builder, json_builder, load_text, problems_of
 
 BUILD = {"ID": "i-0abc", "Host": "127.0.0.5", "User": "ubuntu", "SSHPrivateKey": "KEY"}

@@ -1,4 +1,4 @@
-"""The headless commands, through tui.cli.main."""
+"""The headless commands, through amibake.tui.cli.main."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from amibake.tui.cli import main
 
 from .helpers import FIXTURES
 
@@ -160,9 +160,10 @@ def test_convert_needs_to(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_commands_do_not_import_textual() -> None:
     code = (
-        "import sys, tui.cli, tui.cli.templates, core.templates, core.model;"
-        "tui.cli.build_parser();"
-        "from core.templates import load; load('tests/templates/fixtures/seed.json');"
+        "import sys, amibake.tui.cli, amibake.tui.cli.templates, amibake.core.templates,"
+        " amibake.core.model;"
+        "amibake.tui.cli.build_parser();"
+        "from amibake.core.templates import load; load('tests/templates/fixtures/seed.json');"
         "bad = [m for m in ('textual', 'rich') if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

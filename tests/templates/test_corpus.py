@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from core.templates import TemplateError, load
+from amibake.core.templates import TemplateError, load
 from tests.templates.helpers import NOW, fixed_uuid
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from core.errors import AmibakeError
-from core.templates.datasources import secret_value
-from core.templates.schema import UNRESOLVED
+from amibake.core.errors import AmibakeError
+from amibake.core.templates.datasources import secret_value
+from amibake.core.templates.schema import UNRESOLVED
 from tests.templates.helpers import load_text, problems_of
 
 SOURCE = """

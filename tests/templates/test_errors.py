@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import UsageError
-from core.templates import TemplateError, load
+from amibake.core.errors import UsageError
+from amibake.core.templates import TemplateError, load
 
 from .helpers import hcl_builder, json_builder, problems_of
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from core.templates.errors import Loc
-from core.templates.evaluate import UNKNOWN, EvalError, Scope
-from core.templates.hclexpr import HclSyntaxError, parse_expression, parse_template
-from core.templates.nodes import ExprNode
+from amibake.core.templates.errors import Loc
+from amibake.core.templates.evaluate import UNKNOWN, EvalError, Scope
+from amibake.core.templates.hclexpr import HclSyntaxError, parse_expression, parse_template
+from amibake.core.templates.nodes import ExprNode
 
 from .helpers import NOW, fixed_uuid, hcl_builder, load_text, problems_of
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core.templates import TemplateError, load
-from core.templates.errors import Problems
-from core.templates.hcl import read_hcl_files
+from amibake.core.templates import TemplateError, load
+from amibake.core.templates.errors import Problems
+from amibake.core.templates.hcl import read_hcl_files
 from tests.templates.helpers import NOW, fixed_uuid
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"

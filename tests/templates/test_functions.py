@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from core.templates.errors import Loc
-from core.templates.evaluate import EvalError, Scope
-from core.templates.functions import REGISTRY
-from core.templates.hclexpr import parse_expression
+from amibake.core.templates.errors import Loc
+from amibake.core.templates.evaluate import EvalError, Scope
+from amibake.core.templates.functions import REGISTRY
+from amibake.core.templates.hclexpr import parse_expression
 
 from .helpers import NOW, fixed_uuid, hcl_builder, load_text, problems_of
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.model import BuildSpec
-from core.templates import TemplateError, loads
+from amibake.core.model import BuildSpec
+from amibake.core.templates import TemplateError, loads
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = (FIXTURES / "seed.json").read_text()
@@ -129,9 +129,9 @@ def test_mutated_hcl_bytes(data: st.DataObject) -> None:
 @SETTINGS
 @given(data=st.data())
 def test_mutated_toml_bytes(data: st.DataObject) -> None:
-    from core.templates.errors import Problems
-    from core.templates.loader import parse_raw
-    from core.templates.writers import to_toml
+    from amibake.core.templates.errors import Problems
+    from amibake.core.templates.loader import parse_raw
+    from amibake.core.templates.writers import to_toml
 
     raw = parse_raw(FULL_JSON, "full.json", "json", Problems())
     assert raw is not None

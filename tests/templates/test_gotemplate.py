@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.templates.gotemplate import PACKER_COMPAT_VERSION, GoTemplateError, render_runtime
+from amibake.core.templates.gotemplate import PACKER_COMPAT_VERSION, GoTemplateError, render_runtime
 
 from .helpers import json_builder, load_text, problems_of
 
@@ -186,7 +186,7 @@ def test_build_values_are_kept_for_run_time() -> None:
 
 
 def test_provision_renders_execute_command_with_the_run_time_renderer() -> None:
-    from core.engine.steps.provision import ProvisionError, render_execute_command
+    from amibake.core.engine.steps.provision import ProvisionError, render_execute_command
 
     command = render_execute_command(
         "{{if .Vars}}env {{.Vars}} {{end}}bash {{.Path}} {{build `ID`}}",
@@ -204,7 +204,7 @@ def test_provision_renders_execute_command_with_the_run_time_renderer() -> None:
 
 
 def test_runtime_renders_packers_build_info_with_go_semantics() -> None:
-    from core.templates.gotemplate import build_info
+    from amibake.core.templates.gotemplate import build_info
 
     image = {
         "ImageId": "ami-0123456789abcdef0",
@@ -237,7 +237,7 @@ def test_runtime_index_of_a_list_and_print() -> None:
 
 
 def test_go_template_errors_are_amibake_errors() -> None:
-    from core.errors import AmibakeError
+    from amibake.core.errors import AmibakeError
 
     assert issubclass(GoTemplateError, AmibakeError)
 

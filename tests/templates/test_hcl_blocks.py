@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from core.model import ManifestPostProcessor, ShellProvisioner
-from core.templates.errors import Problems
-from core.templates.evaluate import Scope
-from core.templates.gotemplate import PACKER_COMPAT_VERSION
-from core.templates.hcl import expand_dynamic, read_hcl, version_satisfies
+from amibake.core.model import ManifestPostProcessor, ShellProvisioner
+from amibake.core.templates.errors import Problems
+from amibake.core.templates.evaluate import Scope
+from amibake.core.templates.gotemplate import PACKER_COMPAT_VERSION
+from amibake.core.templates.hcl import expand_dynamic, read_hcl, version_satisfies
 from tests.templates.helpers import NOW, load_text, problems_of
 
 SOURCE = """
@@ -542,9 +542,9 @@ def test_a_named_build_prefixes_packers_run_name() -> None:
     headless output and the summary print it."""
     import io
 
-    from core.engine.build import packer_build_name
-    from core.events import StepStarted
-    from tui.cli.build import Printer
+    from amibake.core.engine.build import packer_build_name
+    from amibake.core.events import StepStarted
+    from amibake.tui.cli.build import Printer
 
     source = """
 source "amazon-ebs" "x" {

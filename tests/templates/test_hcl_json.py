@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from core.templates import TemplateError, load, loads
-from core.templates.errors import Problems
-from core.templates.hcl import read_hcl_files
-from core.templates.loader import detect_format
+from amibake.core.templates import TemplateError, load, loads
+from amibake.core.templates.errors import Problems
+from amibake.core.templates.hcl import read_hcl_files
+from amibake.core.templates.loader import detect_format
 from tests.templates.helpers import NOW, fixed_uuid
 
 # Packer's "JSON Configuration Syntax" page, written for amazon-ebs: labels as nested

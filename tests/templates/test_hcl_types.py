@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from core.templates.errors import Loc
-from core.templates.evaluate import EvalError
-from core.templates.hclexpr import HclSyntaxError
-from core.templates.hcltypes import convert, type_from_text
+from amibake.core.templates.errors import Loc
+from amibake.core.templates.evaluate import EvalError
+from amibake.core.templates.hclexpr import HclSyntaxError
+from amibake.core.templates.hcltypes import convert, type_from_text
 from tests.templates.helpers import load_text, problems_of
 
 LOC = Loc("t", 1, 1)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import UsageError
-from core.model import BuildSpec
-from core.templates import TemplateError, load
-from core.templates.loader import AUTO_VAR_SUFFIXES, TEMPLATE_SUFFIXES, folder_files
-from tui.cli import main
+from amibake.core.errors import UsageError
+from amibake.core.model import BuildSpec
+from amibake.core.templates import TemplateError, load
+from amibake.core.templates.loader import AUTO_VAR_SUFFIXES, TEMPLATE_SUFFIXES, folder_files
+from amibake.tui.cli import main
 
 from .helpers import NOW, fixed_uuid, json_builder
 

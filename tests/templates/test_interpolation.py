@@ -48,7 +48,7 @@ def test_json_functions(template: str, expected: str) -> None:
 
 
 def test_json_pwd_and_template_dir(tmp_path: Path) -> None:
-    from core.templates import load
+    from amibake.core.templates import load
 
     path = tmp_path / "t.json"
     path.write_text(json_builder(ami_description="{{template_dir}}|{{pwd}}"))

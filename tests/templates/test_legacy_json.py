@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.templates.gotemplate import PACKER_COMPAT_VERSION
+from amibake.core.templates.gotemplate import PACKER_COMPAT_VERSION
 
 from .helpers import load_text, problems_of
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from core.model import (
+from amibake.core.model import (
     AmazonEbsBuilder,
     AwsPolling,
     BlockDeviceMapping,
@@ -17,7 +17,7 @@ from core.model import (
     ShellProvisioner,
     SourceAmiFilter,
 )
-from core.templates import load
+from amibake.core.templates import load
 
 from .helpers import FIXTURES, NOW, fixed_uuid, hcl_builder, json_builder, load_text
 

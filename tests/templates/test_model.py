@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from core.model import (
+from amibake.core.model import (
     REDACTED,
     AmazonEbsBuilder,
     BuildSpec,
@@ -14,7 +14,7 @@ from core.model import (
     redact,
     thaw,
 )
-from core.templates.schema import parse_duration
+from amibake.core.templates.schema import parse_duration
 
 from .helpers import json_builder, load_text
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.templates.schema import AMAZON_EBS_OPTIONS
+from amibake.core.templates.schema import AMAZON_EBS_OPTIONS
 
 from .helpers import json_builder, load_text, problems_of
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.templates import load
-from core.templates.paths import local_path, template_root
+from amibake.core.templates import load
+from amibake.core.templates.paths import local_path, template_root
 
 HCL = """
 source "amazon-ebs" "x" {

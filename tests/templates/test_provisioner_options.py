@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.model import (
+from amibake.core.model import (
     ENV_VAR_FILE_EXECUTE_COMMAND,
     AmiManagementPostProcessor,
     AnsibleLocalProvisioner,
@@ -258,7 +258,7 @@ def test_ansible_options() -> None:
 
 
 def test_ansible_use_sftp_decides_the_scp_environment() -> None:
-    from core.engine.provisioners.ansible import ansible_env_vars
+    from amibake.core.engine.provisioners.ansible import ansible_env_vars
 
     def provisioner(**options: object) -> AnsibleProvisioner:
         spec = load_text(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.templates import TemplateError, convert, load
-from core.templates.errors import Loc, Problems
+from amibake.core.templates import TemplateError, convert, load
+from amibake.core.templates.errors import Loc, Problems
 
 from .helpers import FIXTURES, NOW, fixed_uuid, load_text
 
@@ -120,8 +120,8 @@ build {
 
 
 def test_for_splat_and_template_directives_print_as_hcl() -> None:
-    from core.templates.hclexpr import parse_expression, parse_template
-    from core.templates.writers import hcl_expr
+    from amibake.core.templates.hclexpr import parse_expression, parse_template
+    from amibake.core.templates.writers import hcl_expr
 
     here = Loc("t", 1, 1)
     for text in (
@@ -142,8 +142,8 @@ def test_for_splat_and_template_directives_print_as_hcl() -> None:
 
 
 def test_new_nodes_convert_to_toml_and_load_back_the_same() -> None:
-    from core.templates.hcl import read_hcl
-    from core.templates.writers import to_toml
+    from amibake.core.templates.hcl import read_hcl
+    from amibake.core.templates.writers import to_toml
 
     problems = Problems()
     raw = read_hcl(NEW_NODES_HCL, "t.pkr.hcl", problems)
@@ -157,8 +157,8 @@ def test_new_nodes_convert_to_toml_and_load_back_the_same() -> None:
 
 
 def test_new_nodes_to_packer_json_are_one_located_line_each() -> None:
-    from core.templates.hcl import read_hcl
-    from core.templates.writers import to_json
+    from amibake.core.templates.hcl import read_hcl
+    from amibake.core.templates.writers import to_json
 
     problems = Problems()
     raw = read_hcl(NEW_NODES_HCL, "t.pkr.hcl", problems)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from core.model import MetadataOptions, Placement
-from core.templates import TemplateError, load
+from amibake.core.model import MetadataOptions, Placement
+from amibake.core.templates import TemplateError, load
 
 
 def builder(**extra: Any) -> dict[str, Any]:

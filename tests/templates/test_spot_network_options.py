@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.engine.build import planned_steps
-from core.model import FrozenMap, NetworkFilter
-from core.templates import TemplateError, load
+from amibake.core.engine.build import planned_steps
+from amibake.core.model import FrozenMap, NetworkFilter
+from amibake.core.templates import TemplateError, load
 from tests.templates.helpers import hcl_builder, load_text
 
 

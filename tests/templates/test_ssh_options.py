@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from core.model import AmazonEbsBuilder, SshBastion, SshProxy
+from amibake.core.model import AmazonEbsBuilder, SshBastion, SshProxy
 
 from .helpers import hcl_builder, json_builder, load_text, problems_of
 

@@ -8,7 +8,7 @@ InterpolateFilter), so build template data stays for the engine."""
 
 from __future__ import annotations
 
-from core.model import FrozenMap
+from amibake.core.model import FrozenMap
 from tests.templates.helpers import hcl_builder, json_builder, load_text, problems_of
 
 HCL_TAGS = """

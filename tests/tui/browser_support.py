@@ -10,10 +10,10 @@ from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from core.catalog import CatalogCache
-from core.local.cloud import LocalCloud
-from core.settings import Settings
-from tui.app import AmibakeApp
+from amibake.core.catalog import CatalogCache
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.settings import Settings
+from amibake.tui.app import AmibakeApp
 
 #: A fixed clock (deprecation styling) so snapshots do not change with the date.
 NOW = "2026-11-01T00:00:00.000Z"

@@ -3,7 +3,7 @@
 ``BuildsTestApp`` stands in for the real app: it provides ``app.session`` with
 the interface of tui/session.py (target, region, ssh_port, local_cloud,
 settings) built from the session's local cloud, and quits through
-:func:`tui.host.quit_app` as the real app does.
+:func:`amibake.tui.host.quit_app` as the real app does.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
-from core.aws import Target
-from core.engine.build import amazon_ebs_steps
-from core.engine.context import TAG_BUILD_ID
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from tui.host import BuildsHost
+from amibake.core.aws import Target
+from amibake.core.engine.build import amazon_ebs_steps
+from amibake.core.engine.context import TAG_BUILD_ID
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.tui.host import BuildsHost
 
 
 @dataclass
@@ -121,7 +121,7 @@ PLAN: tuple[tuple[str, str], ...] = tuple(
 
 def scripted_events(build: str = "demo", *, upto: str = "finished") -> list[Any]:
     """A plausible build's events at fixed times; ``upto``: provisioning, cancelling, finished."""
-    from core.events import (
+    from amibake.core.events import (
         ArtifactCreated,
         BuildFinished,
         BuildStarted,
@@ -297,9 +297,9 @@ def scripted_events(build: str = "demo", *, upto: str = "finished") -> list[Any]
 def write_record(
     root: Path, events: list[Any], template: str = "/srv/templates/demo.pkr.hcl"
 ) -> Path:
-    """A build record as core.history's recorder writes it, from ``events``."""
-    from core.history import BuildRecorder
-    from core.model import BuildSpec
+    """A build record as amibake.core.history's recorder writes it, from ``events``."""
+    from amibake.core.history import BuildRecorder
+    from amibake.core.model import BuildSpec
 
     recorder = BuildRecorder(
         BuildSpec(builders=(), build_time=__import__("datetime").datetime.now()), root=root

@@ -92,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="amibake-shots-") as tmp:
         home = Path(tmp)
         isolate(home)
-        from core.local.cloud import LocalCloud
+        from amibake.core.local.cloud import LocalCloud
 
         OUT.mkdir(exist_ok=True)
         with LocalCloud(latency="instant", data_dir=home / "cloud") as cloud:

@@ -23,16 +23,16 @@ SIZE = (140, 42)
 
 
 async def main(out: Path) -> None:
-    from core.examples import EXAMPLES_DIR
-    from core.local.cloud import LocalCloud
-    from core.templates import load
+    from amibake.core.examples import EXAMPLES_DIR
+    from amibake.core.local.cloud import LocalCloud
+    from amibake.core.templates import load
+    from amibake.tui.build_runner import runs
+    from amibake.tui.modals.failed_step import FailedStepModal
+    from amibake.tui.screens.editor import EditorScreen
+    from amibake.tui.screens.history import HistoryScreen
+    from amibake.tui.screens.monitor import MonitorScreen
     from tests.tui.browser_support import make_app, wait_loaded
     from tests.tui.builds_support import wait_until
-    from tui.build_runner import runs
-    from tui.modals.failed_step import FailedStepModal
-    from tui.screens.editor import EditorScreen
-    from tui.screens.history import HistoryScreen
-    from tui.screens.monitor import MonitorScreen
 
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp())

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.local.cloud import LocalCloud
+from amibake.core.local.cloud import LocalCloud
+from amibake.tui.build_runner import runs
+from amibake.tui.modals.use_source import UseAsSourceModal
+from amibake.tui.screens.editor import EditorScreen
+from amibake.tui.screens.history import HistoryScreen
+from amibake.tui.screens.monitor import MonitorScreen
+from amibake.tui.widgets.image_table import ImageTable
 from tests.tui.browser_support import make_app, wait_loaded
 from tests.tui.builds_support import wait_until
-from tui.build_runner import runs
-from tui.modals.use_source import UseAsSourceModal
-from tui.screens.editor import EditorScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.monitor import MonitorScreen
-from tui.widgets.image_table import ImageTable
 
 
 async def test_from_the_browser_to_an_ami_and_its_history(

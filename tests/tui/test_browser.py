@@ -8,20 +8,20 @@ from typing import Any
 
 import pytest
 
-from core.catalog import HEAD_ROWS, CatalogCache, CatalogIndex
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.settings import Settings
+from amibake.core.catalog import HEAD_ROWS, CatalogCache, CatalogIndex
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.settings import Settings
+from amibake.tui.modals.error import ErrorModal
+from amibake.tui.modals.help import HelpModal
+from amibake.tui.modals.region_picker import RegionPicker
+from amibake.tui.modals.use_source import UseAsSourceModal
+from amibake.tui.screens import browser as browser_module
+from amibake.tui.session import SessionChanged, UseAsSource
+from amibake.tui.widgets.filter_input import FilterInput
+from amibake.tui.widgets.image_table import ImageTable
 from tests.tui.browser_support import CANONICAL, describe_all, make_app, wait_loaded
 from tests.tui.builds_support import wait_until
-from tui.modals.error import ErrorModal
-from tui.modals.help import HelpModal
-from tui.modals.region_picker import RegionPicker
-from tui.modals.use_source import UseAsSourceModal
-from tui.screens import browser as browser_module
-from tui.session import SessionChanged, UseAsSource
-from tui.widgets.filter_input import FilterInput
-from tui.widgets.image_table import ImageTable
 
 SIZE = (140, 40)
 

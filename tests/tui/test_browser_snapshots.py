@@ -12,9 +12,9 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from core.local.cloud import LocalCloud
+from amibake.core.local.cloud import LocalCloud
+from amibake.tui.modals.error import ErrorModal
 from tests.tui.browser_support import make_app, no_blink, wait_loaded
-from tui.modals.error import ErrorModal
 
 SIZE = (130, 36)
 

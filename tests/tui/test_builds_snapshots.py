@@ -11,9 +11,14 @@ from typing import Any
 
 import pytest
 
-from core.aws import Target
-from core.model import BuildSpec
-from core.templates import loads
+from amibake.core.aws import Target
+from amibake.core.model import BuildSpec
+from amibake.core.templates import loads
+from amibake.tui import build_state
+from amibake.tui.build_runner import BuildRun
+from amibake.tui.screens.editor import EditorScreen
+from amibake.tui.screens.history import HistoryScreen
+from amibake.tui.screens.monitor import MonitorScreen
 from tests.tui.builds_support import (
     T0,
     BuildsTestApp,
@@ -22,11 +27,6 @@ from tests.tui.builds_support import (
     wait_until,
     write_record,
 )
-from tui import build_state
-from tui.build_runner import BuildRun
-from tui.screens.editor import EditorScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.monitor import MonitorScreen
 
 SIZE = (130, 40)
 

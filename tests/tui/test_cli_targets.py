@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import UsageError
-from tui.cli import build_parser
-from tui.cli.options import merge_target_options
+from amibake.core.errors import UsageError
+from amibake.tui.cli import build_parser
+from amibake.tui.cli.options import merge_target_options
 
 
 def parsed(*argv: str):  # type: ignore[no-untyped-def]
@@ -55,9 +55,9 @@ def test_sweep_on_the_local_cloud_needs_no_aws_credentials(
     env["AMIBAKE_HOME"] = str(tmp_path / "home")
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
     result = subprocess.run(
-        [sys.executable, "-m", "tui", *argv, "--dry-run", "--region", "us-east-1"]
+        [sys.executable, "-m", "amibake.tui", *argv, "--dry-run", "--region", "us-east-1"]
         if argv[0] == "sweep"
-        else [sys.executable, "-m", "tui", *argv, "--dry-run"],
+        else [sys.executable, "-m", "amibake.tui", *argv, "--dry-run"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

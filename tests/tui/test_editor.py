@@ -7,13 +7,13 @@ from pathlib import Path
 
 from textual.widgets import Button, Input, OptionList, Static
 
-from core.examples import EXAMPLES_DIR
-from core.local.cloud import LocalCloud
+from amibake.core.examples import EXAMPLES_DIR
+from amibake.core.local.cloud import LocalCloud
+from amibake.tui.build_runner import runs
+from amibake.tui.screens.editor import EditorScreen
+from amibake.tui.screens.monitor import MonitorScreen
+from amibake.tui.template_support import name_wildcard, recent_templates, scaffold_from_image
 from tests.tui.builds_support import BuildsTestApp, FakeSession, session_for, wait_until
-from tui.build_runner import runs
-from tui.screens.editor import EditorScreen
-from tui.screens.monitor import MonitorScreen
-from tui.template_support import name_wildcard, recent_templates, scaffold_from_image
 
 
 def demo_copy(tmp_path: Path) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.widgets import Input, OptionList
 
+from amibake.tui.screens.editor import EditorScreen
 from tests.tui.builds_support import BuildsTestApp, FakeSession, wait_until
-from tui.screens.editor import EditorScreen
 
 VARIABLES = 'variable "v" {\n  type = string\n}\n'
 MAIN = """source "amazon-ebs" "x" {

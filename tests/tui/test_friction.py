@@ -16,11 +16,23 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, OptionList, TabbedContent, TextArea
 
-from core.aws import Target
-from core.local.cloud import LocalCloud
-from core.owners import PUBLISHER_ACCOUNTS, owner_label
-from core.settings import Settings
-from core.targets import list_targets
+from amibake.core.aws import Target
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.owners import PUBLISHER_ACCOUNTS, owner_label
+from amibake.core.settings import Settings
+from amibake.core.targets import list_targets
+from amibake.tui.build_runner import BuildRun, _runs_of
+from amibake.tui.cli.build import _summary
+from amibake.tui.modals.help import HelpModal, key_rows, screen_title
+from amibake.tui.modals.picker import PickerModal
+from amibake.tui.screens.browser import BrowserScreen
+from amibake.tui.screens.editor import EditorScreen
+from amibake.tui.screens.history import HistoryScreen
+from amibake.tui.screens.monitor import MonitorScreen
+from amibake.tui.widgets.build_panes import SPINNER
+from amibake.tui.widgets.image_details import details_markup
+from amibake.tui.widgets.image_table import ImageTable, elide_middle
+from amibake.tui.widgets.running_builds import RunningBuilds
 from tests.tui.browser_support import make_app, wait_loaded
 from tests.tui.builds_support import (
     BuildsTestApp,
@@ -30,18 +42,6 @@ from tests.tui.builds_support import (
     write_record,
 )
 from tests.tui.test_builds_snapshots import SPEC_TEXT, scripted_run
-from tui.build_runner import BuildRun, _runs_of
-from tui.cli.build import _summary
-from tui.modals.help import HelpModal, key_rows, screen_title
-from tui.modals.picker import PickerModal
-from tui.screens.browser import BrowserScreen
-from tui.screens.editor import EditorScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.monitor import MonitorScreen
-from tui.widgets.build_panes import SPINNER
-from tui.widgets.image_details import details_markup
-from tui.widgets.image_table import ImageTable, elide_middle
-from tui.widgets.running_builds import RunningBuilds
 
 JAMMY = "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240301"
 
@@ -380,7 +380,7 @@ async def test_the_variables_form_says_it_applies_to_this_run_only(tmp_path: Pat
 
 
 def two_build_run() -> BuildRun:
-    from core.templates import loads
+    from amibake.core.templates import loads
 
     text = SPEC_TEXT.replace(
         '"source.amazon-ebs.demo"', '"source.amazon-ebs.demo", "source.amazon-ebs.web"'
@@ -495,7 +495,7 @@ def test_headless_summary_lists_cancelled_builds_apart(capsys: pytest.CaptureFix
 
 
 async def test_steps_detail_is_readable_at_160_columns() -> None:
-    from core.events import StepFinished
+    from amibake.core.events import StepFinished
 
     run = scripted_run("provisioning")
     error = "script exited with status 100: E: Unable to locate package nginx-ful"
@@ -555,7 +555,7 @@ async def test_main_screens_at_100x30_clip_nothing_essential(
 
 
 async def test_the_failed_step_panel_at_100x30_shows_the_error_and_every_choice() -> None:
-    from tui.modals.failed_step import FAILED_BUTTONS, FailedStepModal
+    from amibake.tui.modals.failed_step import FAILED_BUTTONS, FailedStepModal
 
     error = (
         "script exited with status 3 (/tmp/script_1234.sh): demo.conf is missing; "

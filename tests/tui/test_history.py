@@ -6,16 +6,16 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from core.history import builds_dir
-from core.local.cloud import LocalCloud
-from core.templates import load
+from amibake.core.history import builds_dir
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.templates import load
+from amibake.tui.build_runner import runs
+from amibake.tui.screens.history import BuildRecordScreen, HistoryScreen, read_records
+from amibake.tui.screens.monitor import MonitorScreen
+from amibake.tui.widgets.build_panes import BuildArtifactsTable, BuildStepsTable
+from amibake.tui.widgets.log_view import BuildLogView
 from tests.tui.builds_support import BuildsTestApp, session_for, wait_until, write_template
 from tests.tui.test_monitor import chatty
-from tui.build_runner import runs
-from tui.screens.history import BuildRecordScreen, HistoryScreen, read_records
-from tui.screens.monitor import MonitorScreen
-from tui.widgets.build_panes import BuildArtifactsTable, BuildStepsTable
-from tui.widgets.log_view import BuildLogView
 
 
 async def test_history_replays_a_build_and_reruns_it(cloud: LocalCloud, tmp_path: Path) -> None:

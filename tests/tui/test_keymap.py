@@ -7,10 +7,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from core.local.cloud import LocalCloud
-from core.settings import Settings
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.settings import Settings
+from amibake.tui.keymap import binding_ids, unknown_keymap_ids
 from tests.tui.browser_support import make_app, notification_hook, wait_loaded
-from tui.keymap import binding_ids, unknown_keymap_ids
 
 SIZE = (120, 36)
 
@@ -28,8 +28,8 @@ def test_every_binding_id_names_one_binding() -> None:
 
 def test_the_monitor_binds_each_key_once() -> None:
     # `f` (follow) belongs to the output pane alone: the monitor no longer binds it too
-    from tui.screens.monitor import MonitorScreen
-    from tui.widgets.log_view import BuildLogView
+    from amibake.tui.screens.monitor import MonitorScreen
+    from amibake.tui.widgets.log_view import BuildLogView
 
     monitor_keys = [b.key for b in MonitorScreen.BINDINGS if hasattr(b, "key")]
     log_keys = [b.key for b in BuildLogView.BINDINGS if hasattr(b, "key")]
@@ -60,15 +60,16 @@ async def test_the_app_reports_keymap_ids_that_match_nothing(
 
 CHILD = """
 import sys
-import tui.cli  # what `python -m tui build ...` runs (tui/__main__.py calls tui.cli.main)
-from tui.cli import build_parser
+# what `python -m amibake.tui build ...` runs (tui/__main__.py calls amibake.tui.cli.main)
+import amibake.tui.cli
+from amibake.tui.cli import build_parser
 build_parser()  # imports every subcommand's module
 print(" ".join(sorted(sys.modules)))
 """
 
 
 def test_the_build_child_never_imports_the_app() -> None:
-    # `python -m tui build --json ...` is how the app starts a build (tui/build_runner.py):
+    # `python -m amibake.tui build --json ...` is how the app starts a build (tui/build_runner.py):
     # its modules leave textual, rich and the app's modules out.
     result = subprocess.run(
         [sys.executable, "-c", CHILD],
@@ -79,7 +80,15 @@ def test_the_build_child_never_imports_the_app() -> None:
     )
     assert result.returncode == 0, result.stderr[-800:]
     imported = set(result.stdout.split())
-    assert {"tui.cli.build", "tui.cli.templates", "core.templates"} <= imported
+    assert {
+        "amibake.tui.cli.build",
+        "amibake.tui.cli.templates",
+        "amibake.core.templates",
+    } <= imported
     ui = sorted(m for m in imported if m.split(".")[0] in ("textual", "rich"))
     assert ui == []
-    assert not {m for m in imported if m.startswith(("tui.app", "tui.screens", "tui.host"))}
+    assert not {
+        m
+        for m in imported
+        if m.startswith(("amibake.tui.app", "amibake.tui.screens", "amibake.tui.host"))
+    }

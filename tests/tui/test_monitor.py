@@ -10,10 +10,15 @@ from typing import Any
 import pytest
 from textual.message import Message
 
-from core.aws import Target
-from core.history import builds_dir
-from core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
-from core.templates import load, loads
+from amibake.core.aws import Target
+from amibake.core.history import builds_dir
+from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
+from amibake.core.templates import load, loads
+from amibake.tui.build_runner import BuildRun, BuildRunUpdated, active_runs, runs
+from amibake.tui.build_state import OutputLine
+from amibake.tui.screens.monitor import MonitorScreen
+from amibake.tui.widgets.build_panes import BuildArtifactsTable, BuildResourcesTable
+from amibake.tui.widgets.log_view import BuildLogView
 from tests.tui.builds_support import (
     BuildsTestApp,
     FakeSession,
@@ -22,11 +27,6 @@ from tests.tui.builds_support import (
     wait_until,
     write_template,
 )
-from tui.build_runner import BuildRun, BuildRunUpdated, active_runs, runs
-from tui.build_state import OutputLine
-from tui.screens.monitor import MonitorScreen
-from tui.widgets.build_panes import BuildArtifactsTable, BuildResourcesTable
-from tui.widgets.log_view import BuildLogView
 
 CHATTY = """
 source "amazon-ebs" "chatty" {
@@ -309,7 +309,7 @@ def test_the_child_gets_the_sessions_target_only(tmp_path: Path) -> None:
     assert env["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert "AWS_SESSION_TOKEN" not in env and "AWS_PROFILE" not in env
     argv = local.command(path)
-    assert argv[1:5] == ["-m", "tui", "build", "--json"] and argv[-1] == str(path)
+    assert argv[1:5] == ["-m", "amibake.tui", "build", "--json"] and argv[-1] == str(path)
     assert argv[argv.index("--ssh-port") + 1] == "2222" and "--profile" not in argv
 
     aws = BuildRun(spec, target=Target(profile="dev"), region="us-east-1")

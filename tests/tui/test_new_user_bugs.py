@@ -7,12 +7,24 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, TextArea
 
-from core.events import BuildFinished, ResourceChanged
-from core.examples import examples
-from core.local.cloud import LocalCloud
-from core.local.faults import FaultPlan, FaultRule
-from core.settings import Settings
-from core.templates import load
+from amibake.core.events import BuildFinished, ResourceChanged
+from amibake.core.examples import examples
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.local.faults import FaultPlan, FaultRule
+from amibake.core.settings import Settings
+from amibake.core.templates import load
+from amibake.tui.build_runner import runs
+from amibake.tui.modals.picker import PickerModal
+from amibake.tui.modals.region_picker import RegionPicker
+from amibake.tui.modals.unsaved import UnsavedChangesModal
+from amibake.tui.modals.use_source import UseAsSourceModal
+from amibake.tui.screens.browser import BrowserScreen
+from amibake.tui.screens.editor import EditorScreen
+from amibake.tui.screens.history import BuildRecordScreen, read_records
+from amibake.tui.screens.monitor import MonitorScreen
+from amibake.tui.widgets.build_panel import BuildPanel
+from amibake.tui.widgets.build_panes import BuildArtifactsTable, BuildStepsTable
+from amibake.tui.widgets.image_table import ImageTable
 from tests.tui.browser_support import make_app, wait_loaded
 from tests.tui.builds_support import (
     BuildsTestApp,
@@ -22,18 +34,6 @@ from tests.tui.builds_support import (
     write_record,
 )
 from tests.tui.test_monitor import chatty
-from tui.build_runner import runs
-from tui.modals.picker import PickerModal
-from tui.modals.region_picker import RegionPicker
-from tui.modals.unsaved import UnsavedChangesModal
-from tui.modals.use_source import UseAsSourceModal
-from tui.screens.browser import BrowserScreen
-from tui.screens.editor import EditorScreen
-from tui.screens.history import BuildRecordScreen, read_records
-from tui.screens.monitor import MonitorScreen
-from tui.widgets.build_panel import BuildPanel
-from tui.widgets.build_panes import BuildArtifactsTable, BuildStepsTable
-from tui.widgets.image_table import ImageTable
 
 SIZE = (140, 40)
 
@@ -77,11 +77,11 @@ async def test_a_build_the_app_lost_is_interrupted_in_history(tmp_path: Path) ->
 
     from textual.widgets import DataTable
 
-    from core.aws import Target
+    from amibake.core.aws import Target
+    from amibake.tui.build_runner import _runs_of
+    from amibake.tui.screens.history import HistoryScreen
     from tests.tui.builds_support import FakeSession
     from tests.tui.test_builds_snapshots import scripted_run
-    from tui.build_runner import _runs_of
-    from tui.screens.history import HistoryScreen
 
     root = write_record(tmp_path / "builds", scripted_events("demo", upto="provisioning"))
     [record] = read_records(root)
@@ -197,7 +197,7 @@ async def test_live_build_at_100x30_cleanup_artifact_and_search(
         await pilot.press("escape")  # closes the search; n / N go on from the panel
         await pilot.press("N")
         assert panel.search_position.startswith(f"{count} of {count}")
-        from tui.modals.help import key_rows
+        from amibake.tui.modals.help import key_rows
 
         described = dict((d, k) for k, d in key_rows(screen))
         assert described.get("Next match") == "n" and described.get("Previous match") == "N"
@@ -263,10 +263,10 @@ async def test_leaving_or_quitting_a_modified_template_asks(
 async def test_opening_another_template_over_edits_asks(tmp_path: Path) -> None:
     """3, "everywhere": ctrl+o over a modified template asks too; stay keeps the edits,
     discard opens the other file."""
-    from core.aws import Target
+    from amibake.core.aws import Target
+    from amibake.tui.modals.path import PathModal
     from tests.tui.builds_support import FakeSession
     from tests.tui.test_editor import demo_copy, validated
-    from tui.modals.path import PathModal
 
     first = demo_copy(tmp_path)
     other = tmp_path / "other.pkr.hcl"
@@ -416,7 +416,7 @@ async def test_sorting_by_root_or_virt_shows_the_arrow(cloud: LocalCloud, tmp_pa
 async def test_use_as_source_writes_the_filter_it_previews(
     cloud: LocalCloud, tmp_path: Path
 ) -> None:
-    from core.catalog import source_ami_filter
+    from amibake.core.catalog import source_ami_filter
 
     app = make_app(cloud, tmp_path)
     async with app.run_test(size=SIZE) as pilot:

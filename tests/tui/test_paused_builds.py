@@ -19,15 +19,15 @@ from typing import Any
 
 import pytest
 
-from core.local.cloud import LocalCloud
-from core.templates import load
+from amibake.core.local.cloud import LocalCloud
+from amibake.core.templates import load
+from amibake.tui import build_runner
+from amibake.tui.build_runner import runs
+from amibake.tui.modals.failed_step import BreakpointModal, FailedStepModal
+from amibake.tui.screens.monitor import MonitorScreen
 from tests.engine import conftest as engine_fixtures
 from tests.engine.conftest import Instance
 from tests.tui.builds_support import BuildsTestApp, session_for, tagged_resources, wait_until
-from tui import build_runner
-from tui.build_runner import runs
-from tui.modals.failed_step import BreakpointModal, FailedStepModal
-from tui.screens.monitor import MonitorScreen
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh") is None, reason="needs OpenSSH's ssh")
 

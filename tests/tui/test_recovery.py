@@ -8,11 +8,11 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from core.ledger import Ledger
-from core.local.cloud import LocalCloud
+from amibake.core.ledger import Ledger
+from amibake.core.local.cloud import LocalCloud
+from amibake.tui.modals.recovery import RecoveryModal, offer_recovery
+from amibake.tui.session import Session
 from tests.tui.builds_support import wait_until
-from tui.modals.recovery import RecoveryModal, offer_recovery
-from tui.session import Session
 
 
 class RecoveryApp(App[None]):
@@ -49,8 +49,8 @@ def crashed_build(cloud: LocalCloud) -> tuple[str, str]:
 
 
 async def sweep_build(cloud: LocalCloud, build_id: str) -> None:
-    from core.aws import Aws
-    from core.sweep import Sweeper
+    from amibake.core.aws import Aws
+    from amibake.core.sweep import Sweeper
 
     aws: Any = Aws(Session.for_local(cloud).target)
     ledger = Ledger()
@@ -147,8 +147,8 @@ async def test_the_app_offers_recovery_on_start(cloud: LocalCloud, tmp_path: Any
 async def test_sweep_from_the_app_asks_then_deletes_leftovers(
     cloud: LocalCloud, tmp_path: Any
 ) -> None:
+    from amibake.tui.modals.build_confirm import ConfirmationModal
     from tests.tui.browser_support import make_app
-    from tui.modals.build_confirm import ConfirmationModal
 
     build_id, name = crashed_build(cloud)
     app = make_app(cloud, tmp_path)

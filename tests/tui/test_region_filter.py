@@ -7,8 +7,8 @@ from pathlib import Path
 from textual.app import App
 from textual.widgets import OptionList
 
-from core.settings import Settings
-from tui.modals.region_picker import RegionPicker, filter_regions, region_options
+from amibake.core.settings import Settings
+from amibake.tui.modals.region_picker import RegionPicker, filter_regions, region_options
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1", "ap-southeast-1"]
 

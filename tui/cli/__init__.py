@@ -13,18 +13,18 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from core import __version__
-from core.errors import AmibakeError
-from tui.cli.options import add_global_target_options, merge_target_options
+from amibake.core import __version__
+from amibake.core.errors import AmibakeError
+from amibake.tui.cli.options import add_global_target_options, merge_target_options
 
 #: Modules of tui.commands; each has register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = (
-    "tui.cli.build",
-    "tui.cli.templates",
-    "tui.cli.sweep",
-    "tui.cli.local",
-    "tui.cli.examples",
-    "tui.cli.iam_policy",
+    "amibake.tui.cli.build",
+    "amibake.tui.cli.templates",
+    "amibake.tui.cli.sweep",
+    "amibake.tui.cli.local",
+    "amibake.tui.cli.examples",
+    "amibake.tui.cli.iam_policy",
 )
 
 
@@ -70,9 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_app(args: argparse.Namespace) -> int:
     """``amibake`` with no subcommand: the terminal app."""
-    from core.errors import UsageError
-    from core.targets import list_targets
-    from tui.app import AmibakeApp
+    from amibake.core.errors import UsageError
+    from amibake.core.targets import list_targets
+    from amibake.tui.app import AmibakeApp
 
     if args.profile:
         known = [t.profile for t in list_targets() if t.profile]

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from core.errors import UsageError
-from core.events import (
+from amibake.core.errors import UsageError
+from amibake.core.events import (
     ArtifactCreated,
     BuildFinished,
     BuildStarted,
@@ -25,14 +25,14 @@ from core.events import (
     StepFinished,
     StepStarted,
 )
-from core.local.latency import DEFAULT_PROFILE, PROFILES
-from tui.cli.options import (
+from amibake.core.local.latency import DEFAULT_PROFILE, PROFILES
+from amibake.tui.cli.options import (
     add_input_options,
     add_target_options,
     datasource_resolver,
     load_template,
 )
-from tui.cli.templates import print_warnings
+from amibake.tui.cli.templates import print_warnings
 
 EXIT_BUILT, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 COLOURS = ("\x1b[32m", "\x1b[36m", "\x1b[35m", "\x1b[33m", "\x1b[34m")
@@ -197,8 +197,8 @@ class JsonWriter:
 
 
 def build_command(args: argparse.Namespace) -> int:
-    from core.model import BuildSpec
-    from core.templates import TemplateError
+    from amibake.core.model import BuildSpec
+    from amibake.core.templates import TemplateError
 
     if args.parallel_builds < 0:
         raise UsageError("--parallel-builds must be 0 (all) or more")
@@ -265,18 +265,23 @@ class Outstanding:
 
 
 async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None = None) -> int:
-    from core.aws import Aws, Target
-    from core.engine.build import BuildResult, packer_build_name, run_builds, select_builders
-    from core.engine.context import BuildOptions
-    from core.history import BuildRecorder
-    from core.ledger import Ledger
+    from amibake.core.aws import Aws, Target
+    from amibake.core.engine.build import (
+        BuildResult,
+        packer_build_name,
+        run_builds,
+        select_builders,
+    )
+    from amibake.core.engine.context import BuildOptions
+    from amibake.core.history import BuildRecorder
+    from amibake.core.ledger import Ledger
 
     builders = select_builders(spec, args.only, args.except_)
     ledger = await asyncio.to_thread(Ledger)
     cloud = started[0] if started else None
     if args.local:
-        from core.local.cloud import LocalCloud
-        from core.targets import local_target
+        from amibake.core.local.cloud import LocalCloud
+        from amibake.core.targets import local_target
 
         if cloud is None:
             cloud = await asyncio.to_thread(LocalCloud(latency=args.latency).start)
@@ -350,8 +355,8 @@ async def _build(args: argparse.Namespace, spec: Any, started: list[Any] | None 
     runner = asyncio.ensure_future(run_builds(spec, builders, aws, options, emit, ledger=ledger))
     commands = None
     if args.json:
-        from core.engine.provisioners import breakpoint
-        from tui.cli.build_commands import read_commands
+        from amibake.core.engine.provisioners import breakpoint
+        from amibake.tui.cli.build_commands import read_commands
 
         # stdin carries the front end's commands (continue a breakpoint, answer a pause)
         breakpoint.stdin_continues = False
@@ -399,16 +404,16 @@ def reload_template(args: argparse.Namespace) -> Any:
 
 async def prompt_decision(pause: Any) -> str:
     """Headless --on-error ask: Packer's prompt, with a shell on the instance."""
-    from tui.cli.build_commands import prompt_decision as prompt
+    from amibake.tui.cli.build_commands import prompt_decision as prompt
 
     return str(await prompt(pause))
 
 
 async def _recover(args: argparse.Namespace, ledger: Any, target: Any) -> None:
     """Report builds an earlier run left unfinished; sweep them first with --recover."""
-    from core.aws import Aws
-    from core.sweep import sweep_builds
-    from tui.cli.sweep import recovery_notice
+    from amibake.core.aws import Aws
+    from amibake.core.sweep import sweep_builds
+    from amibake.tui.cli.sweep import recovery_notice
 
     if not args.recover:
         recovery_notice(ledger, target)
@@ -435,7 +440,7 @@ def _amibake_tags(args: argparse.Namespace) -> bool:
     """--no-amibake-tags, else the ``[build] tag_artifacts`` setting (default on)."""
     if args.amibake_tags is not None:
         return bool(args.amibake_tags)
-    from core.settings import Settings
+    from amibake.core.settings import Settings
 
     return Settings.load().tag_artifacts
 

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.engine import decisions
-from core.engine.provisioners import breakpoint
-from core.engine.shell_access import remove, shell_command
-from core.errors import AmibakeError
-from core.events import Event, ShellReady
+from amibake.core.engine import decisions
+from amibake.core.engine.provisioners import breakpoint
+from amibake.core.engine.shell_access import remove, shell_command
+from amibake.core.errors import AmibakeError
+from amibake.core.events import Event, ShellReady
 
 KEYS = {"r": "retry", "s": "shell", "c": "cleanup", "a": "abort"}
 LABELS = {

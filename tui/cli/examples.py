@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from core.errors import UsageError
+from amibake.core.errors import UsageError
 
 
 def register(subparsers: Any) -> None:
@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def examples_command(args: argparse.Namespace) -> int:
-    from core.examples import EXAMPLES_DIR, examples
+    from amibake.core.examples import EXAMPLES_DIR, examples
 
     if args.copy is None:
         for name, path in examples().items():

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from core.iam_policy import FEATURES
+    from amibake.core.iam_policy import FEATURES
 
     parser = subparsers.add_parser(
         "iam-policy",
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def iam_policy_command(args: argparse.Namespace) -> int:
-    from core.iam_policy import FEATURES, policy_json
+    from amibake.core.iam_policy import FEATURES, policy_json
 
     features = tuple(f for f in FEATURES if f in (args.only or FEATURES))
     print(policy_json(features), end="")

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from core.local.latency import DEFAULT_PROFILE, PROFILES
+from amibake.core.local.latency import DEFAULT_PROFILE, PROFILES
 
 
 def register(subparsers: Any) -> None:
@@ -87,7 +87,7 @@ def register(subparsers: Any) -> None:
 def banner(cloud: Any) -> str:
     latency = cloud.latency
     if cloud.per_instance_addresses:
-        from core.local.cloud import instance_network
+        from amibake.core.local.cloud import instance_network
 
         block = instance_network()
         ssh = f"port {cloud.ssh_port} on each instance's own address (in {block})"
@@ -153,9 +153,9 @@ def banner(cloud: Any) -> str:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from core.local.cloud import LocalCloud
-    from core.local.faults import FaultPlan
-    from core.local.latency import get_profile
+    from amibake.core.local.cloud import LocalCloud
+    from amibake.core.local.faults import FaultPlan
+    from amibake.core.local.latency import get_profile
 
     plan = FaultPlan.load(args.faults) if args.faults else None
     latency = get_profile(args.latency)

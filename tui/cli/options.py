@@ -13,12 +13,12 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from core.templates import load
+from amibake.core.templates import load
 
 if TYPE_CHECKING:
-    from core.datasources_aws import AwsResolver
-    from core.local.cloud import LocalCloud
-    from core.model import BuildSpec
+    from amibake.core.datasources_aws import AwsResolver
+    from amibake.core.local.cloud import LocalCloud
+    from amibake.core.model import BuildSpec
 
 
 def parse_var(text: str) -> tuple[str, str]:
@@ -97,7 +97,7 @@ def merge_target_options(args: argparse.Namespace) -> None:
     that talks to no target refuses them rather than ignoring them; so do ``--local``
     and ``--profile`` together.
     """
-    from core.errors import UsageError
+    from amibake.core.errors import UsageError
 
     command = getattr(args, "command", None)
     given = {
@@ -144,7 +144,7 @@ def datasource_resolver(
     With ``--local`` the local cloud starts (at ``latency``) only when a data source
     needs it; it is appended to ``started`` for the command to reuse and stop.
     """
-    from core.datasources_aws import resolver_for
+    from amibake.core.datasources_aws import resolver_for
 
     if not args.local:
         return resolver_for(
@@ -155,7 +155,7 @@ def datasource_resolver(
 
     def start_cloud() -> LocalCloud:
         if not started:
-            from core.local.cloud import LocalCloud
+            from amibake.core.local.cloud import LocalCloud
 
             started.append(LocalCloud(latency=latency).start())
         return started[0]

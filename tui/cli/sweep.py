@@ -8,12 +8,12 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from core.errors import AmibakeError, UsageError
-from tui.cli.options import add_target_options
+from amibake.core.errors import AmibakeError, UsageError
+from amibake.tui.cli.options import add_target_options
 
 if TYPE_CHECKING:
-    from core.aws import Target
-    from core.ledger import Ledger, LedgerBuild
+    from amibake.core.aws import Target
+    from amibake.core.ledger import Ledger, LedgerBuild
 
 
 def register(subparsers: Any) -> None:
@@ -48,15 +48,15 @@ def default_region() -> str:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    from core.aws import Target
-    from core.ledger import Ledger
-    from core.sweep import parse_age
+    from amibake.core.aws import Target
+    from amibake.core.ledger import Ledger
+    from amibake.core.sweep import parse_age
 
     older_than = parse_age(args.older_than) if args.older_than else None
     cloud = None
     if args.local:  # the local cloud keeps its resources on disk between runs
-        from core.local.cloud import LocalCloud
-        from core.targets import local_target
+        from amibake.core.local.cloud import LocalCloud
+        from amibake.core.targets import local_target
 
         cloud = LocalCloud(latency="instant").start()
         target = local_target(cloud)
@@ -74,8 +74,8 @@ def sweep_command(args: argparse.Namespace) -> int:
 async def _sweep(
     args: argparse.Namespace, ledger: Any, target: Any, older_than: float | None
 ) -> int:
-    from core.aws import Aws
-    from core.sweep import Sweeper
+    from amibake.core.aws import Aws
+    from amibake.core.sweep import Sweeper
 
     aws = Aws(target)
     try:

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.errors import UsageError
-from core.model import BuildSpec, FileProvisioner, ShellProvisioner
-from core.templates import TemplateError, convert, format_template
-from tui.cli.options import (
+from amibake.core.errors import UsageError
+from amibake.core.model import BuildSpec, FileProvisioner, ShellProvisioner
+from amibake.core.templates import TemplateError, convert, format_template
+from amibake.tui.cli.options import (
     add_input_options,
     add_target_options,
     datasource_resolver,
@@ -85,10 +85,10 @@ def _origin(origin: str) -> str:
 
 def _raw_template(path: Path) -> Any:
     """The template before evaluation (a file or a folder), or None if it cannot be read."""
-    from core.templates import read_raw
-    from core.templates.errors import Problems
-    from core.templates.hcl import read_hcl_files
-    from core.templates.loader import TEMPLATE_SUFFIXES, folder_files, read_text
+    from amibake.core.templates import read_raw
+    from amibake.core.templates.errors import Problems
+    from amibake.core.templates.hcl import read_hcl_files
+    from amibake.core.templates.loader import TEMPLATE_SUFFIXES, folder_files, read_text
 
     try:
         if not path.is_dir():
@@ -101,7 +101,7 @@ def _raw_template(path: Path) -> Any:
 
 def _source_names(node: Any) -> list[str]:
     """The references of a build's ``sources = [...]`` when they are written out."""
-    from core.templates.nodes import ExprNode, ListNode, Scalar
+    from amibake.core.templates.nodes import ExprNode, ListNode, Scalar
 
     names: list[str] = []
     for item in node.items if isinstance(node, ListNode) else ():
@@ -223,7 +223,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         return 0
     if args.write:
         if path.suffix == ".toml":
-            from core.templates.writers import has_toml_comments
+            from amibake.core.templates.writers import has_toml_comments
 
             if has_toml_comments(current):
                 raise UsageError(f"{path}: fmt --write would drop the file's TOML comments")

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label
 
-from tui.modals.dialog import DialogModal
+from amibake.tui.modals.dialog import DialogModal
 
 
 class ConfirmationModal(DialogModal[bool]):

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, Label, Static
 
-from tui.modals.dialog import DialogModal
+from amibake.tui.modals.dialog import DialogModal
 
 #: choice -> (button label, variant)
 FAILED_BUTTONS = {

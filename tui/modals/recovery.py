@@ -20,15 +20,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from core.errors import AmibakeError
-from tui.modals.build_confirm import ConfirmationModal
+from amibake.core.errors import AmibakeError
+from amibake.tui.modals.build_confirm import ConfirmationModal
 
 if TYPE_CHECKING:
     from textual.app import App
 
-    from core.aws import Target
-    from core.ledger import LedgerBuild
-    from tui.session import Session
+    from amibake.core.aws import Target
+    from amibake.core.ledger import LedgerBuild
+    from amibake.tui.session import Session
 
 
 def describe(build: LedgerBuild) -> str:
@@ -90,7 +90,7 @@ class RecoveryModal(ModalScreen[bool]):
 
 async def unfinished_builds(target: Target) -> list[LedgerBuild]:
     """The ledger's unfinished builds on ``target`` (read off the UI thread)."""
-    from core.ledger import Ledger, LedgerError
+    from amibake.core.ledger import Ledger, LedgerError
 
     def read() -> list[LedgerBuild]:
         ledger = Ledger()
@@ -117,9 +117,9 @@ async def ready_session(app: App[Any], timeout: float = 30.0) -> Any:
 
 async def sweep_builds(app: App[Any], builds: list[LedgerBuild]) -> None:
     """Sweep each build with the session's target; say what happened."""
-    from core.aws import Aws
-    from core.ledger import Ledger
-    from core.sweep import sweep_builds as sweep
+    from amibake.core.aws import Aws
+    from amibake.core.ledger import Ledger
+    from amibake.core.sweep import sweep_builds as sweep
 
     session = await ready_session(app)
     if session is None:
@@ -167,8 +167,8 @@ async def sweep_region(
     app: App[Any], session: Session, report_error: Callable[[str, str], None]
 ) -> None:
     """The app's sweep: find what builds left in the session's region, confirm, delete."""
-    from core.ledger import Ledger
-    from core.sweep import Sweeper
+    from amibake.core.ledger import Ledger
+    from amibake.core.sweep import Sweeper
 
     if not session.ready:
         app.notify("the local cloud is still starting")

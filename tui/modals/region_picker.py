@@ -9,8 +9,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from core.settings import Settings
-from tui.modals.picker import PickerModal
+from amibake.core.settings import Settings
+from amibake.tui.modals.picker import PickerModal
 
 MAX_FAVOURITES = 9
 

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label
 
-from tui.modals.dialog import DialogModal
+from amibake.tui.modals.dialog import DialogModal
 
 #: What the user chose: write the file first, drop the edits, or go back to editing.
 LeaveChoice = Literal["save", "discard", "stay"]

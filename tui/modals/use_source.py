@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from core.catalog import source_ami_filter
+from amibake.core.catalog import source_ami_filter
 
 
 class UseAsSourceModal(ModalScreen[bool | None]):

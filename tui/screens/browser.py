@@ -3,8 +3,8 @@
 Loading: the disk cache first (instant, its age shown); otherwise, or on ``r``,
 DescribeImages page by page, the table filling as each page lands, then the
 listing is cached. Filtering, facets and sorting run on the in-memory
-:class:`core.catalog.CatalogIndex`; the table is a virtualised
-:class:`tui.widgets.image_table.ImageTable`, so neither depends on how many
+:class:`amibake.core.catalog.CatalogIndex`; the table is a virtualised
+:class:`amibake.tui.widgets.image_table.ImageTable`, so neither depends on how many
 images there are.
 """
 
@@ -24,15 +24,15 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Static
 
-from core.catalog import SORT_KEYS, Facets, Search, format_age
-from core.owners import is_account_id
-from tui.screens.browser_loading import ImageListingScreen
-from tui.session import SessionChanged, UseAsSource
-from tui.widgets.filter_input import FilterInput
-from tui.widgets.image_columns import COLUMNS
-from tui.widgets.image_details import StatusLine, details_markup, selected_line
-from tui.widgets.image_table import ImageTable
-from tui.widgets.running_builds import RunningBuilds
+from amibake.core.catalog import SORT_KEYS, Facets, Search, format_age
+from amibake.core.owners import is_account_id
+from amibake.tui.screens.browser_loading import ImageListingScreen
+from amibake.tui.session import SessionChanged, UseAsSource
+from amibake.tui.widgets.filter_input import FilterInput
+from amibake.tui.widgets.image_columns import COLUMNS
+from amibake.tui.widgets.image_details import StatusLine, details_markup, selected_line
+from amibake.tui.widgets.image_table import ImageTable
+from amibake.tui.widgets.running_builds import RunningBuilds
 
 #: From this many images on, a filter finds the first PAGE_ROWS matches (FILL_CHUNK rows
 #: looked at a time), paints them, and counts the rest between keys and frames, COUNT_CHUNK
@@ -290,7 +290,7 @@ class BrowserScreen(ImageListingScreen):
     # -- owner and regions -----------------------------------------------------------------
 
     def action_pick_owner(self) -> None:
-        from tui.modals.picker import PickerModal
+        from amibake.tui.modals.picker import PickerModal
 
         settings = self.amibake.session.settings
         presets = settings.all_owner_presets()
@@ -361,7 +361,7 @@ class BrowserScreen(ImageListingScreen):
         self.notify(f"copied {record.image_id}", title="Clipboard")
 
     def action_use_source(self) -> None:
-        from tui.modals.use_source import UseAsSourceModal
+        from amibake.tui.modals.use_source import UseAsSourceModal
 
         image = self.selected_image()
         if image is None:

@@ -1,7 +1,7 @@
 """The browser's loading machinery: one region's listing for an owner preset, into a
-:class:`core.catalog.CatalogIndex`.
+:class:`amibake.core.catalog.CatalogIndex`.
 
-:class:`ImageListingScreen` is the base of :class:`tui.screens.browser.BrowserScreen`: it
+:class:`ImageListingScreen` is the base of :class:`amibake.tui.screens.browser.BrowserScreen`: it
 shows the head of the disk cache at once, reads the rest in a thread, or fetches the
 listing page by page (``r``) and caches it; the browser filters and shows what it holds
 through :meth:`ImageListingScreen._apply`.
@@ -20,13 +20,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ProgressBar
 
-from core.catalog import CachedListing, CatalogIndex, fetch_pages
-from core.errors import AmibakeError
-from tui.widgets.image_table import ImageTable
+from amibake.core.catalog import CachedListing, CatalogIndex, fetch_pages
+from amibake.core.errors import AmibakeError
+from amibake.tui.widgets.image_table import ImageTable
 
 if TYPE_CHECKING:
-    from core.catalog import CatalogCache
-    from tui.session import Session
+    from amibake.core.catalog import CatalogCache
+    from amibake.tui.session import Session
 
 
 class BrowserHost(Protocol):

@@ -24,9 +24,9 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.messages import BuildRequested
-from tui.screens.editor_files import NEW_TEMPLATE_NAME, EditorFiles
-from tui.template_support import (
+from amibake.tui.messages import BuildRequested
+from amibake.tui.screens.editor_files import NEW_TEMPLATE_NAME, EditorFiles
+from amibake.tui.template_support import (
     HCL_HIGHLIGHTS,
     Validation,
     VariableField,
@@ -39,7 +39,7 @@ from tui.template_support import (
     validate_folder,
     validate_text,
 )
-from tui.widgets.running_builds import RunningBuilds
+from amibake.tui.widgets.running_builds import RunningBuilds
 
 #: Seconds of quiet after a keystroke before the template is validated again.
 VALIDATE_DELAY = 0.4
@@ -155,7 +155,7 @@ class EditorScreen(EditorFiles):
             session = getattr(self.app, "session", None)
             region = getattr(session, "region", None) or "us-east-1"
             return scaffold_from_image(self.source_image, region, as_filter=self.as_filter)
-        from core.examples import EXAMPLES_DIR
+        from amibake.core.examples import EXAMPLES_DIR
 
         return (EXAMPLES_DIR / "demo.pkr.hcl").read_text(encoding="utf-8")
 

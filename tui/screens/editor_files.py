@@ -1,6 +1,6 @@
 """The editor's files: open, save, save as, and the files of a folder template.
 
-:class:`EditorFiles` is the base of :class:`tui.screens.editor.EditorScreen`, which
+:class:`EditorFiles` is the base of :class:`amibake.tui.screens.editor.EditorScreen`, which
 adds the text, its validation and the build; it keeps the editor's state about
 files (the path shown, a folder template's texts as edited and as saved).
 """
@@ -16,10 +16,10 @@ from textual.screen import Screen
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from core.errors import AmibakeError
-from tui.modals.path import PathModal
-from tui.modals.unsaved import LeaveChoice, UnsavedChangesModal
-from tui.template_support import (
+from amibake.core.errors import AmibakeError
+from amibake.tui.modals.path import PathModal
+from amibake.tui.modals.unsaved import LeaveChoice, UnsavedChangesModal
+from amibake.tui.template_support import (
     folder_template_files,
     recent_templates,
     remember_template,

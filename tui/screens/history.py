@@ -1,4 +1,4 @@
-"""Past builds (from core.history's records): status, duration, template, artifacts.
+"""Past builds (from amibake.core.history's records): status, duration, template, artifacts.
 
 Enter opens a build: its steps, resources and artifacts replayed from
 ``events.ndjson`` and the tail of its output, in the same panes as the live
@@ -20,13 +20,13 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Static
 
-from core.history import BuildRecord, read_records, replay_events, rerun_spec
-from tui.build_runner import BuildRun, runs
-from tui.build_state import BuildState
-from tui.messages import BuildRequested, OpenRun
-from tui.widgets.build_panel import BuildPanel
-from tui.widgets.build_panes import format_duration, status_badge
-from tui.widgets.running_builds import RunningBuilds
+from amibake.core.history import BuildRecord, read_records, replay_events, rerun_spec
+from amibake.tui.build_runner import BuildRun, runs
+from amibake.tui.build_state import BuildState
+from amibake.tui.messages import BuildRequested, OpenRun
+from amibake.tui.widgets.build_panel import BuildPanel
+from amibake.tui.widgets.build_panes import format_duration, status_badge
+from amibake.tui.widgets.running_builds import RunningBuilds
 
 
 class HistoryScreen(Screen[None]):
@@ -158,7 +158,7 @@ class HistoryScreen(Screen[None]):
 
 
 def rerun(screen: Screen[Any], record: BuildRecord) -> BuildRun | None:
-    from core.errors import AmibakeError
+    from amibake.core.errors import AmibakeError
 
     try:
         spec, path, skipped = rerun_spec(record)

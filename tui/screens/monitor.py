@@ -24,16 +24,16 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static, TabbedContent, TabPane
 
-from core.errors import AmibakeError
-from core.events import BreakpointReached, BuildFinished, StepPaused
-from core.model import BuildSpec
-from tui.build_runner import BuildRun, BuildRunUpdated, open_shell, start_run
-from tui.messages import OpenHistory
-from tui.modals.build_confirm import ConfirmationModal
-from tui.modals.failed_step import BreakpointModal, FailedStepModal
-from tui.widgets.build_panel import BuildPanel
-from tui.widgets.build_panes import STATUS_BADGES
-from tui.widgets.running_builds import RunningBuilds
+from amibake.core.errors import AmibakeError
+from amibake.core.events import BreakpointReached, BuildFinished, StepPaused
+from amibake.core.model import BuildSpec
+from amibake.tui.build_runner import BuildRun, BuildRunUpdated, open_shell, start_run
+from amibake.tui.messages import OpenHistory
+from amibake.tui.modals.build_confirm import ConfirmationModal
+from amibake.tui.modals.failed_step import BreakpointModal, FailedStepModal
+from amibake.tui.widgets.build_panel import BuildPanel
+from amibake.tui.widgets.build_panes import STATUS_BADGES
+from amibake.tui.widgets.running_builds import RunningBuilds
 
 TICK = 0.1  # spinner / elapsed refresh
 

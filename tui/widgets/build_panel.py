@@ -14,16 +14,16 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
-from tui import build_state
-from tui.build_state import BuildState
-from tui.widgets.build_panes import (
+from amibake.tui import build_state
+from amibake.tui.build_state import BuildState
+from amibake.tui.widgets.build_panes import (
     BuildArtifactsTable,
     BuildResourcesTable,
     BuildStepsTable,
     format_duration,
     status_badge,
 )
-from tui.widgets.log_view import BuildLogView
+from amibake.tui.widgets.log_view import BuildLogView
 
 
 def _fits(text: Text, width: int) -> bool:

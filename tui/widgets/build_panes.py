@@ -1,6 +1,6 @@
 """The live panes of a build: steps, temporary resources, artifacts.
 
-Each table is updated from a :class:`~tui.build_state.BuildState` by diffing
+Each table is updated from a :class:`~amibake.tui.build_state.BuildState` by diffing
 rows by key (dolphie-style): new rows are added, changed cells updated, rows
 gone removed; a table is never cleared and refilled.
 """
@@ -15,8 +15,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-from tui import build_state
-from tui.build_state import BuildState, ResourceRow, StepRow
+from amibake.tui import build_state
+from amibake.tui.build_state import BuildState, ResourceRow, StepRow
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 STEP_ICONS = {

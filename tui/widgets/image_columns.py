@@ -1,7 +1,7 @@
 """The image table's columns: what each shows of an image, how wide it is, which go first
 when the table is narrow, and how a long name is cut to fit.
 
-Used by :class:`tui.widgets.image_table.ImageTable` (which re-exports ``COLUMNS`` and
+Used by :class:`amibake.tui.widgets.image_table.ImageTable` (which re-exports ``COLUMNS`` and
 ``elide_middle``) and the browser's sort cycle.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from core.catalog import ImageRecord
+from amibake.core.catalog import ImageRecord
 
 
 class Column(NamedTuple):
-    key: str  # a core.catalog.SORT_KEYS key
+    key: str  # a amibake.core.catalog.SORT_KEYS key
     label: str
     width: int  # 0: takes the remaining width
 

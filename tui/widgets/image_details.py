@@ -8,7 +8,7 @@ from rich.markup import escape
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from core.owners import owner_label
+from amibake.core.owners import owner_label
 
 
 class StatusLine(Widget):

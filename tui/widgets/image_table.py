@@ -2,7 +2,7 @@
 
 Textual's DataTable builds a row object per row (about 1.4 s for 100,000 rows), so
 refilling it on every keystroke of a filter is out of the question. This view
-holds only a list of row numbers into a :class:`core.catalog.CatalogIndex`;
+holds only a list of row numbers into a :class:`amibake.core.catalog.CatalogIndex`;
 setting a new filter result is O(1) and painting costs the visible rows alone.
 Rendered rows (line filters applied) are cached by (row, width, cursor) until the rows or
 the theme change, so a repaint that shows rows already drawn builds nothing.
@@ -29,8 +29,8 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
-from core.catalog import CatalogIndex, ImageRecord
-from tui.widgets.image_columns import (
+from amibake.core.catalog import CatalogIndex, ImageRecord
+from amibake.tui.widgets.image_columns import (
     COLUMNS,
     DROP_ORDER,
     GAP,
@@ -39,7 +39,7 @@ from tui.widgets.image_columns import (
     cell_text,
     elide_middle,
 )
-from tui.widgets.steady_scrollbar import SteadyScrollBar
+from amibake.tui.widgets.steady_scrollbar import SteadyScrollBar
 
 #: The re-exports keep the names other modules import from here.
 __all__ = ["COLUMNS", "Column", "ImageTable", "SteadyScrollBar", "elide_middle"]

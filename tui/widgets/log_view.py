@@ -28,7 +28,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.build_state import LOG_BUFFER_LINES, LogEntry, OutputLine
+from amibake.tui.build_state import LOG_BUFFER_LINES, LogEntry, OutputLine
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
 MAX_WIDTH = 1000  # a single absurd line does not make the pane scroll for ever sideways

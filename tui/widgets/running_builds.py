@@ -10,8 +10,8 @@ from __future__ import annotations
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui.build_runner import active_runs
-from tui.widgets.build_panes import SPINNER
+from amibake.tui.build_runner import active_runs
+from amibake.tui.widgets.build_panes import SPINNER
 
 TICK = 0.1
 

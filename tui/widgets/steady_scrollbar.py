@@ -2,7 +2,7 @@
 
 :class:`SteadyScrollBar` wraps Textual's own :class:`~textual.scrollbar.ScrollBar`
 rendering (it calls it, and reads :class:`~textual.scrollbar.ScrollBarRender` the way
-Textual does); :class:`tui.widgets.image_table.ImageTable` installs it as its vertical bar.
+Textual does); :class:`amibake.tui.widgets.image_table.ImageTable` installs it as its vertical bar.
 """
 
 from __future__ import annotations

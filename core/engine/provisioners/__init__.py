@@ -1,1 +1,2 @@
-"""One module per provisioner type; :mod:`core.engine.steps.provision` runs them in order."""
+"""One module per provisioner type; :mod:`amibake.core.engine.steps.provision` runs them in
+order."""

@@ -15,15 +15,15 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.common import (
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import (
     ProvisionError,
     communicator,
     local_path,
     with_build_data,
 )
-from core.engine.provisioners.local import execute_local
-from core.model import AnsibleProvisioner
+from amibake.core.engine.provisioners.local import execute_local
+from amibake.core.model import AnsibleProvisioner
 
 INSTALL_HINT = "install it with: pip install 'amibake[ansible]'"
 

@@ -3,7 +3,7 @@
 Headless, Enter on standard input continues (one breakpoint at a time reads it, as
 Packer's UI asks one question at a time); standard input at its end fails the build,
 as Packer's ``ui.Ask`` does. Anything else (the app's Continue button) calls
-:func:`resume` with the key of the :class:`~core.events.BreakpointReached` event.
+:func:`resume` with the key of the :class:`~amibake.core.events.BreakpointReached` event.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import os
 import sys
 from typing import Any
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.common import ProvisionError, with_build_data
-from core.events import BreakpointReached, BreakpointResumed
-from core.model import BreakpointProvisioner
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import ProvisionError, with_build_data
+from amibake.core.events import BreakpointReached, BreakpointResumed
+from amibake.core.model import BreakpointProvisioner
 
 #: Whether Enter on standard input continues a breakpoint. The app, which owns the
 #: terminal, sets this to False and calls :func:`resume` instead.

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from core.engine.context import BuildContext
-from core.engine.steps.ssh_connect import connect_instance
-from core.errors import AmibakeError
-from core.model import FrozenMap
-from core.ssh import Communicator
-from core.templates.gotemplate import GoTemplateError, render_build_data
-from core.templates.paths import local_path as template_path
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.steps.ssh_connect import connect_instance
+from amibake.core.errors import AmibakeError
+from amibake.core.model import FrozenMap
+from amibake.core.ssh import Communicator
+from amibake.core.templates.gotemplate import GoTemplateError, render_build_data
+from amibake.core.templates.paths import local_path as template_path
 
 _Config = TypeVar("_Config")
 
@@ -23,7 +23,7 @@ class ProvisionError(AmibakeError):
 
 
 def local_path(ctx: BuildContext, text: str, *, write: bool = False) -> Path:
-    """A path of the user's machine (where a relative one points: core.templates.paths)."""
+    """A path of the user's machine (where a relative one points: amibake.core.templates.paths)."""
     return template_path(ctx.spec, text, write=write)
 
 

@@ -6,15 +6,15 @@ import posixpath
 import shlex
 from pathlib import Path
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.common import (
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import (
     ProvisionError,
     communicator,
     ignore,
     local_path,
     with_build_data,
 )
-from core.model import FileProvisioner
+from amibake.core.model import FileProvisioner
 
 
 async def run_file(ctx: BuildContext, number: int, provisioner: FileProvisioner) -> None:

@@ -10,17 +10,17 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.common import (
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import (
     ProvisionError,
     build_values,
     local_path,
     with_build_data,
 )
-from core.engine.provisioners.shell import env_pairs, flatten_vars
-from core.events import Stream
-from core.model import ShellLocalPostProcessor, ShellLocalProvisioner
-from core.templates.gotemplate import GoTemplateError, render_runtime
+from amibake.core.engine.provisioners.shell import env_pairs, flatten_vars
+from amibake.core.events import Stream
+from amibake.core.model import ShellLocalPostProcessor, ShellLocalProvisioner
+from amibake.core.templates.gotemplate import GoTemplateError, render_runtime
 
 ShellLocal = ShellLocalProvisioner | ShellLocalPostProcessor
 _GOOS = {"linux": "linux", "darwin": "darwin", "win32": "windows"}

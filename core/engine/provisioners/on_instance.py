@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.common import (
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import (
     ProvisionError,
     build_values,
     communicator,
@@ -22,10 +22,14 @@ from core.engine.provisioners.common import (
     local_path,
     with_build_data,
 )
-from core.engine.provisioners.file import upload_local
-from core.model import AnsibleLocalProvisioner, ChefSoloProvisioner, PuppetMasterlessProvisioner
-from core.ssh import CommandResult
-from core.templates.gotemplate import GoTemplateError, render_runtime
+from amibake.core.engine.provisioners.file import upload_local
+from amibake.core.model import (
+    AnsibleLocalProvisioner,
+    ChefSoloProvisioner,
+    PuppetMasterlessProvisioner,
+)
+from amibake.core.ssh import CommandResult
+from amibake.core.templates.gotemplate import GoTemplateError, render_runtime
 
 PUPPET_EXECUTE_COMMAND = (
     "cd {{.WorkingDir}} && "

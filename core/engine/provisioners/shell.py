@@ -9,8 +9,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.common import (
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import (
     ProvisionError,
     build_values,
     communicator,
@@ -20,9 +20,9 @@ from core.engine.provisioners.common import (
     reconnect,
     with_build_data,
 )
-from core.model import ShellProvisioner
-from core.ssh import CommandResult, SshDisconnected, SshError
-from core.templates.gotemplate import GoTemplateError, render_runtime
+from amibake.core.model import ShellProvisioner
+from amibake.core.ssh import CommandResult, SshDisconnected, SshError
+from amibake.core.templates.gotemplate import GoTemplateError, render_runtime
 
 T = TypeVar("T")
 

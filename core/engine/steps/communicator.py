@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.engine.context import BuildContext
-from core.engine.runner import Step
-from core.errors import AmibakeError
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.runner import Step
+from amibake.core.errors import AmibakeError
 
 #: Packer's words (packer/provisioner.go), on one line.
 NO_COMMUNICATOR = (

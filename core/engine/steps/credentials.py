@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.engine.context import BuildContext
+from amibake.core.engine.context import BuildContext
 
 #: The codes AWS answers once the credentials have expired.
 EXPIRED_CODES: frozenset[str] = frozenset(

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.aws import AwsError
-from core.engine.context import BuildContext
-from core.engine.retry import CreateCall
-from core.engine.runner import Step
-from core.model import PolicyDocument
+from amibake.core.aws import AwsError
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.retry import CreateCall
+from amibake.core.engine.runner import Step
+from amibake.core.model import PolicyDocument
 
 #: IAM is global: its calls go through the build region's endpoint.
 TRUST_POLICY = json.dumps(

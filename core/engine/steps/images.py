@@ -14,9 +14,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from core.aws import AwsError
-from core.engine.context import TAG_ARTIFACT, BuildContext
-from core.engine.retry import (
+from amibake.core.aws import AwsError
+from amibake.core.engine.context import TAG_ARTIFACT, BuildContext
+from amibake.core.engine.retry import (
     PATIENT_POLICY,
     STOPPED_POLICY,
     UNCERTAIN_CODES,
@@ -25,15 +25,15 @@ from core.engine.retry import (
     codes_for,
     until_visible,
 )
-from core.engine.runner import Step
-from core.engine.waiters import (
+from amibake.core.engine.runner import Step
+from amibake.core.engine.waiters import (
     AMI_GONE,
     COPY_QUOTA_CODES,
     PollPolicy,
     delete_when_free,
     wait_for_state,
 )
-from core.model import BlockDeviceMapping
+from amibake.core.model import BlockDeviceMapping
 
 
 def ec2_block_device_mapping(mapping: BlockDeviceMapping) -> dict[str, Any]:

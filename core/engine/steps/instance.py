@@ -7,16 +7,16 @@ import binascii
 import string
 from typing import Any
 
-from core.aws import AwsError
-from core.engine.context import TAG_BUILD_ID, BuildContext
-from core.engine.retry import CreateCall, call_until_visible, find_until_certain
-from core.engine.runner import Step
-from core.engine.steps.iam_profile import instance_profile_name
-from core.engine.steps.network import network
-from core.engine.waiters import PollPolicy, lookup_by_filter, tag_values, wait_for_state
-from core.errors import AmibakeError
-from core.templates.paths import local_path
-from core.templates.schema import BURSTABLE_RE
+from amibake.core.aws import AwsError
+from amibake.core.engine.context import TAG_BUILD_ID, BuildContext
+from amibake.core.engine.retry import CreateCall, call_until_visible, find_until_certain
+from amibake.core.engine.runner import Step
+from amibake.core.engine.steps.iam_profile import instance_profile_name
+from amibake.core.engine.steps.network import network
+from amibake.core.engine.waiters import PollPolicy, lookup_by_filter, tag_values, wait_for_state
+from amibake.core.errors import AmibakeError
+from amibake.core.templates.paths import local_path
+from amibake.core.templates.schema import BURSTABLE_RE
 
 
 class LaunchInstanceStep(Step):
@@ -28,7 +28,7 @@ class LaunchInstanceStep(Step):
         self.launch = CreateCall()
 
     def applies(self, ctx: BuildContext) -> bool:
-        return not is_spot(ctx.builder)  # core.engine.steps.spot launches those
+        return not is_spot(ctx.builder)  # amibake.core.engine.steps.spot launches those
 
     async def run(self, ctx: BuildContext) -> None:
         params = launch_parameters(ctx)
@@ -299,7 +299,7 @@ def metadata_options(builder: Any) -> dict[str, Any]:
 def _mapping(mapping: Any) -> dict[str, Any]:
     # Packer's BlockDevice semantics (virtual_name, IOPS/throughput by volume type),
     # shared with ami_block_device_mappings.
-    from core.engine.steps.images import ec2_block_device_mapping
+    from amibake.core.engine.steps.images import ec2_block_device_mapping
 
     return ec2_block_device_mapping(mapping)
 

@@ -12,12 +12,12 @@ import asyncio
 
 import asyncssh
 
-from core.engine.context import BuildContext
-from core.engine.retry import CreateCall
-from core.engine.runner import Step
-from core.errors import AmibakeError
-from core.model import AmazonEbsBuilder
-from core.templates.paths import local_path
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.retry import CreateCall
+from amibake.core.engine.runner import Step
+from amibake.core.errors import AmibakeError
+from amibake.core.model import AmazonEbsBuilder
+from amibake.core.templates.paths import local_path
 
 
 def uses_temporary_key(builder: AmazonEbsBuilder) -> bool:
@@ -36,7 +36,7 @@ class KeyPairStep(Step):
         self.create = CreateCall()
 
     async def run(self, ctx: BuildContext) -> None:
-        from core.engine.steps.ssh_connect import check_session_manager
+        from amibake.core.engine.steps.ssh_connect import check_session_manager
 
         check_session_manager(ctx)  # before anything is created
         builder = ctx.builder
@@ -101,7 +101,8 @@ class KeyPairStep(Step):
 
 
 def read_key(ctx: BuildContext, path_text: str, option: str) -> asyncssh.SSHKey:
-    """A private key file named by a template option (a relative one: core.templates.paths)."""
+    """A private key file named by a template option (a relative one:
+    amibake.core.templates.paths)."""
     path = local_path(ctx.spec, path_text)
     try:
         return asyncssh.read_private_key(path)

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.engine.context import BuildContext
-from core.engine.runner import Step
-from core.errors import AmibakeError
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.runner import Step
+from amibake.core.errors import AmibakeError
 
 _ATTRIBUTE = "_amibake_network"
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from core.aws import AwsError
-from core.engine.access import describe_access
-from core.engine.context import BuildContext
-from core.engine.runner import Step
-from core.engine.steps.credentials import warn_if_expiring
-from core.engine.waiters import lookup_by_filter
-from core.errors import AmibakeError
+from amibake.core.aws import AwsError
+from amibake.core.engine.access import describe_access
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.runner import Step
+from amibake.core.engine.steps.credentials import warn_if_expiring
+from amibake.core.engine.waiters import lookup_by_filter
+from amibake.core.errors import AmibakeError
 
 
 class PreValidateStep(Step):

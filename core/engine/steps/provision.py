@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from core.engine.context import BuildContext
-from core.engine.provisioners.ansible import run_ansible
-from core.engine.provisioners.breakpoint import run_breakpoint
-from core.engine.provisioners.common import ProvisionError
-from core.engine.provisioners.file import run_file
-from core.engine.provisioners.local import run_shell_local
-from core.engine.provisioners.on_instance import run_ansible_local, run_chef_solo, run_puppet
-from core.engine.provisioners.shell import render_execute_command, run_shell
-from core.engine.runner import Step
-from core.errors import AmibakeError
-from core.model import (
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.ansible import run_ansible
+from amibake.core.engine.provisioners.breakpoint import run_breakpoint
+from amibake.core.engine.provisioners.common import ProvisionError
+from amibake.core.engine.provisioners.file import run_file
+from amibake.core.engine.provisioners.local import run_shell_local
+from amibake.core.engine.provisioners.on_instance import (
+    run_ansible_local,
+    run_chef_solo,
+    run_puppet,
+)
+from amibake.core.engine.provisioners.shell import render_execute_command, run_shell
+from amibake.core.engine.runner import Step
+from amibake.core.errors import AmibakeError
+from amibake.core.model import (
     AnsibleLocalProvisioner,
     AnsibleProvisioner,
     BreakpointProvisioner,

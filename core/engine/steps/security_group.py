@@ -18,12 +18,12 @@ import ipaddress
 import urllib.request
 from typing import Any
 
-from core.engine.context import BuildContext
-from core.engine.retry import CreateCall, call_until_visible, find_until_certain
-from core.engine.runner import Step
-from core.engine.steps.network import ec2_filters, network
-from core.engine.waiters import delete_when_free
-from core.errors import AmibakeError
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.retry import CreateCall, call_until_visible, find_until_certain
+from amibake.core.engine.runner import Step
+from amibake.core.engine.steps.network import ec2_filters, network
+from amibake.core.engine.waiters import delete_when_free
+from amibake.core.errors import AmibakeError
 
 #: Where the caller's public address is asked for (as Packer does) when no CIDR is given.
 CHECKIP_URL = "https://checkip.amazonaws.com"

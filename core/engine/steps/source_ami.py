@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.engine.context import BuildContext
-from core.engine.runner import Step
-from core.errors import AmibakeError
-from core.model import SourceAmiFilter
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.runner import Step
+from amibake.core.errors import AmibakeError
+from amibake.core.model import SourceAmiFilter
 
 
 class SourceAmiStep(Step):

@@ -15,12 +15,12 @@ import asyncio
 import base64
 from typing import Any
 
-from core.aws import AwsError
-from core.engine.context import TAG_BUILD_ID, BuildContext
-from core.engine.retry import PACKER_POLICY, CreateCall
-from core.engine.runner import Step
-from core.engine.steps.iam_profile import instance_profile_name
-from core.engine.steps.instance import (
+from amibake.core.aws import AwsError
+from amibake.core.engine.context import TAG_BUILD_ID, BuildContext
+from amibake.core.engine.retry import PACKER_POLICY, CreateCall
+from amibake.core.engine.runner import Step
+from amibake.core.engine.steps.iam_profile import instance_profile_name
+from amibake.core.engine.steps.instance import (
     is_spot,
     launch_block_device_mappings,
     launch_tag_specifications,
@@ -30,9 +30,9 @@ from core.engine.steps.instance import (
     terminate_instance,
     wait_until_running,
 )
-from core.engine.steps.network import network
-from core.errors import AmibakeError
-from core.templates.schema import BURSTABLE_RE
+from amibake.core.engine.steps.network import network
+from amibake.core.errors import AmibakeError
+from amibake.core.templates.schema import BURSTABLE_RE
 
 #: CreateFleet errors Packer tries again (the new instance profile not visible yet, no capacity)
 _RETRIED = ("InsufficientInstanceCapacity", "Invalid IAM Instance Profile name")

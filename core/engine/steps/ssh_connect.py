@@ -1,8 +1,8 @@
 """Wait for SSH and connect, verifying the host key against the console output when it is there.
 
 :func:`ssh_settings` is the one place where a builder's ``ssh_*`` options become the
-communicator's :class:`core.ssh.SshSettings` (credentials, algorithms, bastion or SOCKS proxy,
-pty, file transfer); :func:`connect_instance` connects with them, for this step, for a
+communicator's :class:`amibake.core.ssh.SshSettings` (credentials, algorithms, bastion or SOCKS
+proxy, pty, file transfer); :func:`connect_instance` connects with them, for this step, for a
 provisioner's reconnect and for an interactive shell on the instance.
 """
 
@@ -19,19 +19,19 @@ from typing import Any
 
 import asyncssh
 
-from core.aws import AwsError
-from core.engine.context import BuildContext
-from core.engine.runner import Step
-from core.engine.steps.key_pair import read_key, uses_temporary_key
-from core.errors import AmibakeError
-from core.ssh import (
+from amibake.core.aws import AwsError
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.runner import Step
+from amibake.core.engine.steps.key_pair import read_key, uses_temporary_key
+from amibake.core.errors import AmibakeError
+from amibake.core.ssh import (
     BastionSettings,
     Communicator,
     ProxySettings,
     SshSettings,
     fingerprints_from_console,
 )
-from core.templates.paths import local_path
+from amibake.core.templates.paths import local_path
 
 #: ``ssh_handshake_attempts`` when the template leaves it out (Packer's default)
 PACKER_HANDSHAKE_ATTEMPTS = 10

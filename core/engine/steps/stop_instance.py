@@ -8,10 +8,10 @@ runs for a spot instance, which cannot be stopped.
 
 from __future__ import annotations
 
-from core.engine.context import BuildContext
-from core.engine.runner import Step
-from core.engine.waiters import PollPolicy, wait_for_stop
-from core.errors import AmibakeError
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.runner import Step
+from amibake.core.engine.waiters import PollPolicy, wait_for_stop
+from amibake.core.errors import AmibakeError
 
 
 def is_spot(ctx: BuildContext) -> bool:
