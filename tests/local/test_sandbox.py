@@ -262,9 +262,10 @@ async def test_kill_after_the_end_takes_what_it_left_and_scans_a_bounded_number_
     assert session_members(process.pid) == []
     # a pass kills it (bubblewrap: the namespace's init, which takes the job along), the next
     # finds nothing (a zombie is not looked for again; a dying process may still read alive
-    # for an instant, so the passes are capped), one more after the reap
+    # for an instant, so the passes are capped), one more after the reap. Under bubblewrap the
+    # namespace can already be gone when the kill starts: then one pass finds nothing.
     scanned = len(scans)
-    assert 2 <= scanned <= 10
+    assert 1 <= scanned <= 10
     await any_sandbox.kill(process)  # sshd kills at the end and again when the client leaves
     assert len(scans) == scanned
 
