@@ -76,39 +76,14 @@ _warned_not_isolated = False
 def find_bubblewrap() -> str | None:
     """Path of a bwrap that actually works here (probed once per process), else None."""
     path = shutil.which("bwrap")
-    if path is None:
-        return None
-    try:
-        probe = subprocess.run(
-            [path, "--ro-bind", "/", "/", "true"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return path if probe.returncode == 0 else None
+    return path if path is not None and _bwrap_runs(path) else None
 
 
-@functools.cache
-def _bwrap_can_map_uid(bwrap: str) -> bool:
-    """Whether user namespaces let bwrap run the guest as uid/gid 1000 (else: the invoking uid)."""
+def _bwrap_runs(bwrap: str, *options: str) -> bool:
+    """Whether ``bwrap`` with ``options`` runs ``true`` over a read-only view of the host."""
     try:
         probe = subprocess.run(
-            [
-                bwrap,
-                "--ro-bind",
-                "/",
-                "/",
-                "--unshare-user",
-                "--uid",
-                str(GUEST_UID),
-                "--gid",
-                str(GUEST_GID),
-                "true",
-            ],
+            [bwrap, "--ro-bind", "/", "/", *options, "true"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -118,6 +93,12 @@ def _bwrap_can_map_uid(bwrap: str) -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return probe.returncode == 0
+
+
+@functools.cache
+def _bwrap_can_map_uid(bwrap: str) -> bool:
+    """Whether user namespaces let bwrap run the guest as uid/gid 1000 (else: the invoking uid)."""
+    return _bwrap_runs(bwrap, "--unshare-user", "--uid", str(GUEST_UID), "--gid", str(GUEST_GID))
 
 
 @dataclass

@@ -81,6 +81,15 @@ KEY_NAMES = {" ": "space", "/": "slash", "*": "asterisk", "?": "question_mark", 
 CHARACTERS = {name: ch for ch, name in KEY_NAMES.items()} | {"backspace": None}
 
 
+def typed_after(step: str, previous: str) -> str:
+    """The filter's text once ``step`` is typed over ``previous``."""
+    if step == "<clear>":
+        return ""
+    if step.startswith("<back:"):
+        return previous[: -int(step[6:-1])]
+    return previous + step
+
+
 def keys_for(step: str, previous: str) -> list[str]:
     if step == "<clear>":
         return ["backspace"] * len(previous)
@@ -146,12 +155,7 @@ async def measure(home: Path, endpoint: str) -> dict[str, Any]:
                 samples.append(time.perf_counter() - pressed)
                 cpu.append(time.process_time() - cpu_before)
                 slowest.append((samples[-1], app.browser.filter_text))
-            if step == "<clear>":
-                text = ""
-            elif step.startswith("<back:"):
-                text = text[: -int(step[6:-1])]
-            else:
-                text += step
+            text = typed_after(step, text)
         # Second pass: each query typed again, timed to its complete answer (the count
         # finished, fuzzy matches ranked), which the first pass's repaint can precede
         # ("counting…", "ranking fuzzy matches…"): the wait a user has for the answer.
@@ -168,12 +172,7 @@ async def measure(home: Path, endpoint: str) -> dict[str, Any]:
                 ):
                     await asyncio.sleep(0.0005)
                 complete.append((time.perf_counter() - pressed, app.browser.filter_text))
-            if step == "<clear>":
-                text = ""
-            elif step.startswith("<back:"):
-                text = text[: -int(step[6:-1])]
-            else:
-                text += step
+            text = typed_after(step, text)
         rss, peak = memory()
     whole = sorted(ms for ms, _ in complete)
     complete.sort(reverse=True)
