@@ -35,6 +35,7 @@ The file::
 
     [local]
     instance_network = false    # local instances share this machine's network (apt mirrors)
+    own_process = false         # the app runs the local cloud in a process of its own
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ class Settings:
     tag_artifacts: bool = True
     #: local instances share the host's network (``amibake local serve --instance-network``)
     instance_network: bool = False
+    #: the app runs the local cloud as ``amibake local serve`` in a process of its own
+    #: ([local] own_process): moto's work then has its own interpreter, not the UI's
+    local_own_process: bool = False
     #: ``tab`` in the editor indents instead of moving the focus ([editor] tab_indents)
     editor_tab_indents: bool = False
     #: One line when the file could not be read; the defaults are in use and save() is off.
@@ -164,6 +168,7 @@ class Settings:
         self.tag_artifacts = _get(build, "tag_artifacts", bool, True, where="build")
         local = _table(data, "local")
         self.instance_network = _get(local, "instance_network", bool, False, where="local")
+        self.local_own_process = _get(local, "own_process", bool, False, where="local")
         editor = _table(data, "editor")
         self.editor_tab_indents = _get(editor, "tab_indents", bool, False, where="editor")
 
@@ -189,8 +194,13 @@ class Settings:
             data["keymap"] = dict(self.keymap)
         if not self.tag_artifacts:
             data["build"] = {"tag_artifacts": False}
+        local: dict[str, Any] = {}
         if self.instance_network:
-            data["local"] = {"instance_network": True}
+            local["instance_network"] = True
+        if self.local_own_process:
+            local["own_process"] = True
+        if local:
+            data["local"] = local
         if self.editor_tab_indents:
             data["editor"] = {"tab_indents": True}
         return data

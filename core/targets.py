@@ -21,6 +21,7 @@ from amibake.core.settings import LOCAL_TARGET
 
 if TYPE_CHECKING:
     from amibake.core.local.cloud import LocalCloud
+    from amibake.core.local.process import LocalCloudProcess
 
 DEFAULT_REGION = "us-east-1"
 
@@ -48,13 +49,13 @@ class TargetInfo:
         return self.key == LOCAL_TARGET
 
 
-def local_target(cloud: LocalCloud) -> Target:
+def local_target(cloud: LocalCloud | LocalCloudProcess) -> Target:
     """The :class:`Target` of a running local cloud: its endpoint and its fake credentials.
 
     The one place that builds it (the app's session, ``amibake build --local`` and the
     data-source resolver all use this).
     """
-    from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
+    from amibake.core.local.account import FAKE_ACCESS_KEY, FAKE_SECRET_KEY
 
     return Target(
         endpoint_url=cloud.endpoint_url,

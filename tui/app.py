@@ -6,8 +6,9 @@ either never needs a restart: the app replaces the session's fields and tells
 every screen with :class:`amibake.tui.session.SessionChanged`.
 
 The local cloud starts in-process in a worker thread when it is the target (about
-two seconds) and stops when the app exits; a local cloud already running in the
-process (tests) is reused and left running.
+two seconds), or with ``[local] own_process`` as ``amibake local serve`` in a process of
+its own, and stops when the app exits; a local cloud already running in the process
+(tests) is reused and left running.
 
 Keys follow k9s habits (``/`` filter, ``r`` refresh, ``enter`` select, ``escape``
 back, ``?`` help). Every binding has an id; ``[keymap]`` in the settings file
@@ -39,6 +40,7 @@ from amibake.tui.session import Session, SessionChanged, UseAsSource
 
 if TYPE_CHECKING:
     from amibake.core.local.cloud import LocalCloud
+    from amibake.core.local.process import LocalCloudProcess
     from amibake.tui.screens.browser import BrowserScreen
 
 # Regions offered before DescribeRegions has answered (and if it cannot).
@@ -179,7 +181,7 @@ class AmibakeApp(BuildsHost):
         self.recover = recover
         self.regions: list[str] = list(FALLBACK_REGIONS)
         self._given_cloud = cloud
-        self._owned_cloud: LocalCloud | None = None
+        self._owned_cloud: LocalCloud | LocalCloudProcess | None = None
         #: Published with the session after every target or region change.
         self.session_signal: Signal[Session] = Signal(self, "session")
         self.session = Session(target=Target(), region=self.settings.region, settings=self.settings)
@@ -276,7 +278,10 @@ class AmibakeApp(BuildsHost):
     def _use_local_cloud(self) -> None:
         from amibake.core.local.cloud import running_cloud
 
-        cloud = self._given_cloud or self._owned_cloud or running_cloud()
+        # an in-process cloud already running (tests) is reused, unless the settings ask for
+        # the cloud's own process
+        in_process = None if self.settings.local_own_process else running_cloud()
+        cloud = self._given_cloud or self._owned_cloud or in_process
         if cloud is not None:
             self._local_ready(cloud)
         else:
@@ -286,11 +291,18 @@ class AmibakeApp(BuildsHost):
     @work(thread=True, exclusive=True, group="local-cloud", exit_on_error=False)
     def start_local_cloud(self) -> None:
         from amibake.core.local.cloud import LocalCloud
+        from amibake.core.local.process import LocalCloudProcess
 
+        cloud: LocalCloud | LocalCloudProcess
         try:
-            cloud = LocalCloud(
-                latency=self.settings.latency, instance_network=self.settings.instance_network
-            ).start()
+            if self.settings.local_own_process:  # [local] own_process: its own interpreter
+                cloud = LocalCloudProcess(
+                    latency=self.settings.latency, instance_network=self.settings.instance_network
+                ).start()
+            else:
+                cloud = LocalCloud(
+                    latency=self.settings.latency, instance_network=self.settings.instance_network
+                ).start()
         except AmibakeError as error:
             self.call_from_thread(
                 self.report_error, "The local cloud did not start", str(error), modal=True
@@ -307,7 +319,7 @@ class AmibakeApp(BuildsHost):
         self._owned_cloud = cloud
         self.call_from_thread(self._local_ready, cloud)
 
-    def _local_ready(self, cloud: LocalCloud) -> None:
+    def _local_ready(self, cloud: LocalCloud | LocalCloudProcess) -> None:
         if self.session.target_name != LOCAL_TARGET:
             return  # the user switched away while it started
         self.session.local_cloud = cloud

@@ -21,7 +21,9 @@ engine. ``target_name``  ``"local"`` or ``"profile:NAME"`` (what settings rememb
 ``region``       the current region, e.g. ``"us-east-1"``.
 ``ssh_port``     the local cloud's SSH port when on the local cloud, else ``None``
                  (the template's ``ssh_port`` is used).
-``local_cloud``  the running :class:`amibake.core.local.cloud.LocalCloud`, or ``None``.
+``local_cloud``  the running :class:`amibake.core.local.cloud.LocalCloud` (or, with
+                [local] own_process, its :class:`~amibake.core.local.process.LocalCloudProcess`),
+                or ``None``.
 ``settings``     :class:`amibake.core.settings.Settings` (mutate, then ``settings.save()``).
 ``account_id``   the account of the target once checked (or ``None``).
 
@@ -42,6 +44,7 @@ from amibake.core.targets import local_target
 
 if TYPE_CHECKING:
     from amibake.core.local.cloud import LocalCloud
+    from amibake.core.local.process import LocalCloudProcess
 
 __all__ = ["Session", "SessionChanged", "UseAsSource"]
 
@@ -54,7 +57,7 @@ class Session:
     region: str
     settings: Settings
     target_name: str = LOCAL_TARGET
-    local_cloud: LocalCloud | None = None
+    local_cloud: LocalCloud | LocalCloudProcess | None = None
     account_id: str | None = None
     _aws: Aws | None = field(default=None, repr=False)
 

@@ -35,6 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from amibake.core import paths
 from amibake.core.errors import LocalCloudError, UsageError
+from amibake.core.local.account import DEFAULT_ACCOUNT as DEFAULT_ACCOUNT
+from amibake.core.local.account import FAKE_ACCESS_KEY as FAKE_ACCESS_KEY
+from amibake.core.local.account import FAKE_SECRET_KEY as FAKE_SECRET_KEY
 from amibake.core.local.content import ContentStore, Registry
 from amibake.core.local.faults import FaultPlan
 from amibake.core.local.images import CatalogImage, catalog_for_region
@@ -52,10 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Fake credentials the local cloud accepts (any would do; these are conventional).
-FAKE_ACCESS_KEY = "testing"
-FAKE_SECRET_KEY = "testing"
-DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_SSH_PORT = 2222
 #: Tag carrying the instance's SSH port when it is not the cloud's fixed port.
 SSH_PORT_TAG = "amibake:local:ssh-port"
