@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 from typing import IO, Any
 
 from amibake.core.errors import LocalCloudError
@@ -27,9 +28,19 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class LocalCloudProcess:
     """``amibake local serve`` started as a child; :meth:`start`, then :meth:`stop`."""
 
-    def __init__(self, *, latency: str, instance_network: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        latency: str,
+        instance_network: bool = False,
+        ssh_port: int | None = None,
+        data_dir: Path | None = None,
+    ) -> None:
+        """``ssh_port`` and ``data_dir``: as ``local serve``'s options (default: its own)."""
         self.latency_name = latency
         self.instance_network = instance_network
+        self.data_dir = data_dir
+        self._ssh_port = ssh_port
         self.account_id = DEFAULT_ACCOUNT
         self.endpoint_url = ""
         self.ssh_port = 0
@@ -44,6 +55,10 @@ class LocalCloudProcess:
         ]  # fmt: skip
         if self.instance_network:
             command.append("--instance-network")
+        if self._ssh_port is not None:
+            command += ["--ssh-port", str(self._ssh_port)]
+        if self.data_dir is not None:
+            command += ["--data-dir", str(self.data_dir)]
         # its output goes to a file: a pipe nobody reads would block it once full
         # (kept open as long as the process runs: closed by stop())
         self._log = tempfile.TemporaryFile(prefix="amibake-local-cloud-")  # noqa: SIM115

@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from amibake.core.local.process import LocalCloudProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -276,36 +278,12 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--prepare", str(home)], check=True, cwd=ROOT)
         prepare_s = time.perf_counter() - prepared
         # A local cloud in another process answers the app's credential check and regions.
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "amibake.tui",
-                "local",
-                "serve",
-                "--latency",
-                "instant",
-                "--data-dir",
-                str(home / "cloud"),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
-            endpoint = ""
-            assert server.stdout is not None
-            for line in server.stdout:
-                if "endpoint" in line and "http://" in line:
-                    endpoint = line.split()[-1]
-                    break
-            results = [("as is", measure_in_child(home, endpoint, pinned=False))]
+        with LocalCloudProcess(latency="instant", data_dir=home / "cloud") as cloud:
+            results = [("as is", measure_in_child(home, cloud.endpoint_url, pinned=False))]
             if shutil.which("taskset"):
-                results.append(("one busy core", measure_in_child(home, endpoint, pinned=True)))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+                results.append(
+                    ("one busy core", measure_in_child(home, cloud.endpoint_url, pinned=True))
+                )
     for title, result in results:
         report(title, result, prepare_s)
 

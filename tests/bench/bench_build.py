@@ -19,13 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +36,7 @@ from amibake.core.engine.build import run_builds, select_builders
 from amibake.core.engine.context import BuildOptions
 from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
 from amibake.core.local.latency import get_profile
+from amibake.core.local.process import LocalCloudProcess
 from amibake.core.templates import load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,38 +136,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@contextmanager
-def cloud_process(data_dir: Path) -> Iterator[tuple[str, int]]:
-    """``amibake local serve`` in its own process; yields (endpoint, ssh port)."""
-    port, ssh_port = free_port(), free_port()
-    command = [
-        sys.executable, "-c", "from amibake.tui.cli import main; raise SystemExit(main())",
-        "local", "serve", "--latency", "fast", "--port", str(port),
-        "--ssh-port", str(ssh_port), "--data-dir", str(data_dir),
-    ]  # fmt: skip
-    server = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/_amibake/status", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the local cloud process did not start") from None
-                time.sleep(0.2)
-        yield endpoint, ssh_port
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
 def measure(
     endpoint: str, ssh_port: int | None, directory: Path, many: int = 20
 ) -> tuple[Run, Run]:
@@ -212,8 +178,12 @@ def main() -> int:
     floor = get_profile("fast").total_build_floor()
     if args.mode in ("process", "both"):
         with tempfile.TemporaryDirectory() as scratch:
-            with cloud_process(Path(scratch) / "cloud") as (endpoint, ssh_port):
-                one, twenty = measure(endpoint, ssh_port, Path(scratch), args.builds)
+            with LocalCloudProcess(
+                latency="fast", ssh_port=free_port(), data_dir=Path(scratch) / "cloud"
+            ) as cloud:
+                one, twenty = measure(
+                    cloud.endpoint_url, cloud.ssh_port, Path(scratch), args.builds
+                )
             report("in its own process", floor, one, twenty, args.builds, engine_cpu=True)
     if args.mode in ("inprocess", "both"):
         with (
