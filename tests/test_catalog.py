@@ -61,9 +61,11 @@ def test_narrowing_gives_the_same_answer_as_a_fresh_query() -> None:
 
 def test_deleting_letters_reuses_earlier_answers() -> None:
     index = CatalogIndex(records())
-    first = index.query("ubuntu noble").rows
+    first = index.search("ubuntu noble")
+    first.finish()
     index.query("ubuntu noble arm64")
-    assert index.query("ubuntu noble").rows is first  # no new scan
+    again = index.search("ubuntu noble")
+    assert again.done and again.rows is first.rows  # no new scan
 
 
 def test_sorting_and_facets() -> None:
@@ -186,7 +188,7 @@ def test_a_search_in_steps_shows_a_prefix_then_the_same_answer() -> None:
         if search.mode != "fuzzy":
             assert page == expected[: len(page)] and (len(page) >= 25 or search.done)
         search.finish()
-        assert search.done and search.rows == expected, text
+        assert search.done and list(search.rows) == expected, text
         assert index.query(text, facets).rows == expected  # remembered
     # keys typed while the previous search is unfinished: each narrows what it left
     typed = ""
@@ -196,7 +198,24 @@ def test_a_search_in_steps_shows_a_prefix_then_the_same_answer() -> None:
         search.step(300)
         assert search.rows == fresh(typed)[: len(search.rows)], typed
     search.finish()
-    assert search.rows == fresh(typed)
+    assert list(search.rows) == fresh(typed)
+
+
+def test_a_search_can_stop_after_a_time_and_go_on_later() -> None:
+    """``fill`` with a time bound (zero here: one chunk) and ``step_for`` stop with the
+    search unfinished and its found rows a prefix of the answer; finishing gives the
+    whole answer, for a wildcard matching few names too (each chunk tests its own)."""
+    index = CatalogIndex(records())
+    for text in ("*jammy*minimal*", "*no-such-name*", "ubuntu zzz"):
+        expected = CatalogIndex(index.records, now=index.now).query(text).rows
+        search = index.search(text)
+        search.fill(len(index), chunk=100, seconds=0)
+        assert not search.done and search.remaining == len(index) - 100, text
+        assert search.rows == expected[: len(search.rows)], text
+        search.step_for(0, 100)
+        assert search.remaining == len(index) - 200, text
+        search.finish()
+        assert list(search.rows) == expected, text
 
 
 def test_a_wildcard_typed_key_by_key_answers_as_fresh_queries() -> None:
@@ -251,13 +270,13 @@ def test_fuzzy_ranking_is_computed_in_steps_and_matches_its_definition() -> None
         while not search.done:
             search.step(100)
             steps += 1
-        assert steps > 1 and search.rows == expected, text
+        assert steps > 1 and list(search.rows) == expected, text
         assert index.query(text).rows == expected  # remembered
         # one more letter narrows from the remembered fuzzy answer, again in steps
         longer = index.search(text + "4")
         assert longer.ranking
         longer.finish()
-        assert longer.rows == _reference_fuzzy(index, text + "4"), text
+        assert list(longer.rows) == _reference_fuzzy(index, text + "4"), text
     assert index.query("qqqxxzz").rows == []
 
 
@@ -273,7 +292,7 @@ def test_a_key_typed_while_fuzzy_matches_rank_narrows_from_what_is_left() -> Non
     assert second.ranking and second.fuzzy is not None
     assert len(second.fuzzy.candidates) < len(index)
     second.finish()
-    assert second.rows == _reference_fuzzy(index, "nbl")
+    assert list(second.rows) == _reference_fuzzy(index, "nbl")
     fresh = CatalogIndex(index.records, now=index.now)
     for text in ("nbl arm", "nbl arm64"):  # on from a finished fuzzy answer, and fresh
         assert index.query(text).rows == fresh.query(text).rows == _reference_fuzzy(index, text)

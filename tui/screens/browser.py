@@ -33,6 +33,7 @@ from amibake.tui.widgets.image_columns import COLUMNS
 from amibake.tui.widgets.image_details import StatusLine, details_markup, selected_line
 from amibake.tui.widgets.image_table import ImageTable
 from amibake.tui.widgets.running_builds import RunningBuilds
+from amibake.tui.widgets.same_frame import repaint_together
 
 #: From this many images on, a filter finds the first PAGE_ROWS matches (FILL_CHUNK rows
 #: looked at a time), paints them, and counts the rest between keys and frames, COUNT_CHUNK
@@ -41,6 +42,16 @@ PROGRESSIVE_FROM = 20_000
 PAGE_ROWS = 200
 FILL_CHUNK = 2_000
 COUNT_CHUNK = 5_000
+#: A key's filter looks for its first page for at most this long before the table is
+#: painted with what it found ("searching…"): a query that matches few images would
+#: otherwise look at every one of them first.
+FILL_SECONDS = 0.004
+#: The count waits for the key's frame (at most PAINT_WAIT s), then runs in slices of
+#: SLICE_SECONDS with a pause of SLICE_GAP after each, so the next key and frame are
+#: never held up by more than one slice.
+PAINT_WAIT = 0.1
+SLICE_SECONDS = 0.002
+SLICE_GAP = 0.0005
 #: Seconds the detail panel waits for the cursor to settle.
 DETAILS_DELAY = 0.06
 #: Below this many columns the detail panel starts hidden, so the Name column gets the room
@@ -91,6 +102,8 @@ class BrowserScreen(ImageListingScreen):
         self._filter_pending = False
         #: The query shown; ``counting``: its matches past the first page are being found.
         self._search: Search | None = None
+        #: How many searches were made (the newest one's number).
+        self._searches = 0
         self.counting = False
         self._details_chosen = False
         #: The detail panel was hidden when the cursor last moved: refill it when shown.
@@ -144,9 +157,7 @@ class BrowserScreen(ImageListingScreen):
         one had not ruled out yet. Fuzzy matches (no exact one) are ranked the same way,
         "ranking fuzzy matches…" showing until the whole ranked answer is known.
         """
-        table = self.query_one(ImageTable)
-        current = table.current_record
-        keep_image = current.image_id if (keep and current) else None
+        keep_image = self._current_image() if keep else None
         try:
             search = self.index.search(
                 self.filter_text, self.facets, self.sort_key, self.descending
@@ -154,16 +165,15 @@ class BrowserScreen(ImageListingScreen):
             if len(self.index) < PROGRESSIVE_FROM:
                 search.finish()
             else:
-                search.fill(PAGE_ROWS, FILL_CHUNK)
+                search.fill(PAGE_ROWS, FILL_CHUNK, FILL_SECONDS)
         except Exception as error:  # a filter must never take the app down
             self.notify(f"filter failed: {type(error).__name__}: {error}", severity="error")
             return
-        self._search = search
+        self._search = search  # an unfinished count of an earlier search stops at its next look
+        self._searches += 1
         self._show_search(search, keep_image)
         if not search.done:
-            self._count(search)
-        else:
-            self._counting_cancelled()
+            self._count(self._searches)
 
     def _show_search(self, search: Search, keep_image: str | None) -> None:
         table = self.query_one(ImageTable)
@@ -191,27 +201,44 @@ class BrowserScreen(ImageListingScreen):
             keep_image=keep_image,
         )
         self._show_status()
+        # The typed letter, the rows and the count in one frame (see same_frame.py).
+        repaint_together(self.query_one("#filter"), table, self.query_one("#status"))
 
-    def _counting_cancelled(self) -> None:
-        for worker in self.workers:
-            if worker.group == "count":
-                worker.cancel()
+    @work(group="count", exit_on_error=False)
+    async def _count(self, number: int) -> None:
+        """The rest of search ``number``'s matches, a slice at a time once the key's frame
+        is painted; the first page as soon as it is found, if it was not; then the whole.
 
-    @work(exclusive=True, group="count", exit_on_error=False)
-    async def _count(self, search: Search) -> None:
-        """The rest of ``search``'s matches, a chunk at a time, then the whole answer shown."""
+        A newer search makes this one stale: it returns at its next look instead of being
+        cancelled, and the worker is given the search's number, not the search (a worker
+        keeps its arguments, and a cancelled one its frames, until a full garbage
+        collection, which typing holds off: the rows they hold would pile up).
+        """
+        await self.query_one(ImageTable).wait_painted(PAINT_WAIT)
+        search = self._search
+        if number != self._searches or search is None:
+            return
+        page_shown = len(search.rows) >= PAGE_ROWS
         try:
             while not search.done:
-                await asyncio.sleep(0)  # keys and frames first
                 if search is not self._search:
                     return
-                search.step(COUNT_CHUNK)
+                await asyncio.sleep(SLICE_GAP)  # keys and frames first
+                if search is not self._search:
+                    return
+                search.step_for(SLICE_SECONDS, COUNT_CHUNK)
+                if not page_shown and not search.done and len(search.rows) >= PAGE_ROWS:
+                    page_shown = True
+                    self._show_search(search, self._current_image())
         except Exception as error:  # a filter must never take the app down
             self.notify(f"filter failed: {type(error).__name__}: {error}", severity="error")
             return
         if search is self._search:
-            current = self.query_one(ImageTable).current_record
-            self._show_search(search, current.image_id if current else None)
+            self._show_search(search, self._current_image())
+
+    def _current_image(self) -> str | None:
+        current = self.query_one(ImageTable).current_record
+        return current.image_id if current else None
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -397,6 +424,8 @@ class BrowserScreen(ImageListingScreen):
         parts = [f"{total:,} image" + ("" if total == 1 else "s")]
         if self.counting and self.mode == "fuzzy":
             parts.append("no exact match · ranking fuzzy matches…")
+        elif self.counting and not self.shown:
+            parts.append("searching…")
         elif self.counting:
             parts.append(f"{self.shown:,}+ shown · counting…")
         elif self.filter_text or self.facets.active:
@@ -432,8 +461,11 @@ class BrowserScreen(ImageListingScreen):
         selected = self.query_one("#selected", StatusLine)
         self._details_stale = False
         if row is None or row >= len(self.index):  # a row of the listing a reload replaced
-            text.update("")
             selected.text = ""
+            if self.show_details:
+                text.update("")
+            else:  # hidden: an update would still cost a layout pass of the screen
+                self._details_stale = True
             return
         image = self.index.image(row)
         selected.text = selected_line(image)

@@ -10,7 +10,6 @@ through :meth:`ImageListingScreen._apply`.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol, cast
@@ -22,6 +21,7 @@ from textual.widgets import ProgressBar
 
 from amibake.core.catalog import CachedListing, CatalogIndex, fetch_pages
 from amibake.core.errors import AmibakeError
+from amibake.tui.collector import freeze_long_lived, pause_collections, resume_collections
 from amibake.tui.widgets.image_table import ImageTable
 
 if TYPE_CHECKING:
@@ -154,14 +154,12 @@ class ImageListingScreen(Screen[None]):
         if not head.complete:
             table = self.query_one(ImageTable)
             await table.wait_painted(timeout=0.5)
-            collecting = gc.isenabled()
-            gc.disable()  # no collections over the listing's objects while they are made
+            pause_collections()  # no collections over the listing's objects while they are made
             try:
                 index = await asyncio.to_thread(_read_index, cache, key, now)
             finally:
-                if collecting:
-                    gc.freeze()  # what is loaded now lives long: out of later collections
-                    gc.enable()
+                freeze_long_lived()  # what is loaded now lives long: out of later collections
+                resume_collections()
             if index is None:  # replaced or damaged since its head was read
                 return False
             self.index = index
@@ -181,7 +179,7 @@ class ImageListingScreen(Screen[None]):
         collector off the listing's objects (a full collection over 100,000 records
         would otherwise stall a keystroke now and then)."""
         await asyncio.to_thread(index.prepare)
-        gc.freeze()
+        freeze_long_lived()
         #: When the listing became fully searchable (perf_counter; the benchmark's figure).
         self.settled_at = time.perf_counter()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.cells import set_cell_size
@@ -52,10 +53,13 @@ class ImageTable(ScrollView, can_focus=True):
     """Virtualised, sortable table of images. Line 0 is the header; it never scrolls."""
 
     DEFAULT_CSS = """
+    /* The vertical bar is always there (a bare track when every row fits): its coming
+       and going with the row count would lay the screen out again on a keystroke. */
     ImageTable {
         width: 1fr;
         height: 1fr;
-        scrollbar-gutter: stable;
+        overflow-x: hidden;
+        overflow-y: scroll;
     }
 
     ImageTable > .image-table--header {
@@ -140,7 +144,7 @@ class ImageTable(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.index = CatalogIndex()
-        self.rows: list[int] = []
+        self.rows: Sequence[int] = []
         self.sort_key = "created"
         self.descending = True
         self.empty_text = "No images"
@@ -174,7 +178,7 @@ class ImageTable(ScrollView, can_focus=True):
     def set_rows(
         self,
         index: CatalogIndex,
-        rows: list[int],
+        rows: Sequence[int],
         *,
         sort_key: str | None = None,
         descending: bool | None = None,
