@@ -146,8 +146,14 @@ def write_manifest(
     results: list[Any],
     builders: Mapping[str, str],
     post_processor: ManifestPostProcessor | None = None,
+    custom_data: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Path:
-    """Append this run's builds to a Packer-style manifest (``builds`` + ``last_run_uuid``)."""
+    """Append this run's builds to a Packer-style manifest (``builds`` + ``last_run_uuid``).
+
+    ``custom_data``: by build name, the post-processor's custom_data with ``build.*``
+    filled in for that build (else it is written as the template has it).
+    """
+    custom_data = custom_data or {}
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(manifest, dict) or not isinstance(manifest.get("builds"), list):
@@ -165,7 +171,9 @@ def write_manifest(
             "files": None,
             "artifact_id": ",".join(f"{r}:{a}" for r, a in sorted(result.artifacts.items())),
             "packer_run_uuid": run_uuid,
-            "custom_data": dict(post_processor.custom_data) if post_processor else {},
+            "custom_data": dict(
+                custom_data.get(result.name, post_processor.custom_data if post_processor else {})
+            ),
         }
         manifest["builds"].append(entry)
     manifest["last_run_uuid"] = run_uuid

@@ -50,6 +50,8 @@ class BuildResult:
     error: str | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
     snapshots: dict[str, list[str]] = field(default_factory=dict)
+    #: the ``manifest`` post-processors' custom_data for this build (BuildContext.manifest_data)
+    manifest_data: dict[int, dict[str, str]] = field(default_factory=dict)
 
 
 def amazon_ebs_steps() -> list[Step]:
@@ -212,6 +214,7 @@ async def run_build(
         error=message,
         artifacts=artifacts,
         snapshots={r: list(s) for r, s in ctx.snapshots.items() if r in artifacts},
+        manifest_data=ctx.manifest_data if built else {},
     )
 
 

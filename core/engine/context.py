@@ -95,6 +95,9 @@ class BuildContext:
     unanswered_images: set[str] = field(default_factory=set)
     #: keep the resources of a failed build (--on-error abort, or "abort" chosen when asked)
     keep: bool = False
+    #: each ``manifest`` post-processor's custom_data (by its place among the template's
+    #: post-processors) with ``build.*`` filled in for this build, once it has succeeded
+    manifest_data: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

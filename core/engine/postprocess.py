@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import with_build_data
 from amibake.core.engine.provisioners.local import run_shell_local
 from amibake.core.engine.runner import first_user_error
 from amibake.core.events import BuildStatus
@@ -47,9 +48,13 @@ async def post_process(ctx: BuildContext, artifacts: dict[str, str]) -> None:
             )
         elif isinstance(post, AmiManagementPostProcessor):
             ctx.say(f"Running post-processor {index + 1}: amazon-ami-management")
+            post = with_build_data(ctx, post, f"amazon-ami-management post-processor {index + 1}")
             regions = post.regions or tuple(artifacts) or (ctx.region,)
             for region in regions:
                 await manage_amis(ctx, post, region)
+        elif isinstance(post, ManifestPostProcessor):  # written once all builds are over
+            filled = with_build_data(ctx, post, f"manifest post-processor {index + 1}")
+            ctx.manifest_data[index] = dict(filled.custom_data)
 
 
 async def run_post_processors(ctx: BuildContext) -> tuple[BuildStatus, BaseException | None]:
@@ -110,17 +115,20 @@ def write_manifests(spec: BuildSpec, results: Sequence[Any]) -> list[Path]:
     """Write each ``manifest`` post-processor's file for the builds it applies to."""
     from amibake.core.history import write_manifest
 
-    by_name = {b.name: b for b in spec.builders}
     written = []
-    for post in spec.post_processors:
+    for index, post in enumerate(spec.post_processors):
         if not isinstance(post, ManifestPostProcessor):
             continue
-        # only/except, and (HCL2) the build block it belongs to, choose its builds
-        mine = [r for r in results if r.name not in by_name or post.applies_to(by_name[r.name])]
-        if not any(r.artifacts for r in mine):
-            continue  # as in Packer: a post-processor runs only on a build's artifact
+        # The builds it ran for: only/except and (HCL2) its build block chose them, they
+        # succeeded, and so did the post-processors before it (as in Packer, a
+        # post-processor runs only on a build's artifact); post_process filled in its
+        # custom_data for each.
+        mine = [r for r in results if r.artifacts and index in r.manifest_data]
+        if not mine:
+            continue
         types = {b.name: b.type for b in spec.builders}
-        written.append(write_manifest(Path(post.output), mine, types, post))
+        custom = {r.name: r.manifest_data[index] for r in mine}
+        written.append(write_manifest(Path(post.output), mine, types, post, custom))
     return written
 
 

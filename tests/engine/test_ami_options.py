@@ -14,6 +14,7 @@ common/block_device.go (delete_on_termination defaults to false).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
 from pathlib import Path
@@ -24,7 +25,7 @@ from amibake.core.engine.build import BuildResult, run_builds, select_builders
 from amibake.core.events import Event
 from amibake.core.local.faults import FaultPlan, FaultRule
 from amibake.core.templates import load
-from tests.engine.test_build import Harness, builder, harness, restore_cloud, shell
+from tests.engine.test_build import FOCAL, Harness, builder, harness, restore_cloud, shell
 from tests.engine.test_cli_build import run as run_cli
 
 __all__ = ["harness", "restore_cloud"]
@@ -268,9 +269,21 @@ def test_manifest_only_and_except_choose_the_builds(tmp_path: Path) -> None:
             {
                 "builders": [builder("baker")],
                 "post-processors": [
-                    {"type": "manifest", "output": "mine.json", "only": ["baker"]},
+                    {
+                        "type": "manifest",
+                        "output": "mine.json",
+                        "only": ["baker"],
+                        # as amazon-eks-ami's templates have it: build data, filled per build
+                        "custom_data": {
+                            "source_ami_name": "{{ build `SourceAMIName` }}",
+                            "source_ami_id": "{{ build `SourceAMI` }}",
+                            "instance": "{{ build `ID` }}",
+                            "kind": "{{ user `kind` }}",
+                        },
+                    },
                     {"type": "manifest", "output": "not-mine.json", "except": ["baker"]},
                 ],
+                "variables": {"kind": "base"},
             }
         )
     )
@@ -278,5 +291,12 @@ def test_manifest_only_and_except_choose_the_builds(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     (entry,) = json.loads((tmp_path / "mine.json").read_text())["builds"]
     assert entry["name"] == "baker"
+    data = entry["custom_data"]
+    assert fnmatch.fnmatchcase(data["source_ami_name"], FOCAL), data
+    assert (
+        data["source_ami_id"].startswith("ami-")
+        and data["source_ami_id"] not in entry["artifact_id"]
+    )
+    assert data["instance"].startswith("i-") and data["kind"] == "base"
     # As in Packer, a post-processor that does not run for any build writes nothing.
     assert not (tmp_path / "not-mine.json").exists()

@@ -72,12 +72,17 @@ def drop_ssh(cloud: LocalCloud, instance_id: str) -> None:
     cloud._loop.call_soon_threadsafe(abort)
 
 
-def old_image(ec2: Any, identifier: str) -> tuple[str, list[str]]:
-    """An AMI (with its snapshots) tagged for amazon-ami-management, made before the build."""
+def newest_focal(ec2: Any) -> dict[str, Any]:
+    """The image the tests' builders find by filter."""
     images = ec2.describe_images(
         Owners=["099720109477"], Filters=[{"Name": "name", "Values": [FOCAL]}]
     )["Images"]
-    source = max(images, key=lambda i: i["CreationDate"])["ImageId"]
+    return max(images, key=lambda i: i["CreationDate"])  # type: ignore[no-any-return]
+
+
+def old_image(ec2: Any, identifier: str) -> tuple[str, list[str]]:
+    """An AMI (with its snapshots) tagged for amazon-ami-management, made before the build."""
+    source = newest_focal(ec2)["ImageId"]
     instance = ec2.run_instances(ImageId=source, InstanceType="t3.micro", MinCount=1, MaxCount=1)[
         "Instances"
     ][0]["InstanceId"]
@@ -115,12 +120,16 @@ async def test_one_build_runs_every_provisioner_and_post_processor(
     (tmp_path / "crlf.sh").write_bytes(
         b"#!/bin/sh\r\necho crlf-$(printf x | od -c | head -1 | wc -w)\r\n"
     )
-    identifier = f"web-{tmp_path.name}"
+    # amazon-ami-management's options take build data too: the identifier names the source
+    source_name = newest_focal(harness.client())["Name"]
+    identifier = f"{source_name}-web-{tmp_path.name}"
     old, old_snapshots = old_image(harness.client(), identifier)
     local_out = tmp_path / "local.txt"
     post_out = tmp_path / "post.txt"
     manifest = tmp_path / "manifest.json"
-    ebs = builder(tags={"Amazon_AMI_Management_Identifier": identifier})
+    ebs = builder(
+        tags={"Amazon_AMI_Management_Identifier": "{{ .SourceAMIName }}-web-" + tmp_path.name}
+    )
     template = harness.template(
         {
             "builders": [ebs],
@@ -180,7 +189,7 @@ async def test_one_build_runs_every_provisioner_and_post_processor(
                 {"type": "manifest", "output": str(manifest)},
                 {
                     "type": "amazon-ami-management",
-                    "identifier": identifier,
+                    "identifier": "{{ build `SourceAMIName` }}-web-" + tmp_path.name,
                     "keep_releases": 1,
                     "regions": ["us-east-1"],
                 },
