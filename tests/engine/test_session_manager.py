@@ -31,6 +31,7 @@ import pytest
 
 from amibake.core.aws import Aws, Target
 from amibake.core.engine.context import BuildContext, BuildOptions
+from amibake.core.engine.provisioners.common import reconnect
 from amibake.core.engine.steps.ssh_connect import ConnectStep
 from amibake.core.errors import AmibakeError
 from amibake.core.events import Event, Message
@@ -74,9 +75,21 @@ def pipe(source, sink):
 while True:
     client, _ = server.accept()
     print("Connection accepted for session", flush=True)
+    one = os.environ.get("STUB_PLUGIN_ONE_CONNECTION")
+    if one:  # a session that ends with its connection (as when the instance reboots)
+        server.close()
     upstream = socket.create_connection((agent_host, remote))
-    threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+    pipes = [
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True),
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True),
+    ]
+    for thread in pipes:
+        thread.start()
+    if one:
+        for thread in pipes:
+            thread.join()
+        print("Session ended", flush=True)
+        sys.exit(0)
 """
 
 
@@ -87,6 +100,7 @@ class FakeSsm:
     not_connected: int = 1
     calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     url: str = ""
+    started: int = 0
 
 
 @pytest.fixture
@@ -103,10 +117,12 @@ def ssm() -> Iterator[FakeSsm]:
                 fake.not_connected -= 1
                 self.answer(400, {"__type": "TargetNotConnected", "message": "not connected"})
             elif action == "StartSession":
+                fake.started += 1
+                number = "" if fake.started == 1 else f"-{fake.started}"
                 self.answer(
                     200,
                     {
-                        "SessionId": "builder-0a1b2c3d4e5f6",
+                        "SessionId": "builder-0a1b2c3d4e5f6" + number,
                         "TokenValue": "session-token",
                         "StreamUrl": "wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/x",
                     },
@@ -285,3 +301,47 @@ async def test_a_plugin_that_exits_ends_the_wait_with_its_last_line(
         "Cannot perform start session: SessionManagerPlugin could not reach the target"
     )
     assert [action for action, _, _ in ssm.calls] == ["StartSession", "TerminateSession"]
+
+
+async def test_a_session_that_ends_is_started_again_for_the_next_connection(
+    engine_cloud: LocalCloud,
+    ssm: FakeSsm,
+    instance: Instance,
+    plugin: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As in Packer, once SSH is up a session that ends (the plugin exits: here with its
+    connection, as when a provisioner reboots the instance) is replaced by a new one on the
+    same local port, so the provisioner's reconnect finds a tunnel again."""
+    monkeypatch.setenv("STUB_PLUGIN_INSTANCE_HOST", instance.host)
+    monkeypatch.setenv("STUB_PLUGIN_ONE_CONNECTION", "1")
+    ssm.not_connected = 0
+    events: list[Event] = []
+    ctx = context(engine_cloud, ssm, events, instance)
+    step = ConnectStep()
+    try:
+        await step.run(ctx)
+        await reconnect(ctx)  # closes the first connection, which ends the first session
+        lines: list[str] = []
+        assert ctx.communicator is not None
+        result = await ctx.communicator.run(
+            "echo again", on_stdout=lines.append, on_stderr=lines.append
+        )
+        assert result.ok and lines == ["again"]
+    finally:
+        await step.cleanup(ctx)
+        ctx.aws.close()
+    records = [json.loads(line) for line in plugin.read_text().splitlines()]
+    ports = {json.loads(r["argv"][4])["Parameters"]["localPortNumber"][0] for r in records}
+    assert len(records) == 2 and len(ports) == 1
+    assert [(action, body.get("SessionId")) for action, body, _ in ssm.calls] == [
+        ("StartSession", None),
+        ("TerminateSession", "builder-0a1b2c3d4e5f6"),
+        ("StartSession", None),
+        ("TerminateSession", "builder-0a1b2c3d4e5f6-2"),
+    ]
+    port = ports.pop()
+    assert (
+        f"session-manager-plugin exited with status 0: starting a new SSM session on "
+        f"127.0.0.1:{port}" in said(events)
+    )

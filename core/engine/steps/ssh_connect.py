@@ -158,6 +158,8 @@ class ConnectStep(Step):
         self._ssm_session: str | None = None
         self._ssm_reader: asyncio.Future[None] | None = None
         self._ssm_output: list[str] = []
+        #: Starts a new session whenever the plugin exits once SSH is up (see _keep_session).
+        self._ssm_keeper: asyncio.Task[None] | None = None
 
     async def run(self, ctx: BuildContext) -> None:
         assert ctx.ssh_host is not None
@@ -165,7 +167,11 @@ class ConnectStep(Step):
         host, port = ctx.ssh_host, ctx.ssh_port
         if builder.ssh_interface == "session_manager":
             check_session_manager(ctx)
-            host, port = "127.0.0.1", await self._start_session(ctx)
+            if builder.pause_before_ssm > 0:
+                ctx.say(f"Waiting {builder.pause_before_ssm:g}s before starting the SSM session")
+                await asyncio.sleep(builder.pause_before_ssm)
+            local_port = builder.session_manager_port or _free_port()
+            host, port = "127.0.0.1", await self._start_session(ctx, local_port)
         expected: tuple[str, ...] = ()
         if ctx.options.verify_host_key:
             expected = await host_fingerprints(ctx)
@@ -193,12 +199,19 @@ class ConnectStep(Step):
             )
         verified = " (verified against the console output)" if expected else ""
         ctx.say(f"Connected; host key {ctx.communicator.host_key_fingerprint}{verified}")
+        if self._ssm_process is not None:
+            self._ssm_keeper = asyncio.create_task(self._keep_session(ctx, port))
         for spec in builder.ssh_local_tunnels:
             ctx.say(f"Local tunnel {spec}: listening on localhost here")
         for spec in builder.ssh_remote_tunnels:
             ctx.say(f"Remote tunnel {spec}: listening on the instance's localhost")
 
     async def cleanup(self, ctx: BuildContext) -> None:
+        keeper, self._ssm_keeper = self._ssm_keeper, None
+        if keeper is not None:  # no new session once cleanup stops the plugin
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         communicator, ctx.communicator = ctx.communicator, None
         if communicator is not None:
             await communicator.close()
@@ -252,16 +265,38 @@ class ConnectStep(Step):
             f"connected through it: {last}"
         )
 
-    async def _start_session(self, ctx: BuildContext) -> int:
-        """An SSM port-forwarding session to the instance's SSH port, with AWS's plugin
-        holding its local end (started with the arguments the AWS CLI gives it); returns the
-        local port."""
+    async def _keep_session(self, ctx: BuildContext, local_port: int) -> None:
+        """Once SSH is up, a new session each time the plugin exits, on the same local port,
+        as Packer does: a session ends when the instance reboots (a provisioner's
+        ``expect_disconnect``) or idles out, and the next connection needs a tunnel again.
+        Runs until the step's cleanup; a session that cannot start again is said, and the
+        next connection fails with its own error."""
+        while (process := self._ssm_process) is not None:
+            status = await process.wait()
+            if self._ssm_reader is not None:  # its last lines first (EOF follows the exit)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._ssm_reader), 5)
+            ended, self._ssm_session = self._ssm_session, None
+            ctx.say(
+                f"{SESSION_MANAGER_PLUGIN} exited with status {status}: starting a new SSM "
+                f"session on 127.0.0.1:{local_port}"
+            )
+            try:
+                if ended is not None:
+                    await ctx.aws.service_call(
+                        "ssm", ctx.region, "TerminateSession", SessionId=ended
+                    )
+                await self._start_session(ctx, local_port)
+            except (AmibakeError, OSError) as error:
+                self._ssm_process = None
+                ctx.say(f"The SSM session could not start again: {error}", "warning")
+                return
+
+    async def _start_session(self, ctx: BuildContext, local_port: int) -> int:
+        """An SSM port-forwarding session from ``local_port`` here to the instance's SSH port,
+        with AWS's plugin holding its local end (started with the arguments the AWS CLI
+        gives it); returns the local port."""
         assert ctx.instance_id is not None
-        builder = ctx.builder
-        if builder.pause_before_ssm > 0:
-            ctx.say(f"Waiting {builder.pause_before_ssm:g}s before starting the SSM session")
-            await asyncio.sleep(builder.pause_before_ssm)
-        local_port = builder.session_manager_port or _free_port()
         parameters = {
             "Target": ctx.instance_id,
             "DocumentName": "AWS-StartPortForwardingSession",
