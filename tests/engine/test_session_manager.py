@@ -223,6 +223,17 @@ def said(events: list[Event]) -> list[str]:
     return [e.text for e in events if isinstance(e, Message)]
 
 
+async def said_back(ctx: BuildContext, text: str) -> list[str]:
+    """What ``echo text`` prints on the instance, over the build's connection."""
+    assert ctx.communicator is not None
+    lines: list[str] = []
+    result = await ctx.communicator.run(
+        f"echo {text}", on_stdout=lines.append, on_stderr=lines.append
+    )
+    assert result.ok
+    return lines
+
+
 async def test_ssh_goes_through_the_plugins_port_forward(
     engine_cloud: LocalCloud,
     ssm: FakeSsm,
@@ -236,12 +247,7 @@ async def test_ssh_goes_through_the_plugins_port_forward(
     step = ConnectStep()
     try:
         await step.run(ctx)
-        assert ctx.communicator is not None
-        lines: list[str] = []
-        result = await ctx.communicator.run(
-            "echo via-ssm", on_stdout=lines.append, on_stderr=lines.append
-        )
-        assert result.ok and lines == ["via-ssm"]
+        assert await said_back(ctx, "via-ssm") == ["via-ssm"]
     finally:
         await step.cleanup(ctx)
         ctx.aws.close()
@@ -322,12 +328,7 @@ async def test_a_session_that_ends_is_started_again_for_the_next_connection(
     try:
         await step.run(ctx)
         await reconnect(ctx)  # closes the first connection, which ends the first session
-        lines: list[str] = []
-        assert ctx.communicator is not None
-        result = await ctx.communicator.run(
-            "echo again", on_stdout=lines.append, on_stderr=lines.append
-        )
-        assert result.ok and lines == ["again"]
+        assert await said_back(ctx, "again") == ["again"]
     finally:
         await step.cleanup(ctx)
         ctx.aws.close()
