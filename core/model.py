@@ -474,6 +474,11 @@ class _ProvisionerCommon(_Scoped):
     pause_before: float = 0.0
     max_retries: int = 0
     timeout: float | None = None
+    #: HCL2's ``name``: shown in the build log beside the provisioner's number.
+    name: str = ""
+    #: HCL2's ``continue_on_error`` (Packer 1.16): a failure, once ``max_retries`` are spent,
+    #: is said and the build goes on.
+    continue_on_error: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -634,7 +634,12 @@ def build_spec(
         assert isinstance(body, MapNode)
         selectors_ok(body, section.path)
         provisioner = decode_provisioner(
-            section.type, body, section.path, section.type_loc or section.loc, problems
+            section.type,
+            body,
+            section.path,
+            section.type_loc or section.loc,
+            problems,
+            hcl=raw.format == "hcl",
         )
         if provisioner is not None:
             provisioner = with_builders(provisioner, section)
@@ -648,7 +653,12 @@ def build_spec(
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
         cleanup = decode_provisioner(
-            section.type, body, section.path, section.type_loc or section.loc, problems
+            section.type,
+            body,
+            section.path,
+            section.type_loc or section.loc,
+            problems,
+            hcl=raw.format == "hcl",
         )
         cleanup = with_builders(cleanup, section)
     post_processors = []

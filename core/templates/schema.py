@@ -2095,7 +2095,31 @@ def _ansible_local(r: Reader) -> AnsibleLocalProvisioner | None:
     return AnsibleLocalProvisioner(**values) if playbook is not None else None
 
 
+#: Meta-arguments of an HCL2 provisioner block (Packer's hcl2template decodeProvisioner); a
+#: JSON provisioner has none of them (its keys all go to the provisioner's own options).
+HCL_PROVISIONER_META = ("name", "continue_on_error")
+
+
 def decode_provisioner(
+    ptype: str, body: MapNode, path: str, type_loc: Loc, problems: Problems, *, hcl: bool = False
+) -> Provisioner | None:
+    meta: dict[str, Any] = {}
+    if hcl:  # the block's own arguments, read apart from the provisioner's options
+        given = {k: v for k, v in body.entries.items() if k in HCL_PROVISIONER_META}
+        if given:
+            r = Reader(MapNode(given, body.loc, body.key_locs), path, problems)
+            meta = kwargs(name=r.str("name"), continue_on_error=r.bool("continue_on_error"))
+            rest = {k: v for k, v in body.entries.items() if k not in given}
+            body = MapNode(rest, body.loc, {k: v for k, v in body.key_locs.items() if k in rest})
+    decoded = _decode_provisioner(ptype, body, path, type_loc, problems)
+    if decoded is None or not meta:
+        return decoded
+    variants = {k: dataclasses.replace(v, **meta) for k, v in decoded.overrides.items()}
+    # mypy checks replace() on the Provisioner union against every member at once
+    return dataclasses.replace(decoded, overrides=FrozenMap(variants), **meta)  # type: ignore[arg-type]
+
+
+def _decode_provisioner(
     ptype: str, body: MapNode, path: str, type_loc: Loc, problems: Problems
 ) -> Provisioner | None:
     if ptype not in PROVISIONER_TYPES:

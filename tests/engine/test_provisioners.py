@@ -432,3 +432,42 @@ async def test_tools_on_the_instance_run_packers_commands(harness: Harness, tmp_
         "127.0.0.1",
     ]
     assert harness.leftovers(result.build_id) == {}
+
+
+async def test_continue_on_error_says_the_failure_and_goes_on(harness: Harness) -> None:
+    """HCL2's ``continue_on_error`` (Packer 1.16): once ``max_retries`` are spent, the
+    failure is said in Packer's words and the next provisioner runs; the build succeeds."""
+    template = harness.directory / "template.pkr.hcl"
+    template.write_text(
+        f"""
+source "amazon-ebs" "web" {{
+  region        = "us-east-1"
+  instance_type = "t3.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "continue-{{{{timestamp}}}}"
+  source_ami_filter {{
+    filters     = {{ name = "{FOCAL}" }}
+    owners      = ["099720109477"]
+    most_recent = true
+  }}
+}}
+build {{
+  sources = ["source.amazon-ebs.web"]
+  provisioner "shell" {{
+    name              = "may fail"
+    continue_on_error = true
+    max_retries       = 1
+    inline            = ["echo trying; exit 4"]
+  }}
+  provisioner "shell" {{ inline = ["echo after"] }}
+}}
+"""
+    )
+    (result,) = await harness.build(template)
+    assert result.status == "succeeded", result.error
+    assert harness.lines("stdout").count("trying") == 2  # the retry ran first
+    assert "after" in harness.lines("stdout")
+    messages = [e.text for e in harness.events if isinstance(e, Message)]
+    assert "Provisioner 1: may fail" in messages
+    (said,) = [m for m in messages if "continue_on_error is set" in m]
+    assert said.startswith('Provisioner 1 failed with "') and "exit status 4" in said, said

@@ -131,6 +131,58 @@ build {
     assert provisioner.inline == ("echo web",)  # type: ignore[union-attr]
 
 
+HCL_SOURCE = """
+source "amazon-ebs" "web" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "web-ami"
+}
+"""
+
+
+def test_hcl_provisioner_blocks_take_name_and_continue_on_error() -> None:
+    """Packer's HCL2 provisioner meta-arguments (hcl2template decodeProvisioner): ``name``
+    and, since Packer 1.16, ``continue_on_error``; an override keeps them."""
+    text = HCL_SOURCE + """
+build {
+  sources = ["source.amazon-ebs.web"]
+  provisioner "file" {
+    name              = "provision_frontend"
+    continue_on_error = true
+    content           = "x"
+    destination       = "/tmp/x"
+    override          = { web = { destination = "/tmp/y" } }
+  }
+  provisioner "shell" { inline = ["echo plain"] }
+}
+"""
+    spec = load_text(text, "hcl")
+    named, plain = spec.provisioners_for(spec.builders[0])
+    assert (named.name, named.continue_on_error) == ("provision_frontend", True)
+    assert named.destination == "/tmp/y"  # type: ignore[union-attr]
+    assert (plain.name, plain.continue_on_error) == ("", False)
+
+
+def test_provisioner_meta_arguments_are_typed_and_hcl_only() -> None:
+    bad = HCL_SOURCE + """
+build {
+  sources = ["source.amazon-ebs.web"]
+  provisioner "shell" {
+    continue_on_error = "sometimes"
+    inline            = ["x"]
+  }
+}
+"""
+    (problem,) = problems_of(bad, "hcl")
+    assert "build.provisioner[0].continue_on_error: expected true or false" in problem
+    assert problem.startswith("t.pkr.hcl:")
+    # a JSON provisioner's keys are all its own options: Packer rejects these there
+    (problem,) = problems_of(template([{"type": "shell", "inline": ["x"], "name": "n"}]))
+    assert "provisioners[0].name: unknown option `name`" in problem
+
+
 def test_an_override_option_error_is_located_under_the_override() -> None:
     problems = problems_of(
         template([{"type": "shell", "inline": ["x"], "override": {"second": {"binry": True}}}])

@@ -90,18 +90,34 @@ class ProvisionStep(Step):
             if number < self._resume_at:
                 continue  # ran before the failure a retry starts after
             self._resume_at = number
+            if provisioner.name:
+                ctx.say(f"Provisioner {number}: {provisioner.name}")
             if provisioner.pause_before:
                 ctx.say(f"Pausing {provisioner.pause_before:g}s before provisioner {number}")
                 await asyncio.sleep(provisioner.pause_before)
-            attempts = provisioner.max_retries + 1
-            for attempt in range(1, attempts + 1):
-                try:
-                    await self._one(ctx, number, provisioner)
-                    break
-                except ProvisionError as error:
-                    if attempt == attempts:
-                        raise
-                    ctx.say(f"{error}; retrying ({attempt}/{provisioner.max_retries})", "warning")
+            try:
+                await self._attempts(ctx, number, provisioner)
+            except (AmibakeError, OSError) as error:
+                if not provisioner.continue_on_error:
+                    raise
+                # Packer's words (ContinueOnErrorProvisioner); a cancel still stops the build
+                ctx.say(
+                    f'Provisioner {number} failed with "{error}", but continue_on_error is '
+                    "set; continuing the build.",
+                    "warning",
+                )
+
+    async def _attempts(self, ctx: BuildContext, number: int, provisioner: Provisioner) -> None:
+        """One provisioner, tried again on failure up to its ``max_retries``."""
+        attempts = provisioner.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._one(ctx, number, provisioner)
+                return
+            except ProvisionError as error:
+                if attempt == attempts:
+                    raise
+                ctx.say(f"{error}; retrying ({attempt}/{provisioner.max_retries})", "warning")
 
     async def _one(self, ctx: BuildContext, number: int, provisioner: Provisioner) -> None:
         if isinstance(provisioner, ShellProvisioner):
