@@ -30,6 +30,7 @@ _SPOT = "SpotInstances"
 _PROFILE = "TemporaryInstanceProfile"
 _SSM = "SessionManager"
 _DATA = "DataSources"
+_AMI_MANAGEMENT = "AmiManagement"
 
 #: Every AWS action the engine, the sweep and the data sources call.
 ACTIONS: tuple[Action, ...] = (
@@ -44,6 +45,11 @@ ACTIONS: tuple[Action, ...] = (
     Action("ec2:DescribeSecurityGroups", _BUILD, "security_group_filter; find the group"),
     Action("ec2:DescribeSubnets", _BUILD, "subnet_filter; the subnet's VPC, zone and CIDR"),
     Action("ec2:DescribeVpcs", _BUILD, "vpc_filter; the default VPC and its CIDR"),
+    Action(
+        "ec2:DescribeLaunchTemplates",
+        _BUILD,
+        "a spot build's launch template after a cancel; AMIs they use (amazon-ami-management)",
+    ),
     Action("ec2:ImportKeyPair", _BUILD, "the temporary key pair (generated here)"),
     Action("ec2:DeleteKeyPair", _BUILD, "remove the temporary key pair"),
     Action("ec2:CreateSecurityGroup", _BUILD, "the temporary security group"),
@@ -69,7 +75,6 @@ ACTIONS: tuple[Action, ...] = (
     Action("iam:GetInstanceProfile", _BUILD, "validate iam_instance_profile"),
     # -- spot_price / spot_instance_types: a launch template and a fleet
     Action("ec2:CreateLaunchTemplate", _SPOT, "the temporary launch template"),
-    Action("ec2:DescribeLaunchTemplates", _SPOT, "find it after a cancel"),
     Action("ec2:DeleteLaunchTemplate", _SPOT, "remove it"),
     Action("ec2:CreateFleet", _SPOT, "the spot request"),
     Action("ec2:DescribeFleets", _SPOT, "the fleet's instance"),
@@ -96,9 +101,13 @@ ACTIONS: tuple[Action, ...] = (
     Action("secretsmanager:GetSecretValue", _DATA, "amazon-secretsmanager"),
     Action("sts:AssumeRole", _DATA, "assume_role (a policy of the role's trust, not this one)"),
     Action("sts:DecodeAuthorizationMessage", _DATA, "decode an encoded authorization failure"),
+    # -- the amazon-ami-management post-processor (DescribeImages, DeregisterImage and
+    #    DeleteSnapshot are the build's): which of the old AMIs are still in use
+    Action("ec2:DescribeLaunchTemplateVersions", _AMI_MANAGEMENT, "their versions' AMIs"),
+    Action("autoscaling:DescribeLaunchConfigurations", _AMI_MANAGEMENT, "AMIs they use"),
 )
 
-FEATURES = (_BUILD, _SPOT, _PROFILE, _SSM, _DATA)
+FEATURES = (_BUILD, _SPOT, _PROFILE, _SSM, _DATA, _AMI_MANAGEMENT)
 
 
 def actions_for(features: tuple[str, ...] = FEATURES) -> list[str]:

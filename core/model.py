@@ -711,16 +711,25 @@ class ShellLocalPostProcessor(_Scoped, ShellLocalOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class AmiManagementPostProcessor(_Scoped):
-    """``amazon-ami-management``: keep the newest ``keep_releases`` AMIs carrying
-    ``identifier`` in their ``Amazon_AMI_Management_Identifier`` tag, in each region."""
+    """``amazon-ami-management`` (wata727's plugin): in each region, keep the newest
+    ``keep_releases`` (or those younger than ``keep_days``) of the AMIs carrying
+    ``identifier`` in their ``Amazon_AMI_Management_Identifier`` tag, or else every one of
+    ``tags`` (plugin 1.4); an AMI still in use is kept."""
 
     type: Literal["amazon-ami-management"] = "amazon-ami-management"
-    identifier: str
+    identifier: str = ""
+    tags: FrozenMap[str, str] = field(default_factory=FrozenMap)
     keep_releases: int | None = None
     keep_days: int | None = None
     regions: tuple[str, ...] = ()
     dry_run: bool = False
     tag_key: str = "Amazon_AMI_Management_Identifier"
+
+    def tag_filters(self) -> list[dict[str, Any]]:
+        """The DescribeImages filters that find the managed AMIs (``identifier`` first)."""
+        if self.identifier:
+            return [{"Name": f"tag:{self.tag_key}", "Values": [self.identifier]}]
+        return [{"Name": f"tag:{k}", "Values": [v]} for k, v in self.tags.items()]
 
 
 PostProcessor = ManifestPostProcessor | ShellLocalPostProcessor | AmiManagementPostProcessor

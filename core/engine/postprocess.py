@@ -79,13 +79,11 @@ def _created(image: dict[str, Any]) -> datetime:
 
 async def manage_amis(ctx: BuildContext, post: AmiManagementPostProcessor, region: str) -> None:
     """Keep the newest ``keep_releases`` (or those younger than ``keep_days``) of the AMIs
-    tagged with the identifier; deregister the others and delete their snapshots."""
+    the post-processor manages; deregister the others and delete their snapshots, except an
+    AMI still in use (by an instance, a launch template or a launch configuration), which
+    is kept and said, as the plugin does."""
     images = await ctx.aws.collect(
-        region,
-        "DescribeImages",
-        "Images",
-        Owners=["self"],
-        Filters=[{"Name": f"tag:{post.tag_key}", "Values": [post.identifier]}],
+        region, "DescribeImages", "Images", Owners=["self"], Filters=post.tag_filters()
     )
     images.sort(key=_created, reverse=True)
     if post.keep_releases is not None:
@@ -94,21 +92,69 @@ async def manage_amis(ctx: BuildContext, post: AmiManagementPostProcessor, regio
         assert post.keep_days is not None
         limit = datetime.now(UTC) - timedelta(days=post.keep_days)
         doomed = [image for image in images if _created(image) < limit]
+    if not doomed:
+        return
+    used = await images_in_use(ctx, region)
+    dry = "[DryRun] " if post.dry_run else ""
     for image in doomed:
         image_id = image["ImageId"]
+        ctx.say(f"{dry}Deleting image: {image_id} ({region})")
+        if image_id in used:
+            ctx.say(f"{dry}{image_id} is used in {used[image_id]}: skipped", "warning")
+            continue
+        if post.dry_run:
+            continue
         snapshots = [
             m["Ebs"]["SnapshotId"]
             for m in image.get("BlockDeviceMappings", [])
             if m.get("Ebs", {}).get("SnapshotId")
         ]
-        if post.dry_run:
-            ctx.say(f"Would deregister {image_id} in {region} (dry run)")
-            continue
-        ctx.say(f"Deregistering {image_id} in {region} (older than the releases kept)")
         await ctx.aws.call(region, "DeregisterImage", ImageId=image_id)
         for snapshot in snapshots:
             ctx.say(f"Deleting snapshot {snapshot} of {image_id}")
             await ctx.aws.call(region, "DeleteSnapshot", SnapshotId=snapshot)
+
+
+#: The instance states in which an instance still uses its AMI (the plugin's list).
+_USING_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
+
+
+async def images_in_use(ctx: BuildContext, region: str) -> dict[str, str]:
+    """AMI id -> what uses it in ``region``: instances, launch template versions (an
+    ``resolve:ssm:`` alias resolved) and Auto Scaling launch configurations."""
+    used: dict[str, str] = {}
+    reservations = await ctx.aws.collect(
+        region,
+        "DescribeInstances",
+        "Reservations",
+        Filters=[{"Name": "instance-state-name", "Values": _USING_STATES}],
+    )
+    for reservation in reservations:
+        for instance in reservation.get("Instances", []):
+            used.setdefault(instance["ImageId"], f"instance {instance['InstanceId']}")
+    templates = await ctx.aws.collect(region, "DescribeLaunchTemplates", "LaunchTemplates")
+    for template in templates:
+        versions = await ctx.aws.collect(
+            region,
+            "DescribeLaunchTemplateVersions",
+            "LaunchTemplateVersions",
+            LaunchTemplateId=template["LaunchTemplateId"],
+            ResolveAlias=True,
+        )
+        for version in versions:
+            image_id = version.get("LaunchTemplateData", {}).get("ImageId")
+            if image_id:
+                name = f"{version['LaunchTemplateName']} ({version['VersionNumber']})"
+                used.setdefault(image_id, f"launch template {name}")
+    configurations = await ctx.aws.service_call(
+        "autoscaling", region, "DescribeLaunchConfigurations"
+    )
+    for configuration in configurations.get("LaunchConfigurations", []):
+        used.setdefault(
+            configuration["ImageId"],
+            f"launch configuration {configuration['LaunchConfigurationName']}",
+        )
+    return used
 
 
 def write_manifests(spec: BuildSpec, results: Sequence[Any]) -> list[Path]:

@@ -2183,11 +2183,13 @@ def _manifest(r: Reader) -> ManifestPostProcessor:
 
 
 def _ami_management(r: Reader, body: MapNode, path: str) -> AmiManagementPostProcessor | None:
-    identifier = r.str("identifier", required=True)
+    identifier = r.str("identifier")
+    tags = r.str_map("tags")
     keep_releases = r.int("keep_releases", minimum=1)
     keep_days = r.int("keep_days", minimum=1)
     values = kwargs(
         identifier=identifier,
+        tags=tags,
         keep_releases=keep_releases,
         keep_days=keep_days,
         regions=r.str_list("regions"),
@@ -2202,7 +2204,9 @@ def _ami_management(r: Reader, body: MapNode, path: str) -> AmiManagementPostPro
     if keep_releases is not None and keep_days is not None:
         r.problems.add(body.loc, path, "set only one of `keep_releases` and `keep_days`")
         return None
-    if identifier is None:
+    if not identifier and not tags:
+        if not {"identifier", "tags"} & (set(body.entries) | r.unknown):
+            r.problems.add(body.loc, path, "set `identifier` or `tags` (the AMIs to manage)")
         return None
     return AmiManagementPostProcessor(**values)
 

@@ -471,3 +471,67 @@ build {{
     assert "Provisioner 1: may fail" in messages
     (said,) = [m for m in messages if "continue_on_error is set" in m]
     assert said.startswith('Provisioner 1 failed with "') and "exit status 4" in said, said
+
+
+async def test_ami_management_by_tags_keeps_the_amis_still_in_use(harness: Harness) -> None:
+    """amazon-ami-management (``tags``, plugin 1.4) over four older AMIs: the unused one is
+    deregistered with its snapshots; those an instance, a launch template and an Auto Scaling
+    launch configuration use are kept, each said, as the plugin does."""
+    ec2 = harness.client()
+    team = f"team-{harness.directory.name}"
+    made = {}
+    for role in ("unused", "instance", "template", "configuration"):
+        made[role] = old_image(ec2, f"{team}-{role}")[0]
+        ec2.create_tags(Resources=[made[role]], Tags=[{"Key": "Team", "Value": team}])
+    user = ec2.run_instances(
+        ImageId=made["instance"], InstanceType="t3.micro", MinCount=1, MaxCount=1
+    )["Instances"][0]["InstanceId"]
+    template_name = f"lt-{team}"
+    ec2.create_launch_template(
+        LaunchTemplateName=template_name, LaunchTemplateData={"ImageId": made["template"]}
+    )
+    autoscaling = harness.cloud.client("autoscaling")
+    configuration = f"lc-{team}"
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName=configuration,
+        ImageId=made["configuration"],
+        InstanceType="t3.micro",
+    )
+    try:
+        template = harness.template(
+            {
+                "builders": [builder(tags={"Team": team})],
+                "post-processors": [
+                    {
+                        "type": "amazon-ami-management",
+                        "tags": {"Team": team},
+                        "keep_releases": 1,
+                        "regions": ["us-east-1"],
+                    }
+                ],
+            }
+        )
+        (result,) = await harness.build(template)
+    finally:
+        ec2.terminate_instances(InstanceIds=[user])
+        ec2.delete_launch_template(LaunchTemplateName=template_name)
+        autoscaling.delete_launch_configuration(LaunchConfigurationName=configuration)
+    assert result.status == "succeeded", result.error
+    left = {
+        image["ImageId"]
+        for image in ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "tag:Team", "Values": [team]}]
+        )["Images"]
+    }
+    kept = {made["instance"], made["template"], made["configuration"]}
+    assert left == {result.artifacts["us-east-1"], *kept}
+    messages = [e.text for e in harness.events if isinstance(e, Message)]
+    assert f"{made['instance']} is used in instance {user}: skipped" in messages
+    assert f"{made['template']} is used in launch template {template_name} (1): skipped" in (
+        messages
+    )
+    assert (
+        f"{made['configuration']} is used in launch configuration {configuration}: skipped"
+        in messages
+    )
+    assert f"Deleting image: {made['unused']} (us-east-1)" in messages

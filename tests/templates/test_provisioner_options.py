@@ -362,6 +362,24 @@ def test_ami_management_post_processor() -> None:
     assert spec.post_processors == (
         AmiManagementPostProcessor(identifier="web", keep_releases=3, regions=("us-east-1",)),
     )
+    assert spec.post_processors[0].tag_filters() == [  # type: ignore[union-attr]
+        {"Name": "tag:Amazon_AMI_Management_Identifier", "Values": ["web"]}
+    ]
+
+
+def test_ami_management_by_tags() -> None:
+    """Plugin 1.4: ``tags`` instead of ``identifier`` (which wins when both are set)."""
+    post = {"type": "amazon-ami-management", "keep_days": 30, "regions": ["us-east-1"]}
+    spec = load_text(template(post=[{**post, "tags": {"Name": "web", "Team": "core"}}]))
+    (management,) = spec.post_processors
+    assert management.tag_filters() == [  # type: ignore[union-attr]
+        {"Name": "tag:Name", "Values": ["web"]},
+        {"Name": "tag:Team", "Values": ["core"]},
+    ]
+    spec = load_text(template(post=[{**post, "tags": {"Name": "web"}, "identifier": "x"}]))
+    assert spec.post_processors[0].tag_filters()[0]["Name"] == (  # type: ignore[union-attr]
+        "tag:Amazon_AMI_Management_Identifier"
+    )
 
 
 @pytest.mark.parametrize(
@@ -369,7 +387,7 @@ def test_ami_management_post_processor() -> None:
     [
         ({"identifier": "web"}, "set `keep_releases` or `keep_days`"),
         ({"identifier": "web", "keep_releases": 1, "keep_days": 2}, "only one of"),
-        ({"keep_releases": 2}, "`identifier` is required"),
+        ({"keep_releases": 2}, "set `identifier` or `tags` (the AMIs to manage)"),
         ({"identifier": "web", "keep_releases": 0}, "expected a number >= 1"),
     ],
 )
