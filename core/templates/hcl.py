@@ -51,11 +51,13 @@ from amibake.core.templates.hclexpr import (
 )
 from amibake.core.templates.hcltypes import infer_type, type_from_expr
 from amibake.core.templates.nodes import (
+    SPLAT_ITEM,
     Attr,
     BadNode,
     BuildDecl,
     DynamicBlock,
     ExprNode,
+    ForX,
     ListNode,
     Lit,
     MapNode,
@@ -65,6 +67,8 @@ from amibake.core.templates.nodes import (
     Scalar,
     Section,
     SourceUse,
+    Splat,
+    TmplFor,
     VariableDecl,
     expr_to_node,
 )
@@ -810,10 +814,12 @@ def _looks_like_sentences(text: str) -> bool:
 
 
 def references(node: Any) -> list[tuple[tuple[str, ...], Loc]]:
-    """Every ``a.b.c`` traversal in a node or expression: (names, where)."""
+    """Every ``a.b.c`` traversal in a node or expression: (names, where). The names a ``for``
+    expression binds (``k``, ``v`` in ``[for k, v in coll : ...]``) and a splat's element
+    are local to it: what they read is no reference to anything outside."""
     out: list[tuple[tuple[str, ...], Loc]] = []
 
-    def walk(obj: Any) -> None:
+    def walk(obj: Any, bound: frozenset[str]) -> None:
         if isinstance(obj, Attr | Name):
             names: list[str] = []
             cur: Any = obj
@@ -821,29 +827,39 @@ def references(node: Any) -> list[tuple[tuple[str, ...], Loc]]:
                 names.append(cur.name)
                 cur = cur.obj
             if isinstance(cur, Name):
-                names.append(cur.name)
-                out.append((tuple(reversed(names)), obj.loc))
+                if cur.name not in bound:
+                    names.append(cur.name)
+                    out.append((tuple(reversed(names)), obj.loc))
                 return
-            walk(cur)
+            walk(cur, bound)
             return
-        if isinstance(obj, ExprNode):
-            walk(obj.expr)
+        if isinstance(obj, ForX | TmplFor):
+            walk(obj.collection, bound)
+            inner = bound | {obj.value_var} | ({obj.key_var} if obj.key_var else set())
+            parts = (obj.body,) if isinstance(obj, TmplFor) else (obj.key, obj.value, obj.cond)
+            for part in parts:
+                walk(part, inner)
+        elif isinstance(obj, Splat):
+            walk(obj.obj, bound)
+            walk(obj.each, bound | {SPLAT_ITEM})
+        elif isinstance(obj, ExprNode):
+            walk(obj.expr, bound)
         elif isinstance(obj, ListNode):
             for item in obj.items:
-                walk(item)
+                walk(item, bound)
         elif isinstance(obj, MapNode):
             for item in obj.entries.values():
-                walk(item)
+                walk(item, bound)
         elif isinstance(obj, list | tuple):
             for item in obj:
-                walk(item)
+                walk(item, bound)
         elif dataclasses.is_dataclass(obj) and not isinstance(
             obj, Loc | Lit | Scalar | BadNode | type
         ):
             for f in dataclasses.fields(obj):
-                walk(getattr(obj, f.name))
+                walk(getattr(obj, f.name), bound)
 
-    walk(node)
+    walk(node, frozenset())
     return out
 
 

@@ -502,6 +502,35 @@ def test_validation_block_mistakes(validation: str, expected: str) -> None:
     assert expected in problems, problems
 
 
+def test_a_condition_may_bind_names_in_for_expressions_and_splats() -> None:
+    """The names a ``for`` expression binds, and a splat's element, are the condition's own:
+    only its reads of other variables are refused (and still are inside a ``for``)."""
+    variable = """
+variable "tags" {
+  type    = map(string)
+  default = %s
+  validation {
+    condition = alltrue([for k, v in var.tags : length(k) <= 128 && length(v) <= 256]) && (
+      length([for i in range(2) : format("1.%%02d", i)]) == 2) && (
+      length(var.tags[*]) >= 0)
+    error_message = "Tag keys are at most 128 characters and values 256."
+  }
+}
+"""
+    tail = SOURCE + 'build {\n  sources = ["amazon-ebs.x"]\n}\n'
+    spec = load_text(variable % '{ Name = "web" }' + tail, "hcl")
+    assert dict(spec.variables["tags"].value) == {"Name": "web"}
+    long = "x" * 300
+    assert problems_of(variable % f'{{ Name = "{long}" }}' + tail, "hcl") == [
+        "t.pkr.hcl:4:13: var.tags: Tag keys are at most 128 characters and values 256."
+    ]
+    outside = variable.replace("length(v) <= 256", "length(v) <= var.limit")
+    problems = problems_of(
+        'variable "limit" {\n  default = 256\n}\n' + outside % "{}" + tail, "hcl"
+    )
+    assert any("can only refer to the variable itself, as var.tags" in p for p in problems)
+
+
 def test_sensitive_local_block_and_nullable() -> None:
     text = (
         """
