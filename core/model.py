@@ -427,6 +427,9 @@ class AmazonEbsBuilder:
     #: the name Packer gives this run: ``<build name>.amazon-ebs.<source>`` in a named HCL2
     #: build, ``amazon-ebs.<source>`` in an unnamed one; "" for legacy JSON and TOML
     packer_name: str = field(default="", compare=False)  # display only: not part of equality
+    #: Packer's ``packer_build_name`` (``{{ build_name }}``, PACKER_BUILD_NAME): in HCL2 the
+    #: source block's own label, whatever name the build block gives it; "" = ``name``
+    build_name: str = field(default="", compare=False)
 
     def ssh_secrets(self) -> tuple[str, ...]:
         """The SSH passwords of the template (issue 12): redacted everywhere, like credentials."""

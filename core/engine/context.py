@@ -104,6 +104,11 @@ class BuildContext:
         return self.builder.name
 
     @property
+    def build_name(self) -> str:
+        """Packer's ``packer_build_name``: what provisioners get as PACKER_BUILD_NAME."""
+        return self.builder.build_name or self.builder.name
+
+    @property
     def region(self) -> str:
         return self.builder.region
 

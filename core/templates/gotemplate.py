@@ -46,6 +46,10 @@ from amibake.core.templates.nodes import (
 #: ``required_version``) gets a warning, not an error: amibake is not Packer, and a
 #: version pin says nothing about what amibake can build.
 PACKER_COMPAT_VERSION = "1.16.0"
+#: The key of the evaluation scope's ``source`` object that holds Packer's
+#: ``packer_build_name`` (``{{ build_name }}``): in HCL2 the source block's label, which
+#: ``source.name`` is not when a build block renames the source. No HCL name can spell it.
+BUILD_NAME_KEY = "packer build name"
 
 #: Packer JSON functions amibake does not provide, with the reason shown to the user.
 UNSUPPORTED_FUNCTIONS = {
@@ -584,7 +588,8 @@ class _LoadTime:
             return Lit(PACKER_COMPAT_VERSION, loc), "str"
         if name in ("build_name", "build_type"):
             arity(0)
-            return Attr(Name("source", loc), "name" if name == "build_name" else "type", loc), "str"
+            key = BUILD_NAME_KEY if name == "build_name" else "type"
+            return Attr(Name("source", loc), key, loc), "str"
         if name in ("pwd", "template_dir"):
             arity(0)
             return Attr(Name("path", loc), "cwd" if name == "pwd" else "root", loc), "str"

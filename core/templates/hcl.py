@@ -1244,6 +1244,7 @@ def assemble(raw: RawTemplate, evaluate: Evaluate | None, problems: Problems) ->
                     name=name,
                     type_loc=section.type_loc,
                     packer_name=f"{bname + '.' if bname else ''}{section.type}.{local}",
+                    build_name=section.name or section.type,
                 )
             )
             builder_names.append(name)

@@ -21,6 +21,7 @@ from amibake.core.templates.datasources import (
 )
 from amibake.core.templates.errors import Loc, Problems, TemplateError, suggest
 from amibake.core.templates.evaluate import EvalError, Scope
+from amibake.core.templates.gotemplate import BUILD_NAME_KEY
 from amibake.core.templates.hcl import (
     HclReader,
     prepare_hcl,
@@ -589,7 +590,8 @@ def build_spec(
                 f"two builders are named `{name}`; give each a unique `name`",
             )
         seen_names[name] = section.loc
-        scope.source = {"name": name, "type": section.type}
+        build_name = section.build_name or name
+        scope.source = {"name": name, "type": section.type, BUILD_NAME_KEY: build_name}
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
         region_from_env(body, section.path, env, problems)
@@ -599,10 +601,18 @@ def build_spec(
         if builder is not None:
             if section.packer_name:
                 builder = dataclasses.replace(builder, packer_name=section.packer_name)
+            if build_name != name:
+                builder = dataclasses.replace(builder, build_name=build_name)
             builders.append(builder)
     ebs = [b for b in raw.builders if b.type in BUILDER_TYPES]
     scope.source = (
-        {"name": ebs[0].name or ebs[0].type, "type": ebs[0].type} if len(ebs) == 1 else None
+        {
+            "name": ebs[0].name or ebs[0].type,
+            "type": ebs[0].type,
+            BUILD_NAME_KEY: ebs[0].build_name or ebs[0].name or ebs[0].type,
+        }
+        if len(ebs) == 1
+        else None
     )
 
     def selectors_ok(body: MapNode, path: str) -> None:

@@ -344,6 +344,8 @@ class Section:
     builders: tuple[str, ...] = ()
     #: HCL2 builders: Packer's run name, ``[<build name>.]<type>.<source local name>``.
     packer_name: str = ""
+    #: HCL2 builders: Packer's ``packer_build_name``, the source block's own label.
+    build_name: str = ""
 
 
 @dataclass(slots=True)

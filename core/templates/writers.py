@@ -15,6 +15,7 @@ from typing import Any
 import tomli_w
 
 from amibake.core.templates.errors import Loc, Problems, TemplateError
+from amibake.core.templates.gotemplate import BUILD_NAME_KEY
 from amibake.core.templates.nodes import (
     SPLAT_ITEM,
     Attr,
@@ -65,6 +66,9 @@ def hcl_expr(expr: Expr) -> str:
     if isinstance(expr, Name):
         return expr.name
     if isinstance(expr, Attr):
+        if expr.name == BUILD_NAME_KEY and isinstance(expr.obj, Name):
+            # `{{ build_name }}`: the source's label, which is its name in a written template
+            return f"{expr.obj.name}.name"
         return f"{hcl_expr(expr.obj)}.{expr.name}"
     if isinstance(expr, Index):
         return f"{hcl_expr(expr.obj)}[{hcl_expr(expr.key)}]"
@@ -274,8 +278,8 @@ class _GoWriter:
             root, name = expr.obj.name, expr.name
             if root == "var":
                 return f"user `{name}`"
-            if root == "source" and name in ("name", "type"):
-                return f"build_{name}"
+            if root == "source" and name in ("name", "type", BUILD_NAME_KEY):
+                return "build_type" if name == "type" else "build_name"
             if root == "path" and name in ("cwd", "root"):
                 return "pwd" if name == "cwd" else "template_dir"
         if isinstance(expr, Call):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from amibake.core.engine.context import BuildContext
+from amibake.core.engine.provisioners.common import packer_env
 from amibake.core.model import ManifestPostProcessor, ShellProvisioner
 from amibake.core.templates.errors import Problems
 from amibake.core.templates.evaluate import Scope
@@ -623,3 +625,42 @@ build {{ sources = ["source.amazon-ebs.x"] }}
         " used here."
     ]
     assert load_text(text.replace(default, 'env("HOME")'), "hcl", env={"HOME": "/h"})
+
+
+def test_build_name_is_the_source_label_whatever_the_build_calls_it() -> None:
+    """Packer's ``packer_build_name`` (``{{ build_name }}``, PACKER_BUILD_NAME) is the source
+    block's own label (hcl2template SourceUseBlock.builderVariables), while ``source.name``
+    is the name the build block gives it; two sources of one label stay two builders."""
+    text = """
+source "docker" "base" {
+  image = "ubuntu"
+}
+source "amazon-ebs" "base" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "ami-${source.name}-{{ build_name }}"
+  tags          = { B = "{{ build_name }}", N = "${source.name}" }
+}
+build {
+  name = "first"
+  sources = ["source.docker.base", "source.amazon-ebs.base"]
+}
+build {
+  source "amazon-ebs.base" {
+    name = "ubuntu"
+  }
+}
+"""
+    spec = load_text(text, "hcl")
+    first, renamed = spec.builders
+    assert (first.build_name or first.name, dict(first.tags)["B"]) == ("base", "base")
+    assert renamed.name == "ubuntu" and renamed.build_name == "base"
+    assert dict(renamed.tags) == {"B": "base", "N": "ubuntu"}
+    assert renamed.ami_name == "ami-ubuntu-base"
+    # ... and what its provisioners are given
+    context = BuildContext(
+        spec=spec, builder=renamed, aws=None, options=None, emit_event=lambda event: None
+    )  # type: ignore[arg-type]  # packer_env reads the builder only
+    assert packer_env(context) == {"PACKER_BUILD_NAME": "base", "PACKER_BUILDER_TYPE": "amazon-ebs"}

@@ -91,7 +91,7 @@ async def run_ansible(ctx: BuildContext, number: int, provisioner: AnsibleProvis
         argv = [
             playbook_command,
             "-e",
-            f"packer_build_name={ctx.name} packer_builder_type={ctx.builder.type}",
+            f"packer_build_name={ctx.build_name} packer_builder_type={ctx.builder.type}",
             "--ssh-extra-args",
             ssh_args,
             *provisioner.extra_arguments,

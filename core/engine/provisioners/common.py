@@ -98,7 +98,7 @@ def _fill_fields(config: _Config, fill: Callable[[object, str], object], prefix:
 
 def packer_env(ctx: BuildContext) -> dict[str, str]:
     """The variables Packer gives every shell provisioner (no HTTP server: no PACKER_HTTP_*)."""
-    return {"PACKER_BUILD_NAME": ctx.name, "PACKER_BUILDER_TYPE": ctx.builder.type}
+    return {"PACKER_BUILD_NAME": ctx.build_name, "PACKER_BUILDER_TYPE": ctx.builder.type}
 
 
 def ignore(lines: object) -> None:

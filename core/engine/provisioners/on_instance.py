@@ -133,7 +133,7 @@ async def run_puppet(
         manifest = await _upload(
             ctx, number, provisioner.manifest_file, f"{manifests}/{source.name}"
         )
-    facts = {"packer_build_name": ctx.name, "packer_builder_type": ctx.builder.type}
+    facts = {"packer_build_name": ctx.build_name, "packer_builder_type": ctx.builder.type}
     facts.update(provisioner.facter)
     fields = {
         "WorkingDir": provisioner.working_directory or staging,
@@ -312,7 +312,8 @@ async def run_ansible_local(
             raise ProvisionError(
                 f"ansible-local provisioner {number}: ansible-galaxy exited {result.exit_status}"
             )
-    extra = f'--extra-vars "packer_build_name={ctx.name} packer_builder_type={ctx.builder.type}"'
+    names = f"packer_build_name={ctx.build_name} packer_builder_type={ctx.builder.type}"
+    extra = f'--extra-vars "{names}"'
     if provisioner.extra_arguments:
         extra += " " + " ".join(provisioner.extra_arguments)
     command = f"cd {staging} && {provisioner.command} {playbook} {extra} -c local -i {inventory}"
