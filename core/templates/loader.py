@@ -650,6 +650,7 @@ def build_spec(
             section.type_loc or section.loc,
             problems,
             hcl=raw.format == "hcl",
+            builders=None if raw.format == "hcl" else [b.name for b in builders],
         )
         if provisioner is not None:
             provisioner = with_builders(provisioner, section)

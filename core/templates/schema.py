@@ -8,7 +8,7 @@ import datetime as _dt
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from amibake.core.model import (
@@ -2101,8 +2101,17 @@ HCL_PROVISIONER_META = ("name", "continue_on_error")
 
 
 def decode_provisioner(
-    ptype: str, body: MapNode, path: str, type_loc: Loc, problems: Problems, *, hcl: bool = False
+    ptype: str,
+    body: MapNode,
+    path: str,
+    type_loc: Loc,
+    problems: Problems,
+    *,
+    hcl: bool = False,
+    builders: Sequence[str] | None = None,
 ) -> Provisioner | None:
+    """One provisioner. ``builders``: the template's builder names (legacy JSON), against
+    which ``override`` keys are checked, as Packer's template validation does."""
     meta: dict[str, Any] = {}
     if hcl:  # the block's own arguments, read apart from the provisioner's options
         given = {k: v for k, v in body.entries.items() if k in HCL_PROVISIONER_META}
@@ -2111,7 +2120,7 @@ def decode_provisioner(
             meta = kwargs(name=r.str("name"), continue_on_error=r.bool("continue_on_error"))
             rest = {k: v for k, v in body.entries.items() if k not in given}
             body = MapNode(rest, body.loc, {k: v for k, v in body.key_locs.items() if k in rest})
-    decoded = _decode_provisioner(ptype, body, path, type_loc, problems)
+    decoded = _decode_provisioner(ptype, body, path, type_loc, problems, builders)
     if decoded is None or not meta:
         return decoded
     variants = {k: dataclasses.replace(v, **meta) for k, v in decoded.overrides.items()}
@@ -2120,7 +2129,12 @@ def decode_provisioner(
 
 
 def _decode_provisioner(
-    ptype: str, body: MapNode, path: str, type_loc: Loc, problems: Problems
+    ptype: str,
+    body: MapNode,
+    path: str,
+    type_loc: Loc,
+    problems: Problems,
+    builders: Sequence[str] | None = None,
 ) -> Provisioner | None:
     if ptype not in PROVISIONER_TYPES:
         hint = suggest(ptype, PROVISIONER_TYPES)
@@ -2140,17 +2154,27 @@ def _decode_provisioner(
         # Packer's per-builder `override`: the same provisioner with some options replaced
         entries = {k: v for k, v in body.entries.items() if k != "override"}
         body = MapNode(entries, body.loc, {k: v for k, v in body.key_locs.items() if k in entries})
-    base = _decode_one(ptype, body, path, problems)
-    if override is None or _is_null(override):
-        return base
-    if not isinstance(override, MapNode):
-        if not isinstance(override, BadNode):
+    # The options alone are checked only for a builder with no override: Packer merges
+    # each builder's override first (packer/core.go), so `inline` may come from it alone.
+    own = Problems()
+    base = _decode_one(ptype, body, path, own)
+    if override is None or _is_null(override) or not isinstance(override, MapNode):
+        problems.items += own.items
+        problems.warnings += [w for w in own.warnings if w not in problems.warnings]
+        if override is not None and not _is_null(override) and not isinstance(override, BadNode):
             problems.add(
                 override.loc, f"{path}.override", "expected an object of builder names"
             )
         return base
     variants = {}
     for name, node in override.entries.items():
+        if builders is not None and name not in builders:
+            problems.add(
+                override.key_loc(name),
+                f"{path}.override.{name}",
+                f"no builder is named `{name}`{suggest(name, builders)}",
+            )
+            continue
         if isinstance(node, ListNode) and len(node.items) == 1:
             node = node.items[0]
         if not isinstance(node, MapNode):
@@ -2163,10 +2187,30 @@ def _decode_provisioner(
         variant = _decode_one(ptype, merged, f"{path}.override.{name}", problems)
         if variant is not None:
             variants[name] = variant
+    runs_alone = builders is None or any(
+        b not in override.entries and _selected(body, b) for b in builders
+    )
+    if runs_alone:
+        problems.items += own.items
+    problems.warnings += [w for w in own.warnings if w not in problems.warnings]
     if base is None:
-        return None
+        if runs_alone or not variants:
+            return None
+        base = next(iter(variants.values()))  # never run as is: every builder has its own
     # mypy checks replace() on the Provisioner union against every member's `overrides` at once
     return dataclasses.replace(base, overrides=FrozenMap(variants))  # type: ignore[arg-type]  # variants have base's class (same ptype)
+
+
+def _selected(body: MapNode, builder: str) -> bool:
+    """Do a legacy JSON provisioner's literal ``only``/``except`` let it run for ``builder``?"""
+
+    def names(key: str) -> list[str]:
+        node = body.entries.get(key)
+        items = node.items if isinstance(node, ListNode) else []
+        return [i.value for i in items if isinstance(i, Scalar) and isinstance(i.value, str)]
+
+    only, except_ = names("only"), names("except")
+    return (not only or builder in only) and builder not in except_
 
 
 def _manifest(r: Reader) -> ManifestPostProcessor:

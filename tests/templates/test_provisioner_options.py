@@ -145,7 +145,9 @@ source "amazon-ebs" "web" {
 def test_hcl_provisioner_blocks_take_name_and_continue_on_error() -> None:
     """Packer's HCL2 provisioner meta-arguments (hcl2template decodeProvisioner): ``name``
     and, since Packer 1.16, ``continue_on_error``; an override keeps them."""
-    text = HCL_SOURCE + """
+    text = (
+        HCL_SOURCE
+        + """
 build {
   sources = ["source.amazon-ebs.web"]
   provisioner "file" {
@@ -158,6 +160,7 @@ build {
   provisioner "shell" { inline = ["echo plain"] }
 }
 """
+    )
     spec = load_text(text, "hcl")
     named, plain = spec.provisioners_for(spec.builders[0])
     assert (named.name, named.continue_on_error) == ("provision_frontend", True)
@@ -166,7 +169,9 @@ build {
 
 
 def test_provisioner_meta_arguments_are_typed_and_hcl_only() -> None:
-    bad = HCL_SOURCE + """
+    bad = (
+        HCL_SOURCE
+        + """
 build {
   sources = ["source.amazon-ebs.web"]
   provisioner "shell" {
@@ -175,12 +180,39 @@ build {
   }
 }
 """
+    )
     (problem,) = problems_of(bad, "hcl")
     assert "build.provisioner[0].continue_on_error: expected true or false" in problem
     assert problem.startswith("t.pkr.hcl:")
     # a JSON provisioner's keys are all its own options: Packer rejects these there
     (problem,) = problems_of(template([{"type": "shell", "inline": ["x"], "name": "n"}]))
     assert "provisioners[0].name: unknown option `name`" in problem
+
+
+def test_an_override_completes_the_options_for_its_builder() -> None:
+    """As Packer merges each builder's override before checking (packer/core.go), the
+    options alone need not be complete when every builder they run for has an override."""
+    shell = {"type": "shell", "execute_command": "sudo sh '{{.Path}}'"}
+    both = {"amazon-ebs": {"inline": ["echo one"]}, "second": {"inline": ["echo two"]}}
+    spec = load_text(template([{**shell, "override": both}]))
+    (provisioner,) = spec.provisioners
+    for builder, line in zip(spec.builders, ("echo one", "echo two"), strict=True):
+        variant = provisioner.overrides[builder.name]
+        assert variant.inline == (line,)  # type: ignore[union-attr]
+    # `only` leaves the second builder out: one override is enough
+    one = {**shell, "only": ["amazon-ebs"], "override": {"amazon-ebs": both["amazon-ebs"]}}
+    assert load_text(template([one])).provisioners
+    # a builder that runs the options alone makes them incomplete
+    (problem,) = problems_of(template([{**shell, "override": {"amazon-ebs": both["amazon-ebs"]}}]))
+    assert "provisioners[0]: a shell provisioner needs one of" in problem
+
+
+def test_an_override_for_no_builder_is_one_located_line() -> None:
+    """Packer's template validation: "override 'x' doesn't exist"."""
+    body = {"type": "shell", "inline": ["x"], "override": {"secnod": {"inline": ["y"]}}}
+    (problem,) = problems_of(template([body]))
+    assert "provisioners[0].override.secnod: no builder is named `secnod`" in problem
+    assert "did you mean `second`" in problem
 
 
 def test_an_override_option_error_is_located_under_the_override() -> None:
@@ -313,9 +345,7 @@ def test_ansible_use_sftp_decides_the_scp_environment() -> None:
     from amibake.core.engine.provisioners.ansible import ansible_env_vars
 
     def provisioner(**options: object) -> AnsibleProvisioner:
-        spec = load_text(
-            template([{"type": "ansible", "playbook_file": "site.yml", **options}])
-        )
+        spec = load_text(template([{"type": "ansible", "playbook_file": "site.yml", **options}]))
         (ansible,) = spec.provisioners
         assert isinstance(ansible, AnsibleProvisioner)
         return ansible
