@@ -460,6 +460,8 @@ class _Scoped:
     except_: tuple[str, ...] = ()
     #: HCL2: the builders of the ``build`` block this belongs to (empty: every builder).
     builders: tuple[str, ...] = ()
+    #: HCL2's ``name`` of a provisioner or post-processor block: shown in the build log.
+    name: str = ""
 
     def applies_to(self, builder: AmazonEbsBuilder) -> bool:
         """Whether this runs for ``builder``: its build block's, and ``only``/``except``."""
@@ -477,8 +479,6 @@ class _ProvisionerCommon(_Scoped):
     pause_before: float = 0.0
     max_retries: int = 0
     timeout: float | None = None
-    #: HCL2's ``name``: shown in the build log beside the provisioner's number.
-    name: str = ""
     #: HCL2's ``continue_on_error`` (Packer 1.16): a failure, once ``max_retries`` are spent,
     #: is said and the build goes on.
     continue_on_error: bool = False

@@ -37,6 +37,8 @@ async def post_process(ctx: BuildContext, artifacts: dict[str, str]) -> None:
     for index, post in enumerate(ctx.spec.post_processors):
         if not post.applies_to(ctx.builder):
             continue
+        if post.name:
+            ctx.say(f"Post-processor {index + 1}: {post.name}")
         if isinstance(post, ShellLocalPostProcessor):
             ctx.say(f"Running post-processor {index + 1}: shell-local")
             await run_shell_local(

@@ -680,7 +680,12 @@ def build_spec(
         assert isinstance(body, MapNode)
         selectors_ok(body, section.path)
         post = decode_post_processor(
-            section.type, body, section.path, section.type_loc or section.loc, problems
+            section.type,
+            body,
+            section.path,
+            section.type_loc or section.loc,
+            problems,
+            hcl=raw.format == "hcl",
         )
         if post is not None:
             post_processors.append(with_builders(post, section))

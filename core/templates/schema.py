@@ -2256,6 +2256,21 @@ def _ami_management(r: Reader, body: MapNode, path: str) -> AmiManagementPostPro
 
 
 def decode_post_processor(
+    ptype: str, body: MapNode, path: str, type_loc: Loc, problems: Problems, *, hcl: bool = False
+) -> PostProcessor | None:
+    name = ""
+    if hcl and "name" in body.entries:  # an HCL2 block's own `name` (Packer shows it)
+        r = Reader(MapNode({"name": body.entries["name"]}, body.loc, body.key_locs), path, problems)
+        name = r.str("name") or ""
+        rest = {k: v for k, v in body.entries.items() if k != "name"}
+        body = MapNode(rest, body.loc, {k: v for k, v in body.key_locs.items() if k in rest})
+    post = _decode_post_processor(ptype, body, path, type_loc, problems)
+    if post is None or not name:
+        return post
+    return dataclasses.replace(post, name=name)
+
+
+def _decode_post_processor(
     ptype: str, body: MapNode, path: str, type_loc: Loc, problems: Problems
 ) -> PostProcessor | None:
     if ptype not in POST_PROCESSOR_TYPES:

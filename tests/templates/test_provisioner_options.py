@@ -168,6 +168,26 @@ build {
     assert (plain.name, plain.continue_on_error) == ("", False)
 
 
+def test_hcl_post_processor_blocks_take_a_name() -> None:
+    """hcl2template's post-processor block: an optional ``name`` (JSON has none)."""
+    text = (
+        HCL_SOURCE
+        + """
+build {
+  sources = ["source.amazon-ebs.web"]
+  post-processor "manifest" {
+    name   = "write the manifest"
+    output = "m.json"
+  }
+}
+"""
+    )
+    (post,) = load_text(text, "hcl").post_processors
+    assert (post.name, post.output) == ("write the manifest", "m.json")  # type: ignore[union-attr]
+    (problem,) = problems_of(template(post=[{"type": "manifest", "name": "m"}]))
+    assert "post-processors[0].name: unknown option `name`" in problem
+
+
 def test_provisioner_meta_arguments_are_typed_and_hcl_only() -> None:
     bad = (
         HCL_SOURCE
