@@ -512,6 +512,14 @@ def build_spec(
 
         return get
 
+    for name, decl in decls.items():
+        if decl.undeclared_hint and chosen.get(name, (None, "default"))[1] == "default":
+            problems.warn(
+                decl.loc,
+                f"user `{name}`",
+                f"`{name}` is not declared in `variables`: it is empty unless --var or "
+                f"--var-file sets it{decl.undeclared_hint}",
+            )
     missing = [name for name in decls if name not in chosen]
     for name in missing:
         decl = decls[name]

@@ -284,6 +284,9 @@ class VariableDecl:
     #: ``validation`` blocks: (condition, error_message, where the block is).
     validations: list[tuple[Node, str, Loc]] = field(default_factory=list)
     nullable: bool = True
+    #: Legacy JSON: a ``user`` variable used but not declared (empty unless --var or a
+    #: var-file sets it), and the declared name it looks like a typo of ("" if none).
+    undeclared_hint: str | None = None
 
 
 @dataclass(slots=True)

@@ -115,15 +115,14 @@ def read_json(text: str, file: str, problems: Problems) -> RawTemplate | None:
         if name not in raw.variables:
             # Packer: `user` of a variable the template does not declare is "" unless
             # a var-file or -var sets it (they may set undeclared variables)
-            hint = suggest(name, declared)
-            if hint:
-                problems.warn(
-                    loc,
-                    f"user `{name}`",
-                    f"`{name}` is not declared in `variables`: it is empty unless --var or "
-                    f"--var-file sets it{hint}",
-                )
-            raw.variables[name] = VariableDecl(name, loc, default=Scalar("", loc), has_default=True)
+            # (the loader warns when none does and its name looks like a declared one's typo)
+            raw.variables[name] = VariableDecl(
+                name,
+                loc,
+                default=Scalar("", loc),
+                has_default=True,
+                undeclared_hint=suggest(name, declared),
+            )
     sensitive = root.entries.get("sensitive-variables")
     if isinstance(sensitive, ListNode):
         for item in sensitive.items:

@@ -186,3 +186,21 @@ CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 
 # Plausible -var values on top of tests/templates/test_corpus.py's RUNS: these templates
 # default instance_type to "" and expect it from the command line.
+
+
+def test_an_undeclared_user_variable_like_a_declared_one_warns_unless_it_is_set() -> None:
+    """``{{user `x`}}`` of an undeclared variable is "" in Packer unless --var or a var-file
+    sets it; a name close to a declared one is worth a warning, only when nothing sets it."""
+    text = template(
+        variables={"version": "1"},
+        builders=[{**EBS, "ami_name": "web-{{user `versoin`}}"}],
+    )
+    spec = load_text(text)
+    assert spec.builders[0].ami_name == "web-"
+    (warning,) = spec.warnings
+    assert warning.endswith(
+        "user `versoin`: `versoin` is not declared in `variables`: it is empty unless --var or "
+        "--var-file sets it; did you mean `version`?"
+    )
+    spec = load_text(text, vars={"versoin": "2"})
+    assert spec.builders[0].ami_name == "web-2" and spec.warnings == ()
