@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from amibake.core.engine.provisioners import breakpoint
-from amibake.core.events import BreakpointReached, Event, LogLines, Message, ResourceChanged
+from amibake.core.events import (
+    BreakpointReached,
+    Event,
+    LogLines,
+    Message,
+    ResourceChanged,
+    StepStarted,
+)
 from amibake.core.local.cloud import LocalCloud
 from amibake.core.local.faults import FaultPlan
 from tests.engine.test_build import AS_ROOT, FOCAL, Harness, builder, shell
@@ -535,3 +542,37 @@ async def test_ami_management_by_tags_keeps_the_amis_still_in_use(harness: Harne
         in messages
     )
     assert f"Deleting image: {made['unused']} (us-east-1)" in messages
+
+
+async def test_files_the_template_names_are_checked_before_anything_is_created(
+    harness: Harness,
+) -> None:
+    """As `packer validate` ("Bad script", "Bad source"), a missing local file stops the build
+    before any resource exists, all of them named in one line; a name with a run-time
+    template is the provisioner's to check."""
+    (harness.directory / "present.sh").write_text("echo here\n")
+    template = harness.template(
+        {
+            "builders": [builder()],
+            "provisioners": [
+                {"type": "shell", "scripts": ["present.sh", "missing.sh"]},
+                {"type": "file", "source": "missing.txt", "destination": "/tmp/x"},
+                {"type": "file", "source": "{{ build `ID` }}.txt", "destination": "/tmp/y"},
+                {
+                    "type": "file",
+                    "direction": "download",
+                    "source": "/etc/hostname",
+                    "destination": "out.txt",
+                },
+            ],
+        }
+    )
+    (result,) = await harness.build(template)
+    assert result.status == "failed"
+    assert result.error == (
+        "files the template names are not there (as `packer validate` says): "
+        "shell provisioner 1 script missing.sh; file provisioner 2 source missing.txt"
+    )
+    started = [e.step for e in harness.events if isinstance(e, StepStarted)]
+    assert started == ["prevalidate"]
+    assert harness.leftovers(result.build_id) == {}

@@ -1,5 +1,5 @@
-"""Check what can be checked before anything is created: credentials, regions, the instance
-profile, the AMI name."""
+"""Check what can be checked before anything is created: the local files the template names,
+credentials, regions, the instance profile, the AMI name."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from amibake.core.aws import AwsError
 from amibake.core.engine.access import describe_access
 from amibake.core.engine.context import BuildContext
+from amibake.core.engine.local_files import check_local_files
 from amibake.core.engine.runner import Step
 from amibake.core.engine.steps.credentials import warn_if_expiring
 from amibake.core.engine.waiters import lookup_by_filter
@@ -20,6 +21,7 @@ class PreValidateStep(Step):
     title = "Checking credentials, regions and the AMI name"
 
     async def run(self, ctx: BuildContext) -> None:
+        check_local_files(ctx.spec, ctx.builder)
         access = describe_access(ctx.aws.target)
         if access:
             ctx.say(access)
