@@ -23,6 +23,7 @@ import base64
 import csv
 import datetime as _dt
 import decimal
+import functools
 import gzip
 import hashlib
 import io
@@ -31,8 +32,10 @@ import json
 import math
 import os
 import re
+import unicodedata
 import urllib.parse
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,14 +318,355 @@ def _trimsuffix(_ctx: FunctionContext, s: str, suffix: str) -> str:
     return s[: -len(suffix)] if suffix and s.endswith(suffix) else s
 
 
-# Go regexp (RE2) -> Python re: named groups are spelt (?P<name>...) in both;
-# Python has no \z, and RE2 has no lookaround (Python would accept it: fine).
-def _compile(pattern: str, arg: int) -> re.Pattern[str]:
-    translated = pattern.replace(r"\z", r"\Z")
+# Go regexp (RE2) -> Python re --------------------------------------------------
+
+_POSIX_CLASSES: dict[str, str] = {
+    # RE2's ASCII-only POSIX classes, as Python class contents (no brackets)
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": r"\x00-\x7f",
+    "blank": r"\t ",
+    "cntrl": r"\x00-\x1f\x7f",
+    "digit": "0-9",
+    "graph": r"\x21-\x7e",
+    "lower": "a-z",
+    "print": r"\x20-\x7e",
+    "punct": r"\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e",
+    "space": r"\t\n\x0b\x0c\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_PERL_CLASSES: dict[str, str] = {"d": "0-9", "s": r"\t\n\x0c\r ", "w": "0-9A-Za-z_"}
+# Go's unicode.Categories: major -> minor letters (Cn, unassigned, is not in Go's C)
+_GO_MINOR = {
+    "C": "cfos",
+    "L": "lmotu",
+    "M": "cen",
+    "N": "dlo",
+    "P": "cdefios",
+    "S": "ckmo",
+    "Z": "lps",
+}
+_GO_CATEGORIES = frozenset([*_GO_MINOR, *(m + c for m, cs in _GO_MINOR.items() for c in cs)])
+_SIMPLE_ESCAPES = {"a": "\a", "f": "\f", "t": "\t", "n": "\n", "r": "\r", "v": "\v"}
+_GO_REPEAT = re.compile(r"\{(\d+)(,(\d*))?\}")
+
+
+class _RegexSyntaxError(Exception):
+    pass
+
+
+def _class_char(c: str) -> str:
+    """One character, safe anywhere inside a Python character class."""
+    if c.isascii() and c.isalnum():
+        return c
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+@functools.cache
+def _unicode_category(name: str) -> str:
+    """Python class contents for a Unicode general category (``L``, ``Lu``, ...), as Go has it."""
+    if name == "Any":
+        return r"\x00-\U0010ffff"
+    wanted = (lambda cat: cat != "Cn" and cat[0] == name) if len(name) == 1 else name.__eq__
+    parts: list[str] = []
+    start = -1
+    for n in range(0x110001):
+        inside = n < 0x110000 and wanted(unicodedata.category(chr(n)))
+        if inside and start < 0:
+            start = n
+        elif not inside and start >= 0:
+            low, high = _class_char(chr(start)), _class_char(chr(n - 1))
+            parts.append(low if start == n - 1 else f"{low}-{high}")
+            start = -1
+    return "".join(parts)
+
+
+def _go_regex_to_python(pattern: str) -> str:
+    r"""Translate a Go regexp (RE2 syntax, read by Packer's ``regex*`` functions) to Python ``re``.
+
+    What Python reads differently, or not at all, is rewritten:
+    - character classes are rebuilt from their items, every character escaped (no FutureWarning
+      for ``[[``, ``--``, ``&&``): POSIX classes ``[[:alpha:]]``/``[[:^alpha:]]`` (RE2's 14,
+      ASCII), Perl classes ``\d \s \w`` (ASCII, as in RE2: ``\s`` is ``[\t\n\f\r ]``), Unicode
+      general categories ``\pL \p{Lu} \PL \p{^Nd}`` (from :mod:`unicodedata`; scripts such as
+      ``\p{Greek}`` are "not supported yet"); a class holding a negated item (``[a\D]``)
+      becomes an alternation, a negated one a lookahead;
+    - ``$`` outside ``(?m)`` matches only at the very end (``\Z``), ``\z`` is ``\Z``, ``\b``
+      and ``\B`` are ASCII word boundaries, ``\Q...\E`` is literal text, ``\x{10FFFF}`` and
+      octal escapes are characters, ``(?<name>`` is a named group, a ``{`` that is no repeat
+      count is literal;
+    - flag groups ``(?i)``/``(?m-s)`` anywhere apply up to the end of their group, as in Go;
+    - what Go rejects is rejected with Go's words: lookaround and backreferences, ``\Z``, unknown
+      escapes, repeat counts above 1000, nested repetitions (``a**``, possessive ``a*+``).
+    Raises :class:`_RegexSyntaxError` (one line) for an invalid or unsupported pattern.
+    """
+    out: list[str] = []
+    # one frame per open group: [multiline, pending flag scopes opened in it]
+    frames: list[tuple[bool, list[str]]] = [(False, [])]
+    i, n = 0, len(pattern)
+    repeatable = False  # the last item may take a repetition operator
+    repeated = False  # the last item was a repetition
+
+    def error(message: str) -> _RegexSyntaxError:
+        return _RegexSyntaxError(message)
+
+    def parse_escape(j: int, in_class: bool) -> tuple[str, str | None, bool, int]:
+        """Escape at pattern[j] == '\\': (kind, value, negated, next index).
+
+        kind: "char" (value: one character), "class" (value: Python class contents),
+        "assert" (value: Python text, outside classes only)."""
+        if j + 1 >= n:
+            raise error("trailing backslash at end of expression")
+        c = pattern[j + 1]
+        if c in "01234567" and (c == "0" or (j + 2 < n and pattern[j + 2] in "01234567")):
+            k = j + 1
+            while k < n and k < j + 4 and pattern[k] in "01234567":
+                k += 1
+            return "char", chr(int(pattern[j + 1 : k], 8)), False, k
+        if c == "x":
+            if j + 2 < n and pattern[j + 2] == "{":
+                end = pattern.find("}", j + 3)
+                digits = pattern[j + 3 : end] if end >= 0 else ""
+                if (
+                    end < 0
+                    or not re.fullmatch(r"[0-9A-Fa-f]{1,8}", digits)
+                    or int(digits, 16) > 0x10FFFF
+                ):
+                    raise error(
+                        f"invalid escape sequence: `{pattern[j : end + 1 if end >= 0 else n]}`"
+                    )
+                return "char", chr(int(digits, 16)), False, end + 1
+            digits = pattern[j + 2 : j + 4]
+            if not re.fullmatch(r"[0-9A-Fa-f]{2}", digits):
+                raise error(f"invalid escape sequence: `{pattern[j : j + 4]}`")
+            return "char", chr(int(digits, 16)), False, j + 4
+        if c in _SIMPLE_ESCAPES:
+            return "char", _SIMPLE_ESCAPES[c], False, j + 2
+        if c.lower() in _PERL_CLASSES:
+            return "class", _PERL_CLASSES[c.lower()], c.isupper(), j + 2
+        if c in "pP":
+            if j + 2 >= n:
+                raise error(f"invalid character class range: `{pattern[j:]}`")
+            if pattern[j + 2] == "{":
+                end = pattern.find("}", j + 3)
+                if end < 0:
+                    raise error(f"invalid character class range: `{pattern[j:]}`")
+                name, k = pattern[j + 3 : end], end + 1
+            else:
+                name, k = pattern[j + 2], j + 3
+            negated = c == "P"
+            if name.startswith("^"):
+                name, negated = name[1:], not negated
+            if name in _GO_CATEGORIES or name == "Any":
+                return "class", _unicode_category(name), negated, k
+            raise error(
+                f"Unicode class `{pattern[j:k]}` is not supported yet (general categories only)"
+            )
+        if not in_class and c in "AbBz":
+            text = {"A": r"\A", "b": r"(?a:\b)", "B": r"(?a:\B)", "z": r"\Z"}[c]
+            return "assert", text, False, j + 2
+        if c.isascii() and not (c.isalnum() and c.isascii()):
+            return "char", c, False, j + 2
+        raise error(f"invalid escape sequence: `\\{c}`")
+
+    def parse_class(j: int) -> tuple[str, int]:
+        """Character class opening at pattern[j] == '[': (Python text, next index)."""
+        k = j + 1
+        negated = k < n and pattern[k] == "^"
+        if negated:
+            k += 1
+        parts: list[str] = []
+        negs: list[str] = []
+        first = True
+        while True:
+            if k >= n:
+                raise error(f"missing closing ]: `{pattern[j:]}`")
+            c = pattern[k]
+            if c == "]" and not first:
+                k += 1
+                break
+            first = False
+            if pattern.startswith("[:", k):
+                end = pattern.find(":]", k + 2)
+                name = pattern[k + 2 : end] if end >= 0 else ""
+                flip = name.startswith("^")
+                if end >= 0 and name.lstrip("^") in _POSIX_CLASSES:
+                    (negs if flip else parts).append(_POSIX_CLASSES[name.lstrip("^")])
+                    k = end + 2
+                    continue
+                if end >= 0 and re.fullmatch(r"\^?[a-z]+", name):
+                    raise error(f"invalid character class range: `{pattern[k : end + 2]}`")
+            if c == "\\":
+                kind, value, flip, k2 = parse_escape(k, True)
+                if kind == "class":
+                    assert value is not None
+                    (negs if flip else parts).append(value)
+                    k = k2
+                    continue
+                assert value is not None
+                low, k = value, k2
+            else:
+                low, k = c, k + 1
+            high = low
+            if k + 1 < n and pattern[k] == "-" and pattern[k + 1] != "]":
+                start = k - 1
+                if pattern[k + 1] == "\\":
+                    kind, value, _flip, k2 = parse_escape(k + 1, True)
+                    if kind != "char" or value is None:
+                        raise error(f"invalid character class range: `{pattern[start:k2]}`")
+                    high, k = value, k2
+                else:
+                    high, k = pattern[k + 1], k + 2
+                if high < low:
+                    raise error(f"invalid character class range: `{low}-{high}`")
+            parts.append(
+                _class_char(low) if low == high else f"{_class_char(low)}-{_class_char(high)}"
+            )
+        content = "".join(parts)
+        if not negs:
+            return (f"[^{content}]" if negated else f"[{content}]"), k
+        alternatives = ([f"[{content}]"] if content else []) + [f"[^{neg}]" for neg in negs]
+        union = "|".join(alternatives)
+        return (f"(?:(?!{union})[\\s\\S])" if negated else f"(?:{union})"), k
+
+    def open_flags(flags: str) -> tuple[str, bool]:
+        """Python scoped-flag prefix for Go flags ``imsU`` (with ``-``), and the new multiline."""
+        if not flags or not re.fullmatch(r"[imsU]*(-[imsU]+)?", flags):
+            raise error(f"invalid or unsupported Perl syntax: `(?{flags[:1]}`")
+        if "U" in flags:
+            raise error("the ungreedy flag `U` is not supported yet")
+        on, _, off = flags.partition("-")
+        multiline = frames[-1][0]
+        if "m" in on:
+            multiline = True
+        if "m" in off:
+            multiline = False
+        return f"(?{flags}:", multiline
+
+    while i < n:
+        c = pattern[i]
+        item = True  # what was emitted can take a repetition operator
+        if c == "\\" and pattern.startswith(r"\Q", i):
+            end = pattern.find(r"\E", i + 2)
+            literal = pattern[i + 2 : end if end >= 0 else n]
+            i = end + 2 if end >= 0 else n
+            if literal:
+                out.append(re.escape(literal[:-1]) + "(?:" + re.escape(literal[-1]) + ")")
+            else:
+                item = repeatable
+            repeatable, repeated = item, False if literal else repeated
+            continue
+        if c == "\\":
+            kind, value, negated, i = parse_escape(i, False)
+            assert value is not None
+            if kind == "char":
+                out.append(re.escape(value))
+            elif kind == "class":
+                out.append(f"[^{value}]" if negated else f"[{value}]")
+            else:  # an assertion: Go lets it take a repetition, Python only as a group
+                out.append(f"(?:{value})" if pattern[i : i + 1] in ("*", "+", "?", "{") else value)
+        elif c == "[":
+            text, i = parse_class(i)
+            out.append(text)
+        elif c == "(":
+            item = False
+            if pattern.startswith("(?", i):
+                m = re.match(r"\(\?(?:P?<([A-Za-z0-9_]+)>|([^:)]*)(:|\)))", pattern[i:])
+                if m is None or (m.group(1) is None and m.group(2) is None):
+                    raise error(f"invalid or unsupported Perl syntax: `{pattern[i : i + 3]}`")
+                if m.group(1) is not None:
+                    out.append(f"(?P<{m.group(1)}>")
+                    frames.append((frames[-1][0], []))
+                elif m.group(3) == ":":
+                    if m.group(2) == "":
+                        out.append("(?:")
+                        frames.append((frames[-1][0], []))
+                    else:
+                        prefix, multiline = open_flags(m.group(2))
+                        out.append(prefix)
+                        frames.append((multiline, []))
+                else:
+                    prefix, multiline = open_flags(m.group(2))
+                    out.append(prefix)
+                    frames[-1][1].append(prefix)
+                    frames[-1] = (multiline, frames[-1][1])
+                i += m.end()
+            else:
+                out.append("(")
+                frames.append((frames[-1][0], []))
+                i += 1
+        elif c == ")":
+            if len(frames) == 1:
+                raise error(f"unexpected ): `{pattern}`")
+            out.append(")" * len(frames[-1][1]) + ")")
+            frames.pop()
+            i += 1
+        elif c == "|":
+            pending = frames[-1][1]
+            out.append(")" * len(pending) + "|" + "".join(pending))
+            item = False
+            i += 1
+        elif c == "^":
+            i += 1
+            out.append("(?:^)" if pattern[i : i + 1] in ("*", "+", "?", "{") else "^")
+        elif c == "$":
+            anchor = "$" if frames[-1][0] else r"\Z"
+            i += 1
+            out.append(f"(?:{anchor})" if pattern[i : i + 1] in ("*", "+", "?", "{") else anchor)
+        elif c in "*+?{":
+            m = _GO_REPEAT.match(pattern, i) if c == "{" else None
+            if c == "{" and m is None:
+                out.append(r"\{")
+                i += 1
+            else:
+                end = m.end() if m is not None else i + 1
+                operator = pattern[i:end]
+                if m is not None and any(int(v) > 1000 for v in (m.group(1), m.group(3)) if v):
+                    raise error(f"invalid repeat count: `{operator}`")
+                if m is not None and m.group(3) and int(m.group(3)) < int(m.group(1)):
+                    raise error(f"invalid repeat count: `{operator}`")
+                if repeated:
+                    raise error(f"invalid nested repetition operator: `{pattern[i - 1 : end]}`")
+                if not repeatable:
+                    raise error(f"missing argument to repetition operator: `{operator}`")
+                if end < n and pattern[end] == "?":
+                    end += 1
+                out.append(pattern[i:end])
+                i = end
+                repeatable, repeated = False, True
+                continue
+        else:
+            out.append(c)
+            i += 1
+        repeatable, repeated = item, False
+    if len(frames) > 1:
+        raise error(f"missing closing ): `{pattern}`")
+    out.append(")" * len(frames[0][1]))
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_cached(pattern: str) -> re.Pattern[str] | str:
     try:
-        return re.compile(translated)
-    except re.error as error:
-        raise FunctionError(f"invalid regular expression pattern: {error}", arg) from None
+        translated = _go_regex_to_python(pattern)
+    except _RegexSyntaxError as error:
+        return str(error)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a FutureWarning would leak to stderr
+        try:
+            return re.compile(translated)
+        except (re.error, Warning) as error:
+            return str(error)
+
+
+def _compile(pattern: str, arg: int) -> re.Pattern[str]:
+    compiled = _compile_cached(pattern)
+    if isinstance(compiled, str):
+        raise FunctionError(f"invalid regular expression pattern: {compiled}", arg)
+    return compiled
 
 
 def _match_value(rx: re.Pattern[str], m: re.Match[str]) -> Any:

@@ -515,8 +515,7 @@ def test_every_packer_function_has_an_example_or_a_dedicated_test() -> None:
         ),
         (
             'regex("(", "x")',
-            "t.pkr.hcl:1:7: regex(): invalid regular expression pattern: missing ),"
-            " unterminated subpattern at position 0",
+            "t.pkr.hcl:1:7: regex(): invalid regular expression pattern: missing closing ): `(`",
         ),
         ('index(["a"], "b")', "t.pkr.hcl:1:1: index(): item not found"),
         (
@@ -792,3 +791,183 @@ def test_extras_env_tostring_tonumber() -> None:
     assert ev("tostring(12)") == "12"
     assert ev("tostring(null)") is None
     assert ev('tonumber("1.5")') == 1.5
+
+
+# --------------------------------------------------------------------------- Go regexp (RE2) syntax
+
+
+def hcl_str(text: str) -> str:
+    """``text`` as an HCL quoted string (``${``/``%{`` doubled, control characters as ``\\u``)."""
+    body = "".join(
+        "\\" + c if c in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x20 or c == "\x7f" else c
+        for c in text
+    )
+    return '"' + body.replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        # POSIX classes inside brackets (RE2 syntax doc: ASCII only), every one of the 14
+        ("^[[:alnum:]]+$", "aZ09", True),
+        ("^[[:alnum:]]+$", "a-b", False),
+        ("^[[:alpha:]]+$", "aZ", True),
+        ("^[[:alpha:]]+$", "é", False),
+        ("^[[:ascii:]]+$", "\x00~", True),
+        ("^[[:ascii:]]+$", "é", False),
+        ("^[[:blank:]]+$", " \t", True),
+        ("^[[:blank:]]+$", "\n", False),
+        ("^[[:cntrl:]]+$", "\x01\x7f", True),
+        ("^[[:cntrl:]]+$", " ", False),
+        ("^[[:digit:]]+$", "0189", True),
+        ("^[[:digit:]]+$", "\u0661", False),
+        ("^[[:graph:]]+$", "!~a", True),
+        ("^[[:graph:]]+$", " ", False),
+        ("^[[:lower:]]+$", "az", True),
+        ("^[[:lower:]]+$", "A", False),
+        ("^[[:print:]]+$", " ~", True),
+        ("^[[:print:]]+$", "\t", False),
+        ("^[[:punct:]]+$", "!/:@[`{~", True),
+        ("^[[:punct:]]+$", "a", False),
+        ("^[[:space:]]+$", " \t\n\v\f\r", True),
+        ("^[[:space:]]+$", "x", False),
+        ("^[[:upper:]]+$", "AZ", True),
+        ("^[[:upper:]]+$", "a", False),
+        ("^[[:word:]]+$", "a_Z9", True),
+        ("^[[:word:]]+$", "-", False),
+        ("^[[:xdigit:]]+$", "09afAF", True),
+        ("^[[:xdigit:]]+$", "g", False),
+        # negated: [[:^alpha:]], [^[:space:]]; mixed with other items
+        ("^[[:^alpha:]]+$", "12-", True),
+        ("^[[:^alpha:]]+$", "1a", False),
+        ("^[^[:space:]]+$", "abc", True),
+        ("^[^[:space:]]+$", "a c", False),
+        ("^[a-f[:digit:]]+$", "ab12", True),
+        ("^[a-f[:digit:]]+$", "ab1[", False),
+        ("^[x[:^digit:]]+$", "x-", True),
+        ("^[x[:^digit:]]+$", "x1", False),
+        ("^[^x[:^digit:]]+$", "12", True),
+        ("^[^x[:^digit:]]+$", "1x", False),
+        ("^[:alpha:]+$", "ahp:", True),  # outside a bracket: a plain class of its letters
+        # escapes in brackets
+        ("^[\\]]$", "]", True),
+        ("^[]a]+$", "]a", True),
+        ("^[\\[\\\\-]+$", "[\\-", True),
+        ("^[a-]+$", "a-", True),
+        ("^[--/]+$", "-./", True),
+        # Perl classes are ASCII, \s has no \v
+        ("^\\d+$", "\u0661\u0662", False),
+        ("^\\w+$", "é", False),
+        ("^\\s$", "\v", False),
+        ("^[\\d\\s]+$", "1 2", True),
+        ("\\bfoo\\b", "a foo.", True),
+        ("\\bfoo\\b", "éfooé", True),
+        # anchors: $ is the very end unless (?m); \A, \z
+        ("^vpc-[[:alnum:]]{8,}$", "vpc-0123456789abcdef0\n", False),
+        ("a$", "a\n", False),
+        ("(?m)a$", "a\nb", True),
+        ("(?m:a$)", "a\nb", True),
+        ("\\Aab\\z", "ab", True),
+        ("\\Aab\\z", "ab\n", False),
+        ("^*a$*", "ba", True),  # Go lets an assertion take a repetition
+        # \Q...\E literal text
+        ("^\\Qa.b*\\E$", "a.b*", True),
+        ("^\\Qa.b*\\E$", "a.bbb", False),
+        ("^\\Qab\\E+$", "abbb", True),
+        ("^\\Q[[:x:]]", "[[:x:]]", True),
+        # Unicode general categories
+        ("^\\pL+$", "héllo", True),
+        ("^\\p{L}+$", "h3", False),
+        ("^\\p{Lu}\\p{Ll}+$", "Émile", True),
+        ("^\\PL+$", "12", True),
+        ("^\\p{Nd}+$", "\u0661\u0662", True),
+        ("^\\p{^N}+$", "ab", True),
+        ("^[\\p{Lu}\\d]+$", "É1", True),
+        # flags apply to the rest of their group, across alternatives
+        ("a(?i)b|c", "C", True),
+        ("a(?i)b|c", "AB", False),
+        ("(?i)vpc-[[:xdigit:]]+", "VPC-ABC", True),
+        ("(?i)a(?-i)b", "Ab", True),
+        ("(?i)a(?-i)b", "AB", False),
+        ("(?s)a.b", "a\nb", True),
+        ("a.b", "a\nb", False),
+        # other spellings
+        ("^x{,2}$", "x{,2}", True),  # not a repeat count in Go: literal
+        ("^\\x{41}\\x42\\101$", "ABA", True),
+        ("(?<word>[a-z]+)", "abc", True),
+    ],
+)
+def test_go_regex_syntax(pattern: str, text: str, matches: bool) -> None:
+    assert ev(f"length(regexall({hcl_str(pattern)}, {hcl_str(text)})) > 0") is matches
+
+
+def test_go_regex_results() -> None:
+    assert ev('regex("[[:alpha:]]+", "123abc456")') == "abc"
+    assert ev('regex("(?<y>[[:digit:]]{4})-(?P<m>\\\\d\\\\d)", "on 2019-02")') == {
+        "y": "2019",
+        "m": "02",
+    }
+    assert ev('regexall("[[:upper:]][[:lower:]]*", "HelloBigWorld")') == ["Hello", "Big", "World"]
+    assert ev('regex_replace("a1b22", "[[:digit:]]+$", "#")') == "a1b#"
+    assert ev('regex_replace("a.b.c", "\\\\Q.\\\\E", "-")') == "a-b-c"
+
+
+def test_go_regex_syntax_leaks_no_warning(recwarn: pytest.WarningsRecorder) -> None:
+    # Python alone warns "Possible nested set" / "Possible set difference" for these
+    assert ev('can(regex("^[[:alnum:]][[:punct:]]{2}$", "a!!"))') is True
+    assert ev('can(regex("[a--c]&&[~~]", "x"))') is False
+    assert [str(w.message) for w in recwarn.list] == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("(", "missing closing ): `(`"),
+        ("a)", "unexpected ): `a)`"),
+        ("[a", "missing closing ]: `[a`"),
+        ("[z-a]", "invalid character class range: `z-a`"),
+        ("[a--]", "invalid character class range: `a--`"),
+        ("[[:foo:]]", "invalid character class range: `[:foo:]`"),
+        ("a**", "invalid nested repetition operator: `**`"),
+        ("a*+", "invalid nested repetition operator: `*+`"),
+        ("*", "missing argument to repetition operator: `*`"),
+        ("x{1001}", "invalid repeat count: `{1001}`"),
+        ("(?=a)", "invalid or unsupported Perl syntax: `(?=`"),
+        ("(?<=a)b", "invalid or unsupported Perl syntax: `(?<`"),
+        ("(a)\\1", "invalid escape sequence: `\\1`"),
+        ("a\\Z", "invalid escape sequence: `\\Z`"),
+        ("\\k", "invalid escape sequence: `\\k`"),
+        ("\\p{Greek}", "Unicode class `\\p{Greek}` is not supported yet (general categories only)"),
+        ("(?U)a+", "the ungreedy flag `U` is not supported yet"),
+    ],
+)
+def test_go_regex_bad_pattern_is_one_located_line(pattern: str, message: str) -> None:
+    assert error_of(f'regex({hcl_str(pattern)}, "x")') == (
+        f"t.pkr.hcl:1:7: regex(): invalid regular expression pattern: {message}"
+    )
+    assert error_of(f'regex_replace("x", {hcl_str(pattern)}, "y")') == (
+        f"t.pkr.hcl:1:20: regex_replace(): invalid regular expression pattern: {message}"
+    )
+    assert ev(f'can(regex({hcl_str(pattern)}, "x"))') is False
+
+
+VPC_VALIDATED = """
+variable "vpc_id" {
+  type    = string
+  default = "%s"
+  validation {
+    condition     = can(regex("^vpc-[[:alnum:]]{8,}$", var.vpc_id))
+    error_message = "The vpc_id must be a valid VPC ID of the form 'vpc-xxxxxxxx'."
+  }
+}
+"""
+
+
+def test_teleport_style_vpc_validation_reads_go_regex_syntax() -> None:
+    # gravitational/teleport's Packer variables validate ids with POSIX classes in RE2 syntax
+    lines = 'ami_name = "xyz"\n  vpc_id = var.vpc_id\n  subnet_id = "subnet-0123456789abcdef0"'
+    spec = load_text(hcl_builder(lines, VPC_VALIDATED % "vpc-0123456789abcdef0"), "hcl")
+    assert spec.variables["vpc_id"].value == "vpc-0123456789abcdef0"
+    assert problems_of(hcl_builder(lines, VPC_VALIDATED % "vpc-12"), "hcl") == [
+        "t.pkr.hcl:4:13: var.vpc_id: The vpc_id must be a valid VPC ID of the form 'vpc-xxxxxxxx'."
+    ]
