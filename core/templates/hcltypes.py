@@ -9,14 +9,20 @@ a missing object attribute is an error unless it is ``optional()`` (then its
 default, or null); extra object attributes are dropped. ``null`` converts to any type.
 
 Without a ``type``, Packer takes the type of the default: a string, number or bool
-default makes the variable that type (so ``-var`` values are converted to it); a
-list or object default only says "a list" / "an object" here (Packer infers an
-exact tuple/object type, which rejects a list of another length: amibake is
-looser there on purpose).
+default makes the variable that type (so ``-var`` values are converted to it). A
+literal string/number/bool default gets it when the template is read
+(:func:`infer_type`); any other default gets go-cty's exact type of its value when
+variables are chosen (:func:`default_type`): ``["a", "b"]`` is ``tuple([string, string])``,
+``{ Team = "x" }`` is ``object({Team = string})``. A default computed by a function may be
+a list, set or map in Packer (split(), merge()...): amibake, whose values do not carry
+that difference, takes it as "a list" / "an object" of anything (looser). An empty list
+or object (or null) default leaves the variable untyped, so a ``-var`` value for it stays
+a string, as in Packer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +34,7 @@ from amibake.core.templates.nodes import (
     Call,
     Expr,
     ExprNode,
+    ForX,
     Lit,
     Name,
     Node,
@@ -198,6 +205,34 @@ def infer_type(value: Any) -> HclType:
     return ANY
 
 
+def default_type(value: Any, exact: bool = True) -> HclType:
+    """The type Packer gives an untyped variable from its evaluated ``default``.
+
+    go-cty's type of the value (Packer hcl2template ``decodeVariableBlock``): a list is a
+    tuple of its elements' types and an object an object of its attributes' types, except
+    that a default that is null, ``[]`` or ``{}`` leaves the variable untyped (``any``).
+    ``exact=False`` (a default computed by a function, which may return a list, set or
+    map in Packer: split(), sort(), merge()...): only "a list" / "an object" of anything.
+    """
+    if value is None or (isinstance(value, list | dict) and not value):
+        return ANY
+    if not exact and isinstance(value, list | dict):
+        return infer_type(value)
+    return _value_type(value)
+
+
+def _value_type(value: Any) -> HclType:
+    if isinstance(value, list):
+        return HclType("tuple", items=tuple(_value_type(v) for v in value))
+    if isinstance(value, dict):
+        return HclType(
+            "object", attrs=tuple(ObjectAttr(str(k), _value_type(v)) for k, v in value.items())
+        )
+    if value is None:
+        return ANY
+    return infer_type(value)
+
+
 # --------------------------------------------------------------------------- converting
 
 
@@ -344,9 +379,62 @@ def variable_type(decl: VariableDecl | None) -> HclType | None:
     return None
 
 
-def convert_variable(value: Any, decl: VariableDecl | None, loc: Loc) -> Any:
-    """A variable's chosen value converted to its type; null refused when not nullable."""
+def convert_variable(
+    value: Any, decl: VariableDecl | None, loc: Loc, type_: HclType | None = None
+) -> Any:
+    """A variable's chosen value converted to its type (``type_``, else the declared one);
+    null refused when not nullable."""
     if value is None and decl is not None and not decl.nullable:
         raise EvalError(loc, f"variable `{decl.name}` must not be null (nullable = false)")
-    t = variable_type(decl)
+    t = type_ or variable_type(decl)
     return value if t is None else convert(value, t, loc)
+
+
+def untyped_default_type(decl: VariableDecl, evaluate: Callable[[Node], Any]) -> HclType | None:
+    """The type an untyped variable takes from a default that is not a literal string,
+    number or bool (those get theirs when the template is read); None otherwise."""
+    if variable_type(decl) is not None or decl.default is None:
+        return None
+    if isinstance(decl.default, Scalar):
+        return None
+    # `[...]`, `{...}` and `for` expressions make tuples and objects; anything else
+    # (a function call, a conditional...) may make a list, set or map in Packer
+    exact = not isinstance(decl.default, ExprNode) or isinstance(
+        decl.default.expr, TupleX | ObjectX | ForX
+    )
+    return default_type(evaluate(decl.default), exact)
+
+
+def variable_value(
+    node: Node,
+    decl: VariableDecl | None,
+    evaluate: Callable[[Node], Any],
+    *,
+    infer: bool,
+    from_text: bool = False,
+) -> Any:
+    """A variable's chosen value (``node``) evaluated and converted to its type.
+
+    ``infer``: an untyped variable takes its type from its default (HCL2 and TOML, for a
+    value that is not the default): a ``-var`` / ``PKR_VAR_`` string is then read as
+    Packer reads it for that type (HCL for a list, object or bool) before converting.
+    ``from_text``: ``node`` is such a string, kept as text when the variables were chosen.
+    """
+    t = untyped_default_type(decl, evaluate) if infer and decl is not None else None
+    if t is None:
+        return convert_variable(evaluate(node), decl, node.loc)
+    assert decl is not None
+    if from_text and isinstance(node, Scalar) and isinstance(node.value, str):
+        try:
+            node = typed_text_node(node.value, t, node.loc)
+        except HclSyntaxError as error:
+            raise EvalError(error.loc, error.message) from None
+    value = evaluate(node)
+    try:
+        return convert_variable(value, decl, node.loc, t)
+    except EvalError as error:
+        of_default = "" if str(t) in error.message else f", {t}"
+        raise EvalError(
+            error.loc,
+            f"{error.message} (`{decl.name}` has no `type`: it takes its default's{of_default})",
+        ) from None

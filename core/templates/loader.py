@@ -30,7 +30,11 @@ from amibake.core.templates.hcl import (
     with_builders,
 )
 from amibake.core.templates.hclexpr import HclSyntaxError, significant
-from amibake.core.templates.hcltypes import convert_variable, typed_text_node, variable_type
+from amibake.core.templates.hcltypes import (
+    typed_text_node,
+    variable_type,
+    variable_value,
+)
 from amibake.core.templates.jsonpos import parse_json
 from amibake.core.templates.nodes import (
     BadNode,
@@ -218,12 +222,6 @@ def read_var_file(path: Path, problems: Problems) -> dict[str, Node]:
             problems.add(error.loc, name, error.message)
     _ = significant
     return values
-
-
-def _convert(value: Any, decl: VariableDecl | None, loc: Loc) -> Any:
-    """Apply a variable's type constraint (Packer's conversions:
-    amibake.core.templates.hcltypes)."""
-    return convert_variable(value, decl, loc)
 
 
 def _typed_text_node(text: str, decl: VariableDecl | None, loc: Loc) -> Node:
@@ -506,9 +504,16 @@ def build_spec(
 
     def getter(name: str) -> Callable[[], Any]:
         def get() -> Any:
-            node, _origin = chosen[name]
+            node, origin = chosen[name]
             decl = decls.get(name)  # None: a legacy JSON user variable set but not declared
-            return _convert(scope.node_value(node), decl, node.loc)
+            # HCL2/TOML: an untyped variable takes its default's type (Packer), -var text too
+            return variable_value(
+                node,
+                decl,
+                scope.node_value,
+                infer=not legacy and origin != "default",
+                from_text=origin in ("cli", "env"),
+            )
 
         return get
 

@@ -327,3 +327,141 @@ def test_build_folder_with_problems_exit_2(
         f"amibake: error: {root / 'variables.pkr.hcl'}:1:1: var.v: variable `v` has no value:"
         " set it with --var v=..., a --var-file or PKR_VAR_v\n"
     )
+
+
+# --------------------------------------------------------------------------- untyped variables
+
+# Packer (hcl2template decodeVariableBlock): a variable without `type` takes its default's
+# go-cty type, and a -var / PKR_VAR_ value for a type other than string/number (or none) is
+# parsed as HCL, then converted to that type, like a var-file value.
+UNTYPED = """variable "extra_tags" {
+  default = { Team = "platform" }
+}
+variable "zones" {
+  default = ["a", "b"]
+}
+variable "size" {
+  default = 8
+}
+variable "debug" {
+  default = false
+}
+variable "name" {
+  default = "x"
+}
+variable "empty" {
+  default = []
+}
+variable "split" {
+  default = split(",", "a,b")
+}
+"""
+UNTYPED_MAIN = """source "amazon-ebs" "a" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "ami-${var.size}"
+  tags          = var.extra_tags
+}
+
+build {
+  sources = ["source.amazon-ebs.a"]
+}
+"""
+
+
+def untyped(tmp_path: Path) -> Path:
+    root = tmp_path / "untyped"
+    root.mkdir(parents=True)
+    (root / "variables.pkr.hcl").write_text(UNTYPED)
+    (root / "main.pkr.hcl").write_text(UNTYPED_MAIN)
+    return root
+
+
+def untyped_problems(tmp_path: Path, **kwargs: object) -> list[str]:
+    with pytest.raises(TemplateError) as caught:
+        load_dir(untyped(tmp_path), **kwargs)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_untyped_object_default_takes_var_as_hcl(tmp_path: Path) -> None:
+    spec = load_dir(untyped(tmp_path), vars=[("extra_tags", '{Team="data"}')])
+    assert dict(spec.builders[0].tags) == {"Team": "data"}
+    assert spec.variables["extra_tags"].origin == "cli"
+
+
+def test_untyped_object_default_takes_pkr_var_as_hcl(tmp_path: Path) -> None:
+    spec = load_dir(untyped(tmp_path), env={"PKR_VAR_extra_tags": '{ Team = "data" }'})
+    assert dict(spec.builders[0].tags) == {"Team": "data"}
+
+
+def test_untyped_object_default_drops_extra_attributes_like_go_cty(tmp_path: Path) -> None:
+    """The default's type is object({Team = string}): go-cty keeps only its attributes."""
+    spec = load_dir(untyped(tmp_path), vars=[("extra_tags", '{Team="d", Owner="me"}')])
+    assert dict(spec.builders[0].tags) == {"Team": "d"}
+
+
+def test_untyped_list_number_bool_defaults(tmp_path: Path) -> None:
+    spec = load_dir(
+        untyped(tmp_path),
+        vars=[("zones", '["c", "d"]'), ("size", "10"), ("debug", "true")],
+        env={"PKR_VAR_split": '["x", "y", "z"]'},
+    )
+    values = {name: v.value for name, v in spec.variables.items()}
+    assert values["zones"] == ("c", "d")
+    assert values["size"] == 10 and spec.builders[0].ami_name == "ami-10"
+    assert values["debug"] is True
+    assert values["split"] == ("x", "y", "z")  # split() makes a list(string): any length
+
+
+def test_untyped_string_and_empty_defaults_keep_the_text(tmp_path: Path) -> None:
+    """A string default makes a string variable; `[]` / `{}` / null leave it untyped: the
+    -var text is the value (Packer's expressionFromVariableDefinition)."""
+    spec = load_dir(untyped(tmp_path), vars=[("name", "{a=1}"), ("empty", '["a"]')])
+    assert spec.variables["name"].value == "{a=1}"
+    assert spec.variables["empty"].value == '["a"]'
+
+
+def test_untyped_var_file_value_takes_the_default_type(tmp_path: Path) -> None:
+    given = write(tmp_path / "v.pkrvars.hcl", 'extra_tags = { Team = "data", Owner = "me" }\n')
+    assert dict(load_dir(untyped(tmp_path), var_files=[given]).builders[0].tags) == {"Team": "data"}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "extra_tags",
+            "[1]",
+            "var.extra_tags: expected an object (object({Team = string})), got a list"
+            " (`extra_tags` has no `type`: it takes its default's)",
+        ),
+        (
+            "extra_tags",
+            '{Owner="me"}',
+            "var.extra_tags: attribute `Team` is required (type object({Team = string}))"
+            " (`extra_tags` has no `type`: it takes its default's)",
+        ),
+        (
+            "zones",
+            '["c"]',
+            "var.zones: expected a tuple of 2 elements, got 1"
+            " (`zones` has no `type`: it takes its default's, tuple([string, string]))",
+        ),
+        ("size", "abc", 'var.size: expected a number, got "abc"'),
+    ],
+)
+def test_untyped_value_of_the_wrong_shape_is_one_located_line(
+    tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    assert untyped_problems(tmp_path, vars=[(name, text)]) == [f"<command line>:1:1: {expected}"]
+
+
+def test_untyped_bad_pkr_var_is_one_located_line(tmp_path: Path) -> None:
+    assert untyped_problems(tmp_path, env={"PKR_VAR_zones": "[1, 2, 3]"}) == [
+        "<env PKR_VAR_zones>:1:1: var.zones: expected a tuple of 2 elements, got 3"
+        " (`zones` has no `type`: it takes its default's, tuple([string, string]))"
+    ]
+    [problem] = untyped_problems(tmp_path / "2", vars=[("extra_tags", "{Team=")])
+    assert problem.startswith("<command line>:1:") and "var.extra_tags: " in problem
