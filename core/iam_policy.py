@@ -105,6 +105,7 @@ ACTIONS: tuple[Action, ...] = (
     #    DeleteSnapshot are the build's): which of the old AMIs are still in use
     Action("ec2:DescribeLaunchTemplateVersions", _AMI_MANAGEMENT, "their versions' AMIs"),
     Action("autoscaling:DescribeLaunchConfigurations", _AMI_MANAGEMENT, "AMIs they use"),
+    Action("ssm:GetParameters", _AMI_MANAGEMENT, "resolve_aliases: resolve:ssm: image aliases"),
 )
 
 FEATURES = (_BUILD, _SPOT, _PROFILE, _SSM, _DATA, _AMI_MANAGEMENT)

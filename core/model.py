@@ -501,6 +501,8 @@ class ShellLocalOptions:
     valid_exit_codes: tuple[int, ...] = (0,)
     use_linux_pathing: bool = False
     only_on: tuple[str, ...] = ()
+    #: how each variable enters ``{{ .Vars }}`` (Packer's default off Windows)
+    env_var_format: str = "%s='%s' "
 
 
 DEFAULT_EXECUTE_COMMAND = "chmod +x {{ .Path }}; {{ .Vars }} {{ .Path }}"
@@ -606,7 +608,11 @@ class AnsibleProvisioner(_ProvisionerCommon):
     roles_path: str | None = None
     collections_path: str | None = None
     galaxy_force_install: bool = False
+    #: ``--force-with-deps`` for ``ansible-galaxy``
+    galaxy_force_with_deps: bool = False
     inventory_directory: str | None = None
+    #: the user's own inventory, given to Ansible as is (none is written then)
+    inventory_file: str | None = None
     keep_inventory_file: bool = False
     use_proxy: bool | None = None
     #: false (Packer's default): ``ANSIBLE_SCP_IF_SSH=True`` joins the environment.
@@ -661,20 +667,28 @@ class ChefSoloProvisioner(_ProvisionerCommon):
 
 @dataclass(frozen=True, kw_only=True)
 class AnsibleLocalProvisioner(_ProvisionerCommon):
-    """Packer's ``ansible-local``: upload the playbook, run ansible-playbook on the instance."""
+    """Packer's ``ansible-local``: upload the playbook, run ansible-playbook on the instance.
+
+    Exactly one of ``playbook_file`` and ``playbook_files`` is set (the latter run in order).
+    """
 
     type: Literal["ansible-local"] = "ansible-local"
-    playbook_file: str
+    playbook_file: str = ""
+    playbook_files: tuple[str, ...] = ()
     playbook_dir: str | None = None
     command: str = "ANSIBLE_FORCE_COLOR=1 PYTHONUNBUFFERED=1 ansible-playbook"
     extra_arguments: tuple[str, ...] = ()
     inventory_groups: tuple[str, ...] = ()
     inventory_file: str | None = None
     role_paths: tuple[str, ...] = ()
+    #: local collection directories, uploaded to ``<staging>/collections``
+    collection_paths: tuple[str, ...] = ()
     group_vars: str | None = None
     host_vars: str | None = None
     galaxy_file: str | None = None
     galaxy_command: str = "ansible-galaxy"
+    #: ``-f`` for ``ansible-galaxy``
+    galaxy_force_install: bool = False
     #: ``None``: /tmp/packer-provisioner-ansible-local/<random uuid>, as in Packer
     staging_directory: str | None = None
     clean_staging_directory: bool = False
@@ -726,6 +740,8 @@ class AmiManagementPostProcessor(_Scoped):
     keep_days: int | None = None
     regions: tuple[str, ...] = ()
     dry_run: bool = False
+    #: a launch template version's ``resolve:ssm:`` image is resolved to the AMI it names
+    resolve_aliases: bool = False
     tag_key: str = "Amazon_AMI_Management_Identifier"
 
     def tag_filters(self) -> list[dict[str, Any]]:

@@ -43,11 +43,12 @@ def named_files(spec: BuildSpec, builder: AmazonEbsBuilder) -> Iterator[tuple[st
                 for source in (provisioner.source, *provisioner.sources):
                     if source:
                         yield f"{what} source", source
-        elif (
-            isinstance(provisioner, AnsibleProvisioner | AnsibleLocalProvisioner)
-            and provisioner.playbook_file
-        ):
+        elif isinstance(provisioner, AnsibleProvisioner):
             yield f"{what} playbook_file", provisioner.playbook_file
+        elif isinstance(provisioner, AnsibleLocalProvisioner):
+            for playbook in (provisioner.playbook_file, *provisioner.playbook_files):
+                if playbook:
+                    yield f"{what} playbook", playbook
     for number, post in enumerate(spec.post_processors, start=1):
         if isinstance(post, ShellLocalPostProcessor) and post.applies_to(builder):
             for script in (post.script, *post.scripts):

@@ -87,7 +87,10 @@ async def manage_amis(ctx: BuildContext, post: AmiManagementPostProcessor, regio
     images = await ctx.aws.collect(
         region, "DescribeImages", "Images", Owners=["self"], Filters=post.tag_filters()
     )
-    images.sort(key=_created, reverse=True)
+    # newest first; on a tie (CreationDate may have whole seconds) this build's own AMI is
+    # the newest: it is never the one a release count drops
+    mine = set(ctx.images.values())
+    images.sort(key=lambda image: (_created(image), image["ImageId"] in mine), reverse=True)
     if post.keep_releases is not None:
         doomed = images[post.keep_releases :]
     else:
@@ -96,7 +99,7 @@ async def manage_amis(ctx: BuildContext, post: AmiManagementPostProcessor, regio
         doomed = [image for image in images if _created(image) < limit]
     if not doomed:
         return
-    used = await images_in_use(ctx, region)
+    used = await images_in_use(ctx, region, resolve_aliases=post.resolve_aliases)
     dry = "[DryRun] " if post.dry_run else ""
     for image in doomed:
         image_id = image["ImageId"]
@@ -121,9 +124,14 @@ async def manage_amis(ctx: BuildContext, post: AmiManagementPostProcessor, regio
 _USING_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]
 
 
-async def images_in_use(ctx: BuildContext, region: str) -> dict[str, str]:
-    """AMI id -> what uses it in ``region``: instances, launch template versions (an
-    ``resolve:ssm:`` alias resolved) and Auto Scaling launch configurations."""
+async def images_in_use(
+    ctx: BuildContext, region: str, *, resolve_aliases: bool = False
+) -> dict[str, str]:
+    """AMI id -> what uses it in ``region``: instances, launch template versions and Auto
+    Scaling launch configurations. With ``resolve_aliases`` (the plugin's option, off by
+    default) a version whose image is a ``resolve:ssm:`` alias is described alone again with
+    ``ResolveAlias`` (EC2 resolves aliases only for one version at a time) and counts for
+    the AMI the parameter names; each alias is resolved once."""
     used: dict[str, str] = {}
     reservations = await ctx.aws.collect(
         region,
@@ -135,16 +143,31 @@ async def images_in_use(ctx: BuildContext, region: str) -> dict[str, str]:
         for instance in reservation.get("Instances", []):
             used.setdefault(instance["ImageId"], f"instance {instance['InstanceId']}")
     templates = await ctx.aws.collect(region, "DescribeLaunchTemplates", "LaunchTemplates")
+    resolved: dict[str, str] = {}
     for template in templates:
         versions = await ctx.aws.collect(
             region,
             "DescribeLaunchTemplateVersions",
             "LaunchTemplateVersions",
             LaunchTemplateId=template["LaunchTemplateId"],
-            ResolveAlias=True,
         )
         for version in versions:
             image_id = version.get("LaunchTemplateData", {}).get("ImageId")
+            if image_id and resolve_aliases and image_id.startswith("resolve:ssm:"):
+                if image_id not in resolved:
+                    alone = await ctx.aws.collect(
+                        region,
+                        "DescribeLaunchTemplateVersions",
+                        "LaunchTemplateVersions",
+                        LaunchTemplateId=template["LaunchTemplateId"],
+                        Versions=[str(version["VersionNumber"])],
+                        ResolveAlias=True,
+                    )
+                    if alone:  # none: the alias is kept as it is (not cached), as in the plugin
+                        resolved[image_id] = (
+                            alone[0].get("LaunchTemplateData", {}).get("ImageId", image_id)
+                        )
+                image_id = resolved.get(image_id, image_id)
             if image_id:
                 name = f"{version['LaunchTemplateName']} ({version['VersionNumber']})"
                 used.setdefault(image_id, f"launch template {name}")

@@ -126,11 +126,15 @@ UNSUPPORTED_ANSIBLE_OPTIONS = (
     "skip_version_check",
     "ssh_authorized_key_file",
     "ssh_host_key_file",
-    "winrm_use_http",
+    "ansible_winrm_use_http",
     "use_proxy_with_ssh_agent",
     "adapter_ready_timeout",
+    # the key type of Packer's SSH proxy: amibake has no proxy (see `use_proxy`)
+    "ansible_proxy_key_type",
+    "inventory_file_template",
 )
-UNSUPPORTED_PUPPET_OPTIONS = ("guest_os_type",)
+# elevated_*: Windows guests only
+UNSUPPORTED_PUPPET_OPTIONS = ("guest_os_type", "elevated_user", "elevated_password")
 UNSUPPORTED_CHEF_SOLO_OPTIONS = (
     "config_template",
     "encrypted_data_bag_secret_path",
@@ -671,6 +675,11 @@ def _check_tags(r: Reader, key: str, tags: FrozenMap[str, str] | None) -> None:
 
 
 def _check_region(r: Reader, key: str, value: str | None, index: int | None = None) -> None:
+    """An AWS region amibake knows, unless ``skip_region_validation`` (then, as in Packer,
+    nothing checks it: a region newer than amibake's list, a partition of its own)."""
+    skip = r.node.entries.get("skip_region_validation")
+    if isinstance(skip, Scalar) and skip.value in (True, "true", "True", "TRUE", "t", "T", "1"):
+        return
     if value is None or is_known_region(value):
         return
     node = r.node.entries.get(key)
@@ -1894,6 +1903,7 @@ def _shell_local_values(r: Reader, body: MapNode, path: str) -> dict[str, Any] |
         valid_exit_codes=_int_list(r, "valid_exit_codes"),
         use_linux_pathing=r.bool("use_linux_pathing"),
         only_on=r.str_list("only_on"),
+        env_var_format=r.str("env_var_format"),
     )
     choices = (("command", command), ("inline", inline), ("script", script), ("scripts", scripts))
     given = [k for k, v in choices if v is not None]
@@ -1937,7 +1947,9 @@ def _ansible(r: Reader, body: MapNode, path: str) -> AnsibleProvisioner | None:
         roles_path=r.str("roles_path"),
         collections_path=r.str("collections_path"),
         galaxy_force_install=r.bool("galaxy_force_install"),
+        galaxy_force_with_deps=r.bool("galaxy_force_with_deps"),
         inventory_directory=r.str("inventory_directory"),
+        inventory_file=r.str("inventory_file"),
         keep_inventory_file=r.bool("keep_inventory_file"),
         use_proxy=use_proxy,
         use_sftp=r.bool("use_sftp"),
@@ -2009,7 +2021,7 @@ def _decode_one(
         result = _chef_solo(r)
     else:
         r = Reader(body, path, problems, dict.fromkeys(UNSUPPORTED_ANSIBLE_LOCAL_OPTIONS, ""))
-        result = _ansible_local(r)
+        result = _ansible_local(r, body, path)
     r.finish()
     return result
 
@@ -2053,6 +2065,21 @@ def _chef_solo(r: Reader) -> ChefSoloProvisioner:
     if node is not None and data is not None and not isinstance(data, dict):
         r.bad(node, "json", "an object")
         data = None
+    json_string = r.str("json_string")
+    if json_string:  # Packer unmarshals it over `json`: its top-level keys win
+        try:
+            parsed = json.loads(json_string)
+        except ValueError as error:
+            parsed = error
+        if isinstance(parsed, dict):
+            data = {**(data or {}), **parsed}
+        else:
+            detail = f": {parsed}" if isinstance(parsed, ValueError) else ""
+            r.problems.add(
+                r.loc("json_string"),
+                r.at("json_string"),
+                f"`json_string` must be a JSON object{detail}",
+            )
     values = kwargs(
         cookbook_paths=r.str_list("cookbook_paths"),
         remote_cookbook_paths=r.str_list("remote_cookbook_paths"),
@@ -2074,25 +2101,43 @@ def _chef_solo(r: Reader) -> ChefSoloProvisioner:
     return ChefSoloProvisioner(**values)
 
 
-def _ansible_local(r: Reader) -> AnsibleLocalProvisioner | None:
-    playbook = r.str("playbook_file", required=True)
+def _ansible_local(r: Reader, body: MapNode, path: str) -> AnsibleLocalProvisioner | None:
+    playbook = r.str("playbook_file")
+    playbooks = r.str_list("playbook_files")
     values = kwargs(
         playbook_file=playbook,
+        playbook_files=playbooks,
         playbook_dir=r.str("playbook_dir"),
         command=r.str("command"),
         extra_arguments=r.str_list("extra_arguments"),
         inventory_groups=r.str_list("inventory_groups"),
         inventory_file=r.str("inventory_file"),
         role_paths=r.str_list("role_paths"),
+        collection_paths=r.str_list("collection_paths"),
         group_vars=r.str("group_vars"),
         host_vars=r.str("host_vars"),
         galaxy_file=r.str("galaxy_file"),
         galaxy_command=r.str("galaxy_command"),
+        galaxy_force_install=r.bool("galaxy_force_install"),
         staging_directory=r.str("staging_directory"),
         clean_staging_directory=r.bool("clean_staging_directory"),
         **_common(r),
     )
-    return AnsibleLocalProvisioner(**values) if playbook is not None else None
+    # Packer: an empty `playbook_file` / `playbook_files` counts as not set
+    if playbook and playbooks:
+        r.problems.add(body.loc, path, "set only one of `playbook_file` and `playbook_files`")
+        return None
+    if not playbook and not playbooks:
+        keys = ("playbook_file", "playbook_files")
+        said = any(p.path.startswith(tuple(r.at(k) for k in keys)) for p in r.problems.items)
+        if not said and not set(keys) & r.unknown:
+            r.problems.add(
+                body.loc,
+                f"{path}.playbook_file",
+                "`playbook_file` or `playbook_files` is required",
+            )
+        return None
+    return AnsibleLocalProvisioner(**values)
 
 
 #: Meta-arguments of an HCL2 provisioner block (Packer's hcl2template decodeProvisioner); a
@@ -2238,6 +2283,7 @@ def _ami_management(r: Reader, body: MapNode, path: str) -> AmiManagementPostPro
         keep_days=keep_days,
         regions=r.str_list("regions"),
         dry_run=r.bool("dry_run"),
+        resolve_aliases=r.bool("resolve_aliases"),
         only=r.str_list("only"),
         except_=r.str_list("except"),
     )

@@ -93,6 +93,15 @@ def test_empty_region_comes_from_the_environment() -> None:
     assert builder(region=None, env={"AWS_DEFAULT_REGION": "us-west-2"}).region == "us-west-2"  # type: ignore[attr-defined]
 
 
+def test_skip_region_validation_takes_a_region_amibake_does_not_know() -> None:
+    """As in Packer (step_pre_validate), ``skip_region_validation`` leaves the region, and
+    ami_regions, unchecked: a region newer than amibake's list builds there."""
+    options = {"region": "eu-isoe-west-1", "ami_regions": ["eu-isoe-west-1"]}
+    assert builder(**options, skip_region_validation=True).region == "eu-isoe-west-1"  # type: ignore[attr-defined]
+    problems = problems_of(json_builder(**options))
+    assert len(problems) == 2 and all("unknown AWS region `eu-isoe-west-1`" in p for p in problems)
+
+
 def test_no_region_anywhere_is_one_located_line() -> None:
     assert problems_of(json_builder(region="")) == [
         "t.json:5:17: builders[0].region: no region: set `region` in the builder, AWS_REGION"

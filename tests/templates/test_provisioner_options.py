@@ -483,7 +483,10 @@ def test_on_instance_provisioners_need_their_file() -> None:
     problems = problems_of(template([{"type": "puppet-masterless"}, {"type": "ansible-local"}]))
     assert len(problems) == 2
     assert "provisioners[0].manifest_file: `manifest_file` is required" in problems[0]
-    assert "provisioners[1].playbook_file: `playbook_file` is required" in problems[1]
+    assert (
+        "provisioners[1].playbook_file: `playbook_file` or `playbook_files` is required"
+        in problems[1]
+    )
 
 
 def test_ansible_with_a_keyless_login_is_refused_at_load_time() -> None:
@@ -541,3 +544,144 @@ build {
         "t.pkr.hcl:12:15: build.provisioner[0].type: ansible with a builder that logs in with "
         "`ssh_password` (`pw`) is not supported yet"
     ), problem
+
+
+# ----------------------------------------------------------- options real plugins have (r6)
+
+
+def _one(provisioner: dict[str, Any]) -> Any:
+    (decoded,) = load_text(template([provisioner])).provisioners
+    return decoded
+
+
+def test_ansible_local_playbook_files_collections_and_galaxy_force() -> None:
+    """packer-plugin-ansible's ansible-local: ``playbook_files`` (run in order),
+    ``collection_paths`` and ``galaxy_force_install``."""
+    local = _one(
+        {
+            "type": "ansible-local",
+            "playbook_files": ["base.yml", "web.yml"],
+            "collection_paths": ["collections/acme"],
+            "galaxy_file": "requirements.yml",
+            "galaxy_force_install": True,
+        }
+    )
+    assert isinstance(local, AnsibleLocalProvisioner)
+    assert (local.playbook_file, local.playbook_files) == ("", ("base.yml", "web.yml"))
+    assert local.collection_paths == ("collections/acme",)
+    assert local.galaxy_force_install is True
+    assert _one({"type": "ansible-local", "playbook_file": "a.yml"}).galaxy_force_install is False
+
+
+def test_ansible_local_playbook_file_and_files_exclude_each_other() -> None:
+    both = {"type": "ansible-local", "playbook_file": "a.yml", "playbook_files": ["b.yml"]}
+    problems = problems_of(template([both]))
+    assert len(problems) == 1, problems
+    assert "provisioners[0]: set only one of `playbook_file` and `playbook_files`" in problems[0]
+    # Packer: an empty list is no playbook at all
+    empty = problems_of(template([{"type": "ansible-local", "playbook_files": []}]))
+    assert len(empty) == 1 and "`playbook_file` or `playbook_files` is required" in empty[0]
+    # a value of the wrong type is said once, not also as missing
+    wrong = problems_of(template([{"type": "ansible-local", "playbook_files": {"a": 1}}]))
+    assert len(wrong) == 1 and "provisioners[0].playbook_files" in wrong[0], wrong
+
+
+def test_ansible_inventory_file_and_galaxy_force_with_deps() -> None:
+    ansible = _one(
+        {
+            "type": "ansible",
+            "playbook_file": "site.yml",
+            "inventory_file": "hosts.ini",
+            "galaxy_file": "requirements.yml",
+            "galaxy_force_with_deps": True,
+        }
+    )
+    assert isinstance(ansible, AnsibleProvisioner)
+    assert ansible.inventory_file == "hosts.ini" and ansible.galaxy_force_with_deps is True
+    plain = _one({"type": "ansible", "playbook_file": "site.yml"})
+    assert plain.inventory_file is None and plain.galaxy_force_with_deps is False
+
+
+@pytest.mark.parametrize(
+    ("ptype", "key", "value"),
+    [
+        ("ansible", "inventory_file_template", "{{ .Host }}\n"),
+        ("ansible", "ansible_proxy_key_type", "ECDSA"),
+        ("ansible", "ansible_winrm_use_http", True),
+        ("puppet-masterless", "elevated_user", "Administrator"),
+        ("puppet-masterless", "elevated_password", "secret"),
+    ],
+)
+def test_real_options_not_carried_out_yet_are_one_line(ptype: str, key: str, value: Any) -> None:
+    """Options the plugins really have: "not supported yet", never "unknown option"."""
+    need = {"ansible": {"playbook_file": "site.yml"}, "puppet-masterless": {"manifest_file": "a"}}
+    problems = problems_of(template([{"type": ptype, **need[ptype], key: value}]))
+    assert len(problems) == 1, problems
+    assert f"provisioners[0].{key}: `{key}` is not supported yet by amibake" in problems[0]
+
+
+def test_winrm_use_http_is_not_an_ansible_option() -> None:
+    """The plugin's option is ``ansible_winrm_use_http``; a bare ``winrm_use_http`` is a typo."""
+    problems = problems_of(
+        template([{"type": "ansible", "playbook_file": "site.yml", "winrm_use_http": True}])
+    )
+    assert len(problems) == 1 and "not supported yet" not in problems[0], problems
+    assert "winrm_use_http" in problems[0]
+
+
+def test_shell_local_env_var_format() -> None:
+    """The SDK's shell-local squashes shell.Provisioner: ``env_var_format`` is an option of
+    the provisioner and the post-processor (default ``%s='%s' `` off Windows);
+    ``remote_path`` is not (it belongs to the remote shell only)."""
+    fmt = "export %s=%s; "
+    spec = load_text(
+        template(
+            [{"type": "shell-local", "inline": ["env"], "env_var_format": fmt}],
+            post=[{"type": "shell-local", "inline": ["env"], "env_var_format": fmt}],
+        )
+    )
+    assert spec.provisioners[0].env_var_format == fmt  # type: ignore[union-attr]
+    assert spec.post_processors[0].env_var_format == fmt  # type: ignore[union-attr]
+    assert _one({"type": "shell-local", "inline": ["env"]}).env_var_format == "%s='%s' "
+    problems = problems_of(template([{"type": "shell-local", "inline": ["a"], "remote_path": "x"}]))
+    assert len(problems) == 1 and "remote_path" in problems[0]
+    assert "not supported yet" not in problems[0]
+
+
+def test_chef_solo_json_string() -> None:
+    """chef-solo's ``json_string`` (the plugin's way for HCL2, e.g. ``jsonencode(...)``) is
+    unmarshalled over ``json``: its top-level keys win, the others stay."""
+    chef = _one(
+        {
+            "type": "chef-solo",
+            "json": {"web": {"port": 80}, "db": {"size": 1}},
+            "json_string": '{"web": {"port": 8080, "tls": true}}',
+        }
+    )
+    assert isinstance(chef, ChefSoloProvisioner)
+    assert json.loads(chef.json) == {"web": {"port": 8080, "tls": True}, "db": {"size": 1}}
+    hcl = load_text(
+        'source "amazon-ebs" "x" {\n  region = "us-east-1"\n'
+        '  source_ami = "ami-0123456789abcdef0"\n'
+        '  instance_type = "t2.micro"\n  ssh_username = "u"\n  ami_name = "abc"\n}\n'
+        'build {\n  sources = ["source.amazon-ebs.x"]\n  provisioner "chef-solo" {\n'
+        '    json_string = jsonencode({ web = { port = 80 } })\n    run_list = ["recipe[web]"]\n'
+        "  }\n}\n",
+        "hcl",
+    )
+    assert json.loads(hcl.provisioners[0].json) == {"web": {"port": 80}}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_chef_solo_json_string_must_be_an_object(text: str) -> None:
+    problems = problems_of(template([{"type": "chef-solo", "json_string": text}]))
+    assert len(problems) == 1, problems
+    assert "provisioners[0].json_string: `json_string` must be a JSON object" in problems[0]
+
+
+def test_ami_management_resolve_aliases() -> None:
+    post = {"type": "amazon-ami-management", "identifier": "web", "keep_releases": 2}
+    spec = load_text(template(post=[{**post, "resolve_aliases": True}]))
+    assert spec.post_processors[0].resolve_aliases is True  # type: ignore[union-attr]
+    # the plugin's default: aliases stay as they are
+    assert load_text(template(post=[post])).post_processors[0].resolve_aliases is False  # type: ignore[union-attr]

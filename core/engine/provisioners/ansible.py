@@ -72,8 +72,14 @@ async def run_ansible(ctx: BuildContext, number: int, provisioner: AnsibleProvis
         if (provisioner.inventory_directory)
         else None
     )
+    own_inventory = (
+        local_path(ctx, provisioner.inventory_file) if provisioner.inventory_file else None
+    )
+    if own_inventory is not None and not own_inventory.exists():
+        raise ProvisionError(f"ansible: no such inventory_file {own_inventory}")
     scratch = Path(tempfile.mkdtemp(prefix="amibake-ansible-"))
-    inventory = (parent or scratch) / f"amibake-inventory-{ctx.build_id}"
+    # the user's inventory_file is used as is (Packer writes none then)
+    inventory = own_inventory or (parent or scratch) / f"amibake-inventory-{ctx.build_id}"
     try:
         key_file = scratch / "key"
         _private(key_file, ctx.private_key.export_private_key("openssh"))
@@ -81,7 +87,8 @@ async def run_ansible(ctx: BuildContext, number: int, provisioner: AnsibleProvis
         entry = _host_key_line(comm)
         if entry:
             _private(known_hosts, f"[{ctx.ssh_host}]:{ctx.ssh_port} {entry}\n".encode())
-        _private(inventory, inventory_text(ctx, provisioner, user).encode())
+        if own_inventory is None:
+            _private(inventory, inventory_text(ctx, provisioner, user).encode())
         environment = _environment(ansible_env_vars(provisioner))
         if provisioner.galaxy_file:
             await _galaxy(ctx, number, provisioner, environment)
@@ -106,7 +113,7 @@ async def run_ansible(ctx: BuildContext, number: int, provisioner: AnsibleProvis
         if status != 0:
             raise ProvisionError(f"ansible provisioner {number}: ansible-playbook exited {status}")
     finally:
-        if not provisioner.keep_inventory_file:
+        if own_inventory is None and not provisioner.keep_inventory_file:
             inventory.unlink(missing_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -159,6 +166,8 @@ async def _galaxy(
     for args in runs:
         if provisioner.galaxy_force_install:
             args.append("--force")
+        if provisioner.galaxy_force_with_deps:
+            args.append("--force-with-deps")
         ctx.say(f"Executing Ansible Galaxy: {' '.join(args)}")
         status = await execute_local(ctx, number, [command, *args], {**os.environ, **environment})
         if status != 0:

@@ -45,7 +45,7 @@ async def run_shell_local(
         ctx.say(f"Skipping {what}: it runs only on {', '.join(config.only_on)}")
         return
     pairs = env_pairs(ctx, config.environment_vars, config.env)
-    flattened = flatten_vars(pairs, "%s='%s' ")
+    flattened = flatten_vars(pairs, config.env_var_format)
     environment = {**os.environ, **pairs, **(extra_env or {})}
     with tempfile.TemporaryDirectory(prefix="amibake-shell-local-") as scratch:
         for label, script in _scripts(ctx, config, Path(scratch)):

@@ -260,18 +260,28 @@ async def run_ansible_local(
         f"/tmp/packer-provisioner-ansible-local/{uuid.uuid4()}"
     )
     comm = await communicator(ctx)
+    for text in provisioner.playbook_files:  # Packer checks them all before it starts
+        if not local_path(ctx, text).is_file():
+            raise ProvisionError(
+                f"ansible-local provisioner {number}: playbook_files: no such file {text}"
+            )
     await _make_dir(ctx, number, staging, False)
     if provisioner.playbook_dir:
         await _upload(ctx, number, provisioner.playbook_dir, staging)
-        playbook = posixpath.join(
-            staging,
-            local_path(ctx, provisioner.playbook_file)
-            .relative_to(local_path(ctx, provisioner.playbook_dir))
-            .as_posix(),
-        )
+    if not provisioner.playbook_file:
+        playbooks = await _playbook_files(ctx, number, provisioner, staging)
+    elif provisioner.playbook_dir:
+        playbooks = [
+            posixpath.join(
+                staging,
+                local_path(ctx, provisioner.playbook_file)
+                .relative_to(local_path(ctx, provisioner.playbook_dir))
+                .as_posix(),
+            )
+        ]
     else:
         name = local_path(ctx, provisioner.playbook_file).name
-        playbook = await _upload(ctx, number, provisioner.playbook_file, f"{staging}/{name}")
+        playbooks = [await _upload(ctx, number, provisioner.playbook_file, f"{staging}/{name}")]
     if provisioner.inventory_file:
         inventory_name = local_path(ctx, provisioner.inventory_file).name
         inventory = await _upload(
@@ -295,6 +305,10 @@ async def run_ansible_local(
         remote = f"{staging}/roles/{local_path(ctx, role).name}"
         await _make_dir(ctx, number, remote, False)
         await _upload(ctx, number, role, remote)
+    for collection in provisioner.collection_paths:
+        remote = f"{staging}/collections/{local_path(ctx, collection).name}"
+        await _make_dir(ctx, number, remote, False)
+        await _upload(ctx, number, collection, remote)
     if provisioner.galaxy_file:
         galaxy = await _upload(
             ctx,
@@ -305,6 +319,7 @@ async def run_ansible_local(
         command = (
             f"cd {shlex.quote(staging)} && {provisioner.galaxy_command} install "
             f"-r {shlex.quote(galaxy)} -p {shlex.quote(staging + '/roles')}"
+            + (" -f" if provisioner.galaxy_force_install else "")
         )
         ctx.say(f"Executing Ansible Galaxy: {command}")
         result = await _run(ctx, number, command)
@@ -316,12 +331,38 @@ async def run_ansible_local(
     extra = f'--extra-vars "{names}"'
     if provisioner.extra_arguments:
         extra += " " + " ".join(provisioner.extra_arguments)
-    command = f"cd {staging} && {provisioner.command} {playbook} {extra} -c local -i {inventory}"
-    ctx.say(f"Executing Ansible: {command}")
-    result = await _run(ctx, number, command)
-    if result.exit_status != 0:
-        raise ProvisionError(
-            f"ansible-local provisioner {number}: ansible-playbook exited {result.exit_status}"
+    env = ""
+    if provisioner.collection_paths:  # Packer adds the uploaded collections to Ansible's path
+        env = f"ANSIBLE_COLLECTIONS_PATH=$ANSIBLE_COLLECTIONS_PATH:{staging}/collections "
+    for playbook in playbooks:  # one run each, in order, as Packer does
+        command = (
+            f"cd {staging} && {env}{provisioner.command} {playbook} {extra} -c local -i {inventory}"
         )
+        ctx.say(f"Executing Ansible: {command}")
+        result = await _run(ctx, number, command)
+        if result.exit_status != 0:
+            raise ProvisionError(
+                f"ansible-local provisioner {number}: ansible-playbook exited {result.exit_status}"
+            )
     if provisioner.clean_staging_directory:
         await _clean(ctx, number, staging, False)
+
+
+async def _playbook_files(
+    ctx: BuildContext, number: int, provisioner: AnsibleLocalProvisioner, staging: str
+) -> list[str]:
+    """Where each of ``playbook_files`` is on the instance, in order. As in Packer, one under
+    ``playbook_dir`` is already there (the directory was uploaded); any other is uploaded to
+    ``<staging>/<its absolute local path>``, so two of one name do not collide."""
+    directory = local_path(ctx, provisioner.playbook_dir) if provisioner.playbook_dir else None
+    out = []
+    for text in provisioner.playbook_files:
+        path = local_path(ctx, text).absolute()
+        if directory is not None and path.is_relative_to(directory.absolute()):
+            out.append(posixpath.join(staging, path.relative_to(directory.absolute()).as_posix()))
+            continue
+        remote = staging + path.as_posix()
+        ctx.say(f"Uploading playbook file: {path}")
+        await _make_dir(ctx, number, posixpath.dirname(remote), False)
+        out.append(await _upload(ctx, number, text, remote))
+    return out
