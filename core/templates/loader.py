@@ -649,6 +649,11 @@ def build_spec(
                             f"no builder is named `{item.value}`{suggest(item.value, known)}",
                         )
 
+    hcl = raw.format == "hcl"
+
+    def where(section: Section) -> Loc:
+        return section.type_loc or section.loc
+
     provisioners = []
     for section in raw.provisioners:
         if bound_to_skipped_builders(section, raw, problems):
@@ -656,14 +661,9 @@ def build_spec(
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
         selectors_ok(body, section.path)
+        names = None if hcl else [b.name for b in builders]
         provisioner = decode_provisioner(
-            section.type,
-            body,
-            section.path,
-            section.type_loc or section.loc,
-            problems,
-            hcl=raw.format == "hcl",
-            builders=None if raw.format == "hcl" else [b.name for b in builders],
+            section.type, body, section.path, where(section), problems, hcl=hcl, builders=names
         )
         if provisioner is not None:
             provisioner = with_builders(provisioner, section)
@@ -677,12 +677,7 @@ def build_spec(
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
         cleanup = decode_provisioner(
-            section.type,
-            body,
-            section.path,
-            section.type_loc or section.loc,
-            problems,
-            hcl=raw.format == "hcl",
+            section.type, body, section.path, where(section), problems, hcl=hcl
         )
         cleanup = with_builders(cleanup, section)
     post_processors = []
@@ -693,12 +688,7 @@ def build_spec(
         assert isinstance(body, MapNode)
         selectors_ok(body, section.path)
         post = decode_post_processor(
-            section.type,
-            body,
-            section.path,
-            section.type_loc or section.loc,
-            problems,
-            hcl=raw.format == "hcl",
+            section.type, body, section.path, where(section), problems, hcl=hcl
         )
         if post is not None:
             post_processors.append(with_builders(post, section))

@@ -109,28 +109,6 @@ def test_override_replaces_options_for_one_builder_only() -> None:
     assert theirs.inline == ("echo second",) and theirs.skip_clean  # type: ignore[union-attr]
 
 
-def test_override_in_hcl_is_keyed_by_source_name() -> None:
-    text = """
-source "amazon-ebs" "web" {
-  region        = "us-east-1"
-  source_ami    = "ami-0123456789abcdef0"
-  instance_type = "t2.micro"
-  ssh_username  = "ubuntu"
-  ami_name      = "web-ami"
-}
-build {
-  sources = ["source.amazon-ebs.web"]
-  provisioner "shell" {
-    inline   = ["echo base"]
-    override = { web = { inline = ["echo web"] } }
-  }
-}
-"""
-    spec = load_text(text, "hcl")
-    (provisioner,) = spec.provisioners_for(spec.builders[0])
-    assert provisioner.inline == ("echo web",)  # type: ignore[union-attr]
-
-
 HCL_SOURCE = """
 source "amazon-ebs" "web" {
   region        = "us-east-1"
@@ -140,6 +118,24 @@ source "amazon-ebs" "web" {
   ami_name      = "web-ami"
 }
 """
+
+
+def test_override_in_hcl_is_keyed_by_source_name() -> None:
+    text = (
+        HCL_SOURCE
+        + """
+build {
+  sources = ["source.amazon-ebs.web"]
+  provisioner "shell" {
+    inline   = ["echo base"]
+    override = { web = { inline = ["echo web"] } }
+  }
+}
+"""
+    )
+    spec = load_text(text, "hcl")
+    (provisioner,) = spec.provisioners_for(spec.builders[0])
+    assert provisioner.inline == ("echo web",)  # type: ignore[union-attr]
 
 
 def test_hcl_provisioner_blocks_take_name_and_continue_on_error() -> None:
