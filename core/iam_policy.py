@@ -46,6 +46,11 @@ ACTIONS: tuple[Action, ...] = (
     Action("ec2:DescribeSubnets", _BUILD, "subnet_filter; the subnet's VPC, zone and CIDR"),
     Action("ec2:DescribeVpcs", _BUILD, "vpc_filter; the default VPC and its CIDR"),
     Action(
+        "ec2:DescribeInstanceTypeOfferings",
+        _BUILD,
+        "associate_public_ip_address without a subnet: zones offering the instance type",
+    ),
+    Action(
         "ec2:DescribeLaunchTemplates",
         _BUILD,
         "a spot build's launch template after a cancel; AMIs they use (amazon-ami-management)",

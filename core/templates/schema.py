@@ -1653,9 +1653,16 @@ def decode_builder(
     _check_prefixed(r, "subnet_id", subnet_id, "subnet")
     vpc_id = r.str("vpc_id")
     _check_prefixed(r, "vpc_id", vpc_id, "vpc")
-    if vpc_id and not subnet_id and r.node.entries.get("subnet_filter") is None:
+    public_ip = r.node.entries.get("associate_public_ip_address")
+    if (
+        vpc_id
+        and not subnet_id
+        and r.node.entries.get("subnet_filter") is None
+        and (public_ip is None or (isinstance(public_ip, Scalar) and public_ip.value is None))
+    ):
         # Packer documents vpc_id as "Requires subnet_id" but launches anyway, into the
-        # default VPC's subnet, where the group made in vpc_id cannot go (issue 10)
+        # default VPC's subnet, where the group made in vpc_id cannot go (issue 10); with
+        # associate_public_ip_address set it picks a subnet of vpc_id (NetworkInfoStep)
         problems.add(
             r.loc("vpc_id"),
             r.at("vpc_id"),

@@ -17,7 +17,7 @@ from typing import Any
 
 from amibake.core.aws import Aws
 from amibake.core.engine.context import TAG_BUILD_ID, TAG_CREATED_AT
-from amibake.core.events import Event, ResourceChanged, StepStarted
+from amibake.core.events import Event, Message, ResourceChanged, StepStarted
 from amibake.core.local.cloud import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, LocalCloud
 from amibake.core.sweep import Sweeper
 from tests.engine.test_build import Harness, builder, harness, restore_cloud, shell
@@ -372,3 +372,26 @@ async def test_sweep_deletes_a_killed_builds_fleet_and_launch_template(
     assert templates_left(cloud, build_id) == []
     state = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "terminated"
+
+
+async def test_a_public_ip_without_a_subnet_takes_the_vpcs_most_free_subnet(
+    harness: Harness,
+) -> None:
+    """Packer's GetDefaultVPCAndSubnet: with ``associate_public_ip_address`` set and no
+    subnet, the subnet of ``vpc_id`` with the most free addresses is taken (here the /24,
+    not the /28), so ``vpc_id`` alone is then no mistake."""
+    cloud = harness.cloud
+    network = make_network(cloud)
+    try:
+        recorder = Recorder()
+        options = {"vpc_id": network["vpc"], "associate_public_ip_address": True}
+        result = await build(harness, {"builders": [builder(**options)]}, recorder)
+    finally:
+        drop_network(cloud, network)
+    assert result.status == "succeeded", result.error
+    (launch,) = recorder.params("RunInstances")
+    (interface,) = launch["NetworkInterfaces"]
+    assert interface["SubnetId"] == network["subnets"][0]
+    assert interface["AssociatePublicIpAddress"] is True
+    said = [e.text for e in harness.events if isinstance(e, Message)]
+    assert f"Inferring subnet from the selected VPC {network['vpc']}" in said

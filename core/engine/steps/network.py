@@ -58,8 +58,10 @@ class NetworkInfoStep(Step):
 
     def applies(self, ctx: BuildContext) -> bool:
         builder = ctx.builder
-        return (builder.vpc_filter is not None and not builder.vpc_id) or (
-            builder.subnet_filter is not None and not builder.subnet_id
+        return (
+            (builder.vpc_filter is not None and not builder.vpc_id)
+            or (builder.subnet_filter is not None and not builder.subnet_id)
+            or (builder.associate_public_ip_address is not None and not builder.subnet_id)
         )
 
     async def run(self, ctx: BuildContext) -> None:
@@ -103,6 +105,8 @@ class NetworkInfoStep(Step):
                 subnet = subnets[0]
             subnet_id = subnet["SubnetId"]
             ctx.say(f"Found subnet {subnet_id}")
+        if not subnet_id and builder.associate_public_ip_address is not None:
+            subnet_id, vpc_id, zone = await _inferred_subnet(ctx, vpc_id, zone)
         if subnet_id and (not zone or not vpc_id):
             described = await ctx.aws.call(ctx.region, "DescribeSubnets", SubnetIds=[subnet_id])
             subnet = described["Subnets"][0]
@@ -113,3 +117,54 @@ class NetworkInfoStep(Step):
             f"Network: VPC {vpc_id or '(default)'}, subnet {subnet_id or '(default)'}, "
             f"zone {zone or '(any)'}"
         )
+
+
+async def _inferred_subnet(
+    ctx: BuildContext, vpc_id: str | None, zone: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """Packer's GetDefaultVPCAndSubnet: ``associate_public_ip_address`` needs a network
+    interface in a subnet, so with none given the subnet of ``vpc_id`` (or of the default
+    VPC) with the most free addresses is taken, in a zone that offers the instance type.
+    When that fails Packer goes on without a subnet, saying so; so does amibake (EC2 then
+    places the interface in the default subnet)."""
+    builder = ctx.builder
+    public = "true" if builder.associate_public_ip_address else "false"
+    ctx.say(f"Setting public IP address to {public} on instance without a subnet ID")
+    try:
+        if not vpc_id:
+            ctx.say("No VPC ID provided, using the default VPC")
+            default = [{"Name": "is-default", "Values": ["true"]}]
+            vpcs = await ctx.aws.collect(ctx.region, "DescribeVpcs", "Vpcs", Filters=default)
+            if len(vpcs) != 1:
+                raise AmibakeError("no default VPC found")
+            vpc_id = vpcs[0]["VpcId"]
+        ctx.say(f"Inferring subnet from the selected VPC {vpc_id}")
+        wanted = {"vpc-id": vpc_id, "state": "available"}
+        if zone:
+            wanted["availabilityZone"] = zone
+        subnets = await ctx.aws.collect(
+            ctx.region, "DescribeSubnets", "Subnets", Filters=ec2_filters(wanted)
+        )
+        instance_type = builder.instance_type
+        if instance_type:
+            offered = await ctx.aws.collect(
+                ctx.region,
+                "DescribeInstanceTypeOfferings",
+                "InstanceTypeOfferings",
+                LocationType="availability-zone",
+                Filters=[{"Name": "instance-type", "Values": [instance_type]}],
+            )
+            zones = {o["Location"] for o in offered}
+            subnets = [s for s in subnets if s["AvailabilityZone"] in zones] if zones else subnets
+        if not subnets:
+            raise AmibakeError(f"no available subnet in {vpc_id}")
+    except AmibakeError as error:
+        ctx.say(
+            f"associate_public_ip_address is set without a subnet_id, and no subnet could be "
+            f"inferred ({error}): launching without one",
+            "warning",
+        )
+        return None, vpc_id, zone
+    subnet = max(subnets, key=lambda s: int(s.get("AvailableIpAddressCount", 0)))
+    ctx.say(f"Found subnet {subnet['SubnetId']} (the most free addresses)")
+    return subnet["SubnetId"], vpc_id, subnet["AvailabilityZone"]
