@@ -224,6 +224,20 @@ def _describe(node: Node) -> str:
     return "an invalid value"
 
 
+#: Options Packer renamed, and what ``packer fix`` writes instead (packer's fix/ package):
+#: Packer rejects the old names ("Deprecated configuration key ... call `packer fix`").
+#: (``ssh_wait_timeout`` and ``spot_price_auto_product`` are still read, as the SDK does.)
+DEPRECATED_OPTIONS = {
+    "ssh_private_ip": '`ssh_interface = "private_ip"`',
+    "enhanced_networking": "`ena_support`",
+    "shutdown_behaviour": "`shutdown_behavior`",
+    "temporary_security_group_source_cidr": "`temporary_security_group_source_cidrs`",
+    "ssh_disable_agent": "`ssh_disable_agent_forwarding`",
+    "ssh_key_path": "`ssh_private_key_file`",
+    "galaxycommand": "`galaxy_command`",
+}
+
+
 class Reader:
     """Reads one object: typed getters record the keys they know; ``finish`` flags the rest."""
 
@@ -233,12 +247,14 @@ class Reader:
         path: str,
         problems: Problems,
         unsupported: dict[str, str] | None = None,
+        deprecated: dict[str, str] | None = None,
     ) -> None:
         self.node = node
         self.path = path
         self.problems = problems
         self.known: set[str] = set()
         self.unsupported = unsupported or {}
+        self.deprecated = DEPRECATED_OPTIONS if deprecated is None else deprecated
         #: keys given a value not known yet (shape-only validation): never checked or missing
         self.unknown: set[str] = set()
 
@@ -468,6 +484,13 @@ class Reader:
                     loc,
                     self.at(key),
                     f"`{key}` is not supported yet by amibake" + (f" ({reason})" if reason else ""),
+                )
+            elif key in self.deprecated:
+                self.problems.add(
+                    loc,
+                    self.at(key),
+                    f"deprecated configuration key `{key}`: Packer now reads "
+                    f"{self.deprecated[key]} instead (what `packer fix` writes)",
                 )
             elif key.startswith("_"):
                 # Packer reads `_` keys as comments only at the top level of a template
@@ -2339,7 +2362,7 @@ def _decode_post_processor(
         return None
     result: PostProcessor | None
     if ptype == "manifest":
-        r = Reader(body, path, problems, {"keep_input_artifact": ""})
+        r = Reader(body, path, problems, {"keep_input_artifact": ""}, {"filename": "`output`"})
         result = _manifest(r)
     elif ptype == "shell-local":
         r = Reader(body, path, problems, dict.fromkeys(UNSUPPORTED_SHELL_LOCAL_OPTIONS, ""))

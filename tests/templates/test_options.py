@@ -136,9 +136,7 @@ def test_a_source_ami_of_another_form_is_a_warning_as_packer_checks_it_at_run_ti
 # ----------------------------------------------------------------- option messages
 
 
-@pytest.mark.parametrize(
-    "key", ["windows_password_timeout", "winrm_port"]
-)
+@pytest.mark.parametrize("key", ["windows_password_timeout", "winrm_port"])
 def test_valid_options_not_implemented_are_not_supported_yet(key: str) -> None:
     assert problems_of(json_builder(**{key: "x"})) == [
         f"t.json:10:7: builders[0].{key}: `{key}` is not supported yet by amibake"
@@ -182,7 +180,7 @@ def test_the_option_list_comes_from_the_plugin() -> None:
 def test_winrm_builder_needs_no_ssh_username_only_one_line_for_the_communicator() -> None:
     text = json_builder(ssh_username=None, communicator="winrm", winrm_username="Administrator")
     assert problems_of(text) == [
-        "t.json:10:23: builders[0].communicator: `communicator = \"winrm\"` is not supported yet"
+        't.json:10:23: builders[0].communicator: `communicator = "winrm"` is not supported yet'
         " by amibake (ssh and none are)",
         "t.json:11:7: builders[0].winrm_username: `winrm_username` is not supported yet by amibake",
     ]
@@ -222,3 +220,29 @@ def test_empty_region_comes_from_the_aws_profile_config(tmp_path: Path) -> None:
         "no region: set `region` in the builder, AWS_REGION (or AWS_DEFAULT_REGION), or a"
         " `region` in the AWS profile's ~/.aws/config"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "instead"),
+    [
+        ("ssh_private_ip", '`ssh_interface = "private_ip"`'),
+        ("enhanced_networking", "`ena_support`"),
+        ("shutdown_behaviour", "`shutdown_behavior`"),
+    ],
+)
+def test_a_deprecated_key_says_what_packer_fix_writes(key: str, instead: str) -> None:
+    """Packer rejects the options its fixers rename; the line says what replaces them."""
+    (problem,) = problems_of(json_builder(**{key: "true"}))
+    assert (
+        f"builders[0].{key}: deprecated configuration key `{key}`: Packer now reads {instead}"
+        in (problem)
+    )
+
+
+def test_the_manifests_old_filename_is_deprecated() -> None:
+    text = json_builder()
+    doc = __import__("json").loads(text)
+    doc["post-processors"] = [{"type": "manifest", "filename": "m.json"}]
+    (problem,) = problems_of(__import__("json").dumps(doc))
+    assert "post-processors[0].filename: deprecated configuration key `filename`" in problem
+    assert "`output`" in problem
