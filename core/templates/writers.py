@@ -170,6 +170,19 @@ def _is_null(node: Node) -> bool:
     return isinstance(node, Scalar) and node.value is None
 
 
+def _scoped(
+    section: Section, write: Any, problems: Problems, raw: RawTemplate
+) -> dict[str, Any]:
+    """A provisioner or post-processor: an HCL2 one runs only for its build block's sources
+    (and a copy made per source for ``${source.name}`` for that source alone), which a
+    written template says with ``only``."""
+    out = _body(section, write, problems)
+    everyone = {b.name or b.type for b in raw.builders}
+    if section.builders and set(section.builders) != everyone and "only" not in out:
+        out["only"] = list(section.builders)
+    return out
+
+
 def _body(section: Section, write: Any, problems: Problems) -> dict[str, Any]:
     out: dict[str, Any] = {"type": section.type}
     if section.name is not None:
@@ -210,12 +223,14 @@ def to_toml(raw: RawTemplate) -> str:
         doc["locals"] = {k: _toml_value(v, problems, f"local.{k}") for k, v in raw.locals.items()}
     doc["builders"] = [_body(s, _toml_value, problems) for s in raw.builders]
     if raw.provisioners:
-        doc["provisioners"] = [_body(s, _toml_value, problems) for s in raw.provisioners]
+        doc["provisioners"] = [_scoped(s, _toml_value, problems, raw) for s in raw.provisioners]
     if raw.post_processors:
-        doc["post_processors"] = [_body(s, _toml_value, problems) for s in raw.post_processors]
+        doc["post_processors"] = [
+            _scoped(s, _toml_value, problems, raw) for s in raw.post_processors
+        ]
     if raw.error_cleanup_provisioner is not None:
-        doc["error_cleanup_provisioner"] = _body(
-            raw.error_cleanup_provisioner, _toml_value, problems
+        doc["error_cleanup_provisioner"] = _scoped(
+            raw.error_cleanup_provisioner, _toml_value, problems, raw
         )
     problems.raise_if_any()
     return tomli_w.dumps(doc, multiline_strings=True)
@@ -407,11 +422,13 @@ def to_json(raw: RawTemplate) -> str:
             doc["sensitive-variables"] = sensitive
     doc["builders"] = [_body(s, go.value, problems) for s in raw.builders]
     if raw.provisioners:
-        doc["provisioners"] = [_body(s, go.value, problems) for s in raw.provisioners]
+        doc["provisioners"] = [_scoped(s, go.value, problems, raw) for s in raw.provisioners]
     if raw.post_processors:
-        doc["post-processors"] = [_body(s, go.value, problems) for s in raw.post_processors]
+        doc["post-processors"] = [_scoped(s, go.value, problems, raw) for s in raw.post_processors]
     if raw.error_cleanup_provisioner is not None:
-        doc["error-cleanup-provisioner"] = _body(raw.error_cleanup_provisioner, go.value, problems)
+        doc["error-cleanup-provisioner"] = _scoped(
+            raw.error_cleanup_provisioner, go.value, problems, raw
+        )
     problems.raise_if_any()
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 

@@ -170,3 +170,52 @@ def test_new_nodes_to_packer_json_are_one_located_line_each() -> None:
     unwritable = [line for line in lines if line.endswith("cannot be written as Packer JSON")]
     assert any("%{ for u in var.users }" in line for line in unwritable), lines
     assert any("%{ if length(var.users) > 1 }" in line for line in unwritable), lines
+
+
+@pytest.mark.parametrize("to", ["json", "toml"])
+def test_a_converted_template_keeps_which_builds_run_a_provisioner(tmp_path: Path, to: str) -> None:
+    """HCL2 binds a provisioner to its build block's sources (and one using
+    ``${source.name}`` is a copy per source): the written template says so with ``only``,
+    so each builder runs what it ran before (amazon-ecs-ami's 13 sources)."""
+    source = """
+source "amazon-ebs" "%s" {
+  region        = "us-east-1"
+  source_ami    = "ami-0123456789abcdef0"
+  instance_type = "t2.micro"
+  ssh_username  = "ubuntu"
+  ami_name      = "ami-%s"
+}
+"""
+    text = (
+        source % ("al2", "al2")
+        + source % ("al2023", "al2023")
+        + """
+build {
+  sources = ["source.amazon-ebs.al2", "source.amazon-ebs.al2023"]
+  provisioner "shell" { inline = ["echo ${source.name}"] }
+  provisioner "shell" { inline = ["echo everyone"] }
+}
+build {
+  sources = ["source.amazon-ebs.al2"]
+  provisioner "shell" { inline = ["echo al2 only"] }
+}
+"""
+    )
+    original = tmp_path / "t.pkr.hcl"
+    original.write_text(text)
+    out = tmp_path / f"converted.{to}"
+    out.write_text(convert(original, to))
+    before, after = load_fixed(original), load_fixed(out)
+
+    def runs(spec) -> dict[str, list[tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+        return {
+            b.name: [p.inline for p in spec.provisioners_for(b)]  # type: ignore[union-attr]
+            for b in spec.builders
+        }
+
+    assert runs(before) == {
+        "al2": [("echo al2",), ("echo everyone",)],
+        "al2023": [("echo al2023",), ("echo everyone",)],
+        "al2-2": [("echo al2 only",)],  # a second build block: a second build, as in Packer
+    }
+    assert runs(after) == runs(before)
