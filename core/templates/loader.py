@@ -590,6 +590,8 @@ def build_spec(
 
     prepare_hcl(raw, scope.node_value, problems)  # HCL2 builds and dynamic blocks
     skip_other_builders(raw, problems)
+    #: (section, resolved body) of every builder, provisioner and post-processor read
+    resolved_sections: list[tuple[Section, MapNode]] = []
     builders = []
     seen_names: dict[str, Loc] = {}
     for section in raw.builders:
@@ -607,6 +609,7 @@ def build_spec(
         scope.source = {"name": name, "type": section.type, BUILD_NAME_KEY: build_name}
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
+        resolved_sections.append((section, body))
         region_from_env(body, section.path, env, problems)
         builder = decode_builder(
             section.type, name, body, section.path, problems, render=scope.eval
@@ -660,6 +663,7 @@ def build_spec(
             continue
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
+        resolved_sections.append((section, body))
         selectors_ok(body, section.path)
         names = None if hcl else [b.name for b in builders]
         provisioner = decode_provisioner(
@@ -676,6 +680,7 @@ def build_spec(
         section = raw.error_cleanup_provisioner
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
+        resolved_sections.append((section, body))
         cleanup = decode_provisioner(
             section.type, body, section.path, where(section), problems, hcl=hcl
         )
@@ -686,6 +691,7 @@ def build_spec(
             continue
         body = resolve(section.body, section.path)
         assert isinstance(body, MapNode)
+        resolved_sections.append((section, body))
         selectors_ok(body, section.path)
         post = decode_post_processor(
             section.type, body, section.path, where(section), problems, hcl=hcl
@@ -702,6 +708,7 @@ def build_spec(
             continue
         if name in raw.sensitive_locals:  # `local "x" { sensitive = true }`
             sensitive.update(_leaf_strings(value))
+    missing_local_files(raw, resolved_sections, problems)
     for builder in builders:  # template credentials are secrets (issue 12)
         sensitive.update(builder.access.secrets())
         sensitive.update(builder.ssh_secrets())
@@ -725,6 +732,58 @@ def build_spec(
 
 
 _ = json
+
+#: Options naming a file on the user's machine, by section type (see missing_local_files).
+LOCAL_FILE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "amazon-ebs": ("user_data_file", "ssh_private_key_file"),
+    "shell": ("script", "scripts"),
+    "shell-local": ("script", "scripts"),
+    "file": ("source", "sources"),
+    "ansible": ("playbook_file",),
+    "ansible-local": ("playbook_file", "playbook_files"),
+}
+
+
+def missing_local_files(
+    raw: RawTemplate, sections: Sequence[tuple[Section, MapNode]], problems: Problems
+) -> None:
+    """A warning, located, for each local file a section names that is not there: Packer's
+    validate fails on them ("Bad script", "Bad source"); a build stops on them before it
+    creates anything (amibake.core.engine.local_files). A warning here, as a template is
+    often checked away from the files it will be built with."""
+    root = Path(raw.file)
+    root = root if root.is_dir() else root.parent
+    for section, body in sections:
+        keys = LOCAL_FILE_OPTIONS.get(section.type, ())
+        if section.type == "file" and _text(body, "direction") == "download":
+            continue  # the source is on the instance
+        for key in keys:
+            node = body.entries.get(key)
+            items = node.items if isinstance(node, ListNode) else [node] if node else []
+            for item in items:
+                if not isinstance(item, Scalar) or not isinstance(item.value, str):
+                    continue
+                text = item.value
+                if not text or "{{" in text or _exists(text, root):
+                    continue
+                problems.warn(
+                    item.loc,
+                    f"{section.path}.{key}",
+                    f"`{text}` is not there (in {Path.cwd()} or {root.resolve()}): Packer's "
+                    "validate fails on it, and a build stops on it before creating anything",
+                )
+
+
+def _text(body: MapNode, key: str) -> str | None:
+    node = body.entries.get(key)
+    return node.value if isinstance(node, Scalar) and isinstance(node.value, str) else None
+
+
+def _exists(text: str, root: Path) -> bool:
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return path.exists()
+    return (Path.cwd() / path).exists() or (root / path).exists()
 
 
 # --------------------------------------------------------------------------- other builder types
