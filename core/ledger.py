@@ -242,6 +242,15 @@ class Ledger:
                 (state, time.time(), build_id, resource_id),
             )
 
+    def withdraw(self, row: int) -> None:
+        """An intent whose create call was never sent: nothing can exist for it."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE resources SET state = 'deleted', updated = ? "
+                "WHERE id = ? AND state = 'intended'",
+                (time.time(), row),
+            )
+
     def settle_intents(self, build_id: str, kind: str, region: str) -> None:
         """Rows of ``kind`` that never got an id are resolved (found and removed by tag)."""
         with self._write() as db:

@@ -214,8 +214,29 @@ class BuildContext:
         self.resource(kind, token, "creating", region)
         if self.ledger is None:
             return None
-        row = await self._journal(self.ledger.intend, self.build_id, region, kind, token)
-        return row
+        write = asyncio.ensure_future(
+            self._journal(self.ledger.intend, self.build_id, region, kind, token)
+        )
+        try:
+            return await asyncio.shield(write)
+        except asyncio.CancelledError:
+            # Cancelled before the create call was sent (it is sent only once this returns):
+            # nothing can exist for this intent. The write goes on in its thread; once it
+            # lands the intent is withdrawn, as a create call in flight this is waited for
+            # before the cleanups (else a sweep-worthy "intended" row would outlive the build).
+            from amibake.core.engine.retry import IN_FLIGHT
+
+            withdrawal = asyncio.ensure_future(self._withdraw_when_written(write))
+            pending = IN_FLIGHT.get()
+            if pending is not None:
+                pending.add(withdrawal)
+                withdrawal.add_done_callback(pending.discard)
+            raise
+
+    async def _withdraw_when_written(self, write: asyncio.Future[int | None]) -> None:
+        row = await write
+        if row is not None and self.ledger is not None:
+            await self._journal(self.ledger.withdraw, row)
 
     async def created(
         self,
