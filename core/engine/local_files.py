@@ -11,49 +11,34 @@ provisioner, which knows it then.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from amibake.core.errors import AmibakeError
-from amibake.core.model import (
-    AmazonEbsBuilder,
-    AnsibleLocalProvisioner,
-    AnsibleProvisioner,
-    BuildSpec,
-    FileProvisioner,
-    ShellLocalPostProcessor,
-    ShellLocalProvisioner,
-    ShellProvisioner,
-)
-from amibake.core.templates.paths import local_path
+from amibake.core.model import AmazonEbsBuilder, BuildSpec, ShellLocalPostProcessor
+from amibake.core.templates.paths import checkable, local_file_options, local_path
+
+
+def _named(config: Any, what: str) -> Iterator[tuple[str, str]]:
+    """(what names it, the path) for each local file ``config`` (a builder, provisioner or
+    post-processor) names, an option of :data:`LOCAL_FILE_OPTIONS` of its type."""
+    options = local_file_options(
+        config.type, getattr(config, "direction", None), getattr(config, "generated", False)
+    )
+    for key in options:
+        value = getattr(config, key)
+        for text in value if isinstance(value, tuple) else (value,):
+            if isinstance(text, str) and checkable(text):
+                yield f"{what}{key.removesuffix('s')}", text
 
 
 def named_files(spec: BuildSpec, builder: AmazonEbsBuilder) -> Iterator[tuple[str, str]]:
     """(what names it, the path as written) for each local file ``builder``'s run reads."""
-    if builder.user_data_file:
-        yield "user_data_file", builder.user_data_file
-    if builder.ssh_private_key_file:
-        yield "ssh_private_key_file", builder.ssh_private_key_file
+    yield from _named(builder, "")
     for number, provisioner in enumerate(spec.provisioners_for(builder), start=1):
-        what = f"{provisioner.type} provisioner {number}"
-        if isinstance(provisioner, ShellProvisioner | ShellLocalProvisioner):
-            for script in (provisioner.script, *provisioner.scripts):
-                if script:
-                    yield f"{what} script", script
-        elif isinstance(provisioner, FileProvisioner):
-            if provisioner.direction == "upload" and not provisioner.generated:
-                for source in (provisioner.source, *provisioner.sources):
-                    if source:
-                        yield f"{what} source", source
-        elif isinstance(provisioner, AnsibleProvisioner):
-            yield f"{what} playbook_file", provisioner.playbook_file
-        elif isinstance(provisioner, AnsibleLocalProvisioner):
-            for playbook in (provisioner.playbook_file, *provisioner.playbook_files):
-                if playbook:
-                    yield f"{what} playbook", playbook
+        yield from _named(provisioner, f"{provisioner.type} provisioner {number} ")
     for number, post in enumerate(spec.post_processors, start=1):
         if isinstance(post, ShellLocalPostProcessor) and post.applies_to(builder):
-            for script in (post.script, *post.scripts):
-                if script:
-                    yield f"shell-local post-processor {number} script", script
+            yield from _named(post, f"shell-local post-processor {number} ")
 
 
 def check_local_files(spec: BuildSpec, builder: AmazonEbsBuilder) -> None:
@@ -61,7 +46,7 @@ def check_local_files(spec: BuildSpec, builder: AmazonEbsBuilder) -> None:
     missing = [
         f"{what} {text}"
         for what, text in named_files(spec, builder)
-        if "{{" not in text and not local_path(spec, text).exists()
+        if not local_path(spec, text).exists()
     ]
     if missing:
         raise AmibakeError(

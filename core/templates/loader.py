@@ -47,11 +47,13 @@ from amibake.core.templates.nodes import (
     VariableDecl,
 )
 from amibake.core.templates.packer_json import read_json
+from amibake.core.templates.paths import checkable, local_file_options, path_under, root_of
 from amibake.core.templates.schema import (
     check_ansible_login,
     decode_builder,
     decode_post_processor,
     decode_provisioner,
+    is_true,
 )
 from amibake.core.templates.toml import TomlReader, read_toml
 
@@ -733,16 +735,6 @@ def build_spec(
 
 _ = json
 
-#: Options naming a file on the user's machine, by section type (see missing_local_files).
-LOCAL_FILE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "amazon-ebs": ("user_data_file", "ssh_private_key_file"),
-    "shell": ("script", "scripts"),
-    "shell-local": ("script", "scripts"),
-    "file": ("source", "sources"),
-    "ansible": ("playbook_file",),
-    "ansible-local": ("playbook_file", "playbook_files"),
-}
-
 
 def missing_local_files(
     raw: RawTemplate, sections: Sequence[tuple[Section, MapNode]], problems: Problems
@@ -751,20 +743,22 @@ def missing_local_files(
     validate fails on them ("Bad script", "Bad source"); a build stops on them before it
     creates anything (amibake.core.engine.local_files). A warning here, as a template is
     often checked away from the files it will be built with."""
-    root = Path(raw.file)
-    root = root if root.is_dir() else root.parent
+    root = root_of(Path(raw.file))
     for section, body in sections:
-        keys = LOCAL_FILE_OPTIONS.get(section.type, ())
-        if section.type == "file" and _text(body, "direction") == "download":
-            continue  # the source is on the instance
-        for key in keys:
+        direction = body.entries.get("direction")
+        options = local_file_options(
+            section.type,
+            direction.value if isinstance(direction, Scalar) else None,
+            is_true(body.entries.get("generated")),
+        )
+        for key in options:
             node = body.entries.get(key)
             items = node.items if isinstance(node, ListNode) else [node] if node else []
             for item in items:
                 if not isinstance(item, Scalar) or not isinstance(item.value, str):
                     continue
                 text = item.value
-                if not text or "{{" in text or _exists(text, root):
+                if not checkable(text) or path_under(root, text).exists():
                     continue
                 problems.warn(
                     item.loc,
@@ -772,18 +766,6 @@ def missing_local_files(
                     f"`{text}` is not there (in {Path.cwd()} or {root.resolve()}): Packer's "
                     "validate fails on it, and a build stops on it before creating anything",
                 )
-
-
-def _text(body: MapNode, key: str) -> str | None:
-    node = body.entries.get(key)
-    return node.value if isinstance(node, Scalar) and isinstance(node.value, str) else None
-
-
-def _exists(text: str, root: Path) -> bool:
-    path = Path(text).expanduser()
-    if path.is_absolute():
-        return path.exists()
-    return (Path.cwd() / path).exists() or (root / path).exists()
 
 
 # --------------------------------------------------------------------------- other builder types

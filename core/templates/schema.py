@@ -238,6 +238,17 @@ DEPRECATED_OPTIONS = {
 }
 
 
+#: strconv.ParseBool's spellings of true and false, as mapstructure's weakly typed decoding
+#: reads a string given for a boolean option.
+GO_TRUE = ("true", "True", "TRUE", "t", "T", "1")
+GO_FALSE = ("false", "False", "FALSE", "f", "F", "0")
+
+
+def is_true(node: Node | None) -> bool:
+    """A literal true (``true`` or one of :data:`GO_TRUE`), before the option is read."""
+    return isinstance(node, Scalar) and (node.value is True or node.value in GO_TRUE)
+
+
 class Reader:
     """Reads one object: typed getters record the keys they know; ``finish`` flags the rest."""
 
@@ -373,10 +384,9 @@ class Reader:
             if isinstance(v, bool):
                 return v
             if isinstance(v, str):
-                # strconv.ParseBool, as mapstructure's weakly typed decoding uses it
-                if v in ("true", "True", "TRUE", "t", "T", "1"):
+                if v in GO_TRUE:
                     return True
-                if v in ("false", "False", "FALSE", "f", "F", "0"):
+                if v in GO_FALSE:
                     return False
                 if v == "":
                     return None  # "" is false there, and unset for Packer's trileans
@@ -700,8 +710,7 @@ def _check_tags(r: Reader, key: str, tags: FrozenMap[str, str] | None) -> None:
 def _check_region(r: Reader, key: str, value: str | None, index: int | None = None) -> None:
     """An AWS region amibake knows, unless ``skip_region_validation`` (then, as in Packer,
     nothing checks it: a region newer than amibake's list, a partition of its own)."""
-    skip = r.node.entries.get("skip_region_validation")
-    if isinstance(skip, Scalar) and skip.value in (True, "true", "True", "TRUE", "t", "T", "1"):
+    if is_true(r.node.entries.get("skip_region_validation")):
         return
     if value is None or is_known_region(value):
         return

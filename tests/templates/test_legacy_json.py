@@ -204,3 +204,13 @@ def test_an_undeclared_user_variable_like_a_declared_one_warns_unless_it_is_set(
     )
     spec = load_text(text, vars={"versoin": "2"})
     assert spec.builders[0].ami_name == "web-2" and spec.warnings == ()
+
+
+def test_a_missing_local_file_warns_unless_a_provisioner_generates_it() -> None:
+    """The sources a file provisioner uploads are checked as Packer's validate does, but not
+    one an earlier provisioner generates (``generated``) nor one downloaded."""
+    upload = {"type": "file", "source": "no-such-file.txt", "destination": "/tmp/x"}
+    (warning,) = load_text(template(provisioners=[upload])).warnings
+    assert "provisioners[0].source: `no-such-file.txt` is not there" in warning
+    for other in ({"generated": True}, {"generated": "true"}, {"direction": "download"}):
+        assert load_text(template(provisioners=[{**upload, **other}])).warnings == (), other
