@@ -37,7 +37,10 @@ def path_under(
     root: Path | None, text: str, *, write: bool = False, cwd: Path | None = None
 ) -> Path:
     """:func:`local_path` for a template whose ``path.root`` is ``root``."""
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # `~someone` of no user here: a name like any other
+        path = Path(text)
     if path.is_absolute():
         return path
     here = cwd or Path.cwd()

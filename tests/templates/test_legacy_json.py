@@ -214,3 +214,11 @@ def test_a_missing_local_file_warns_unless_a_provisioner_generates_it() -> None:
     assert "provisioners[0].source: `no-such-file.txt` is not there" in warning
     for other in ({"generated": True}, {"generated": "true"}, {"direction": "download"}):
         assert load_text(template(provisioners=[{**upload, **other}])).warnings == (), other
+
+
+def test_a_home_of_no_user_here_is_a_missing_file_not_a_crash() -> None:
+    """``~nosuchuser/...`` cannot be expanded here (pathlib raises): it is a path that is not
+    there, like any other (found by tests/templates/test_fuzz.py)."""
+    upload = {"type": "file", "source": "~no-such-user-here/x.txt", "destination": "/tmp/x"}
+    (warning,) = load_text(template(provisioners=[upload])).warnings
+    assert "`~no-such-user-here/x.txt` is not there" in warning
