@@ -14,9 +14,19 @@ import platformdirs
 APP_NAME = "amibake"
 
 
+def expand_home(path: str | Path) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; ``~someone`` of no user on this
+    machine stays as written (pathlib's ``expanduser`` raises on it): a path like any other,
+    which then is not there."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
+
+
 def _root_override() -> Path | None:
     value = os.environ.get("AMIBAKE_HOME")
-    return Path(value).expanduser() if value else None
+    return expand_home(value) if value else None
 
 
 def _dir(kind: str) -> Path:

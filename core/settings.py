@@ -219,7 +219,7 @@ class Settings:
 
     def remember_template(self, path: str | Path) -> None:
         """Put ``path`` first in the recent templates (deduplicated, bounded)."""
-        text = str(Path(path).expanduser().resolve())
+        text = str(paths.expand_home(path).resolve())
         self.recent_templates = [text] + [p for p in self.recent_templates if p != text]
         del self.recent_templates[MAX_RECENT_TEMPLATES:]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from amibake.core.paths import expand_home
 from amibake.core.settings import BUILTIN_OWNER_PRESETS, Settings
 
 
@@ -38,3 +39,13 @@ def test_broken_file_is_reported_and_kept(tmp_path: Path) -> None:
         settings.region = "eu-west-1"
         assert settings.save() is False
         assert path.read_text() == text
+
+
+def test_a_home_of_no_user_here_stays_a_path(tmp_path: Path) -> None:
+    """``~someone`` of no user on this machine (pathlib's expanduser raises on it) is kept as
+    written, wherever a path typed or read is expanded: no traceback."""
+    assert expand_home("~/x") == Path.home() / "x"
+    assert expand_home("~no-such-user-here/t.json") == Path("~no-such-user-here/t.json")
+    settings = Settings.load(tmp_path / "settings.toml")
+    settings.remember_template("~no-such-user-here/t.json")
+    assert settings.recent_templates[0].endswith("~no-such-user-here/t.json")

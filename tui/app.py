@@ -31,6 +31,7 @@ from textual.signal import Signal
 from amibake.core.aws import Target
 from amibake.core.catalog import CatalogCache
 from amibake.core.errors import AmibakeError
+from amibake.core.paths import expand_home
 from amibake.core.settings import LOCAL_TARGET, Settings
 from amibake.core.targets import TargetInfo, default_target, list_targets, local_target
 from amibake.tui.host import BuildsHost
@@ -456,7 +457,7 @@ class AmibakeApp(BuildsHost):
 
         def chosen(path: str | None) -> None:
             if path:
-                self.build_file(Path(path).expanduser())
+                self.build_file(expand_home(path))
 
         self.push_screen(
             PickerModal(
@@ -464,7 +465,7 @@ class AmibakeApp(BuildsHost):
                 options,
                 placeholder="type to filter, or a path to a template file",
                 hint="Packer JSON, Packer HCL2 (.pkr.hcl) or amibake TOML",
-                accept=lambda text: Path(text).expanduser().is_file(),
+                accept=lambda text: expand_home(text).is_file(),
                 id="template-picker",
             ),
             chosen,

@@ -91,7 +91,7 @@ def recent_templates(settings: Any = None) -> list[Path]:
 
 
 def remember_template(path: Path, settings: Any = None) -> None:
-    path = path.expanduser().resolve()
+    path = paths.expand_home(path).resolve()
     if settings is not None and hasattr(settings, "remember_template"):
         try:
             settings.remember_template(path)

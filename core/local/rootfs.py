@@ -339,7 +339,7 @@ class InstanceRoot:
 
         hidden = [paths.data_dir(), paths.config_dir(), paths.cache_dir(), paths.state_dir()]
         if os.environ.get("AMIBAKE_HOME"):
-            hidden.append(Path(os.environ["AMIBAKE_HOME"]).expanduser())
+            hidden.append(paths.expand_home(os.environ["AMIBAKE_HOME"]))
         for home in (os.environ.get("HOME"), _sudo_user_home()):
             if home and home != "/":
                 hidden.append(Path(home))

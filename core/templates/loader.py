@@ -13,6 +13,7 @@ from typing import Any
 
 from amibake.core.errors import UsageError
 from amibake.core.model import BuildSpec, FrozenMap, Variable, freeze
+from amibake.core.paths import expand_home
 from amibake.core.templates.datasources import (
     DataSourceResolver,
     DataSources,
@@ -860,7 +861,7 @@ def profile_region(profile: str, env: Mapping[str, str]) -> str | None:
     file = env.get("AWS_CONFIG_FILE") or (
         str(Path(env["HOME"]) / ".aws" / "config") if env.get("HOME") else None
     )
-    if not file or not Path(file).expanduser().is_file():
+    if not file or not expand_home(file).is_file():
         return None
     try:
         config = load_config(file)

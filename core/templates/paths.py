@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from amibake.core.model import BuildSpec
+from amibake.core.paths import expand_home
 
 
 def template_root(spec: BuildSpec) -> Path | None:
@@ -37,10 +38,7 @@ def path_under(
     root: Path | None, text: str, *, write: bool = False, cwd: Path | None = None
 ) -> Path:
     """:func:`local_path` for a template whose ``path.root`` is ``root``."""
-    try:
-        path = Path(text).expanduser()
-    except RuntimeError:  # `~someone` of no user here: a name like any other
-        path = Path(text)
+    path = expand_home(text)
     if path.is_absolute():
         return path
     here = cwd or Path.cwd()

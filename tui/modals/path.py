@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from amibake.core.paths import expand_home
+
 
 class PathModal(ModalScreen[Path | None]):
     """Asks for a file path; recent templates can be picked from a list."""
@@ -53,7 +55,7 @@ class PathModal(ModalScreen[Path | None]):
     @on(Input.Submitted, "#path-input")
     def _submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
-        self.dismiss(Path(value).expanduser() if value else None)
+        self.dismiss(expand_home(value) if value else None)
 
     @on(OptionList.OptionSelected, "#path-recent")
     def _picked(self, event: OptionList.OptionSelected) -> None:

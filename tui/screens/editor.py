@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from amibake.core.paths import expand_home
 from amibake.tui.messages import BuildRequested
 from amibake.tui.screens.editor_files import NEW_TEMPLATE_NAME, EditorFiles
 from amibake.tui.template_support import (
@@ -74,7 +75,7 @@ class EditorScreen(EditorFiles):
         id: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id)
-        self.path = Path(path).expanduser() if path is not None else None
+        self.path = expand_home(path) if path is not None else None
         self.source_image = source_image
         self.as_filter = as_filter
         self.validation: Validation | None = None
