@@ -2198,18 +2198,27 @@ def decode_provisioner(
     which ``override`` keys are checked, as Packer's template validation does."""
     meta: dict[str, Any] = {}
     if hcl:  # the block's own arguments, read apart from the provisioner's options
-        given = {k: v for k, v in body.entries.items() if k in HCL_PROVISIONER_META}
-        if given:
-            r = Reader(MapNode(given, body.loc, body.key_locs), path, problems)
+        given, body = _split(body, HCL_PROVISIONER_META)
+        if given.entries:
+            r = Reader(given, path, problems)
             meta = kwargs(name=r.str("name"), continue_on_error=r.bool("continue_on_error"))
-            rest = {k: v for k, v in body.entries.items() if k not in given}
-            body = MapNode(rest, body.loc, {k: v for k, v in body.key_locs.items() if k in rest})
     decoded = _decode_provisioner(ptype, body, path, type_loc, problems, builders)
     if decoded is None or not meta:
         return decoded
     variants = {k: dataclasses.replace(v, **meta) for k, v in decoded.overrides.items()}
     # mypy checks replace() on the Provisioner union against every member at once
     return dataclasses.replace(decoded, overrides=FrozenMap(variants), **meta)  # type: ignore[arg-type]
+
+
+def _split(body: MapNode, keys: Sequence[str]) -> tuple[MapNode, MapNode]:
+    """``body``'s entries of ``keys``, and the others, each an object of its own."""
+
+    def part(wanted: bool) -> MapNode:
+        entries = {k: v for k, v in body.entries.items() if (k in keys) == wanted}
+        locs = {k: v for k, v in body.key_locs.items() if k in entries}
+        return MapNode(entries, body.loc, locs)
+
+    return part(True), part(False)
 
 
 def _decode_provisioner(
@@ -2236,8 +2245,7 @@ def _decode_provisioner(
     override = body.entries.get("override")
     if override is not None:
         # Packer's per-builder `override`: the same provisioner with some options replaced
-        entries = {k: v for k, v in body.entries.items() if k != "override"}
-        body = MapNode(entries, body.loc, {k: v for k, v in body.key_locs.items() if k in entries})
+        _, body = _split(body, ("override",))
     # The options alone are checked only for a builder with no override: Packer merges
     # each builder's override first (packer/core.go), so `inline` may come from it alone.
     own = Problems()
@@ -2345,10 +2353,8 @@ def decode_post_processor(
 ) -> PostProcessor | None:
     name = ""
     if hcl and "name" in body.entries:  # an HCL2 block's own `name` (Packer shows it)
-        r = Reader(MapNode({"name": body.entries["name"]}, body.loc, body.key_locs), path, problems)
-        name = r.str("name") or ""
-        rest = {k: v for k, v in body.entries.items() if k != "name"}
-        body = MapNode(rest, body.loc, {k: v for k, v in body.key_locs.items() if k in rest})
+        given, body = _split(body, ("name",))
+        name = Reader(given, path, problems).str("name") or ""
     post = _decode_post_processor(ptype, body, path, type_loc, problems)
     if post is None or not name:
         return post
