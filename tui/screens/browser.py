@@ -221,8 +221,6 @@ class BrowserScreen(ImageListingScreen):
         page_shown = len(search.rows) >= PAGE_ROWS
         try:
             while not search.done:
-                if search is not self._search:
-                    return
                 await asyncio.sleep(SLICE_GAP)  # keys and frames first
                 if search is not self._search:
                     return
