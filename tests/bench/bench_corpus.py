@@ -46,15 +46,7 @@ NETWORK_VARIABLE = re.compile(r"(subnet|vpc|security_group)(_ids?)?$", re.I)
 
 
 def local_network_ids(cloud: LocalCloud, region: str) -> dict[str, str]:
-    import boto3
-
-    ec2 = boto3.client(
-        "ec2",
-        region_name=region,
-        endpoint_url=cloud.endpoint_url,
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
+    ec2 = cloud.client("ec2", region)
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
     subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
         "Subnets"
@@ -138,15 +130,7 @@ def ensure_instance_profile(cloud: LocalCloud, name: str | None) -> None:
 
 def local_source_images(cloud: LocalCloud, name: str, region: str) -> dict[str, str]:
     """The variables of :data:`SOURCE_IMAGES` for ``name``, from the local catalogue."""
-    import boto3
-
-    ec2 = boto3.client(
-        "ec2",
-        region_name=region,
-        endpoint_url=cloud.endpoint_url,
-        aws_access_key_id=FAKE_ACCESS_KEY,
-        aws_secret_access_key=FAKE_SECRET_KEY,
-    )
+    ec2 = cloud.client("ec2", region)
     values: dict[str, str] = {}
     for variable, (field, pattern, owner) in SOURCE_IMAGES.get(name, {}).items():
         images = ec2.describe_images(
