@@ -29,6 +29,7 @@ from amibake.core.errors import AmibakeError
 from amibake.core.events import Event, LogLines, StepStarted
 from amibake.core.local.cloud import LocalCloud
 from tests.engine.test_build import FOCAL, Harness, builder, harness, restore_cloud, shell
+from tests.engine.test_run_options import running_instance
 from tests.engine.test_session_manager import FakeSsm, context, plugin, said, ssm
 from tests.templates.helpers import load_text
 
@@ -120,18 +121,7 @@ async def test_folder_template_tag_blocks_build_data_and_relative_source(
     def on_event(event: Event) -> None:
         # while the instance runs: its tags and its volumes' tags
         if isinstance(event, StepStarted) and event.step == "stop" and not seen:
-            (reservation,) = ec2.describe_instances(
-                Filters=[
-                    {"Name": "tag:Run", "Values": [name]},
-                    {"Name": "instance-state-name", "Values": ["running"]},
-                ]
-            )["Reservations"]
-            seen["instance"] = reservation["Instances"][0]
-            seen["volumes"] = ec2.describe_volumes(
-                Filters=[
-                    {"Name": "attachment.instance-id", "Values": [seen["instance"]["InstanceId"]]}
-                ]
-            )["Volumes"]
+            seen["instance"], seen["volumes"] = running_instance(ec2, "Run", name)
 
     (result,) = await harness.build(folder, on_event=on_event)
     assert result.status == "succeeded", result.error

@@ -81,6 +81,22 @@ async def build(
     return result
 
 
+def running_instance(ec2: Any, key: str, value: str) -> tuple[dict[str, Any], list[Any]]:
+    """The one running instance tagged ``key=value`` (a build's, while it runs) and its
+    volumes, as the cloud describes them."""
+    (reservation,) = ec2.describe_instances(
+        Filters=[
+            {"Name": f"tag:{key}", "Values": [value]},
+            {"Name": "instance-state-name", "Values": ["running"]},
+        ]
+    )["Reservations"]
+    instance = reservation["Instances"][0]
+    volumes = ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance["InstanceId"]]}]
+    )["Volumes"]
+    return instance, volumes
+
+
 def tags_of(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
@@ -130,18 +146,7 @@ async def test_one_build_carries_out_the_run_options(harness: Harness) -> None:
             ec2, iam = cloud.client("ec2"), cloud.client("iam")
             instance_id = recorder.params("TerminateInstances") or None
             assert instance_id is None
-            (reservation,) = ec2.describe_instances(
-                Filters=[
-                    {"Name": "tag:Team", "Values": ["bakers"]},
-                    {"Name": "instance-state-name", "Values": ["running"]},
-                ]
-            )["Reservations"]
-            seen["instance"] = reservation["Instances"][0]
-            seen["volumes"] = ec2.describe_volumes(
-                Filters=[
-                    {"Name": "attachment.instance-id", "Values": [seen["instance"]["InstanceId"]]}
-                ]
-            )["Volumes"]
+            seen["instance"], seen["volumes"] = running_instance(ec2, "Team", "bakers")
             profile = seen["instance"]["IamInstanceProfile"]["Arn"].rsplit("/", 1)[1]
             seen["profile"] = iam.get_instance_profile(InstanceProfileName=profile)
             seen["policy"] = iam.get_role_policy(RoleName=profile, PolicyName=profile)
