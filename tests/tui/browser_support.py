@@ -53,6 +53,12 @@ async def wait_loaded(pilot: Pilot[Any], app: AmibakeApp, timeout: float = 30.0)
     raise AssertionError("the browser did not finish loading")
 
 
+def browser_status(app: AmibakeApp) -> str:
+    """The browser's status line as shown."""
+    assert app.browser is not None
+    return str(app.browser.query_one("#status").render())
+
+
 def notification_hook(sink: list[tuple[str, str]]) -> Any:
     """A ``message_hook`` keeping every notification as (severity, message).
 

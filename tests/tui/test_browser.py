@@ -20,7 +20,13 @@ from amibake.tui.screens import browser as browser_module
 from amibake.tui.session import SessionChanged, UseAsSource
 from amibake.tui.widgets.filter_input import FilterInput
 from amibake.tui.widgets.image_table import ImageTable
-from tests.tui.browser_support import CANONICAL, describe_all, make_app, wait_loaded
+from tests.tui.browser_support import (
+    CANONICAL,
+    browser_status,
+    describe_all,
+    make_app,
+    wait_loaded,
+)
 from tests.tui.builds_support import wait_until
 
 SIZE = (140, 40)
@@ -43,7 +49,7 @@ async def test_opens_on_local_cloud_with_every_image_of_the_owner(
         assert app.session.local_cloud is cloud
         assert app.session.ssh_port == cloud.ssh_port
         assert "local cloud · us-east-1" in app.sub_title
-        status = str(app.browser.query_one("#status").render())
+        status = browser_status(app)
         assert f"{len(expected):,} images" in status and "fetched just now" in status
         # newest first by default
         dates = [table.index.records[r].creation_date for r in table.rows]
@@ -80,12 +86,12 @@ async def test_listing_is_cached_on_disk_and_r_refreshes(
             r.image_id for r in cached.records[:HEAD_ROWS]
         ]
         assert again.browser.from_cache
-        assert "cached just now" in str(again.browser.query_one("#status").render())
+        assert "cached just now" in browser_status(again)
         assert len(again.browser.index) == count
         await pilot.press("r")
         await wait_loaded(pilot, again)
         assert not again.browser.from_cache
-        assert "fetched" in str(again.browser.query_one("#status").render())
+        assert "fetched" in browser_status(again)
 
 
 async def test_aws_wildcard_filter_matches_what_describe_images_returns(
@@ -125,7 +131,7 @@ async def test_plain_words_match_anywhere_and_fuzzy_is_the_fallback(
         await pilot.press(*(["backspace"] * 11), *"nblarm")
         await pilot.pause()
         assert app.browser.mode == "fuzzy"
-        assert "(fuzzy) · sorted by match" in str(app.browser.query_one("#status").render())
+        assert "(fuzzy) · sorted by match" in browser_status(app)
         names = table_names(app)
         assert names
         for name in names[:50]:
@@ -362,7 +368,7 @@ async def test_api_errors_are_notifications_not_crashes(cloud: LocalCloud, tmp_p
             await wait_loaded(pilot, app)
             errors = [n for n in app._notifications if n.severity == "error"]
             assert errors and "UnauthorizedOperation" in errors[0].message
-            assert "load failed" in str(app.browser.query_one("#status").render())
+            assert "load failed" in browser_status(app)
     finally:
         cloud.set_faults(FaultPlan())
 

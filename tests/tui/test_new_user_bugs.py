@@ -25,7 +25,7 @@ from amibake.tui.screens.monitor import MonitorScreen
 from amibake.tui.widgets.build_panel import BuildPanel
 from amibake.tui.widgets.build_panes import BuildArtifactsTable, BuildStepsTable
 from amibake.tui.widgets.image_table import ImageTable
-from tests.tui.browser_support import make_app, wait_loaded
+from tests.tui.browser_support import browser_status, make_app, wait_loaded
 from tests.tui.builds_support import (
     BuildsTestApp,
     scripted_events,
@@ -334,22 +334,21 @@ async def test_browser_status_while_loading_and_after_failures(
         browser = app.browser
         assert browser is not None
 
-        def status() -> str:
-            return str(browser.query_one("#status").render())
-
-        assert "fetched" in status()
+        assert "fetched" in browser_status(app)
         cloud.set_faults(FaultPlan(rules=(FaultRule(operation="DescribeImages", delay=2.0),)))
         try:
             await pilot.press("r")
             await wait_until(pilot, lambda: browser.loading_images, 15, "the reload")
-            assert "fetched" not in status() and "loading" in status(), status()
+            assert "fetched" not in browser_status(app) and "loading" in browser_status(app), (
+                browser_status(app)
+            )
             await wait_loaded(pilot, app)
             cloud.set_faults(
                 FaultPlan(rules=(FaultRule(operation="DescribeImages", error="AuthFailure"),))
             )
             await pilot.press("r")
             await wait_loaded(pilot, app)
-            assert "load failed" in status()
+            assert "load failed" in browser_status(app)
             assert "Loading" not in browser.query_one(ImageTable).empty_text
         finally:
             cloud.set_faults(FaultPlan())
@@ -358,7 +357,9 @@ async def test_browser_status_while_loading_and_after_failures(
         await wait_loaded(pilot, app)
         app.switch_region("us-east-1")  # this one comes from the disk cache
         await wait_loaded(pilot, app)
-        assert "load failed" not in status() and "cached" in status(), status()
+        assert "load failed" not in browser_status(app) and "cached" in browser_status(app), (
+            browser_status(app)
+        )
 
 
 async def test_a_profile_without_credentials_then_the_local_cloud_again(
@@ -376,11 +377,8 @@ async def test_a_profile_without_credentials_then_the_local_cloud_again(
         browser = app.browser
         assert browser is not None
 
-        def status() -> str:
-            return str(browser.query_one("#status").render())
-
         app.switch_target("profile:empty")
-        await wait_until(pilot, lambda: "load failed" in status(), 15, "the failure")
+        await wait_until(pilot, lambda: "load failed" in browser_status(app), 15, "the failure")
         await wait_loaded(pilot, app)
         assert "Loading" not in browser.query_one(ImageTable).empty_text
         while not isinstance(app.screen, BrowserScreen):  # the credentials error, if shown
@@ -389,8 +387,8 @@ async def test_a_profile_without_credentials_then_the_local_cloud_again(
         app.switch_target("local")
         await wait_until(pilot, lambda: app.session.is_local and app.session.ready, 30)
         await wait_loaded(pilot, app)
-        await wait_until(pilot, lambda: "load failed" not in status(), 10, "no failure")
-        assert len(browser.index) > 0 and "image" in status()
+        await wait_until(pilot, lambda: "load failed" not in browser_status(app), 10, "no failure")
+        assert len(browser.index) > 0 and "image" in browser_status(app)
 
 
 # -- 8. sort arrows on narrow columns; the filter written is the one previewed; HCL lines ----------
