@@ -98,7 +98,7 @@ class NetworkInfoStep(Step):
                     "or set most_free or random"
                 )
             if choice.most_free:
-                subnet = max(subnets, key=lambda s: int(s.get("AvailableIpAddressCount", 0)))
+                subnet = most_free(subnets)
             elif choice.random:
                 subnet = random.choice(subnets)
             else:
@@ -133,11 +133,9 @@ async def _inferred_subnet(
     try:
         if not vpc_id:
             ctx.say("No VPC ID provided, using the default VPC")
-            default = [{"Name": "is-default", "Values": ["true"]}]
-            vpcs = await ctx.aws.collect(ctx.region, "DescribeVpcs", "Vpcs", Filters=default)
-            if len(vpcs) != 1:
+            vpc_id = await default_vpc_id(ctx)
+            if vpc_id is None:
                 raise AmibakeError("no default VPC found")
-            vpc_id = vpcs[0]["VpcId"]
         ctx.say(f"Inferring subnet from the selected VPC {vpc_id}")
         wanted = {"vpc-id": vpc_id, "state": "available"}
         if zone:
@@ -165,6 +163,20 @@ async def _inferred_subnet(
             "warning",
         )
         return None, vpc_id, zone
-    subnet = max(subnets, key=lambda s: int(s.get("AvailableIpAddressCount", 0)))
+    subnet = most_free(subnets)
     ctx.say(f"Found subnet {subnet['SubnetId']} (the most free addresses)")
     return subnet["SubnetId"], vpc_id, subnet["AvailabilityZone"]
+
+
+def most_free(subnets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The subnet with the most free addresses (Packer's mostFreeSubnet)."""
+    return max(subnets, key=lambda s: int(s.get("AvailableIpAddressCount", 0)))
+
+
+async def default_vpc_id(ctx: BuildContext) -> str | None:
+    """The region's default VPC, if it has one."""
+    found = await ctx.aws.call(
+        ctx.region, "DescribeVpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}]
+    )
+    vpcs = found.get("Vpcs", [])
+    return str(vpcs[0]["VpcId"]) if vpcs else None

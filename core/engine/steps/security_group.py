@@ -21,7 +21,7 @@ from typing import Any
 from amibake.core.engine.context import BuildContext
 from amibake.core.engine.retry import CreateCall, call_until_visible, find_until_certain
 from amibake.core.engine.runner import Step
-from amibake.core.engine.steps.network import ec2_filters, network
+from amibake.core.engine.steps.network import default_vpc_id, ec2_filters, network
 from amibake.core.engine.waiters import delete_when_free
 from amibake.core.errors import AmibakeError
 
@@ -251,10 +251,7 @@ async def _vpc_for(ctx: BuildContext) -> str | None:
 async def require_default_vpc(ctx: BuildContext) -> None:
     """Without a subnet the instance and the group go to the region's default VPC: say so
     in one line when there is none (EC2 would answer VPCIdNotSpecified or worse)."""
-    found = await ctx.aws.call(
-        ctx.region, "DescribeVpcs", Filters=[{"Name": "isDefault", "Values": ["true"]}]
-    )
-    if not found.get("Vpcs"):
+    if await default_vpc_id(ctx) is None:
         raise AmibakeError(
             f"region {ctx.region} has no default VPC: set subnet_id or subnet_filter "
             "(and vpc_id or vpc_filter) to say where the instance goes"
